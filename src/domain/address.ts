@@ -1,0 +1,65 @@
+import { Either, Schema } from "effect"
+import { isIP } from "node:net"
+
+/** A TCP port: 1-65535. (-p also takes 0, meaning "any free port", which tests rely on.) */
+export const Port = Schema.Int.pipe(Schema.between(1, 65535), Schema.brand("Port"))
+export type Port = typeof Port.Type
+
+export interface Endpoint {
+  readonly host: string
+  readonly port: number
+}
+
+export const formatEndpoint = ({ host, port }: Endpoint): string => (host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`)
+
+// RFC 1123 host names; anything else is refused before it reaches the resolver
+const HOSTNAME = /^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*\.?$/
+
+export const isValidHost = (host: string): boolean => isIP(host) !== 0 || HOSTNAME.test(host)
+
+/**
+ * Parses what a user types as a target: `host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 address.
+ * Returns a sentence on failure.
+ */
+export const parseTarget = (input: string, defaultPort: number): Either.Either<Endpoint, string> => {
+  const text = input.trim()
+  if (text.length === 0) return Either.left("The target address is empty; give it as ip[:port].")
+  let host: string
+  let portText: string | undefined
+  const bracketed = /^\[([^\]]+)\](?::(.*))?$/.exec(text)
+  if (bracketed) {
+    host = bracketed[1]!
+    portText = bracketed[2]
+    if (isIP(host) !== 6) return Either.left(`"${host}" in brackets is not an IPv6 address.`)
+  } else if (isIP(text) === 6) {
+    host = text
+  } else {
+    const parts = text.split(":")
+    if (parts.length > 2) return Either.left(`"${text}" is not an address: write IPv6 addresses with a port as [addr]:port.`)
+    host = parts[0]!
+    portText = parts[1]
+  }
+  if (!isValidHost(host)) return Either.left(`"${host}" is neither an IP address nor a host name.`)
+  if (portText === undefined) return Either.right({ host, port: defaultPort })
+  const port = parsePort(portText)
+  return port === undefined
+    ? Either.left(`"${portText}" is not a port: give a whole number from 1 to 65535.`)
+    : Either.right({ host, port })
+}
+
+export const parsePort = (text: string): number | undefined => {
+  if (!/^\d{1,5}$/.test(text)) return undefined
+  const n = Number(text)
+  return n >= 1 && n <= 65535 ? n : undefined
+}
+
+/**
+ * Orders endpoints for the auto-mode tie-break: port first (two machines often both use 8000), then the host
+ * text. Both peers see the same pair with sides swapped, so they agree on who is "lower".
+ */
+export const compareEndpoints = (a: Endpoint, b: Endpoint): number => {
+  if (a.port !== b.port) return a.port < b.port ? -1 : 1
+  const ha = a.host.toLowerCase()
+  const hb = b.host.toLowerCase()
+  return ha < hb ? -1 : ha > hb ? 1 : 0
+}

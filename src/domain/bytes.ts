@@ -1,0 +1,54 @@
+/** Small byte helpers shared by every layer; pure, no I/O. */
+
+export const concatBytes = (...parts: ReadonlyArray<Uint8Array>): Uint8Array => {
+  let length = 0
+  for (const p of parts) length += p.length
+  const out = new Uint8Array(length)
+  let offset = 0
+  for (const p of parts) {
+    out.set(p, offset)
+    offset += p.length
+  }
+  return out
+}
+
+export const toHex = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex")
+
+export const fromHex = (hex: string): Uint8Array => {
+  if (hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) throw new Error("invalid hex")
+  return new Uint8Array(Buffer.from(hex, "hex"))
+}
+
+export const utf8 = (text: string): Uint8Array => new TextEncoder().encode(text)
+
+const fatalDecoder = new TextDecoder("utf-8", { fatal: true })
+/** Strict UTF-8 decoding: undefined for malformed input, which a peer controls. */
+export const decodeUtf8 = (bytes: Uint8Array): string | undefined => {
+  try {
+    return fatalDecoder.decode(bytes)
+  } catch {
+    return undefined
+  }
+}
+
+/** Constant-time comparison: the time taken depends on the length only, never on where bytes differ. */
+export const constantTimeEqual = (a: Uint8Array, b: Uint8Array): boolean => {
+  if (a.length !== b.length) return false
+  let diff = 0
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!
+  return diff === 0
+}
+
+/** Overwrites secret material that is no longer needed (best effort in a garbage-collected runtime). */
+export const wipe = (...arrays: ReadonlyArray<Uint8Array | undefined>): void => {
+  for (const a of arrays) a?.fill(0)
+}
+
+export const u32be = (n: number): Uint8Array => {
+  const out = new Uint8Array(4)
+  new DataView(out.buffer).setUint32(0, n >>> 0, false)
+  return out
+}
+
+export const readU32be = (bytes: Uint8Array, offset: number): number =>
+  ((bytes[offset]! << 24) | (bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!) >>> 0

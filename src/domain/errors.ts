@@ -1,0 +1,131 @@
+import { Data } from "effect"
+
+/**
+ * Every failure a user can meet, as tagged data with a closed `reason`.
+ * Callers match on `_tag`/`reason`; `describeError` turns any of them into the one sentence the CLI prints.
+ */
+
+/** Flags or files that make no sense: exit code 2, nothing touched the network. */
+export class UsageError extends Data.TaggedError("UsageError")<{ readonly detail: string }> {}
+
+export class ListenError extends Data.TaggedError("ListenError")<{
+  readonly host: string
+  readonly port: number
+  readonly reason: "AddressInUse" | "AddressNotAvailable" | "Permission" | "Other"
+  readonly detail: string
+}> {}
+
+export class ConnectError extends Data.TaggedError("ConnectError")<{
+  readonly host: string
+  readonly port: number
+  readonly reason: "Refused" | "Unreachable" | "NameNotFound" | "Timeout" | "Tls" | "Other"
+  readonly detail: string
+}> {}
+
+/** The byte stream failed or ended under us. `Eof` is an orderly close by the peer's side of TCP. */
+export class TransportError extends Data.TaggedError("TransportError")<{
+  readonly reason: "Eof" | "Reset" | "Read" | "Write" | "Timeout"
+  readonly detail: string
+}> {}
+
+/** A frame header or body that breaks the framing rules (PROTOCOL.md, Framing). */
+export class FrameError extends Data.TaggedError("FrameError")<{
+  readonly reason: "TooLarge" | "Truncated"
+  readonly size: number
+  readonly max: number
+}> {}
+
+export class HandshakeError extends Data.TaggedError("HandshakeError")<{
+  readonly protocol: "seed" | "v2"
+  readonly reason:
+    | "Malformed"
+    | "WrongProtocol"
+    | "Commitment"
+    | "Confirmation"
+    | "Timeout"
+    | "Closed"
+  readonly detail: string
+}> {}
+
+/** A message frame after the handshake that cannot be accepted. The session ends: its state is no longer trusted. */
+export class SessionError extends Data.TaggedError("SessionError")<{
+  readonly protocol: "seed" | "v2"
+  readonly reason: "Decrypt" | "Malformed" | "Replay" | "Crossing" | "TooManySkipped" | "TooLong"
+  readonly detail: string
+}> {}
+
+export class CertificateError extends Data.TaggedError("CertificateError")<{
+  readonly reason: "Read" | "NotAKey" | "NotACertificate" | "Mismatch" | "Generate"
+  readonly path: string
+  readonly detail: string
+}> {}
+
+export type ChatError =
+  | UsageError
+  | ListenError
+  | ConnectError
+  | TransportError
+  | FrameError
+  | HandshakeError
+  | SessionError
+  | CertificateError
+
+const endpoint = (host: string, port: number) => (host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`)
+
+/** The single sentence shown to the user for an error: no stack trace, enough to act on. */
+export const describeError = (error: ChatError): string => {
+  switch (error._tag) {
+    case "UsageError":
+      return error.detail
+    case "ListenError":
+      switch (error.reason) {
+        case "AddressInUse":
+          return `Cannot listen on ${endpoint(error.host, error.port)}: the port is already in use; pick another with -p.`
+        case "AddressNotAvailable":
+          return `Cannot listen on ${endpoint(error.host, error.port)}: that address does not belong to this machine; pick one with -i.`
+        case "Permission":
+          return `Cannot listen on ${endpoint(error.host, error.port)}: permission denied (ports below 1024 need privileges).`
+        default:
+          return `Cannot listen on ${endpoint(error.host, error.port)}: ${error.detail}.`
+      }
+    case "ConnectError":
+      switch (error.reason) {
+        case "Refused":
+          return `Could not reach ${endpoint(error.host, error.port)}: nobody is listening there (connection refused).`
+        case "Unreachable":
+          return `Could not reach ${endpoint(error.host, error.port)}: the network or host is unreachable.`
+        case "NameNotFound":
+          return `Could not reach ${endpoint(error.host, error.port)}: the name does not resolve to an address.`
+        case "Timeout":
+          return `Could not reach ${endpoint(error.host, error.port)}: no answer before the time limit.`
+        case "Tls":
+          return `Could not set up TLS with ${endpoint(error.host, error.port)}: ${error.detail}.`
+        default:
+          return `Could not reach ${endpoint(error.host, error.port)}: ${error.detail}.`
+      }
+    case "TransportError":
+      switch (error.reason) {
+        case "Eof":
+          return "The connection was closed by the other side."
+        case "Reset":
+          return "The connection was reset."
+        case "Timeout":
+          return `The connection went silent: ${error.detail}.`
+        default:
+          return `The connection failed: ${error.detail}.`
+      }
+    case "FrameError":
+      return error.reason === "TooLarge"
+        ? `The peer sent a frame of ${error.size} bytes, over the ${error.max}-byte limit; the connection was closed.`
+        : `The connection ended in the middle of a frame (${error.size} of the expected bytes missing).`
+    case "HandshakeError":
+      return `The ${error.protocol} handshake failed: ${error.detail}.`
+    case "SessionError":
+      return `The chat was ended because a ${error.protocol} message could not be accepted: ${error.detail}.`
+    case "CertificateError":
+      return `${error.path}: ${error.detail}.`
+  }
+}
+
+/** A stable machine-readable code for the JSON interface: tag and reason. */
+export const errorCode = (error: ChatError): string => ("reason" in error ? `${error._tag}.${error.reason}` : error._tag)

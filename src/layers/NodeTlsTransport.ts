@@ -1,0 +1,268 @@
+import { Effect, Layer, Queue } from "effect"
+import type * as net from "node:net"
+import * as tls from "node:tls"
+import type { Endpoint } from "../domain/address.js"
+import { ConnectError, ListenError, TransportError } from "../domain/errors.js"
+import { Certificate } from "../services/Certificate.js"
+import { type Conn, type Listener, Transport } from "../services/Transport.js"
+
+/** Read-side buffer above which the socket is paused, so a fast peer cannot make us buffer without bound. */
+const READ_HIGH_WATER = 1024 * 1024
+/** Keep-alive probes start after this idle time; the chat's own heartbeat gives the tighter bound. */
+const KEEPALIVE_MS = 5_000
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000
+
+const errnoOf = (e: unknown): string => (e as NodeJS.ErrnoException)?.code ?? ""
+
+const transportErrorFrom = (e: unknown, reason: "Read" | "Write"): TransportError => {
+  const code = errnoOf(e)
+  if (code === "ECONNRESET" || code === "EPIPE") return new TransportError({ reason: "Reset", detail: code })
+  if (code === "ETIMEDOUT") return new TransportError({ reason: "Timeout", detail: "TCP keep-alive found the peer gone" })
+  return new TransportError({ reason, detail: (e as Error)?.message ?? String(e) })
+}
+
+/** Wraps a connected (TLS) socket as a Conn. Reads are pulled; the socket pauses when we fall behind. */
+export const fromSocket = (socket: tls.TLSSocket | net.Socket): Conn => {
+  const chunks: Array<Uint8Array> = []
+  let buffered = 0
+  let ended: TransportError | undefined
+  let waiter: (() => void) | undefined
+  const wake = () => {
+    const w = waiter
+    waiter = undefined
+    w?.()
+  }
+  socket.on("data", (data: Buffer) => {
+    chunks.push(new Uint8Array(data.buffer, data.byteOffset, data.byteLength))
+    buffered += data.byteLength
+    if (buffered > READ_HIGH_WATER) socket.pause()
+    wake()
+  })
+  socket.on("end", () => {
+    ended ??= new TransportError({ reason: "Eof", detail: "end of stream" })
+    wake()
+  })
+  socket.on("error", (e) => {
+    ended ??= transportErrorFrom(e, "Read")
+    wake()
+  })
+  socket.on("close", () => {
+    ended ??= new TransportError({ reason: "Eof", detail: "closed" })
+    wake()
+  })
+
+  const read: Effect.Effect<Uint8Array, TransportError> = Effect.suspend(() => {
+    const chunk = chunks.shift()
+    if (chunk) {
+      buffered -= chunk.length
+      if (buffered <= READ_HIGH_WATER / 2 && socket.isPaused()) socket.resume()
+      return Effect.succeed(chunk)
+    }
+    if (ended) return Effect.fail(ended)
+    return Effect.async<void>((resume) => {
+      waiter = () => resume(Effect.void)
+      return Effect.sync(() => {
+        waiter = undefined
+      })
+    }).pipe(Effect.zipRight(read))
+  })
+
+  const write = (data: Uint8Array): Effect.Effect<void, TransportError> =>
+    Effect.async<void, TransportError>((resume) => {
+      if (socket.destroyed || socket.writableEnded) {
+        resume(Effect.fail(new TransportError({ reason: "Write", detail: "the connection is closed" })))
+        return
+      }
+      const flushed = socket.write(data, (err) => {
+        if (err && !flushed) resume(Effect.fail(transportErrorFrom(err, "Write")))
+      })
+      if (flushed) {
+        resume(Effect.void)
+        return
+      }
+      // the kernel buffer is full: wait until the peer reads, or the socket dies
+      const onDrain = () => {
+        cleanup()
+        resume(Effect.void)
+      }
+      const onClose = () => {
+        cleanup()
+        resume(Effect.fail(new TransportError({ reason: "Write", detail: "the connection closed while writing" })))
+      }
+      const cleanup = () => {
+        socket.off("drain", onDrain)
+        socket.off("close", onClose)
+      }
+      socket.on("drain", onDrain)
+      socket.on("close", onClose)
+      return Effect.sync(cleanup)
+    })
+
+  const close = Effect.async<void>((resume) => {
+    if (socket.destroyed) return resume(Effect.void)
+    // end() flushes; a peer that never acknowledges is cut after a short grace period
+    const timer = setTimeout(() => socket.destroy(), 2_000)
+    socket.once("close", () => {
+      clearTimeout(timer)
+      resume(Effect.void)
+    })
+    socket.end()
+  })
+
+  const exportKeyingMaterial = (length: number, label: string): Uint8Array => {
+    if ("exportKeyingMaterial" in socket && typeof socket.exportKeyingMaterial === "function")
+      return new Uint8Array(socket.exportKeyingMaterial(length, label, Buffer.alloc(0)))
+    throw new Error("this connection has no TLS session to export keying material from")
+  }
+
+  return {
+    local: { host: socket.localAddress ?? "", port: socket.localPort ?? 0 },
+    remote: { host: socket.remoteAddress ?? "", port: socket.remotePort ?? 0 },
+    read,
+    unread: (chunk) => {
+      chunks.unshift(chunk)
+      buffered += chunk.length
+    },
+    write,
+    close,
+    exportKeyingMaterial
+  }
+}
+
+const connectReason = (e: unknown): ConnectError["reason"] => {
+  const code = errnoOf(e)
+  switch (code) {
+    case "ECONNREFUSED":
+      return "Refused"
+    case "ENETUNREACH":
+    case "EHOSTUNREACH":
+    case "EADDRNOTAVAIL":
+      return "Unreachable"
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+    case "EAI_NONAME":
+      return "NameNotFound"
+    case "ETIMEDOUT":
+      return "Timeout"
+    default:
+      return code.startsWith("ERR_SSL") || code.startsWith("ERR_TLS") ? "Tls" : "Other"
+  }
+}
+
+const prepare = (socket: net.Socket) => {
+  socket.setNoDelay(true)
+  socket.setKeepAlive(true, KEEPALIVE_MS)
+}
+
+const connect = (to: Endpoint, options?: { readonly connectTimeoutMs?: number }) =>
+  Effect.acquireRelease(
+    Effect.async<tls.TLSSocket, ConnectError>((resume) => {
+      const timeoutMs = options?.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS
+      // The chain is not checked on purpose: the end-to-end layer (fingerprints, SAS) authenticates the peer.
+      const socket = tls.connect({
+        host: to.host,
+        port: to.port,
+        rejectUnauthorized: false,
+        // SNI must be a name, never an address
+        ...(/^[0-9.:]+$/.test(to.host) ? {} : { servername: to.host })
+      })
+      const timer = setTimeout(() => {
+        socket.destroy()
+        resume(Effect.fail(new ConnectError({ ...to, reason: "Timeout", detail: `${timeoutMs} ms` })))
+      }, timeoutMs)
+      const onError = (e: Error) => {
+        clearTimeout(timer)
+        socket.destroy()
+        resume(Effect.fail(new ConnectError({ ...to, reason: connectReason(e), detail: e.message })))
+      }
+      socket.once("error", onError)
+      socket.once("secureConnect", () => {
+        clearTimeout(timer)
+        socket.off("error", onError)
+        prepare(socket)
+        resume(Effect.succeed(socket))
+      })
+      return Effect.sync(() => {
+        clearTimeout(timer)
+        socket.destroy()
+      })
+    }),
+    (socket) => Effect.sync(() => socket.destroy())
+  ).pipe(Effect.map(fromSocket))
+
+const listenReason = (e: unknown): ListenError["reason"] => {
+  switch (errnoOf(e)) {
+    case "EADDRINUSE":
+      return "AddressInUse"
+    case "EADDRNOTAVAIL":
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return "AddressNotAvailable"
+    case "EACCES":
+      return "Permission"
+    default:
+      return "Other"
+  }
+}
+
+/** TLS handshakes that do not finish in time are dropped (a silent or dripping client must not hold the port). */
+const TLS_HANDSHAKE_TIMEOUT_MS = 5_000
+
+const listen = (on: Endpoint) =>
+  Effect.gen(function* () {
+    const identity = yield* Effect.orDie(Effect.flatMap(Certificate, (c) => c.identity))
+    const accepted = yield* Queue.bounded<tls.TLSSocket>(16)
+    const server = yield* Effect.acquireRelease(
+      Effect.async<tls.Server, ListenError>((resume) => {
+        const server = tls.createServer({
+          key: identity.keyPem,
+          cert: identity.certPem,
+          handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS
+        })
+        server.on("secureConnection", (socket) => {
+          prepare(socket)
+          // a flood of connections must not grow the backlog: beyond the queue's room they are dropped
+          if (!Queue.unsafeOffer(accepted, socket)) socket.destroy()
+        })
+        // garbage instead of TLS ends that one connection, never the listener
+        server.on("tlsClientError", (_e, socket) => socket.destroy())
+        const onError = (e: Error) => resume(Effect.fail(new ListenError({ ...on, reason: listenReason(e), detail: e.message })))
+        server.once("error", onError)
+        server.listen({ host: on.host, port: on.port, exclusive: true }, () => {
+          server.off("error", onError)
+          server.on("error", () => {})
+          resume(Effect.succeed(server))
+        })
+      }),
+      (server) =>
+        Effect.sync(() => {
+          server.close()
+        })
+    )
+    const address = server.address() as net.AddressInfo
+    const listener: Listener = {
+      address: { host: address.address, port: address.port },
+      accept: Effect.acquireRelease(Queue.take(accepted), (socket) => Effect.sync(() => socket.destroy())).pipe(
+        Effect.map(fromSocket)
+      ),
+      close: Effect.sync(() => server.close()).pipe(
+        // sockets already accepted but never taken are refused too
+        Effect.zipRight(Queue.takeAll(accepted)),
+        Effect.map((pending) => {
+          for (const s of pending) s.destroy()
+        })
+      )
+    }
+    return listener
+  })
+
+/** TLS over TCP through node:tls. Needs the listener's certificate. */
+export const layer: Layer.Layer<Transport, never, Certificate> = Layer.effect(
+  Transport,
+  Effect.map(Effect.context<Certificate>(), (ctx) =>
+    Transport.of({
+      connect: (to, options) => connect(to, options),
+      listen: (on) => Effect.provide(listen(on), ctx)
+    })
+  )
+)

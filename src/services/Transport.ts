@@ -1,0 +1,48 @@
+import { Context, type Effect, type Scope } from "effect"
+import type { Endpoint } from "../domain/address.js"
+import type { ConnectError, ListenError, TransportError } from "../domain/errors.js"
+
+/**
+ * A connected, ordered, reliable byte stream (TLS over TCP in production, a queue pair in tests).
+ * One fiber reads, one fiber writes; `close` is idempotent and is also run by the scope that opened it.
+ */
+export interface Conn {
+  readonly local: Endpoint
+  readonly remote: Endpoint
+  /** The next chunk of bytes; fails with reason "Eof" once the peer has closed its side. */
+  readonly read: Effect.Effect<Uint8Array, TransportError>
+  /** Puts a chunk back in front of the stream (used after peeking at the first bytes). */
+  readonly unread: (chunk: Uint8Array) => void
+  /** Resolves once the bytes are handed to the stream; waits while the peer is not reading (back-pressure). */
+  readonly write: (data: Uint8Array) => Effect.Effect<void, TransportError>
+  /** Flushes what was written, then ends the stream. */
+  readonly close: Effect.Effect<void>
+  /**
+   * Keying material bound to this channel (RFC 5705 TLS exporter); both ends of one channel get the same
+   * bytes and a relay that terminates the channel gets different ones.
+   */
+  readonly exportKeyingMaterial: (length: number, label: string) => Uint8Array
+}
+
+export interface Listener {
+  /** Where it listens; the port is the real one when 0 was asked for. */
+  readonly address: Endpoint
+  /** The next inbound connection whose transport-level handshake succeeded. */
+  readonly accept: Effect.Effect<Conn, TransportError, Scope.Scope>
+  /** Stops accepting: later attempts are refused by the operating system. */
+  readonly close: Effect.Effect<void>
+}
+
+export interface TransportOptions {
+  /** Deadline for TCP connect plus the TLS handshake. */
+  readonly connectTimeoutMs?: number
+}
+
+/** Opens connections and listeners. Scoped: closing the scope closes what was opened. */
+export class Transport extends Context.Tag("p2pchat/Transport")<
+  Transport,
+  {
+    readonly connect: (to: Endpoint, options?: TransportOptions) => Effect.Effect<Conn, ConnectError, Scope.Scope>
+    readonly listen: (on: Endpoint) => Effect.Effect<Listener, ListenError, Scope.Scope>
+  }
+>() {}
