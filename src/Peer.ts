@@ -1,0 +1,97 @@
+import { type Duration, Effect, Option, PubSub, type Scope, Stream } from "effect"
+import type { Endpoint } from "./domain/address.js"
+import {
+  type ChatError,
+  type ConnectError,
+  describeError,
+  type FrameError,
+  type HandshakeError,
+  type ListenError,
+  type TransportError
+} from "./domain/errors.js"
+import { type ChatEvent, event } from "./domain/events.js"
+import { startChat } from "./layers/ChatDriver.js"
+import type { ChatHandle } from "./services/Chat.js"
+import { establish, type Mode } from "./services/Connection.js"
+import { Framing } from "./services/Framing.js"
+import { Handshake } from "./services/Handshake.js"
+import type { Transport } from "./services/Transport.js"
+
+export interface PeerOptions {
+  /** "client" connects, "server" listens, "auto" does both and settles on one connection. */
+  readonly mode: Mode
+  /** Where to listen (server, auto). Port 0 picks a free port (see the `listening` event). */
+  readonly listen?: Endpoint
+  /** Whom to reach (client, auto). */
+  readonly target?: Endpoint
+  /** How long client mode retries an unreachable target. Default 10 seconds. */
+  readonly connectFor?: Duration.DurationInput
+  /** Deadline for one peer's handshake. Default 10 seconds. */
+  readonly handshakeTimeout?: Duration.DurationInput
+  /** Idle time before a heartbeat (v2); silence for 3x this ends the chat. Default 5 s; 0 turns it off. */
+  readonly heartbeatMs?: number
+  /** Called with every batch of events, in order, as they happen (the terminal and JSON views use this). */
+  readonly onEvents?: (events: ReadonlyArray<ChatEvent>) => Effect.Effect<void>
+}
+
+/** An open end-to-end encrypted chat with one peer. */
+export interface PeerSession extends ChatHandle {
+  /**
+   * Every event from `listening` on. Each subscriber gets the last 1024 events before it subscribed, then
+   * everything after, so subscribing right after `open` misses nothing.
+   */
+  readonly events: Stream.Stream<ChatEvent>
+  /** Only the incoming text messages. */
+  readonly messages: Stream.Stream<{ readonly id: string; readonly text: string }>
+}
+
+export type OpenError = ConnectError | ListenError | TransportError | HandshakeError | FrameError
+
+/**
+ * Connects (or listens), runs the handshake of the provided protocol and starts the chat. The connection lives
+ * as long as the scope; closing the scope without `leave` cuts it (the peer sees a lost connection).
+ */
+export const open = (
+  options: PeerOptions
+): Effect.Effect<PeerSession, OpenError, Transport | Framing | Handshake | Scope.Scope> =>
+  Effect.gen(function* () {
+    const framing = yield* Framing
+    const handshake = yield* Handshake
+    const hub = yield* PubSub.unbounded<ChatEvent>({ replay: 1024 })
+    const emit = (events: ReadonlyArray<ChatEvent>) =>
+      Effect.zipRight(PubSub.publishAll(hub, events), options.onEvents ? options.onEvents(events) : Effect.void)
+    const established = yield* establish({
+      mode: options.mode,
+      local: options.listen ?? { host: "127.0.0.1", port: 0 },
+      ...(options.target ? { target: options.target } : {}),
+      connectFor: options.connectFor ?? "10 seconds",
+      handshakeTimeout: options.handshakeTimeout ?? "10 seconds",
+      handshake: (conn, role) => {
+        const framed = framing.framed(conn)
+        return Effect.map(handshake.run(framed, role), (session) => ({ framed, session }))
+      },
+      emit: (e) => emit([e]),
+      describe: (e) => describeError(e as ChatError)
+    })
+    const { framed, session } = established.result
+    const info = session.info
+    yield* emit([
+      event({
+        _tag: "handshake",
+        protocol: info.protocol,
+        localFingerprint: info.localFingerprint,
+        peerFingerprint: info.peerFingerprint,
+        ...(info.sas !== undefined ? { sas: info.sas } : {}),
+        suite: info.suite
+      })
+    ])
+    const chat = yield* startChat(framed, session, { emit, heartbeatMs: options.heartbeatMs ?? 5_000 })
+    const events = Stream.fromPubSub(hub).pipe(Stream.takeUntil((e) => e._tag === "disconnected"))
+    return {
+      ...chat,
+      events,
+      messages: Stream.filterMap(events, (e) =>
+        e._tag === "message" ? Option.some({ id: e.id, text: e.text }) : Option.none()
+      )
+    }
+  })

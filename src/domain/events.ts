@@ -1,0 +1,74 @@
+import { Schema } from "effect"
+
+/**
+ * The chat's events: what `--json` prints one per line, what the terminal view renders, and what library
+ * users receive. This is a public contract: add fields and kinds, never change or remove them.
+ * Every event carries `at`, an ISO-8601 time stamp of when it happened on this machine.
+ */
+const at = Schema.String
+
+export const Listening = Schema.TaggedStruct("listening", { at, address: Schema.String, port: Schema.Number })
+export const Connecting = Schema.TaggedStruct("connecting", { at, address: Schema.String, port: Schema.Number })
+export const Connected = Schema.TaggedStruct("connected", {
+  at,
+  role: Schema.Literal("connector", "listener"),
+  peer: Schema.String
+})
+/** A connection attempt that was turned away while we wait for the real peer (bad handshake, wrong protocol). */
+export const Rejected = Schema.TaggedStruct("rejected", { at, peer: Schema.String, reason: Schema.String })
+export const Handshake = Schema.TaggedStruct("handshake", {
+  at,
+  protocol: Schema.Literal("seed", "v2"),
+  localFingerprint: Schema.String,
+  peerFingerprint: Schema.String,
+  sas: Schema.optional(Schema.String),
+  suite: Schema.String
+})
+export const Sent = Schema.TaggedStruct("sent", { at, id: Schema.String, text: Schema.String })
+export const Delivered = Schema.TaggedStruct("delivered", { at, id: Schema.String })
+export const Message = Schema.TaggedStruct("message", {
+  at,
+  id: Schema.String,
+  text: Schema.String,
+  sentAt: Schema.optional(Schema.String)
+})
+export const Unsupported = Schema.TaggedStruct("unsupported", { at, kind: Schema.String })
+export const PeerLeft = Schema.TaggedStruct("peer-left", { at, reason: Schema.String })
+export const Disconnected = Schema.TaggedStruct("disconnected", {
+  at,
+  reason: Schema.String,
+  undelivered: Schema.Array(Schema.String)
+})
+export const ErrorEvent = Schema.TaggedStruct("error", { at, code: Schema.String, message: Schema.String })
+
+export const ChatEvent = Schema.Union(
+  Listening,
+  Connecting,
+  Connected,
+  Rejected,
+  Handshake,
+  Sent,
+  Delivered,
+  Message,
+  Unsupported,
+  PeerLeft,
+  Disconnected,
+  ErrorEvent
+)
+export type ChatEvent = typeof ChatEvent.Type
+
+type WithoutAt<E> = E extends unknown ? Omit<E, "at"> : never
+
+/** Builds an event stamped with the current time. */
+export const event = (e: WithoutAt<ChatEvent>): ChatEvent => ({ ...e, at: new Date().toISOString() }) as ChatEvent
+
+/** JSON lines use `event` as the discriminator (friendlier to jq than `_tag`). */
+export const toJsonLine = (e: ChatEvent): string => {
+  const { _tag, ...rest } = e
+  return JSON.stringify({ event: _tag, ...rest })
+}
+
+export const fromJsonLine = (line: string): ChatEvent => {
+  const { event: tag, ...rest } = JSON.parse(line)
+  return Schema.decodeUnknownSync(ChatEvent)({ _tag: tag, ...rest })
+}

@@ -1,0 +1,33 @@
+import { Either } from "effect"
+
+/**
+ * Longest message text, in UTF-8 bytes. Chosen so the worst case still fits one 1 MiB frame in both protocols:
+ * seed's JSON escaping can grow text up to six-fold (\uXXXX per byte); v2 pads to at most twice the length.
+ */
+export const MAX_TEXT_BYTES = 64 * 1024
+
+export const validateText = (text: string): Either.Either<string, string> => {
+  const bytes = Buffer.byteLength(text, "utf8")
+  if (bytes > MAX_TEXT_BYTES)
+    return Either.left(`That message is ${bytes} bytes; the limit is ${MAX_TEXT_BYTES} bytes of UTF-8. Nothing was sent.`)
+  if (text.length === 0) return Either.left("An empty message is not sent.")
+  return Either.right(text)
+}
+
+/**
+ * Text from the peer made safe for a terminal: C0/C1 control characters, DEL, and the Unicode bidi overrides
+ * that can disguise text are shown as visible escapes (\x1b, \u202e), so a peer cannot move the cursor,
+ * recolour, rewrite earlier lines or set the window title. Tabs are shown as \t too: they can shift columns.
+ */
+export const escapeForTerminal = (text: string): string =>
+  text.replace(
+    // eslint-disable-next-line no-control-regex
+    /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
+    (c) => {
+      const code = c.charCodeAt(0)
+      if (c === "\n") return "\\n"
+      if (c === "\t") return "\\t"
+      if (c === "\r") return "\\r"
+      return code < 0x100 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`
+    }
+  )

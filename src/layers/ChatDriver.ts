@@ -1,0 +1,252 @@
+import { Deferred, Effect, Either, Fiber, Queue, type Scope } from "effect"
+import { type ChatError, describeError, errorCode, SessionError, TransportError } from "../domain/errors.js"
+import { type ChatEvent, event } from "../domain/events.js"
+import type { Session, Step } from "../domain/session.js"
+import { validateText } from "../domain/text.js"
+import type { ChatHandle, ChatOptions, ChatOutcome, SendRefused } from "../services/Chat.js"
+import type { FramedConn } from "../services/Framing.js"
+
+type Input =
+  | { readonly _tag: "Send"; readonly id: string; readonly text: string }
+  | { readonly _tag: "Leave"; readonly drainMs: number }
+  | { readonly _tag: "Frame"; readonly bytes: Uint8Array }
+  | { readonly _tag: "ReadEnd"; readonly error: ChatError }
+  | { readonly _tag: "Written"; readonly bytes: number }
+  | { readonly _tag: "Timer"; readonly what: "drain" | "settle" | "heartbeat" }
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never
+
+/** Most inputs handled per round: bounds latency while letting bursts share one socket write. */
+const BATCH = 512
+/** Unsent bytes above which no new local messages are encrypted (the peer is not reading fast enough). */
+const SEND_HIGH_WATER = 1024 * 1024
+/** Unsent bytes above which we stop reading too, so a peer that floods us without reading cannot grow memory. */
+const HARD_HIGH_WATER = 8 * 1024 * 1024
+/** How long a seed goodbye waits for the peer's key reply before closing anyway. */
+const SETTLE_MS = 3_000
+
+const ended = (message: string): SendRefused => ({ _tag: "SendRefused", reason: "Ended", message })
+
+/**
+ * Runs a chat: one fiber applies every protocol step (so crossing sends cannot race on the ratchet), a reader
+ * fiber turns frames into inputs, and a writer fiber coalesces everything pending into one socket write.
+ */
+export const startChat = (
+  framed: FramedConn,
+  session: Session,
+  options: ChatOptions
+): Effect.Effect<ChatHandle, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const inputs = yield* Queue.unbounded<Input>()
+    const outbound = yield* Queue.unbounded<ReadonlyArray<Uint8Array>>()
+    const outcome = yield* Deferred.make<ChatOutcome>()
+    // bounds the messages accepted but not yet encrypted: local input waits instead of piling up
+    const sendSlots = yield* Effect.makeSemaphore(1024)
+    let nextId = 1
+    let over = false
+
+    const reader = yield* Effect.forkScoped(
+      Effect.forever(Effect.flatMap(framed.readFrame, (bytes) => Queue.offer(inputs, { _tag: "Frame", bytes }))).pipe(
+        Effect.catchAll((error) => Queue.offer(inputs, { _tag: "ReadEnd", error }))
+      )
+    )
+    const writer = yield* Effect.forkScoped(
+      Effect.forever(
+        Effect.gen(function* () {
+          const batches = yield* Queue.takeBetween(outbound, 1, Number.MAX_SAFE_INTEGER)
+          const frames: Array<Uint8Array> = []
+          let bytes = 0
+          for (const b of batches) for (const f of b) (frames.push(f), (bytes += f.length + 4))
+          yield* framed.writeFrames(frames)
+          yield* Queue.offer(inputs, { _tag: "Written", bytes })
+        })
+      ).pipe(Effect.catchAll((error) => Queue.offer(inputs, { _tag: "ReadEnd", error })))
+    )
+
+    const heartbeatMs = options.heartbeatMs ?? 0
+    const loop = Effect.gen(function* () {
+      const undelivered = new Map<string, true>()
+      const deferred: Array<{ id: string; text: string }> = []
+      let unsent = 0
+      const st: { leaving: "no" | "draining" | "goodbye" } = { leaving: "no" }
+      let lastHeard = Date.now()
+      let lastSent = Date.now()
+      let result: ChatOutcome | undefined
+
+      const finish = (o: DistributiveOmit<ChatOutcome, "undelivered">) => {
+        result ??= { ...o, undelivered: [...undelivered.keys()] } as ChatOutcome
+      }
+
+      if (heartbeatMs > 0 && session.heartbeat)
+        yield* Effect.forkScoped(
+          Effect.forever(Effect.zipRight(Effect.sleep(heartbeatMs), Queue.offer(inputs, { _tag: "Timer", what: "heartbeat" })))
+        )
+
+      while (result === undefined) {
+        const batch = yield* Queue.takeBetween(inputs, 1, BATCH)
+        const frames: Array<Uint8Array> = []
+        const events: Array<ChatEvent> = []
+        const apply = (step: Step) => {
+          for (const f of step.frames) frames.push(f)
+          for (const e of step.events) {
+            switch (e._tag) {
+              case "Message":
+                events.push(
+                  event({
+                    _tag: "message",
+                    id: e.id,
+                    text: e.text,
+                    ...(e.sentAt !== undefined ? { sentAt: new Date(e.sentAt).toISOString() } : {})
+                  })
+                )
+                break
+              case "Delivered":
+                for (const id of e.ids)
+                  if (undelivered.delete(id)) events.push(event({ _tag: "delivered", id }))
+                break
+              case "Unsupported":
+                events.push(event({ _tag: "unsupported", kind: e.kind }))
+                break
+              case "PeerLeft":
+                events.push(event({ _tag: "peer-left", reason: e.reason }))
+                finish({ _tag: "PeerLeft", reason: e.reason })
+                break
+            }
+          }
+        }
+        let freed = 0
+        const transmit = (id: string, text: string) => {
+          freed++
+          apply(session.send(id, text))
+          undelivered.set(id, true)
+          events.push(event({ _tag: "sent", id, text }))
+        }
+        const sayGoodbye = () => {
+          st.leaving = "goodbye"
+          apply(session.leave("bye"))
+          return Effect.forkScoped(
+            Effect.zipRight(Effect.sleep(SETTLE_MS), Queue.offer(inputs, { _tag: "Timer", what: "settle" }))
+          )
+        }
+
+        for (const input of batch) {
+          if (result !== undefined) break
+          switch (input._tag) {
+            case "Send":
+              // after the goodbye nothing more is encrypted; the id stays unacknowledged, so it is reported
+              if (st.leaving === "goodbye") (undelivered.set(input.id, true), freed++)
+              else if (unsent > SEND_HIGH_WATER || deferred.length > 0) deferred.push(input)
+              else transmit(input.id, input.text)
+              break
+            case "Frame": {
+              lastHeard = Date.now()
+              const step = session.receive(input.bytes)
+              if (step instanceof SessionError) finish({ _tag: "Failed", error: step })
+              else apply(step)
+              break
+            }
+            case "ReadEnd":
+              if (st.leaving === "goodbye" && input.error._tag === "TransportError") finish({ _tag: "Left" })
+              else finish({ _tag: "Failed", error: input.error })
+              break
+            case "Written":
+              unsent -= input.bytes
+              break
+            case "Leave":
+              if (st.leaving !== "no") break
+              if (undelivered.size > 0 || deferred.length > 0) {
+                st.leaving = "draining"
+                yield* Effect.forkScoped(
+                  Effect.zipRight(Effect.sleep(input.drainMs), Queue.offer(inputs, { _tag: "Timer", what: "drain" }))
+                )
+              } else yield* sayGoodbye()
+              break
+            case "Timer":
+              if (input.what === "drain" && st.leaving === "draining") yield* sayGoodbye()
+              else if (input.what === "settle" && st.leaving === "goodbye") finish({ _tag: "Left" })
+              else if (input.what === "heartbeat" && st.leaving === "no") {
+                const now = Date.now()
+                if (now - lastHeard > 3 * heartbeatMs)
+                  finish({
+                    _tag: "Failed",
+                    error: new TransportError({ reason: "Timeout", detail: `nothing heard from the peer for ${Math.round((now - lastHeard) / 1000)} s` })
+                  })
+                else if (now - lastSent >= heartbeatMs) apply(session.heartbeat!())
+              }
+              break
+          }
+        }
+        while (deferred.length > 0 && unsent <= SEND_HIGH_WATER && st.leaving !== "goodbye") {
+          const next = deferred.shift()!
+          transmit(next.id, next.text)
+        }
+        if (freed > 0) yield* sendSlots.release(freed)
+        if (st.leaving === "draining" && undelivered.size === 0 && deferred.length === 0) yield* sayGoodbye()
+        if (st.leaving === "goodbye" && result === undefined && session.settled() && frames.length === 0)
+          finish({ _tag: "Left" })
+        if (frames.length > 0) {
+          for (const f of frames) unsent += f.length + 4
+          lastSent = Date.now()
+          yield* Queue.offer(outbound, frames)
+        }
+        if (events.length > 0) yield* options.emit(events)
+        // stop reading while a large backlog waits to be written: the peer is not reading what we send
+        while (result === undefined && unsent > HARD_HIGH_WATER) {
+          const w = yield* Queue.take(inputs)
+          if (w._tag === "Written") unsent -= w.bytes
+          else if (w._tag === "ReadEnd") finish({ _tag: "Failed", error: w.error })
+          else yield* Queue.offer(inputs, w)
+        }
+      }
+      return result
+    })
+
+    const finishAll = (o: ChatOutcome) =>
+      Effect.gen(function* () {
+        over = true
+        // let the writer flush what the last round produced (goodbye, key reply), bounded in time
+        yield* Effect.gen(function* () {
+          while ((yield* Queue.size(outbound)) > 0) yield* Effect.sleep(5)
+        }).pipe(Effect.timeout(2_000), Effect.ignore)
+        yield* Fiber.interrupt(reader)
+        yield* framed.conn.close.pipe(Effect.timeout(3_000), Effect.ignore)
+        yield* Fiber.interrupt(writer)
+        const reason =
+          o._tag === "Left" ? "left" : o._tag === "PeerLeft" ? "peer left" : "connection lost"
+        const closing: Array<ChatEvent> = []
+        if (o._tag === "Failed") {
+          closing.push(event({ _tag: "error", code: errorCode(o.error), message: describeError(o.error) }))
+        }
+        closing.push(event({ _tag: "disconnected", reason, undelivered: [...o.undelivered] }))
+        yield* options.emit(closing)
+        yield* Deferred.succeed(outcome, o)
+      })
+
+    yield* Effect.forkScoped(
+      Effect.flatMap(loop, (o) => finishAll(o ?? { _tag: "Left", undelivered: [] })).pipe(
+        Effect.onInterrupt(() => Effect.sync(() => void (over = true)))
+      )
+    )
+
+    const handle: ChatHandle = {
+      info: session.info,
+      send: (text) =>
+        Effect.gen(function* () {
+          if (over) return yield* Effect.fail(ended("The chat is over; nothing was sent."))
+          const valid = validateText(text)
+          if (Either.isLeft(valid))
+            return yield* Effect.fail<SendRefused>({
+              _tag: "SendRefused",
+              reason: text.length === 0 ? "Empty" : "TooLong",
+              message: valid.left
+            })
+          yield* sendSlots.take(1)
+          const id = String(nextId++)
+          yield* Queue.offer(inputs, { _tag: "Send", id, text })
+          return id
+        }),
+      leave: (opts) => Effect.asVoid(Queue.offer(inputs, { _tag: "Leave", drainMs: opts?.drainMs ?? 0 })),
+      outcome: Deferred.await(outcome)
+    }
+    return handle
+  })

@@ -1,0 +1,38 @@
+import type { Effect } from "effect"
+import type { ChatError } from "../domain/errors.js"
+import type { ChatEvent } from "../domain/events.js"
+import type { HandshakeInfo } from "../domain/session.js"
+
+/** How a chat ended. `undelivered` lists our message ids that the peer never acknowledged. */
+export type ChatOutcome =
+  | { readonly _tag: "Left"; readonly undelivered: ReadonlyArray<string> }
+  | { readonly _tag: "PeerLeft"; readonly reason: string; readonly undelivered: ReadonlyArray<string> }
+  | { readonly _tag: "Failed"; readonly error: ChatError; readonly undelivered: ReadonlyArray<string> }
+
+/** Why a send was refused locally: nothing went on the wire. */
+export interface SendRefused {
+  readonly _tag: "SendRefused"
+  readonly reason: "TooLong" | "Empty" | "Ended"
+  readonly message: string
+}
+
+/** A running chat over an established session. One fiber owns the protocol state; these are safe from any. */
+export interface ChatHandle {
+  readonly info: HandshakeInfo
+  /** Queues a text message and returns its id; `sent` and later `delivered` events follow. */
+  readonly send: (text: string) => Effect.Effect<string, SendRefused>
+  /**
+   * Leaves the chat: waits (up to `drainMs`) for receipts of messages still in flight, then says goodbye.
+   * Returns at once; `outcome` tells when it is over.
+   */
+  readonly leave: (options?: { readonly drainMs?: number }) => Effect.Effect<void>
+  /** Completes when the chat is over, for whatever reason. */
+  readonly outcome: Effect.Effect<ChatOutcome>
+}
+
+export interface ChatOptions {
+  /** Receives events in batches (one batch per round of protocol steps), in order. */
+  readonly emit: (events: ReadonlyArray<ChatEvent>) => Effect.Effect<void>
+  /** Idle time after which a heartbeat is sent (protocols that have one); silence for 3x this ends the chat. */
+  readonly heartbeatMs?: number
+}

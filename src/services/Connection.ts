@@ -1,0 +1,181 @@
+import { Duration, Effect, ExecutionStrategy, Exit, Schedule, Scope } from "effect"
+import { compareEndpoints, type Endpoint, formatEndpoint } from "../domain/address.js"
+import { type ConnectError, type ListenError, TransportError } from "../domain/errors.js"
+import { type ChatEvent, event } from "../domain/events.js"
+import type { Role } from "../domain/session.js"
+import { type Conn, type Listener, Transport } from "./Transport.js"
+
+/**
+ * Modes 0/1/2 as one typed pipeline over Transport: yields the connection on which a handshake succeeded.
+ *
+ * Auto mode (0) rule, which makes start order irrelevant, simultaneous starts included:
+ * both sides listen at once and keep trying to connect. The side whose listen endpoint sorts lower
+ * (port, then host) prefers its own outgoing connection; the other prefers the incoming one.
+ * - lower side: an outgoing connection wins; on an incoming one it first tries one immediate connect to the
+ *   target, and only if that fails does it serve the incoming connection.
+ * - higher side: an incoming connection wins; its outgoing connection counts only once the first byte arrives
+ *   (the listener always speaks first), so a connection the lower side dropped is simply retried.
+ * Either way both sides end with the same single connection.
+ */
+export type Mode = "auto" | "client" | "server"
+
+export interface EstablishOptions<A, E> {
+  readonly mode: Mode
+  /** Where to listen (auto, server). */
+  readonly local: Endpoint
+  /** Whom to reach (auto, client). */
+  readonly target?: Endpoint
+  /** How long client mode keeps retrying an unreachable target. */
+  readonly connectFor: Duration.DurationInput
+  /** Deadline for the handshake on one connection; a silent or slow peer is dropped after it. */
+  readonly handshakeTimeout: Duration.DurationInput
+  readonly handshake: (conn: Conn, role: Role) => Effect.Effect<A, E>
+  readonly emit: (e: ChatEvent) => Effect.Effect<void>
+  /** The sentence for a turned-away connection attempt (listening side: reported, then it waits on). */
+  readonly describe: (e: E | TransportError) => string
+}
+
+export interface Established<A> {
+  readonly result: A
+  readonly conn: Conn
+  readonly role: Role
+}
+
+/** Runs `effect` in a child scope that is closed at once unless the effect succeeds (then it lives on). */
+const inChildScope = <A, E, R>(
+  effect: Effect.Effect<A, E, R>
+): Effect.Effect<A, E, Exclude<R, Scope.Scope> | Scope.Scope> =>
+  Effect.flatMap(Effect.scope, (outer) =>
+    Effect.flatMap(Scope.fork(outer, ExecutionStrategy.sequential), (child) =>
+      Scope.extend(effect, child).pipe(
+        Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : Scope.close(child, exit)))
+      )
+    )
+  )
+
+const RETRY_SPACING = Duration.millis(400)
+
+export const establish = <A, E>(
+  options: EstablishOptions<A, E>
+): Effect.Effect<Established<A>, E | ConnectError | ListenError | TransportError, Transport | Scope.Scope> =>
+  Effect.gen(function* () {
+    const transport = yield* Transport
+    const peerOf = (c: Conn) => formatEndpoint(c.remote)
+
+    const handshakeOn = (conn: Conn, role: Role) =>
+      Effect.gen(function* () {
+        yield* options.emit(event({ _tag: "connected", role, peer: peerOf(conn) }))
+        const result = yield* options
+          .handshake(conn, role)
+          .pipe(
+            Effect.timeoutFail({
+              duration: options.handshakeTimeout,
+              onTimeout: () =>
+                new TransportError({ reason: "Timeout", detail: "the peer did not complete the handshake in time" })
+            })
+          )
+        return { result, conn, role }
+      })
+
+    const connectOnce = (timeoutMs: number) =>
+      Effect.zipRight(
+        options.emit(event({ _tag: "connecting", address: options.target!.host, port: options.target!.port })),
+        transport.connect(options.target!, { connectTimeoutMs: timeoutMs })
+      )
+
+    /** Serve accepted connections until one completes the handshake; failures are reported, not fatal. */
+    const serve = (listener: Listener, accepted?: Conn): Effect.Effect<Established<A>, TransportError, Scope.Scope> =>
+      Effect.gen(function* () {
+        let first = accepted
+        for (;;) {
+          const attempt = inChildScope(
+            Effect.gen(function* () {
+              const conn = first ?? (yield* listener.accept)
+              first = undefined
+              return yield* handshakeOn(conn, "listener").pipe(
+                Effect.tapError((e) =>
+                  options.emit(
+                    event({
+                      _tag: "rejected",
+                      peer: peerOf(conn),
+                      reason: options.describe(e)
+                    })
+                  )
+                )
+              )
+            })
+          )
+          const outcome = yield* Effect.either(attempt)
+          if (outcome._tag === "Right") {
+            yield* listener.close
+            return outcome.right
+          }
+        }
+      })
+
+    const startListening = Effect.gen(function* () {
+      const listener = yield* transport.listen(options.local)
+      yield* options.emit(event({ _tag: "listening", address: listener.address.host, port: listener.address.port }))
+      return listener
+    })
+
+    switch (options.mode) {
+      case "server":
+        return yield* serve(yield* startListening)
+
+      case "client": {
+        const conn = yield* inChildScope(connectOnce(5_000)).pipe(
+          Effect.retry({
+            schedule: Schedule.spaced(RETRY_SPACING).pipe(Schedule.upTo(options.connectFor)),
+            // only "nobody there yet" is worth retrying; a bad name or TLS failure will not heal
+            while: (e) => e.reason === "Refused" || e.reason === "Timeout" || e.reason === "Unreachable"
+          })
+        )
+        return yield* handshakeOn(conn, "connector")
+      }
+
+      case "auto": {
+        const listener = yield* startListening
+        const target = options.target!
+        const lower = compareEndpoints({ host: options.local.host, port: listener.address.port }, target) < 0
+        const retryForever = Schedule.spaced(RETRY_SPACING).pipe(Schedule.jittered)
+        let picked: { conn: Conn; role: Role; accepted: boolean }
+        if (lower) {
+          const outgoing = inChildScope(connectOnce(5_000)).pipe(Effect.retry(retryForever))
+          const incoming = inChildScope(
+            Effect.gen(function* () {
+              const inc = yield* listener.accept
+              // the peer is listening too (or it could not have reached us from auto mode): prefer our own direction
+              const out = yield* Effect.either(inChildScope(connectOnce(1_000)))
+              if (out._tag === "Right") {
+                yield* inc.close
+                return { conn: out.right, role: "connector" as const, accepted: false }
+              }
+              return { conn: inc, role: "listener" as const, accepted: true }
+            })
+          )
+          picked = yield* Effect.race(
+            Effect.map(outgoing, (conn) => ({ conn, role: "connector" as const, accepted: false })),
+            incoming
+          )
+        } else {
+          const outgoing = inChildScope(
+            Effect.gen(function* () {
+              const out = yield* connectOnce(5_000)
+              // the lower side drops our connection when it prefers its own: count ours only once it speaks
+              const firstChunk = yield* out.read
+              out.unread(firstChunk)
+              return out
+            })
+          ).pipe(Effect.retry(retryForever))
+          picked = yield* Effect.race(
+            Effect.map(outgoing, (conn) => ({ conn, role: "connector" as const, accepted: false })),
+            Effect.map(inChildScope(listener.accept), (conn) => ({ conn, role: "listener" as const, accepted: true }))
+          )
+        }
+        if (picked.role === "listener") return yield* serve(listener, picked.conn)
+        yield* listener.close
+        return yield* handshakeOn(picked.conn, "connector")
+      }
+    }
+  })
