@@ -3,7 +3,7 @@ import { defineConfig } from "vitest/config"
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
-    testTimeout: 10_000,
+    testTimeout: 30_000,
     hookTimeout: 30_000,
     // process tests spawn real CLIs; two cores on CI
     maxWorkers: 2,

@@ -6,7 +6,6 @@ import { open } from "../src/Peer.js"
 import { Framing } from "../src/services/Framing.js"
 import * as L from "./support/layers.js"
 
-const endpointA = { host: "10.0.0.1", port: 7001 }
 const endpointB = { host: "10.0.0.2", port: 7002 }
 
 describe("a whole chat over the in-memory transport", () => {

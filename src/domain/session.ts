@@ -28,6 +28,8 @@ export type SessionEvent =
 export interface Step {
   readonly frames: ReadonlyArray<Uint8Array>
   readonly events: ReadonlyArray<SessionEvent>
+  /** The session cannot go on: report `events` first (nothing received is lost), then end with this error. */
+  readonly fatal?: SessionError
 }
 
 export const emptyStep: Step = { frames: [], events: [] }

@@ -142,7 +142,10 @@ export const startChat = (
               lastHeard = Date.now()
               const step = session.receive(input.bytes)
               if (step instanceof SessionError) finish({ _tag: "Failed", error: step })
-              else apply(step)
+              else {
+                apply(step)
+                if (step.fatal) finish({ _tag: "Failed", error: step.fatal })
+              }
               break
             }
             case "ReadEnd":

@@ -105,7 +105,7 @@ export const make = Effect.gen(function* () {
         yield* Effect.addFinalizer(() => close)
         const listener: Listener = {
           address,
-          accept: Effect.acquireRelease(Queue.take(queue), (c) => c.close),
+          accept: Effect.acquireRelease(Effect.interruptible(Queue.take(queue)), (c) => c.close),
           close
         }
         return listener

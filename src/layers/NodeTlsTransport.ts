@@ -154,6 +154,8 @@ const prepare = (socket: net.Socket) => {
   socket.setKeepAlive(true, KEEPALIVE_MS)
 }
 
+// Acquisitions below are made interruptible on purpose: acquireRelease would otherwise make a pending
+// connect or accept uninterruptible, and the auto-mode race could never cancel its losing branch.
 const connect = (to: Endpoint, options?: { readonly connectTimeoutMs?: number }) =>
   Effect.acquireRelease(
     Effect.async<tls.TLSSocket, ConnectError>((resume) => {
@@ -186,7 +188,7 @@ const connect = (to: Endpoint, options?: { readonly connectTimeoutMs?: number })
         clearTimeout(timer)
         socket.destroy()
       })
-    }),
+    }).pipe(Effect.interruptible),
     (socket) => Effect.sync(() => socket.destroy())
   ).pipe(Effect.map(fromSocket))
 
@@ -242,7 +244,9 @@ const listen = (on: Endpoint) =>
     const address = server.address() as net.AddressInfo
     const listener: Listener = {
       address: { host: address.address, port: address.port },
-      accept: Effect.acquireRelease(Queue.take(accepted), (socket) => Effect.sync(() => socket.destroy())).pipe(
+      accept: Effect.acquireRelease(Effect.interruptible(Queue.take(accepted)), (socket) =>
+        Effect.sync(() => socket.destroy())
+      ).pipe(
         Effect.map(fromSocket)
       ),
       close: Effect.sync(() => server.close()).pipe(

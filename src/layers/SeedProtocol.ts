@@ -115,6 +115,11 @@ export class SeedSession implements Session {
     return frame
   }
 
+  private parseMessage(plain: Uint8Array) {
+    const jsonText = decodeUtf8(plain.subarray(1))
+    return jsonText === undefined ? undefined : Either.getOrUndefined(decodeMessageJson(jsonText))
+  }
+
   send = (id: string, text: string): Step => {
     if (this.pending) {
       // lock-step: the peer's fresh key must arrive before the next message can be sealed
@@ -134,12 +139,21 @@ export class SeedSession implements Session {
       const plain = this.open(this.key, frame)
       if (plain === undefined) {
         const crossing = this.open(pending.previousKey, frame)
-        return crossing !== undefined && crossing[0] === TYPE_MESSAGE
-          ? sessionError(
-              "Crossing",
-              "both sides sent at the same moment, which the seed protocol cannot recover from (v2 can)"
-            )
-          : sessionError("Decrypt", "a frame failed authentication (altered, replayed or out of step)")
+        if (crossing === undefined || crossing[0] !== TYPE_MESSAGE)
+          return sessionError("Decrypt", "a frame failed authentication (altered, replayed or out of step)")
+        // Both sides sent at once: the two key chains have split and cannot be joined again. The peer's message
+        // is still authentic, so show it before ending; when either side was leaving, nothing is lost.
+        const text = this.parseMessage(crossing)?.message
+        if (text === "/quit" || pending.id === "quit")
+          return { frames: [], events: [{ _tag: "PeerLeft", reason: "quit" }] }
+        return {
+          frames: [],
+          events: text === undefined ? [] : [{ _tag: "Message", id: `in-${++this.received}`, text }],
+          fatal: sessionError(
+            "Crossing",
+            "both sides sent at the same moment, which the seed protocol cannot recover from (v2 can)"
+          )
+        }
       }
       if (plain[0] !== TYPE_RESPONSE) return sessionError("Malformed", "expected the peer's key reply, got another frame type")
       const pem = decodeUtf8(plain.subarray(1))
@@ -158,8 +172,7 @@ export class SeedSession implements Session {
     const plain = this.open(this.key, frame)
     if (plain === undefined) return sessionError("Decrypt", "a frame failed authentication (altered, replayed or out of step)")
     if (plain[0] !== TYPE_MESSAGE) return sessionError("Malformed", "got a key reply while no message was pending")
-    const jsonText = decodeUtf8(plain.subarray(1))
-    const decoded = jsonText === undefined ? undefined : Either.getOrUndefined(decodeMessageJson(jsonText))
+    const decoded = this.parseMessage(plain)
     if (decoded === undefined) return sessionError("Malformed", "a message is not the JSON object the protocol defines")
     const subSalt = base64Bytes(decoded.sub_salt, 64)
     const ratchetSalt = base64Bytes(decoded.salt, 64)

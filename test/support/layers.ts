@@ -1,10 +1,8 @@
 import { Layer } from "effect"
-import * as MemoryTransport from "../../src/layers/MemoryTransport.js"
 import * as NodeCryptoCipher from "../../src/layers/NodeCryptoCipher.js"
 import * as NodeCryptoKeyAgreement from "../../src/layers/NodeCryptoKeyAgreement.js"
 import * as NodeCryptoKeySchedule from "../../src/layers/NodeCryptoKeySchedule.js"
 import * as SeedProtocol from "../../src/layers/SeedProtocol.js"
-import { Framing } from "../../src/services/Framing.js"
 
 export const crypto = Layer.mergeAll(NodeCryptoCipher.layer, NodeCryptoKeySchedule.layer, NodeCryptoKeyAgreement.layer)
 export const seed = SeedProtocol.layer.pipe(Layer.provide(crypto))

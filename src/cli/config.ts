@@ -1,0 +1,103 @@
+import { Effect, Either, Option } from "effect"
+import { isIP } from "node:net"
+import * as os from "node:os"
+import { type Endpoint, isValidHost, parseTarget } from "../domain/address.js"
+import { UsageError } from "../domain/errors.js"
+import type { ProtocolName } from "../domain/session.js"
+import type { Mode } from "../services/Connection.js"
+
+/** The raw flags as @effect/cli parsed them (types only, no meaning yet). */
+export interface RawFlags {
+  readonly ip: Option.Option<string>
+  readonly port: number
+  readonly target: Option.Option<string>
+  readonly remote: number
+  readonly mode: number
+  readonly key: Option.Option<string>
+  readonly cert: Option.Option<string>
+  readonly protocol: string
+  readonly json: boolean
+  readonly wait: number
+  readonly handshakeTimeout: number
+  readonly heartbeat: number
+}
+
+/** Validated settings: everything a run needs, checked before any network activity. */
+export interface Config {
+  readonly listen: Endpoint
+  /** Undefined only in server mode. */
+  readonly target: Endpoint | undefined
+  readonly mode: Mode
+  readonly tls: { readonly key: string; readonly cert: string } | undefined
+  readonly protocol: ProtocolName
+  readonly json: boolean
+  readonly waitSeconds: number
+  readonly handshakeTimeoutSeconds: number
+  readonly heartbeatSeconds: number
+}
+
+/** This host's first non-internal IPv4 address (what chat.py's gethostbyname(hostname) usually gives). */
+export const defaultIp = (): string => {
+  for (const list of Object.values(os.networkInterfaces()))
+    for (const a of list ?? []) if (a.family === "IPv4" && !a.internal) return a.address
+  return "127.0.0.1"
+}
+
+const usage = (detail: string) => new UsageError({ detail })
+
+const checkPort = (flag: string, value: number, allowZero: boolean) =>
+  Number.isInteger(value) && value >= (allowZero ? 0 : 1) && value <= 65535
+    ? Effect.succeed(value)
+    : Effect.fail(usage(`${flag} ${value} is not a port: give a whole number from ${allowZero ? 0 : 1} to 65535.`))
+
+const MODES: Record<number, Mode> = { 0: "auto", 1: "client", 2: "server" }
+
+/**
+ * Turns flags into a Config or one clear sentence. `askTarget` is called only when a target is needed and
+ * missing (an interactive terminal asks for it; otherwise it is a usage error).
+ */
+export const resolveConfig = (
+  flags: RawFlags,
+  askTarget: Option.Option<Effect.Effect<string, UsageError>>
+): Effect.Effect<Config, UsageError> =>
+  Effect.gen(function* () {
+    const port = yield* checkPort("-p/--port", flags.port, true)
+    const remote = yield* checkPort("-r/--remote", flags.remote, false)
+    const mode = MODES[flags.mode]
+    if (mode === undefined) return yield* usage(`-m/--mode ${flags.mode} is not a mode: use 0 (auto), 1 (client) or 2 (server).`)
+    if (flags.protocol !== "seed" && flags.protocol !== "v2")
+      return yield* usage(`--protocol ${flags.protocol} is unknown: use v2 (default) or seed (the original chat.py's).`)
+    const ip = Option.getOrElse(flags.ip, defaultIp).replace(/^\[(.*)\]$/, "$1")
+    if (isIP(ip) === 0 && !isValidHost(ip)) return yield* usage(`-i/--ip ${ip} is not an IP address.`)
+    if (Option.isSome(flags.key) !== Option.isSome(flags.cert))
+      return yield* usage("-k/--key and -c/--cert go together: give both PEM files, or neither for a generated certificate.")
+    for (const [flag, v, min] of [
+      ["--wait", flags.wait, 0],
+      ["--handshake-timeout", flags.handshakeTimeout, 1],
+      ["--heartbeat", flags.heartbeat, 0]
+    ] as const)
+      if (!Number.isFinite(v) || v < min || v > 86_400) return yield* usage(`${flag} ${v} is out of range (${min} to 86400 seconds).`)
+
+    let target: Endpoint | undefined
+    if (mode !== "server") {
+      const text = Option.isSome(flags.target)
+        ? flags.target.value
+        : Option.isSome(askTarget)
+          ? yield* askTarget.value
+          : yield* usage("No target given: pass -t/--target ip[:port] (or use -m 2 to only listen).")
+      const parsed = parseTarget(text, remote)
+      if (Either.isLeft(parsed)) return yield* usage(`-t/--target: ${parsed.left}`)
+      target = parsed.right
+    }
+    return {
+      listen: { host: ip, port },
+      target,
+      mode,
+      tls: Option.isSome(flags.key) && Option.isSome(flags.cert) ? { key: flags.key.value, cert: flags.cert.value } : undefined,
+      protocol: flags.protocol,
+      json: flags.json,
+      waitSeconds: flags.wait,
+      handshakeTimeoutSeconds: flags.handshakeTimeout,
+      heartbeatSeconds: flags.heartbeat
+    }
+  })

@@ -1,0 +1,89 @@
+import type { ChatEvent } from "../domain/events.js"
+import { escapeForTerminal } from "../domain/text.js"
+
+export interface Style {
+  readonly bold: (s: string) => string
+  readonly dim: (s: string) => string
+  readonly green: (s: string) => string
+  readonly cyan: (s: string) => string
+  readonly yellow: (s: string) => string
+  readonly red: (s: string) => string
+}
+
+const wrap = (open: number, close: number) => (s: string) => `\x1b[${open}m${s}\x1b[${close}m`
+export const colors: Style = {
+  bold: wrap(1, 22),
+  dim: wrap(2, 22),
+  green: wrap(32, 39),
+  cyan: wrap(36, 39),
+  yellow: wrap(33, 39),
+  red: wrap(31, 39)
+}
+const id = (s: string) => s
+export const plain: Style = { bold: id, dim: id, green: id, cyan: id, yellow: id, red: id }
+
+/** NO_COLOR (no-color.org) or output that is not a terminal turns colour off. */
+export const styleFor = (stream: NodeJS.WriteStream): Style =>
+  stream.isTTY && !("NO_COLOR" in process.env && process.env.NO_COLOR !== "") ? colors : plain
+
+const hhmm = (iso: string) => iso.slice(11, 16)
+const hhmmss = (iso: string) => iso.slice(11, 19)
+
+/** 64 hex digits as two rows of eight 4-digit groups: easier to read aloud than one run. */
+export const groupFingerprint = (hex: string): [string, string] => {
+  const groups = hex.match(/.{1,4}/g) ?? []
+  return [groups.slice(0, 8).join(" "), groups.slice(8).join(" ")]
+}
+
+/** The terminal lines for one event (none for events the human view does not show). */
+export const renderEvent = (e: ChatEvent, s: Style): Array<string> => {
+  const stamp = s.dim(`[${hhmmss(e.at)}]`)
+  switch (e._tag) {
+    case "listening":
+      return [`${stamp} Listening on ${e.address.includes(":") ? `[${e.address}]` : e.address}:${e.port}`]
+    case "connecting":
+      return [`${stamp} Connecting to ${e.address.includes(":") ? `[${e.address}]` : e.address}:${e.port} ...`]
+    case "connected":
+      return [`${stamp} Connected ${e.role === "connector" ? "to" : "from"} ${e.peer}`]
+    case "rejected":
+      return [`${stamp} ${s.yellow("Turned away")} ${e.peer}: ${escapeForTerminal(e.reason)} Still waiting.`]
+    case "handshake": {
+      const [l1, l2] = groupFingerprint(e.localFingerprint)
+      const [p1, p2] = groupFingerprint(e.peerFingerprint)
+      const lines = [
+        `${stamp} Secure session ready (${e.protocol}).`,
+        `  ${s.dim(e.suite)}`,
+        `  Public key fingerprints (SHA-256); compare them with your peer over another channel:`,
+        `    you   ${l1}`,
+        `          ${l2}`,
+        `    peer  ${p1}`,
+        `          ${p2}`
+      ]
+      if (e.sas !== undefined)
+        lines.push(
+          `  ${s.bold("Safety code:")} ${s.bold(s.cyan(e.sas))}  read it aloud with your peer; if the codes differ, someone is in the middle.`
+        )
+      lines.push(`  Type a message and press Enter. ${s.dim("/help for commands.")}`)
+      return lines
+    }
+    case "sent":
+      return [`${s.dim(`Sent ${hhmm(e.at)}`)}      ${s.bold(escapeForTerminal(e.text))}`]
+    case "delivered":
+      return []
+    case "message":
+      return [`${s.green(`Received ${hhmm(e.at)}`)}  ${s.bold(escapeForTerminal(e.text))}`]
+    case "unsupported":
+      return [`${stamp} ${s.yellow("The peer sent a kind of message this version does not know")} (${escapeForTerminal(e.kind)}); skipped.`]
+    case "peer-left":
+      return [`${stamp} ${s.yellow("Your peer left the chat.")}`]
+    case "disconnected": {
+      const lines =
+        e.reason === "left" ? [`${stamp} You left the chat.`] : e.reason === "peer left" ? [] : [`${stamp} ${s.red("Disconnected.")}`]
+      if (e.undelivered.length > 0)
+        lines.push(`  ${s.yellow(`Not confirmed as delivered: ${e.undelivered.length} message(s) (${e.undelivered.join(", ")}).`)}`)
+      return lines
+    }
+    case "error":
+      return [`${stamp} ${s.red(escapeForTerminal(e.message))}`]
+  }
+}

@@ -1,0 +1,182 @@
+import { Effect, Runtime } from "effect"
+import * as readline from "node:readline"
+import { type ChatEvent, event, toJsonLine } from "../domain/events.js"
+import type { ChatHandle, ChatOutcome } from "../services/Chat.js"
+import { renderEvent, type Style } from "./render.js"
+
+/**
+ * A view renders events and feeds input lines to the chat. Three of them: the interactive terminal, plain
+ * text for pipes, and JSON lines. All render the same event stream, so they cannot disagree.
+ */
+export interface View {
+  readonly onEvents: (events: ReadonlyArray<ChatEvent>) => Effect.Effect<void>
+  /** Reads input until the chat is over. `onInterrupt` is what Ctrl-C should do now. */
+  readonly run: (chat: ChatHandle, setInterrupt: (f: () => void) => void) => Effect.Effect<ChatOutcome>
+}
+
+const HELP = [
+  "Commands:",
+  "  /quit     leave the chat (your peer is told); Ctrl-C and Ctrl-D do the same",
+  "  /verify   show the fingerprints (and the safety code) again",
+  "  /help     this list",
+  "  //text    send a line that starts with /"
+]
+
+const DRAIN_MS = 10_000
+
+/** Lines from stdin when it is not a terminal: every line is a message; end of input leaves after receipts. */
+const pipeInput = (chat: ChatHandle, reportRefusal: (message: string) => void, setInterrupt: (f: () => void) => void) =>
+  Effect.gen(function* () {
+    const runtime = yield* Effect.runtime<never>()
+    const run = Runtime.runFork(runtime)
+    const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity, terminal: false })
+    let leaving = false
+    const leave = () => {
+      if (leaving) return
+      leaving = true
+      run(chat.leave({ drainMs: DRAIN_MS }))
+    }
+    setInterrupt(leave)
+    // lines are sent one after another so their order is kept even while send waits for room
+    let chain: Promise<unknown> = Promise.resolve()
+    rl.on("line", (line) => {
+      if (leaving) return
+      if (line === "/quit") return leave()
+      chain = chain.then(() =>
+        Runtime.runPromise(runtime)(
+          chat.send(line).pipe(Effect.catchAll((refused) => Effect.sync(() => reportRefusal(refused.message))))
+        )
+      )
+    })
+    rl.on("close", () => void chain.then(leave))
+    const outcome = yield* chat.outcome
+    rl.close()
+    return outcome
+  })
+
+export const makeJsonView = (out: NodeJS.WritableStream): View => {
+  const write = (events: ReadonlyArray<ChatEvent>) => out.write(events.map((e) => toJsonLine(e) + "\n").join(""))
+  return {
+    onEvents: (events) => Effect.sync(() => void write(events)),
+    run: (chat, setInterrupt) =>
+      pipeInput(chat, (message) => write([event({ _tag: "error", code: "SendRefused", message })]), setInterrupt)
+  }
+}
+
+export const makePlainView = (out: NodeJS.WritableStream, style: Style): View => {
+  const write = (events: ReadonlyArray<ChatEvent>) => {
+    const lines: Array<string> = []
+    for (const e of events) {
+      if (e._tag === "delivered") lines.push(style.dim(`Delivered ${e.at.slice(11, 16)} #${e.id}`))
+      else lines.push(...renderEvent(e, style))
+    }
+    if (lines.length > 0) out.write(lines.join("\n") + "\n")
+  }
+  return {
+    onEvents: (events) => Effect.sync(() => write(events)),
+    run: (chat, setInterrupt) =>
+      pipeInput(chat, (message) => write([event({ _tag: "error", code: "SendRefused", message })]), setInterrupt)
+  }
+}
+
+const PROMPT = "> "
+const visibleWidth = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, "").length
+
+/**
+ * The interactive terminal: a prompt that incoming text never clobbers (lines are printed above it and the
+ * half-typed input is redrawn), a delivery mark on sent lines, and the commands of HELP.
+ */
+export const makeTerminalView = (style: Style): View => {
+  const out = process.stdout
+  let rl: readline.Interface | undefined
+  let handshake: ChatEvent | undefined
+  // recently printed lines, newest last, with how many screen rows each took, to put marks on them later
+  const recent: Array<{ id?: string; rows: number }> = []
+  const rowsOf = (line: string) => Math.max(1, Math.ceil(visibleWidth(line) / Math.max(20, out.columns || 80)))
+
+  const print = (lines: ReadonlyArray<string>, ids?: ReadonlyArray<string | undefined>) => {
+    if (lines.length === 0) return
+    if (rl) {
+      readline.cursorTo(out, 0)
+      readline.clearLine(out, 0)
+    }
+    out.write(lines.join("\n") + "\n")
+    lines.forEach((line, i) => recent.push({ ...(ids?.[i] !== undefined ? { id: ids[i]! } : {}), rows: rowsOf(line) }))
+    if (recent.length > 200) recent.splice(0, recent.length - 200)
+    rl?.prompt(true)
+  }
+
+  const markDelivered = (id: string) => {
+    let rowsUp = 0
+    for (let i = recent.length - 1; i >= 0; i--) {
+      const entry = recent[i]!
+      rowsUp += entry.rows
+      if (entry.id === id) {
+        if (rowsUp >= (out.rows || 24)) return // scrolled away: nothing to mark
+        // save cursor, go up to the sent line, write the mark in its reserved column, restore
+        out.write(`\x1b7\x1b[${rowsUp}A\r\x1b[11C${style.green("✓")}\x1b8`)
+        return
+      }
+    }
+  }
+
+  const render = (events: ReadonlyArray<ChatEvent>) => {
+    const lines: Array<string> = []
+    const ids: Array<string | undefined> = []
+    for (const e of events) {
+      if (e._tag === "handshake") handshake = e
+      if (e._tag === "delivered") {
+        print(lines.splice(0), ids.splice(0))
+        markDelivered(e.id)
+        continue
+      }
+      for (const line of renderEvent(e, style)) {
+        lines.push(e._tag === "sent" ? line.replace("     ", ` ${style.dim("○")}   `) : line)
+        ids.push(e._tag === "sent" ? e.id : undefined)
+      }
+    }
+    print(lines, ids)
+  }
+
+  return {
+    onEvents: (events) => Effect.sync(() => render(events)),
+    run: (chat, setInterrupt) =>
+      Effect.gen(function* () {
+        const runtime = yield* Effect.runtime<never>()
+        const run = Runtime.runFork(runtime)
+        const face = readline.createInterface({ input: process.stdin, output: out, prompt: PROMPT, terminal: true })
+        rl = face
+        let leaving = false
+        const leave = () => {
+          if (leaving) return
+          leaving = true
+          print([style.dim("Leaving...")])
+          run(chat.leave({ drainMs: 3_000 }))
+        }
+        setInterrupt(leave)
+        face.on("SIGINT", leave)
+        face.on("close", leave)
+        face.on("line", (line) => {
+          // the echoed input line is replaced by the "Sent" line
+          const rows = rowsOf(PROMPT + line)
+          readline.moveCursor(out, 0, -rows)
+          readline.clearScreenDown(out)
+          if (line.trim() === "") return face.prompt()
+          if (line.startsWith("/") && !line.startsWith("//")) {
+            const cmd = line.trim()
+            if (cmd === "/quit" || cmd === "/exit") return leave()
+            if (cmd === "/help") return print(HELP)
+            if (cmd === "/verify") return print(handshake ? renderEvent(handshake, style).slice(2, -1) : ["No session yet."])
+            return print([style.yellow(`Unknown command ${cmd}; /help lists them (//text sends a line starting with /).`)])
+          }
+          const text = line.startsWith("//") ? line.slice(1) : line
+          run(chat.send(text).pipe(Effect.catchAll((refused) => Effect.sync(() => print([style.red(refused.message)])))))
+        })
+        face.prompt()
+        const outcome = yield* chat.outcome
+        rl = undefined
+        face.close()
+        return outcome
+      })
+  }
+}

@@ -1,0 +1,166 @@
+import { Command, Options, ValidationError } from "@effect/cli"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as NodePath from "@effect/platform-node/NodePath"
+import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
+import { Cause, Effect, Exit, Layer, Option } from "effect"
+import * as readline from "node:readline"
+import { type Config, type RawFlags, resolveConfig } from "./cli/config.js"
+import { styleFor } from "./cli/render.js"
+import { makeJsonView, makePlainView, makeTerminalView, type View } from "./cli/views.js"
+import { formatEndpoint } from "./domain/address.js"
+import { type ChatError, describeError, errorCode, UsageError } from "./domain/errors.js"
+import { event } from "./domain/events.js"
+import * as ForgeCertificate from "./layers/ForgeCertificate.js"
+import * as NodeCryptoCipher from "./layers/NodeCryptoCipher.js"
+import * as NodeCryptoKeyAgreement from "./layers/NodeCryptoKeyAgreement.js"
+import * as NodeCryptoKeySchedule from "./layers/NodeCryptoKeySchedule.js"
+import * as NodeTlsTransport from "./layers/NodeTlsTransport.js"
+import * as SeedProtocol from "./layers/SeedProtocol.js"
+import { open } from "./Peer.js"
+import { Framing } from "./services/Framing.js"
+import { VERSION } from "./version.js"
+
+const flags = {
+  ip: Options.text("ip").pipe(
+    Options.withAlias("i"),
+    Options.withDescription("local IP address to listen on (default: this host's first non-internal IPv4 address)"),
+    Options.optional
+  ),
+  port: Options.integer("port").pipe(Options.withAlias("p"), Options.withDefault(8000), Options.withDescription("local port to listen on (0: any free port)")),
+  target: Options.text("target").pipe(
+    Options.withAlias("t"),
+    Options.withDescription("peer address as ip[:port] or [ipv6]:port (asked for at a terminal if missing)"),
+    Options.optional
+  ),
+  remote: Options.integer("remote").pipe(Options.withAlias("r"), Options.withDefault(8000), Options.withDescription("peer port when -t has none")),
+  mode: Options.integer("mode").pipe(Options.withAlias("m"), Options.withDefault(0), Options.withDescription("0 auto, 1 client (connect), 2 server (listen)")),
+  key: Options.text("key").pipe(Options.withAlias("k"), Options.withDescription("TLS private key, PEM (with -c)"), Options.optional),
+  cert: Options.text("cert").pipe(Options.withAlias("c"), Options.withDescription("TLS certificate, PEM (with -k)"), Options.optional),
+  protocol: Options.text("protocol").pipe(
+    Options.withDefault("seed"),
+    Options.withDescription("wire protocol: seed (compatible with the original chat.py)")
+  ),
+  json: Options.boolean("json").pipe(Options.withDescription("print one JSON object per line for every event (for scripts)")),
+  wait: Options.float("wait").pipe(Options.withDefault(10), Options.withDescription("seconds client mode keeps trying to reach the target")),
+  handshakeTimeout: Options.float("handshake-timeout").pipe(
+    Options.withDefault(5),
+    Options.withDescription("seconds a connecting peer has to complete the handshake")
+  ),
+  heartbeat: Options.float("heartbeat").pipe(
+    Options.withDefault(5),
+    Options.withDescription("seconds of silence before a keep-alive (v2); 3x this without a sound ends the chat; 0 turns it off")
+  )
+}
+
+/** What Ctrl-C does right now: interrupt while connecting, leave politely once chatting. */
+let onInterrupt: () => void = () => {}
+
+const askTarget = Effect.async<string, UsageError>((resume) => {
+  const rl = readline.createInterface({ input: process.stdin, output: process.stdout })
+  rl.question("Peer address (ip[:port]): ", (answer) => {
+    rl.close()
+    resume(Effect.succeed(answer))
+  })
+  rl.on("SIGINT", () => {
+    rl.close()
+    resume(Effect.fail(new UsageError({ detail: "No target given." })))
+  })
+})
+
+const cryptoLayer = Layer.mergeAll(NodeCryptoCipher.layer, NodeCryptoKeySchedule.layer, NodeCryptoKeyAgreement.layer)
+
+const protocolLayer = (_config: Config) => SeedProtocol.layer.pipe(Layer.provide(cryptoLayer))
+
+const chat = (config: Config, view: View) =>
+  Effect.gen(function* () {
+    const session = yield* open({
+      mode: config.mode,
+      listen: config.listen,
+      ...(config.target ? { target: config.target } : {}),
+      connectFor: `${config.waitSeconds} seconds`,
+      handshakeTimeout: `${config.handshakeTimeoutSeconds} seconds`,
+      heartbeatMs: config.heartbeatSeconds * 1000,
+      onEvents: view.onEvents
+    })
+    return yield* view.run(session, (f) => (onInterrupt = f))
+  }).pipe(Effect.scoped)
+
+const banner = (config: Config) => {
+  const s = styleFor(process.stdout)
+  const lines = [
+    `${s.bold("p2pchat")} ${VERSION}  peer-to-peer, end-to-end encrypted chat  (${config.protocol} protocol)`,
+    `  local  ${formatEndpoint(config.listen)}   target  ${config.target ? formatEndpoint(config.target) : "(none: listening only)"}   mode ${config.mode}`
+  ]
+  process.stdout.write(lines.join("\n") + "\n")
+}
+
+const command = Command.make("p2pchat", flags, (raw: RawFlags) =>
+  Effect.gen(function* () {
+    const interactive = !raw.json && process.stdin.isTTY === true && process.stdout.isTTY === true
+    const config = yield* resolveConfig(raw, interactive ? Option.some(askTarget) : Option.none())
+    const style = styleFor(process.stdout)
+    const view = config.json ? makeJsonView(process.stdout) : interactive ? makeTerminalView(style) : makePlainView(process.stdout, style)
+    // files are read and checked here, before any socket is opened; a generated key starts in the thread pool
+    const certificate = config.tls
+      ? yield* Layer.memoize(ForgeCertificate.layerFiles(config.tls.key, config.tls.cert))
+      : ForgeCertificate.layerGeneratedEager
+    const layers = Layer.mergeAll(
+      NodeTlsTransport.layer.pipe(Layer.provide(certificate)),
+      Framing.layer(),
+      protocolLayer(config)
+    )
+    const built = yield* Layer.build(layers)
+    if (!config.json) banner(config)
+    return yield* chat(config, view).pipe(
+      Effect.provide(built),
+      Effect.tapError((e) =>
+        config.json
+          ? view.onEvents([event({ _tag: "error", code: errorCode(e), message: describeError(e) })])
+          : Effect.void
+      )
+    )
+  }).pipe(Effect.scoped)
+)
+
+const cli = Command.run(command, { name: "p2pchat", version: VERSION })
+
+const platform = Layer.mergeAll(NodeFileSystem.layer, NodePath.layer, NodeTerminal.layer)
+
+const main = Effect.suspend(() => cli(process.argv)).pipe(Effect.provide(platform))
+
+const exitCodeOf = (exit: Exit.Exit<unknown, unknown>): number => {
+  if (Exit.isSuccess(exit)) {
+    const outcome = exit.value as { _tag?: string } | undefined
+    return outcome?._tag === "Failed" ? 1 : 0
+  }
+  if (Cause.isInterruptedOnly(exit.cause)) return 130
+  const failure = Cause.failureOption(exit.cause)
+  if (Option.isNone(failure)) {
+    process.stderr.write(`p2pchat: unexpected failure: ${Cause.pretty(exit.cause).split("\n")[0]}\n`)
+    return 1
+  }
+  const error = failure.value
+  if (ValidationError.isValidationError(error)) return ValidationError.isHelpRequested(error) ? 0 : 2
+  const e = error as ChatError
+  const json = process.argv.includes("--json")
+  if (!json) process.stderr.write(`p2pchat: ${describeError(e)}\n`)
+  else if (e._tag === "UsageError" || e._tag === "CertificateError") process.stderr.write(`p2pchat: ${describeError(e)}\n`)
+  return e._tag === "UsageError" || e._tag === "CertificateError" ? 2 : 1
+}
+
+// A run of our own instead of NodeRuntime.runMain: Ctrl-C must say goodbye to the peer, not cut the socket.
+const fiber = Effect.runFork(main)
+onInterrupt = () => fiber.unsafeInterruptAsFork(fiber.id())
+let interrupts = 0
+const onSignal = () => {
+  interrupts++
+  if (interrupts > 1) fiber.unsafeInterruptAsFork(fiber.id())
+  else onInterrupt()
+}
+process.on("SIGINT", onSignal)
+process.on("SIGTERM", onSignal)
+fiber.addObserver((exit) => {
+  const code = exitCodeOf(exit)
+  // flush stdout (a pipe may still hold events) before leaving
+  process.stdout.write("", () => process.exit(code))
+})
