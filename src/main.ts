@@ -16,6 +16,7 @@ import * as NodeCryptoKeyAgreement from "./layers/NodeCryptoKeyAgreement.js"
 import * as NodeCryptoKeySchedule from "./layers/NodeCryptoKeySchedule.js"
 import * as NodeTlsTransport from "./layers/NodeTlsTransport.js"
 import * as SeedProtocol from "./layers/SeedProtocol.js"
+import * as V2Protocol from "./layers/V2Protocol.js"
 import { open } from "./Peer.js"
 import { Framing } from "./services/Framing.js"
 import { VERSION } from "./version.js"
@@ -37,8 +38,8 @@ const flags = {
   key: Options.text("key").pipe(Options.withAlias("k"), Options.withDescription("TLS private key, PEM (with -c)"), Options.optional),
   cert: Options.text("cert").pipe(Options.withAlias("c"), Options.withDescription("TLS certificate, PEM (with -k)"), Options.optional),
   protocol: Options.text("protocol").pipe(
-    Options.withDefault("seed"),
-    Options.withDescription("wire protocol: seed (compatible with the original chat.py)")
+    Options.withDefault("v2"),
+    Options.withDescription("wire protocol: v2 (default: Double Ratchet, safety code, receipts) or seed (talks to the original chat.py)")
   ),
   json: Options.boolean("json").pipe(Options.withDescription("print one JSON object per line for every event (for scripts)")),
   wait: Options.float("wait").pipe(Options.withDefault(10), Options.withDescription("seconds client mode keeps trying to reach the target")),
@@ -69,7 +70,8 @@ const askTarget = Effect.async<string, UsageError>((resume) => {
 
 const cryptoLayer = Layer.mergeAll(NodeCryptoCipher.layer, NodeCryptoKeySchedule.layer, NodeCryptoKeyAgreement.layer)
 
-const protocolLayer = (_config: Config) => SeedProtocol.layer.pipe(Layer.provide(cryptoLayer))
+const protocolLayer = (config: Config) =>
+  (config.protocol === "seed" ? SeedProtocol.layer : V2Protocol.layer).pipe(Layer.provide(cryptoLayer))
 
 const chat = (config: Config, view: View) =>
   Effect.gen(function* () {

@@ -8,13 +8,21 @@ import * as L from "./support/layers.js"
 
 const endpointB = { host: "10.0.0.2", port: 7002 }
 
+const pair = Effect.gen(function* () {
+  const server = yield* Effect.fork(open({ mode: "server", listen: endpointB }))
+  yield* Effect.sleep(10)
+  const client = yield* open({ mode: "client", target: endpointB, connectFor: "1 second" })
+  const srv = yield* server.await.pipe(Effect.flatten)
+  return { client, srv }
+})
+
+const ofTag = <T extends ChatEvent["_tag"]>(events: Chunk.Chunk<ChatEvent>, tag: T) =>
+  Chunk.toArray(events).filter((e): e is Extract<ChatEvent, { _tag: T }> => e._tag === tag)
+
 describe("a whole chat over the in-memory transport", () => {
   it.scopedLive("seed: messages both ways arrive in order and are acknowledged; /quit ends both sides cleanly", () =>
     Effect.gen(function* () {
-      const server = yield* Effect.fork(open({ mode: "server", listen: endpointB }))
-      yield* Effect.sleep(10)
-      const client = yield* open({ mode: "client", target: endpointB, connectFor: "1 second" })
-      const srv = yield* server.await.pipe(Effect.flatten)
+      const { client, srv } = yield* pair
       expect(client.info.peerFingerprint).toBe(srv.info.localFingerprint)
       expect(srv.info.peerFingerprint).toBe(client.info.localFingerprint)
       const texts = ["hello", "héllo 👋", "third"]
@@ -28,9 +36,36 @@ describe("a whole chat over the in-memory transport", () => {
       const [co, so] = yield* Effect.all([client.outcome, srv.outcome])
       expect(co).toEqual({ _tag: "Left", undelivered: [] })
       expect(so._tag).toBe("PeerLeft")
-      const clientEvents = yield* Stream.runCollect(client.events)
-      const delivered = Chunk.toArray(clientEvents).filter((e): e is Extract<ChatEvent, { _tag: "delivered" }> => e._tag === "delivered")
-      expect(delivered.map((d) => d.id)).toEqual(["1", "2", "3"])
+      expect(ofTag(yield* Stream.runCollect(client.events), "delivered").map((d) => d.id)).toEqual(["1", "2", "3"])
     }).pipe(Effect.provide(Layer.mergeAll(MemoryTransport.layer, Framing.layer(), L.seed)))
+  )
+
+  it.scopedLive("v2: both sides send bursts at the same moment; every message arrives once, in order, with receipts", () =>
+    Effect.gen(function* () {
+      const { client, srv } = yield* pair
+      expect(client.info.sas).toBeDefined()
+      expect(client.info.sas).toBe(srv.info.sas)
+      const n = 200
+      const texts = (who: string) => Array.from({ length: n }, (_, i) => `${who} ${i}`)
+      yield* Effect.all(
+        [
+          Effect.forEach(texts("c"), (t) => client.send(t)),
+          Effect.forEach(texts("s"), (t) => srv.send(t))
+        ],
+        { concurrency: 2 }
+      )
+      const [atSrv, atClient] = yield* Effect.all(
+        [Stream.runCollect(Stream.take(srv.messages, n)), Stream.runCollect(Stream.take(client.messages, n))],
+        { concurrency: 2 }
+      )
+      expect(Chunk.toArray(atSrv).map((m) => m.text)).toEqual(texts("c"))
+      expect(Chunk.toArray(atClient).map((m) => m.text)).toEqual(texts("s"))
+      yield* client.leave({ drainMs: 2000 })
+      const [co, so] = yield* Effect.all([client.outcome, srv.outcome])
+      expect(co).toEqual({ _tag: "Left", undelivered: [] })
+      expect(so).toEqual({ _tag: "PeerLeft", reason: "bye", undelivered: [] })
+      const delivered = ofTag(yield* Stream.runCollect(client.events), "delivered").map((d) => d.id)
+      expect(new Set(delivered).size).toBe(n)
+    }).pipe(Effect.provide(Layer.mergeAll(MemoryTransport.layer, Framing.layer(), L.v2)))
   )
 })

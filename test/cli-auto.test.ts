@@ -13,11 +13,17 @@ const start = (args: Array<string>) => {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 describe("auto mode (two real processes over TLS on 127.0.0.1)", () => {
-  for (const order of ["A first", "B first", "together"] as const) {
-    it(`connects exactly once whatever the start order: ${order}`, async () => {
+  for (const [order, protocol] of [
+    ["A first", "v2"],
+    ["B first", "v2"],
+    ["together", "v2"],
+    ["A first", "seed"],
+    ["together", "seed"]
+  ] as const) {
+    it(`${protocol}: connects exactly once whatever the start order: ${order}`, async () => {
       const [pa, pb] = [await freePort(), await freePort()]
-      const argsA = ["-i", "127.0.0.1", "-p", String(pa), "-t", `127.0.0.1:${pb}`]
-      const argsB = ["-i", "127.0.0.1", "-p", String(pb), "-t", `127.0.0.1:${pa}`]
+      const argsA = ["-i", "127.0.0.1", "-p", String(pa), "-t", `127.0.0.1:${pb}`, "--protocol", protocol]
+      const argsB = ["-i", "127.0.0.1", "-p", String(pb), "-t", `127.0.0.1:${pa}`, "--protocol", protocol]
       let a: CliProcess, b: CliProcess
       if (order === "A first") {
         a = start(argsA)
@@ -36,12 +42,22 @@ describe("auto mode (two real processes over TLS on 127.0.0.1)", () => {
       const [ha, hb] = await Promise.all([a.waitFor("handshake"), b.waitFor("handshake")])
       expect(ha.peerFingerprint).toBe(hb.localFingerprint)
       expect(hb.peerFingerprint).toBe(ha.localFingerprint)
-      // one at a time: seed is lock-step
-      a.send("ping from A")
+      if (protocol === "seed") {
+        // one at a time: seed is lock-step
+        a.send("ping from A")
+        await b.waitFor("message", (m) => m.text === "ping from A")
+        await a.waitFor("delivered")
+        b.send("ping from B")
+      } else {
+        // v2: both at once
+        a.send("ping from A")
+        b.send("ping from B")
+        expect(ha.sas).toMatch(/^\d{4} \d{4}$/)
+        expect(ha.sas).toBe(hb.sas)
+      }
       await b.waitFor("message", (m) => m.text === "ping from A")
-      await a.waitFor("delivered")
-      b.send("ping from B")
       await a.waitFor("message", (m) => m.text === "ping from B")
+      await a.waitFor("delivered")
       await b.waitFor("delivered")
       // exactly one session: each side completed one handshake and no connection was turned away mid-chat
       expect(a.events.filter((e) => e._tag === "handshake")).toHaveLength(1)

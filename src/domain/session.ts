@@ -48,6 +48,8 @@ export interface Session {
   readonly leave: (reason: string) => Step
   /** True once nothing we sent awaits a protocol-level reply (seed's lock-step), so closing loses nothing. */
   readonly settled: () => boolean
+  /** Frames owed once a round of steps is done (v2: one receipt for every message received in the round). */
+  readonly flush?: () => Step
   /** A keep-alive frame for the heartbeat, where the protocol has one. */
   readonly heartbeat?: () => Step
 }

@@ -183,6 +183,7 @@ export const startChat = (
           const next = deferred.shift()!
           transmit(next.id, next.text)
         }
+        if (session.flush && result === undefined) apply(session.flush())
         if (freed > 0) yield* sendSlots.release(freed)
         if (st.leaving === "draining" && undelivered.size === 0 && deferred.length === 0) yield* sayGoodbye()
         if (st.leaving === "goodbye" && result === undefined && session.settled() && frames.length === 0)

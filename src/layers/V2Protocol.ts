@@ -1,0 +1,299 @@
+import { Effect, Layer } from "effect"
+import { concatBytes, constantTimeEqual, toHex, u32be, utf8, wipe } from "../domain/bytes.js"
+import { HandshakeError, SessionError, type TransportError } from "../domain/errors.js"
+import { pad, unpad } from "../domain/padding.js"
+import { decodePayloadBytes, encodePayload, type Payload, PAYLOAD_VERSION } from "../domain/payload.js"
+import type { HandshakeInfo, Role, Session, SessionEvent, Step } from "../domain/session.js"
+import { looksLikeSeedConnectorHello, looksLikeSeedListenerHello, otherP2pchatVersion, startsWithMagic, V2_MAGIC } from "../domain/version.js"
+import type { Conn } from "../services/Transport.js"
+import type { FramedConn } from "../services/Framing.js"
+import { Handshake } from "../services/Handshake.js"
+import * as Ratchet from "./DoubleRatchet.js"
+import { type Primitives, primitives } from "./Primitives.js"
+
+/**
+ * Protocol v2 (docs/PROTOCOL.md): a commit-then-reveal ECDH P-384 handshake bound to the TLS session, a short
+ * authentication string, key confirmation both ways, then a Double Ratchet carrying padded, typed payloads.
+ */
+
+export const MSG = {
+  announce: 0x01,
+  commit: 0x02,
+  helloListener: 0x03,
+  helloConnector: 0x04,
+  confirmConnector: 0x05,
+  confirmListener: 0x06
+} as const
+export const SESSION_FRAME = 0x10
+
+export const EXPORTER_LABEL = "EXPORTER-p2pchat-v2"
+export const EXPORTER_BYTES = 32
+const PUBLIC_BYTES = 97
+const NONCE_BYTES = 32
+const HASH_BYTES = 48
+const INFO_TRANSCRIPT = utf8("p2pchat v2 transcript")
+const INFO_KEYS = utf8("p2pchat v2 handshake")
+const INFO_SAS = utf8("p2pchat v2 sas")
+const LABEL_CONFIRM_CONNECTOR = utf8("connector confirms")
+const LABEL_CONFIRM_LISTENER = utf8("listener confirms")
+/** 26 bits: shown as eight decimal digits without modulo bias (2^26 < 10^8). */
+export const SAS_BITS = 26
+export const SUITE =
+  "TLS + ECDH P-384 handshake (commit/reveal, SAS) + Double Ratchet (HKDF-SHA384, HMAC-SHA384, ChaCha20-Poly1305), padded"
+
+const hsError = (reason: HandshakeError["reason"], detail: string) => new HandshakeError({ protocol: "v2", reason, detail })
+
+const message = (type: number, ...parts: ReadonlyArray<Uint8Array>) => concatBytes(V2_MAGIC, Uint8Array.of(type), ...parts)
+
+/** Checks magic and type and the exact length; returns the body after the type byte. */
+const expect = (frame: Uint8Array, type: number, bodyBytes: number, what: string): Uint8Array | HandshakeError => {
+  if (!startsWithMagic(frame) || frame[V2_MAGIC.length] !== type || frame.length !== V2_MAGIC.length + 1 + bodyBytes)
+    return hsError("Malformed", `expected the peer's ${what}, got ${frame.length} bytes of something else`)
+  return frame.subarray(V2_MAGIC.length + 1)
+}
+
+/** The connector reads the listener's first frame: who is on the other end? */
+export const checkAnnounce = (frame: Uint8Array): HandshakeError | undefined => {
+  if (startsWithMagic(frame)) {
+    return frame[V2_MAGIC.length] === MSG.announce ? undefined : hsError("Malformed", "the peer's first frame is not a v2 greeting")
+  }
+  if (looksLikeSeedListenerHello(frame))
+    return hsError(
+      "WrongProtocol",
+      "the peer speaks the seed protocol (the original chat.py or p2pchat --protocol seed); run with --protocol seed to talk to it"
+    )
+  const version = otherP2pchatVersion(frame)
+  if (version !== undefined)
+    return hsError("WrongProtocol", `the peer speaks p2pchat protocol version ${version}, this program speaks version 2`)
+  return hsError("WrongProtocol", "the peer does not speak a p2pchat protocol")
+}
+
+const checkCommitFrame = (frame: Uint8Array): Uint8Array | HandshakeError => {
+  if (looksLikeSeedConnectorHello(frame))
+    return hsError("WrongProtocol", "the peer speaks the seed protocol; run with --protocol seed to talk to it")
+  return expect(frame, MSG.commit, HASH_BYTES, "commitment")
+}
+
+const lengthPrefixed = (frames: ReadonlyArray<Uint8Array>) => concatBytes(...frames.flatMap((f) => [u32be(f.length), f]))
+
+/** Everything both sides derive from the handshake. Exported for the vector tests in docs/. */
+export const deriveHandshake = (
+  p: Primitives,
+  exporter: Uint8Array,
+  frames: { announce: Uint8Array; commit: Uint8Array; helloListener: Uint8Array; helloConnector: Uint8Array },
+  sharedSecret: Uint8Array
+) => {
+  const transcript = p.kdf.hash(
+    "sha384",
+    concatBytes(
+      INFO_TRANSCRIPT,
+      exporter,
+      lengthPrefixed([frames.announce, frames.commit, frames.helloListener, frames.helloConnector])
+    )
+  )
+  const okm = p.kdf.hkdf("sha384", sharedSecret, transcript, INFO_KEYS, 128)
+  const sasBytes = p.kdf.hkdf("sha384", sharedSecret, transcript, INFO_SAS, 4)
+  const sasValue = (((sasBytes[0]! << 24) | (sasBytes[1]! << 16) | (sasBytes[2]! << 8) | sasBytes[3]!) >>> 0) >>> (32 - SAS_BITS)
+  const digits = sasValue.toString().padStart(8, "0")
+  return {
+    transcript,
+    rootKey: okm.slice(0, 32),
+    listenerChain: okm.slice(32, 64),
+    confirmConnectorKey: okm.slice(64, 96),
+    confirmListenerKey: okm.slice(96, 128),
+    sas: `${digits.slice(0, 4)} ${digits.slice(4)}`
+  }
+}
+
+export const confirmMac = (p: Primitives, key: Uint8Array, role: Role, transcript: Uint8Array) =>
+  p.kdf.hmac("sha384", key, concatBytes(role === "connector" ? LABEL_CONFIRM_CONNECTOR : LABEL_CONFIRM_LISTENER, transcript))
+
+/** An orderly close by the peer in the middle of the handshake, explained. */
+const closedDuring = (role: Role) => (e: TransportError): Effect.Effect<never, HandshakeError | TransportError> =>
+  e.reason === "Eof"
+    ? Effect.fail(
+        hsError(
+          "Closed",
+          role === "listener"
+            ? "the peer closed the connection during the handshake (if it runs the original chat.py or --protocol seed, use --protocol seed)"
+            : "the peer closed the connection during the handshake"
+        )
+      )
+    : Effect.fail(e)
+
+export const handshake = (p: Primitives, framed: FramedConn, role: Role) =>
+  Effect.gen(function* () {
+    const conn: Conn = framed.conn
+    const exporter = conn.exportKeyingMaterial(EXPORTER_BYTES, EXPORTER_LABEL)
+    const own = p.ecdh.generate()
+    const ownHello = message(role === "listener" ? MSG.helloListener : MSG.helloConnector, own.publicKey, p.random(NONCE_BYTES))
+    const read = framed.readFrame.pipe(Effect.catchTag("TransportError", closedDuring(role)))
+    let frames: { announce: Uint8Array; commit: Uint8Array; helloListener: Uint8Array; helloConnector: Uint8Array }
+    let peerPublic: Uint8Array
+    if (role === "connector") {
+      const announce = yield* read
+      const wrong = checkAnnounce(announce)
+      if (wrong) return yield* wrong
+      const commit = message(MSG.commit, p.kdf.hash("sha384", ownHello))
+      yield* framed.writeFrames([commit])
+      const helloListener = yield* read
+      const body = expect(helloListener, MSG.helloListener, PUBLIC_BYTES + NONCE_BYTES, "key")
+      if (body instanceof HandshakeError) return yield* body
+      peerPublic = body.slice(0, PUBLIC_BYTES)
+      frames = { announce, commit, helloListener, helloConnector: ownHello }
+    } else {
+      const announce = message(MSG.announce, Uint8Array.of(0))
+      yield* framed.writeFrames([announce])
+      const commit = yield* read
+      const committed = checkCommitFrame(commit)
+      if (committed instanceof HandshakeError) return yield* committed
+      // our key goes out only now, after the connector is bound to its own
+      yield* framed.writeFrames([ownHello])
+      const helloConnector = yield* read
+      const body = expect(helloConnector, MSG.helloConnector, PUBLIC_BYTES + NONCE_BYTES, "key")
+      if (body instanceof HandshakeError) return yield* body
+      if (!constantTimeEqual(p.kdf.hash("sha384", helloConnector), committed))
+        return yield* hsError("Commitment", "the peer's key does not match what it committed to (a man in the middle?)")
+      peerPublic = body.slice(0, PUBLIC_BYTES)
+      frames = { announce, commit, helloListener: ownHello, helloConnector }
+    }
+    const shared = p.ecdh.sharedSecret(own.privateKey, peerPublic)
+    if (shared === undefined) return yield* hsError("Malformed", "the peer's key is not a valid P-384 point")
+    const keys = deriveHandshake(p, exporter, frames, shared)
+    wipe(shared)
+    const ownConfirm = message(
+      role === "connector" ? MSG.confirmConnector : MSG.confirmListener,
+      confirmMac(p, role === "connector" ? keys.confirmConnectorKey : keys.confirmListenerKey, role, keys.transcript)
+    )
+    const peerRole: Role = role === "connector" ? "listener" : "connector"
+    const verifyPeer = (frame: Uint8Array) => {
+      const body = expect(frame, role === "connector" ? MSG.confirmListener : MSG.confirmConnector, HASH_BYTES, "key confirmation")
+      if (body instanceof HandshakeError) return body
+      const wanted = confirmMac(p, role === "connector" ? keys.confirmListenerKey : keys.confirmConnectorKey, peerRole, keys.transcript)
+      return constantTimeEqual(body, wanted)
+        ? undefined
+        : hsError("Confirmation", "the peer derived different keys (a changed handshake byte, or a relayed TLS session)")
+    }
+    if (role === "connector") {
+      yield* framed.writeFrames([ownHello, ownConfirm])
+      const bad = verifyPeer(yield* read)
+      if (bad) return yield* bad
+    } else {
+      const bad = verifyPeer(yield* read)
+      if (bad) return yield* bad
+      yield* framed.writeFrames([ownConfirm])
+    }
+    wipe(keys.confirmConnectorKey, keys.confirmListenerKey)
+    const state =
+      role === "connector"
+        ? Ratchet.initConnector(p, keys.rootKey, keys.listenerChain, peerPublic)
+        : Ratchet.initListener(keys.rootKey, keys.listenerChain, own)
+    if (state === undefined) return yield* hsError("Malformed", "the peer's key is not a valid P-384 point")
+    const info: HandshakeInfo = {
+      protocol: "v2",
+      localFingerprint: toHex(p.kdf.hash("sha256", own.publicKey)),
+      peerFingerprint: toHex(p.kdf.hash("sha256", peerPublic)),
+      sas: keys.sas,
+      suite: SUITE
+    }
+    return new V2Session(p, state, keys.transcript, info)
+  })
+
+const sessionError = (reason: SessionError["reason"], detail: string) => new SessionError({ protocol: "v2", reason, detail })
+
+const RATCHET_FAILURE: Record<Ratchet.RatchetFailure, SessionError> = {
+  Decrypt: sessionError("Decrypt", "a message failed authentication (altered or forged)"),
+  Replay: sessionError("Replay", "a message arrived twice (replayed or duplicated)"),
+  TooManySkipped: sessionError("TooManySkipped", `a message claims more than ${Ratchet.MAX_SKIP} missing messages before it`),
+  BadKey: sessionError("Malformed", "a message header carries an invalid ratchet key")
+}
+
+/** Most ids in one receipt frame (the payload schema allows 4096). */
+const RECEIPT_BATCH = 1024
+
+/** v2 session: the ratchet state value, replaced (never mutated) by each step. */
+export class V2Session implements Session {
+  private receipts: Array<string> = []
+
+  constructor(
+    private readonly p: Primitives,
+    private state: Ratchet.RatchetState,
+    private readonly transcript: Uint8Array,
+    readonly info: HandshakeInfo
+  ) {}
+
+  /** The current ratchet state (for tests of forward secrecy and healing). */
+  get ratchetState(): Ratchet.RatchetState {
+    return this.state
+  }
+
+  seal(payload: Payload): Uint8Array {
+    const { state, header, ciphertext } = Ratchet.encrypt(this.p, this.state, pad(encodePayload(payload)), this.transcript)
+    this.state = state
+    return concatBytes(Uint8Array.of(SESSION_FRAME), header, ciphertext)
+  }
+
+  send = (id: string, text: string): Step => ({
+    frames: [this.seal({ v: PAYLOAD_VERSION, kind: "text", id, sentAt: Date.now(), body: text })],
+    events: []
+  })
+
+  flush = (): Step => {
+    if (this.receipts.length === 0) return { frames: [], events: [] }
+    const frames: Array<Uint8Array> = []
+    for (let i = 0; i < this.receipts.length; i += RECEIPT_BATCH)
+      frames.push(this.seal({ v: PAYLOAD_VERSION, kind: "receipt", ids: this.receipts.slice(i, i + RECEIPT_BATCH) }))
+    this.receipts = []
+    return { frames, events: [] }
+  }
+
+  leave = (reason: string): Step => {
+    const receipts = this.flush()
+    return { frames: [...receipts.frames, this.seal({ v: PAYLOAD_VERSION, kind: "goodbye", reason: reason.slice(0, 200) })], events: [] }
+  }
+
+  heartbeat = (): Step => ({ frames: [this.seal({ v: PAYLOAD_VERSION, kind: "heartbeat" })], events: [] })
+
+  settled = (): boolean => true
+
+  receive = (frame: Uint8Array): Step | SessionError => {
+    if (frame.length < 1 + Ratchet.HEADER_BYTES + 16 || frame[0] !== SESSION_FRAME)
+      return sessionError("Malformed", "a frame is not a v2 message")
+    const header = frame.subarray(1, 1 + Ratchet.HEADER_BYTES)
+    const ciphertext = frame.subarray(1 + Ratchet.HEADER_BYTES)
+    const opened = Ratchet.decrypt(this.p, this.state, header, ciphertext, this.transcript)
+    if (typeof opened === "string") return RATCHET_FAILURE[opened]
+    // authenticated: from here on the step is committed even if the content is odd
+    this.state = opened.state
+    const body = unpad(opened.plaintext)
+    if (body === undefined) return sessionError("Malformed", "a message's padding is invalid")
+    const decoded = decodePayloadBytes(body)
+    const events: Array<SessionEvent> = []
+    if (decoded._tag === "Malformed") return sessionError("Malformed", "a message's content does not match the payload schema")
+    if (decoded._tag === "Unknown") events.push({ _tag: "Unsupported", kind: decoded.kind })
+    else {
+      const payload = decoded.payload
+      switch (payload.kind) {
+        case "text":
+          this.receipts.push(payload.id)
+          events.push({ _tag: "Message", id: payload.id, text: payload.body, sentAt: payload.sentAt })
+          break
+        case "receipt":
+          events.push({ _tag: "Delivered", ids: payload.ids })
+          break
+        case "goodbye":
+          events.push({ _tag: "PeerLeft", reason: payload.reason })
+          break
+        case "heartbeat":
+          break
+      }
+    }
+    return { frames: [], events }
+  }
+}
+
+/** The v2 protocol as the Handshake service, over whichever crypto layers are provided. */
+export const layer = Layer.effect(
+  Handshake,
+  Effect.map(primitives, (p) => Handshake.of({ protocol: "v2", run: (conn, role) => handshake(p, conn, role) }))
+)
