@@ -10,6 +10,8 @@ export interface CliProcess {
   readonly child: ChildProcessWithoutNullStreams
   readonly events: Array<ChatEvent>
   readonly stderr: () => string
+  /** Everything printed on stdout so far (for the text views). */
+  readonly stdout: () => string
   /** Resolves with the first event that matches (seen before or later); rejects after `ms`. */
   readonly waitFor: <T extends ChatEvent["_tag"]>(
     tag: T,
@@ -30,10 +32,12 @@ export const startCli = (args: ReadonlyArray<string>, options: { json?: boolean 
   const events: Array<ChatEvent> = []
   const listeners = new Set<() => void>()
   let stdout = ""
+  let allStdout = ""
   let stderr = ""
   child.stdout.setEncoding("utf8")
   child.stdout.on("data", (d: string) => {
     stdout += d
+    allStdout += d
     let nl: number
     while ((nl = stdout.indexOf("\n")) >= 0) {
       const line = stdout.slice(0, nl)
@@ -50,6 +54,7 @@ export const startCli = (args: ReadonlyArray<string>, options: { json?: boolean 
     child,
     events,
     stderr: () => stderr,
+    stdout: () => allStdout,
     waitFor: (tag, predicate = () => true, ms = 15_000) =>
       new Promise((resolve, reject) => {
         const check = () => {

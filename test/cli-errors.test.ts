@@ -1,0 +1,116 @@
+import { execFile } from "node:child_process"
+import * as crypto from "node:crypto"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { afterAll, describe, expect, it } from "vitest"
+import { VERSION } from "../src/version.js"
+import { CLI, freePort, startCli } from "./support/cli.js"
+
+const run = (args: ReadonlyArray<string>, timeoutMs = 20_000) =>
+  new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { timeout: timeoutMs, env: { ...process.env, NO_COLOR: "1" } }, (err, stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr })
+    )
+  })
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "p2pchat-test-"))
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
+const file = (name: string, text: string) => {
+  const p = path.join(dir, name)
+  fs.writeFileSync(p, text)
+  return p
+}
+const rsaPem = () => crypto.generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ type: "pkcs8", format: "pem" }) as string
+
+describe("bad flags and files are refused with one sentence and exit code 2, before any network activity", () => {
+  const base = ["-i", "127.0.0.1", "-t", "127.0.0.1:9"]
+  const cases: Array<[string, ReadonlyArray<string>, RegExp]> = [
+    ["port 70000", ["-p", "70000", ...base], /-p\/--port 70000 is not a port/],
+    ["remote port 0", ["-i", "127.0.0.1", "-t", "127.0.0.1", "-r", "0"], /-r\/--remote 0 is not a port/],
+    ["mode 5", ["-m", "5", ...base], /-m\/--mode 5 is not a mode/],
+    ["unknown protocol", ["--protocol", "v3", ...base], /--protocol v3 is unknown/],
+    ["a key without a certificate", ["-k", "/nonexistent.pem", ...base], /go together/],
+    ["a target with a bad port", ["-i", "127.0.0.1", "-t", "127.0.0.1:99999"], /is not a port/],
+    ["a target that is not an address", ["-i", "127.0.0.1", "-t", "no such host!"], /neither an IP address nor a host name/],
+    ["no target without a terminal", ["-i", "127.0.0.1"], /No target given/]
+  ]
+  for (const [what, args, message] of cases) {
+    it(what, async () => {
+      const r = await run(args)
+      expect(r.code).toBe(2)
+      expect(r.stderr).toMatch(message)
+      expect(r.stderr).not.toMatch(/\n\s+at /) // no stack trace
+      expect(r.stdout).not.toMatch(/listening|connecting/i)
+    })
+  }
+
+  it("a key file that does not exist", async () => {
+    const r = await run(["-k", path.join(dir, "missing.pem"), "-c", path.join(dir, "missing.crt"), ...base])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/missing\.pem: no such file/)
+  })
+
+  it("a key file that is not a key", async () => {
+    const r = await run(["-k", file("junk.pem", "hello"), "-c", file("junk.crt", "hello"), ...base])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/junk\.pem: not a PEM private key/)
+  })
+
+  it("a certificate that does not match the key", async () => {
+    // a valid certificate made for another key
+    const { generateIdentity } = await import("../src/layers/ForgeCertificate.js")
+    const { Effect } = await import("effect")
+    const other = await Effect.runPromise(generateIdentity("test"))
+    const r = await run(["-k", file("mine.pem", rsaPem()), "-c", file("other.crt", other.certPem), ...base])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/does not match the key/)
+  })
+
+  it("--version prints the package version", async () => {
+    const r = await run(["--version"])
+    const pkg = JSON.parse(fs.readFileSync(path.resolve(import.meta.dirname, "../package.json"), "utf8"))
+    expect(VERSION).toBe(pkg.version)
+    expect(r.stdout).toContain(VERSION)
+    expect(r.code).toBe(0)
+  })
+})
+
+describe("network failures: one clear sentence and exit code 1", () => {
+  it("client mode against a closed port gives up after --wait and says so", async () => {
+    const port = await freePort()
+    const r = await run(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`, "--wait", "1"])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(new RegExp(`Could not reach 127\\.0\\.0\\.1:${port}: nobody is listening there`))
+  })
+
+  it("client mode with --json reports the failure as an error event", async () => {
+    const port = await freePort()
+    const p = startCli(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`, "--wait", "0.5"])
+    const e = await p.waitFor("error")
+    expect(e.code).toBe("ConnectError.Refused")
+    expect(await p.exited).toBe(1)
+  })
+
+  it("a port already in use", async () => {
+    const port = await freePort()
+    const holder = startCli(["-i", "127.0.0.1", "-p", String(port), "-m", "2"])
+    await holder.waitFor("listening")
+    const r = await run(["-i", "127.0.0.1", "-p", String(port), "-m", "2"])
+    holder.kill()
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(/port is already in use/)
+  })
+
+  it("an address that is not on this host", async () => {
+    const r = await run(["-i", "192.0.2.1", "-p", "0", "-m", "2"])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(/does not belong to this machine/)
+  })
+
+  it("a host name that does not resolve", async () => {
+    const r = await run(["-i", "127.0.0.1", "-m", "1", "-t", "no-such-host.invalid", "--wait", "0"])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(/does not resolve/)
+  })
+})

@@ -1,0 +1,96 @@
+import { afterEach, describe, expect, it } from "vitest"
+import { type CliProcess, freePort, startCli } from "./support/cli.js"
+
+const running: Array<CliProcess> = []
+afterEach(() => {
+  for (const p of running.splice(0)) p.kill()
+})
+const start = (args: Array<string>, options?: { json?: boolean }) => {
+  const p = startCli(args, options)
+  running.push(p)
+  return p
+}
+
+/** A listener (-m 2) and a client (-m 1) on 127.0.0.1 with the given extra flags. */
+const pair = async (serverArgs: Array<string> = [], clientArgs: Array<string> = serverArgs) => {
+  const port = await freePort()
+  const server = start(["-i", "127.0.0.1", "-p", String(port), "-m", "2", ...serverArgs])
+  await server.waitFor("listening")
+  const client = start(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`, ...clientArgs])
+  return { server, client, port }
+}
+
+describe("two p2pchat processes over TLS", () => {
+  it("v2 client meeting a seed listener stops with a sentence naming --protocol seed", async () => {
+    const { client } = await pair(["--protocol", "seed"], [])
+    const e = await client.waitFor("error")
+    expect(e.code).toBe("HandshakeError.WrongProtocol")
+    expect(e.message).toMatch(/--protocol seed/)
+    expect(await client.exited).toBe(1)
+  })
+
+  it("seed client meeting a v2 listener says the peer speaks v2; the listener turns it away and waits on", async () => {
+    const { server, client } = await pair([], ["--protocol", "seed"])
+    const e = await client.waitFor("error")
+    expect(e.code).toBe("HandshakeError.WrongProtocol")
+    expect(e.message).toMatch(/v2/)
+    expect(await client.exited).toBe(1)
+    const rejected = await server.waitFor("rejected")
+    expect(rejected.reason).toMatch(/--protocol seed/)
+    expect(server.child.exitCode).toBeNull()
+  })
+
+  it("a peer's goodbye is 'peer left' (exit 0); a killed peer is 'connection lost' with undelivered ids (exit 1)", async () => {
+    const first = await pair()
+    await first.client.waitFor("handshake")
+    first.client.send("hi")
+    await first.server.waitFor("message", (m) => m.text === "hi")
+    first.client.endInput()
+    await first.server.waitFor("peer-left")
+    expect(await first.server.exited).toBe(0)
+    expect(await first.client.exited).toBe(0)
+
+    const second = await pair()
+    await second.client.waitFor("handshake")
+    await second.server.waitFor("handshake")
+    second.server.child.kill("SIGSTOP") // frozen: it can no longer read or acknowledge
+    second.client.send("will not be acknowledged")
+    await second.client.waitFor("sent")
+    second.server.kill("SIGKILL")
+    const gone = await second.client.waitFor("disconnected")
+    expect(gone.reason).toBe("connection lost")
+    expect(gone.undelivered).toEqual(["1"])
+    expect(second.client.events.some((e) => e._tag === "peer-left")).toBe(false)
+    expect(await second.client.exited).toBe(1)
+  })
+
+  it("a peer that goes silent without closing is declared gone within 3 heartbeats", async () => {
+    const { server, client } = await pair(["--heartbeat", "0.3"])
+    await client.waitFor("handshake")
+    await server.waitFor("handshake")
+    const t0 = Date.now()
+    server.child.kill("SIGSTOP")
+    const gone = await client.waitFor("disconnected", undefined, 5_000)
+    expect(gone.reason).toBe("connection lost")
+    expect(Date.now() - t0).toBeLessThan(3_000)
+    const error = client.events.find((e) => e._tag === "error")
+    expect(error?._tag === "error" && error.code).toBe("TransportError.Timeout")
+    server.child.kill("SIGKILL")
+  })
+
+  it("escape sequences from the peer never reach the terminal raw, in text or JSON output", async () => {
+    const port = await freePort()
+    const server = start(["-i", "127.0.0.1", "-p", String(port), "-m", "2"], { json: false })
+    const client = start(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`])
+    await client.waitFor("handshake")
+    const nasty = "\x1b]0;pwned\x07\x1b[2J\x1b[1;1Hred\x1b[31m\r\u202eevil\x9b"
+    client.send(nasty)
+    await client.waitFor("delivered")
+    client.endInput()
+    expect(await server.exited).toBe(0)
+    const out = server.stdout()
+    expect(out).toContain("\\x1b]0;pwned\\x07")
+    expect(out).toContain("\\u202eevil\\x9b")
+    expect(out).not.toMatch(/[\x1b\x07\x9b\u202e]/)
+  })
+})
