@@ -69,6 +69,7 @@ export class FrameDecoder {
   }
 
   private take(n: number): Uint8Array {
+    if (n === 0) return new Uint8Array(0)
     const first = this.chunks[0]!
     if (first.length - this.offset >= n) {
       // common case: the frame sits inside one chunk, so a view suffices, no copy

@@ -3,7 +3,7 @@
  * PURBs", PETS 2019): a length L is rounded up so that only O(log log L) bits of it remain visible, with at
  * most 12% overhead. Below MIN_BUCKET everything looks the same size.
  */
-export const MIN_BUCKET = 64
+export const MIN_BUCKET = 128
 
 export const padme = (length: number): number => {
   if (length <= MIN_BUCKET) return MIN_BUCKET

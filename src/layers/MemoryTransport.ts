@@ -53,11 +53,15 @@ const makeEnd = (
 }
 
 /** A connected pair of in-memory streams, both ends sharing one channel secret (like one TLS session). */
-export const makePair = (a: Endpoint, b: Endpoint): Effect.Effect<readonly [Conn, Conn]> =>
+export const makePair = (
+  a: Endpoint,
+  b: Endpoint,
+  /** Share a secret between pairs to model one TLS session carried through a TCP-level relay. */
+  secret: Uint8Array = crypto.randomBytes(32)
+): Effect.Effect<readonly [Conn, Conn]> =>
   Effect.gen(function* () {
     const ab = yield* Queue.bounded<Item>(CAPACITY)
     const ba = yield* Queue.bounded<Item>(CAPACITY)
-    const secret = crypto.randomBytes(32)
     return [makeEnd(a, b, ba, ab, secret), makeEnd(b, a, ab, ba, secret)] as const
   })
 

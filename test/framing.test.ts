@@ -1,0 +1,114 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, FastCheck as fc } from "effect"
+import { FrameError } from "../src/domain/errors.js"
+import { encodeFrames, FrameDecoder } from "../src/domain/frame.js"
+import * as MemoryTransport from "../src/layers/MemoryTransport.js"
+import { frame } from "../src/services/Framing.js"
+
+/** Splits bytes at the given cut points (sorted, deduplicated). */
+const split = (bytes: Uint8Array, cuts: ReadonlyArray<number>) => {
+  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b)
+  const chunks: Array<Uint8Array> = []
+  let last = 0
+  for (const p of points) {
+    chunks.push(bytes.subarray(last, p))
+    last = p
+  }
+  chunks.push(bytes.subarray(last))
+  return chunks
+}
+
+const drain = (decoder: FrameDecoder) => {
+  const out: Array<Uint8Array> = []
+  for (;;) {
+    const next = decoder.next()
+    if (next === undefined) return out
+    if (next instanceof FrameError) throw next
+    out.push(next.slice())
+  }
+}
+
+const bodies = fc.array(fc.uint8Array({ maxLength: 600 }), { maxLength: 20 })
+
+describe("framing", () => {
+  it.prop("frames split and coalesced arbitrarily reassemble exactly", { frames: bodies, cuts: fc.array(fc.nat(), { maxLength: 40 }) }, ({ frames, cuts }) => {
+    const decoder = new FrameDecoder(1024)
+    const got: Array<Uint8Array> = []
+    for (const chunk of split(encodeFrames(frames), cuts)) {
+      decoder.push(chunk)
+      got.push(...drain(decoder))
+    }
+    expect(got).toEqual(frames)
+    expect(decoder.finish()).toBeUndefined()
+  })
+
+  it("a frame split at every byte boundary reassembles", () => {
+    const body = Uint8Array.from({ length: 50 }, (_, i) => i * 7)
+    const wire = encodeFrames([body, body.subarray(0, 3)])
+    for (let a = 0; a <= wire.length; a++)
+      for (let b = a; b <= wire.length; b++) {
+        const decoder = new FrameDecoder(64)
+        const got: Array<Uint8Array> = []
+        for (const chunk of [wire.subarray(0, a), wire.subarray(a, b), wire.subarray(b)]) {
+          decoder.push(chunk)
+          got.push(...drain(decoder))
+        }
+        expect(got).toEqual([body, body.subarray(0, 3)])
+      }
+  })
+
+  it.prop(
+    "a length over the maximum is refused from the header alone, before any body is buffered",
+    { max: fc.integer({ min: 0, max: 1 << 20 }), excess: fc.integer({ min: 1, max: 2 ** 32 - 1 }) },
+    ({ max, excess }) => {
+      const length = Math.min(max + excess, 2 ** 32 - 1)
+      fc.pre(length > max)
+      const decoder = new FrameDecoder(max)
+      const header = new Uint8Array(4)
+      new DataView(header.buffer).setUint32(0, length, false)
+      decoder.push(header)
+      const result = decoder.next()
+      expect(result).toBeInstanceOf(FrameError)
+      expect(result).toMatchObject({ reason: "TooLarge", size: length, max })
+      expect(decoder.pendingBytes).toBe(0)
+    }
+  )
+
+  it("a zero-length frame is a valid empty frame", () => {
+    const decoder = new FrameDecoder(16)
+    decoder.push(new Uint8Array(4))
+    expect(decoder.next()).toEqual(new Uint8Array(0))
+  })
+
+  it.prop(
+    "a stream that ends inside a frame is a truncation error, never a short frame",
+    { body: fc.uint8Array({ minLength: 1, maxLength: 300 }), keep: fc.nat() },
+    ({ body, keep }) => {
+      const wire = encodeFrames([body])
+      const cut = 1 + (keep % (wire.length - 1)) // 1 .. length-1 bytes arrive
+      const decoder = new FrameDecoder(1024)
+      decoder.push(wire.subarray(0, cut))
+      expect(drain(decoder)).toEqual([])
+      expect(decoder.finish()).toMatchObject({ _tag: "FrameError", reason: "Truncated" })
+    }
+  )
+
+  it.effect("over a connection: an oversize header closes the read with a FrameError, and no frame is returned", () =>
+    Effect.gen(function* () {
+      const [a, b] = yield* MemoryTransport.makePair({ host: "a", port: 1 }, { host: "b", port: 2 })
+      yield* a.write(Uint8Array.of(0xff, 0xff, 0xff, 0xff, 1, 2, 3))
+      const error = yield* Effect.flip(frame(b, 1024).readFrame)
+      expect(error).toMatchObject({ _tag: "FrameError", reason: "TooLarge", size: 2 ** 32 - 1 })
+    })
+  )
+
+  it.effect("over a connection: end of stream inside a frame is reported as truncation", () =>
+    Effect.gen(function* () {
+      const [a, b] = yield* MemoryTransport.makePair({ host: "a", port: 1 }, { host: "b", port: 2 })
+      yield* a.write(encodeFrames([new Uint8Array(10)]).subarray(0, 9))
+      yield* a.close
+      const error = yield* Effect.flip(frame(b, 1024).readFrame)
+      expect(error).toMatchObject({ _tag: "FrameError", reason: "Truncated" })
+    })
+  )
+})

@@ -1,0 +1,33 @@
+import { Effect } from "effect"
+import type { Session } from "../../src/domain/session.js"
+import * as MemoryTransport from "../../src/layers/MemoryTransport.js"
+import type { Primitives } from "../../src/layers/Primitives.js"
+import { csprng } from "../../src/layers/Primitives.js"
+import * as SeedProtocol from "../../src/layers/SeedProtocol.js"
+import * as V2Protocol from "../../src/layers/V2Protocol.js"
+import { frame, type FramedConn } from "../../src/services/Framing.js"
+import type { Conn } from "../../src/services/Transport.js"
+import { backends } from "./vectors.js"
+
+export const node: Primitives = { ...backends[0]!.p, random: csprng }
+export const noble: Primitives = { ...backends[1]!.p, random: csprng }
+
+type Run = (p: Primitives, conn: FramedConn, role: "connector" | "listener") => Effect.Effect<Session, unknown>
+
+/** Runs both sides of a handshake over an in-memory pair and returns the two sessions. */
+export const linked = <S extends Session>(
+  run: Run,
+  p: Primitives = node,
+  wire?: (c: Conn, l: Conn) => Effect.Effect<readonly [Conn, Conn]>
+) =>
+  Effect.gen(function* () {
+    const [c0, l0] = yield* MemoryTransport.makePair({ host: "c", port: 1 }, { host: "l", port: 2 })
+    const [c, l] = wire ? yield* wire(c0, l0) : [c0, l0]
+    const [connector, listener] = yield* Effect.all([run(p, frame(c), "connector"), run(p, frame(l), "listener")], {
+      concurrency: 2
+    })
+    return { connector: connector as S, listener: listener as S }
+  })
+
+export const linkedV2 = (p: Primitives = node) => linked<V2Protocol.V2Session>(V2Protocol.handshake, p)
+export const linkedSeed = (p: Primitives = node) => linked<SeedProtocol.SeedSession>(SeedProtocol.handshake, p)

@@ -1,0 +1,121 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Either, FastCheck as fc } from "effect"
+import * as crypto from "node:crypto"
+import * as MemoryTransport from "../src/layers/MemoryTransport.js"
+import * as V2Protocol from "../src/layers/V2Protocol.js"
+import { frame } from "../src/services/Framing.js"
+import type { Conn } from "../src/services/Transport.js"
+import { node } from "./support/sessions.js"
+
+const ep = (host: string) => ({ host, port: 1 })
+
+/** Connector ↔ relay ↔ listener. The relay sees frames and may change them; `shared` keeps one TLS session. */
+const relayed = (options: { shared: boolean; tamper?: (index: number, frame: Uint8Array) => Uint8Array }) =>
+  Effect.gen(function* () {
+    const secret = crypto.randomBytes(32)
+    const [c, r1] = yield* MemoryTransport.makePair(ep("c"), ep("r1"), secret)
+    const [r2, l] = yield* MemoryTransport.makePair(ep("r2"), ep("l"), options.shared ? secret : crypto.randomBytes(32))
+    let index = 0
+    const pump = (from: Conn, to: Conn) => {
+      const src = frame(from)
+      const dst = frame(to)
+      return Effect.forever(
+        Effect.flatMap(src.readFrame, (f) => dst.writeFrames([options.tamper ? options.tamper(index++, f) : f]))
+      ).pipe(Effect.ensuring(to.close), Effect.ignore)
+    }
+    yield* Effect.forkScoped(pump(r1, r2))
+    yield* Effect.forkScoped(pump(r2, r1))
+    // a side that fails closes its connection, as the connection scope does in the product
+    const side = (conn: Conn, role: "connector" | "listener") =>
+      Effect.either(V2Protocol.handshake(node, frame(conn), role).pipe(Effect.tapError(() => conn.close)))
+    return yield* Effect.all([side(c, "connector"), side(l, "listener")], { concurrency: 2 })
+  })
+
+describe("v2 handshake against a man in the middle", () => {
+  it.scoped("a relay that only forwards bytes inside one TLS session leaves the handshake intact and the codes equal", () =>
+    Effect.gen(function* () {
+      const [c, l] = yield* relayed({ shared: true })
+      expect(Either.isRight(c) && Either.isRight(l)).toBe(true)
+      if (Either.isRight(c) && Either.isRight(l)) {
+        expect(c.right.info.sas).toBe(l.right.info.sas)
+        expect(c.right.info.sas).toMatch(/^\d{4} \d{4}$/)
+      }
+    })
+  )
+
+  it.scoped("a relayed TLS session (the relay terminates TLS on both sides) fails key confirmation", () =>
+    Effect.gen(function* () {
+      const [c, l] = yield* relayed({ shared: false })
+      const errors = [c, l].filter(Either.isLeft).map((e) => e.left)
+      // the listener checks first and refuses; the connector then sees the connection close
+      expect(errors.map((e) => (e as { reason?: string }).reason)).toContain("Confirmation")
+    })
+  )
+
+  it.scoped("a relay that runs its own handshake with each side makes the two safety codes differ", () =>
+    Effect.gen(function* () {
+      // the attacker is a full v2 peer to each side; each handshake on its own succeeds
+      for (let round = 0; round < 5; round++) {
+        const [c, m1] = yield* MemoryTransport.makePair(ep("c"), ep("m1"))
+        const [m2, l] = yield* MemoryTransport.makePair(ep("m2"), ep("l"))
+        const [sc, , , sl] = yield* Effect.all(
+          [
+            V2Protocol.handshake(node, frame(c), "connector"),
+            V2Protocol.handshake(node, frame(m1), "listener"),
+            V2Protocol.handshake(node, frame(m2), "connector"),
+            V2Protocol.handshake(node, frame(l), "listener")
+          ],
+          { concurrency: 4 }
+        )
+        expect(sc.info.sas).not.toBe(sl.info.sas)
+        expect(sc.info.peerFingerprint).not.toBe(sl.info.localFingerprint)
+      }
+    })
+  )
+
+  it.scoped("the listener refuses a connector whose revealed key differs from its commitment", () =>
+    Effect.gen(function* () {
+      // the relay swaps the connector's revealed hello (frame 3: announce, commit, helloL, helloC) for another one
+      const other = V2Protocol.MSG.helloConnector
+      const [, l] = yield* relayed({
+        shared: true,
+        tamper: (i, f) => {
+          if (i !== 3 || f[8] !== other) return f
+          const forged = f.slice()
+          forged.set(node.ecdh.generate().publicKey, 9)
+          return forged
+        }
+      })
+      expect(Either.isLeft(l) && l.left).toMatchObject({ _tag: "HandshakeError", reason: "Commitment" })
+    })
+  )
+
+  it("any single changed handshake byte makes the handshake fail (or, at most, the codes differ)", () =>
+    fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: 5 }),
+        fc.nat(),
+        fc.integer({ min: 0, max: 7 }),
+        (frameIndex, position, bit) =>
+      Effect.runPromise(
+        Effect.scoped(
+          relayed({
+            shared: true,
+            tamper: (i, f) => {
+              if (i !== frameIndex) return f
+              const changed = f.slice()
+              changed[position % changed.length]! ^= 1 << bit
+              return changed
+            }
+          })
+        ).pipe(Effect.timeout("5 seconds"))
+      ).then(([c, l]) => {
+        const bothOk = Either.isRight(c) && Either.isRight(l)
+        if (bothOk) expect(c.right.info.sas).not.toBe(l.right.info.sas)
+        else expect([c, l].some(Either.isLeft)).toBe(true)
+      })
+      ),
+      { numRuns: 60 }
+    )
+  )
+})

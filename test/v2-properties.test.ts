@@ -1,0 +1,191 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, FastCheck as fc } from "effect"
+import { SessionError } from "../src/domain/errors.js"
+import type { SessionEvent, Step } from "../src/domain/session.js"
+import * as Ratchet from "../src/layers/DoubleRatchet.js"
+import type { V2Session } from "../src/layers/V2Protocol.js"
+import { linkedV2, node } from "./support/sessions.js"
+
+const ok = (r: Step | SessionError): Step => {
+  if (r instanceof SessionError) throw r
+  return r
+}
+const texts = (events: ReadonlyArray<SessionEvent>) => events.flatMap((e) => (e._tag === "Message" ? [e.text] : []))
+const delivered = (events: ReadonlyArray<SessionEvent>) => events.flatMap((e) => (e._tag === "Delivered" ? e.ids : []))
+
+const run = <A>(effect: Effect.Effect<A, unknown>) => Effect.runPromise(effect)
+
+/** A property whose body is async (fast-check's asyncProperty; it.prop runs sync bodies only). */
+const asyncProp = <T extends Record<string, fc.Arbitrary<unknown>>>(
+  name: string,
+  arbs: T,
+  body: (values: { [K in keyof T]: T[K] extends fc.Arbitrary<infer V> ? V : never }) => Promise<void>,
+  numRuns: number
+) => it(name, () => fc.assert(fc.asyncProperty(fc.record(arbs), body as never), { numRuns }), 60_000)
+
+type Op = "sendA" | "sendB" | "deliverAB" | "deliverBA" | "flushA" | "flushB"
+const ops = fc.array(fc.constantFrom<Op>("sendA", "sendB", "deliverAB", "deliverBA", "flushA", "flushB"), { maxLength: 120 })
+
+describe("v2 sessions (Double Ratchet), property-based", () => {
+  asyncProp(
+    "random interleavings of sends from both sides deliver every message exactly once, in per-sender order, with receipts",
+    { ops },
+    async ({ ops }) => {
+      const { connector: a, listener: b } = await run(linkedV2())
+      const wire = { ab: [] as Array<Uint8Array>, ba: [] as Array<Uint8Array> }
+      const got = { a: [] as Array<SessionEvent>, b: [] as Array<SessionEvent> }
+      const sent = { a: [] as Array<string>, b: [] as Array<string> }
+      const side = (who: "a" | "b") => (who === "a" ? { s: a, out: wire.ab, inbox: got.a } : { s: b, out: wire.ba, inbox: got.b })
+      const deliver = (from: Array<Uint8Array>, to: V2Session, inbox: Array<SessionEvent>) => {
+        const f = from.shift()
+        if (f) inbox.push(...ok(to.receive(f)).events)
+      }
+      for (const op of ops) {
+        if (op === "sendA" || op === "sendB") {
+          const who = op === "sendA" ? "a" : "b"
+          const { s, out } = side(who)
+          const text = `${who}${sent[who].length}`
+          sent[who].push(text)
+          out.push(...s.send(String(sent[who].length), text).frames)
+        } else if (op === "deliverAB") deliver(wire.ab, b, got.b)
+        else if (op === "deliverBA") deliver(wire.ba, a, got.a)
+        else {
+          const { s, out } = side(op === "flushA" ? "a" : "b")
+          out.push(...ok(s.flush()).frames)
+        }
+      }
+      // settle: deliver everything, then the receipts that produces
+      for (let round = 0; round < 3; round++) {
+        while (wire.ab.length > 0) deliver(wire.ab, b, got.b)
+        while (wire.ba.length > 0) deliver(wire.ba, a, got.a)
+        wire.ab.push(...a.flush().frames)
+        wire.ba.push(...b.flush().frames)
+      }
+      expect(texts(got.b)).toEqual(sent.a)
+      expect(texts(got.a)).toEqual(sent.b)
+      expect(delivered(got.a).sort()).toEqual(sent.a.map((_, i) => String(i + 1)).sort())
+      expect(delivered(got.b).sort()).toEqual(sent.b.map((_, i) => String(i + 1)).sort())
+    },
+    40
+  )
+
+  asyncProp(
+    "messages reordered within MAX_SKIP all decrypt, each once",
+    { count: fc.integer({ min: 1, max: 40 }), seed: fc.integer(), afterTurn: fc.boolean() },
+    async ({ count, seed, afterTurn }) => {
+      const { connector: a, listener: b } = await run(linkedV2())
+      if (afterTurn) {
+        // one exchange first, so the reordered burst starts a new DH ratchet chain
+        ok(b.receive(a.send("0", "x").frames[0]!))
+        ok(a.receive(b.send("0", "y").frames[0]!))
+      }
+      const frames = Array.from({ length: count }, (_, i) => a.send(String(i + 1), `m${i}`).frames[0]!)
+      const order = fc.sample(fc.shuffledSubarray(frames.map((_, i) => i), { minLength: count, maxLength: count }), { seed, numRuns: 1 })[0]!
+      const got = order.map((i) => texts(ok(b.receive(frames[i]!)).events)[0])
+      expect(got).toEqual(order.map((i) => `m${i}`))
+      // and none of them is accepted twice
+      for (const i of order) expect(b.receive(frames[i]!)).toBeInstanceOf(SessionError)
+    },
+    30
+  )
+
+  asyncProp(
+    "a replayed, duplicated or bit-flipped frame is rejected with a tagged error and the session goes on",
+    { kind: fc.constantFrom("replay", "flip"), bit: fc.nat(), history: fc.integer({ min: 1, max: 5 }) },
+    async ({ kind, bit, history }) => {
+      const { connector: a, listener: b } = await run(linkedV2())
+      let last: Uint8Array | undefined
+      for (let i = 0; i < history; i++) {
+        last = a.send(String(i), `m${i}`).frames[0]!
+        ok(b.receive(last))
+      }
+      const next = a.send("next", "after the attack").frames[0]!
+      const bad = kind === "replay" ? last! : next.slice()
+      if (kind === "flip") bad[Math.floor(bit / 8) % bad.length]! ^= 1 << bit % 8
+      const result = b.receive(bad)
+      expect(result).toBeInstanceOf(SessionError)
+      expect((result as SessionError).reason).toMatch(/Decrypt|Replay|Malformed|TooManySkipped/)
+      // the state is untouched: the genuine next message still decrypts
+      expect(texts(ok(b.receive(next)).events)).toEqual(["after the attack"])
+    },
+    60
+  )
+
+  it.effect("more than MAX_SKIP missing messages are refused, not derived", () =>
+    Effect.gen(function* () {
+      const { connector: a, listener: b } = yield* linkedV2()
+      let frame: Uint8Array | undefined
+      for (let i = 0; i <= Ratchet.MAX_SKIP + 1; i++) frame = a.send(String(i), "x").frames[0]
+      expect(b.receive(frame!)).toMatchObject({ _tag: "SessionError", reason: "TooManySkipped" })
+    })
+  )
+
+  it.effect("post-compromise: once a fresh DH key has gone both ways, a copy of an earlier state stops decrypting", () =>
+    Effect.gen(function* () {
+      const { connector: a, listener: b } = yield* linkedV2()
+      ok(b.receive(a.send("1", "hello").frames[0]!))
+      // an attacker copies b's whole state now, and from then on sees every frame sent to b
+      let stolen = structuredClone(b.ratchetState)
+      const transcript = (b as unknown as { transcript: Uint8Array }).transcript
+      const attackerOpens = (frame: Uint8Array) => {
+        const r = Ratchet.decrypt(node, stolen, frame.subarray(1, 1 + Ratchet.HEADER_BYTES), frame.subarray(1 + Ratchet.HEADER_BYTES), transcript)
+        if (typeof r === "string") return false
+        stolen = r.state
+        return true
+      }
+      ok(a.receive(b.send("1", "reply").frames[0]!)) // b's ratchet key was already in the stolen copy
+      const stillExposed = a.send("2", "still exposed").frames[0]!
+      expect(attackerOpens(stillExposed)).toBe(true)
+      ok(b.receive(stillExposed)) // b now makes a fresh key pair the attacker never saw
+      ok(a.receive(b.send("2", "fresh key").frames[0]!))
+      const healed = a.send("3", "healed").frames[0]!
+      expect(texts(ok(b.receive(healed)).events)).toEqual(["healed"])
+      expect(attackerOpens(healed)).toBe(false)
+    })
+  )
+
+  it.effect("forward secrecy: a message key is gone once used (the same frame cannot be opened again)", () =>
+    Effect.gen(function* () {
+      const { connector: a, listener: b } = yield* linkedV2()
+      const f = a.send("1", "once").frames[0]!
+      ok(b.receive(f))
+      expect(b.receive(f)).toMatchObject({ _tag: "SessionError", reason: "Replay" })
+    })
+  )
+
+  it.effect("unknown payload kinds from a newer peer are reported and skipped, not fatal", () =>
+    Effect.gen(function* () {
+      const { connector: a, listener: b } = yield* linkedV2()
+      const future = a.seal({ v: 1, kind: "file-offer", name: "x.txt" } as never)
+      expect(ok(b.receive(future)).events).toEqual([{ _tag: "Unsupported", kind: "file-offer" }])
+      expect(texts(ok(b.receive(a.send("2", "still fine").frames[0]!)).events)).toEqual(["still fine"])
+    })
+  )
+
+  it.effect("goodbye is an authenticated message", () =>
+    Effect.gen(function* () {
+      const { connector: a, listener: b } = yield* linkedV2()
+      const [bye] = a.leave("done").frames
+      const forged = bye!.slice()
+      forged[forged.length - 1]! ^= 1
+      expect(b.receive(forged)).toBeInstanceOf(SessionError)
+      expect(ok(b.receive(bye!)).events).toEqual([{ _tag: "PeerLeft", reason: "done" }])
+    })
+  )
+
+  asyncProp(
+    "message lengths are hidden: texts of 0-50 bytes make frames of one size, longer ones fall in Padmé buckets",
+    { a: fc.string({ maxLength: 50 }), b: fc.string({ maxLength: 50 }), long: fc.integer({ min: 51, max: 5000 }) },
+    async ({ a: ta, b: tb, long }) => {
+      fc.pre(Buffer.byteLength(ta) <= 50 && Buffer.byteLength(tb) <= 50)
+      const { padme } = await import("../src/domain/padding.js")
+      const { connector: c } = await run(linkedV2())
+      const big = c.send("3", "x".repeat(long)).frames[0]!.length
+      // the frame is header + tag + a Padmé bucket: the plaintext length is one of few values
+      expect(padme(big - 1 - Ratchet.HEADER_BYTES - 16)).toBe(big - 1 - Ratchet.HEADER_BYTES - 16)
+      const { connector: a } = await run(linkedV2())
+      expect(a.send("1", ta).frames[0]!.length).toBe(a.send("2", tb).frames[0]!.length)
+    },
+    20
+  )
+})
