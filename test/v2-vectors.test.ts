@@ -1,0 +1,37 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { backends } from "./support/vectors.js"
+import { computeV2Vectors, V2_INPUTS } from "./support/v2-vectors.js"
+
+const file = path.resolve(import.meta.dirname, "../docs/vectors/v2.json")
+
+describe.each(backends)("v2 known-answer vectors in docs/vectors/v2.json ($name)", ({ p }) => {
+  it.effect("the handshake frames, safety code, fingerprints and first messages are byte-identical", () =>
+    Effect.gen(function* () {
+      const got = yield* computeV2Vectors(p)
+      const { receivedByListener, receivedByConnector, ...wire } = got
+      if (process.env.WRITE_V2_VECTORS === "1") {
+        fs.writeFileSync(
+          file,
+          JSON.stringify(
+            {
+              title: "p2pchat protocol v2 known-answer vectors (see docs/PROTOCOL.md)",
+              generator: "this implementation (node:crypto); both crypto back ends are checked against it",
+              inputs: V2_INPUTS,
+              outputs: wire
+            },
+            null,
+            1
+          ) + "\n"
+        )
+      }
+      const expected = JSON.parse(fs.readFileSync(file, "utf8"))
+      expect(expected.inputs).toEqual(JSON.parse(JSON.stringify(V2_INPUTS)))
+      expect(wire).toEqual(expected.outputs)
+      expect(receivedByListener).toMatchObject({ events: [{ _tag: "Message", text: V2_INPUTS.connectorMessage.body }] })
+      expect(receivedByConnector).toMatchObject({ events: [{ _tag: "Message", text: V2_INPUTS.listenerMessage.body }] })
+    })
+  )
+})
