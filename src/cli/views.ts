@@ -174,7 +174,10 @@ export const makeTerminalView = (style: Style): View => {
         })
         face.prompt()
         const outcome = yield* chat.outcome
+        leaving = true
         rl = undefined
+        readline.cursorTo(out, 0)
+        readline.clearLine(out, 0)
         face.close()
         return outcome
       })

@@ -22,7 +22,7 @@ const INFO_ENCRYPTION = utf8("encryption key")
 const INFO_SUBKEY = utf8("sub-key")
 const TYPE_MESSAGE = 0x00
 const TYPE_RESPONSE = 0x01
-export const SUITE = "TLS + ECDH P-384 + HKDF-SHA384 + ChaCha20-Poly1305, new keys per message (seed, lock-step)"
+export const SUITE = "ECDH P-384 + HKDF-SHA384 + ChaCha20-Poly1305, new key per message, lock-step, in TLS"
 
 const hsError = (reason: HandshakeError["reason"], detail: string) => new HandshakeError({ protocol: "seed", reason, detail })
 const sessionError = (reason: SessionError["reason"], detail: string) => new SessionError({ protocol: "seed", reason, detail })

@@ -38,8 +38,7 @@ const LABEL_CONFIRM_CONNECTOR = utf8("connector confirms")
 const LABEL_CONFIRM_LISTENER = utf8("listener confirms")
 /** 26 bits: shown as eight decimal digits without modulo bias (2^26 < 10^8). */
 export const SAS_BITS = 26
-export const SUITE =
-  "TLS + ECDH P-384 handshake (commit/reveal, SAS) + Double Ratchet (HKDF-SHA384, HMAC-SHA384, ChaCha20-Poly1305), padded"
+export const SUITE = "ECDH P-384 commit/reveal + Double Ratchet (HKDF/HMAC-SHA384, ChaCha20-Poly1305), padded, in TLS"
 
 const hsError = (reason: HandshakeError["reason"], detail: string) => new HandshakeError({ protocol: "v2", reason, detail })
 
