@@ -1,0 +1,61 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Layer, Stream } from "effect"
+import { execFile, spawn } from "node:child_process"
+import * as path from "node:path"
+// imported by the package's own name, through package.json "exports", as a user would
+import * as P2pchat from "p2pchat"
+import { freePort } from "./support/cli.js"
+
+describe("p2pchat as a library", () => {
+  it.scopedLive("a whole v2 session over the in-memory transport, through the public entry only", () =>
+    Effect.gen(function* () {
+      const network = yield* P2pchat.MemoryTransport.make
+      const stack = Layer.merge(Layer.succeed(P2pchat.Transport, network), P2pchat.protocolLayer({ crypto: "noble" }))
+      const listen = { host: "memory-bob", port: 1 }
+      const bob = yield* Effect.fork(P2pchat.open({ mode: "server", listen }).pipe(Effect.provide(stack)))
+      yield* Effect.sleep(5)
+      const alice = yield* P2pchat.open({ mode: "client", target: listen }).pipe(Effect.provide(stack))
+      const b = yield* Effect.flatten(bob.await)
+      expect(alice.info.sas).toBe(b.info.sas)
+      const id = yield* alice.send("hi bob")
+      const first = yield* Stream.runHead(b.messages)
+      expect(first._tag === "Some" && first.value.text).toBe("hi bob")
+      const receipt = yield* Stream.runHead(Stream.filter(alice.events, (e) => e._tag === "delivered"))
+      expect(receipt._tag === "Some" && receipt.value._tag === "delivered" && receipt.value.id).toBe(id)
+      yield* alice.leave()
+      expect((yield* b.outcome)._tag).toBe("PeerLeft")
+      // every event is a valid ChatEvent and survives the JSON contract
+      const events = yield* Stream.runCollect(b.events)
+      for (const e of events) expect(P2pchat.fromJsonLine(P2pchat.toJsonLine(e))).toEqual(e)
+    })
+  )
+
+  it("the examples run against each other over TLS on 127.0.0.1: the sender's message is echoed and receipted", async () => {
+    const port = await freePort()
+    const examples = path.resolve(import.meta.dirname, "../examples")
+    const bot = spawn(process.execPath, [path.join(examples, "echo-bot.mjs"), String(port)], { stdio: ["ignore", "pipe", "pipe"] })
+    let botOut = ""
+    bot.stdout.on("data", (d) => (botOut += d))
+    const botExit = new Promise<number | null>((resolve) => bot.on("exit", (code) => resolve(code)))
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`echo bot did not start: ${botOut}`)), 10_000)
+        bot.stdout.on("data", () => botOut.includes("listening") && (clearTimeout(timer), resolve()))
+      })
+      const sender = await new Promise<{ code: number; out: string }>((resolve) =>
+        execFile(process.execPath, [path.join(examples, "send-once.mjs"), `127.0.0.1:${port}`, "ping"], { timeout: 20_000 }, (err, out) =>
+          resolve({ code: err ? 1 : 0, out })
+        )
+      )
+      expect(sender.code).toBe(0)
+      const result = JSON.parse(sender.out.trim().split("\n").at(-1)!)
+      expect(result).toMatchObject({ delivered: true, reply: "echo: ping" })
+      expect(result.sas).toMatch(/^\d{4} \d{4}$/)
+      expect(await botExit).toBe(0)
+      expect(botOut).toContain(`safety code ${result.sas}`)
+      expect(botOut).toContain("chat over: PeerLeft")
+    } finally {
+      bot.kill()
+    }
+  })
+})
