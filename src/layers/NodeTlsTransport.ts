@@ -60,6 +60,8 @@ export const fromSocket = (socket: tls.TLSSocket | net.Socket): Conn => {
     }
     if (ended) return Effect.fail(ended)
     return Effect.async<void>((resume) => {
+      // the fiber may have yielded since the check above: data that came meanwhile must not be missed
+      if (chunks.length > 0 || ended) return resume(Effect.void)
       waiter = () => resume(Effect.void)
       return Effect.sync(() => {
         waiter = undefined

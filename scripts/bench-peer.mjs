@@ -1,0 +1,247 @@
+// One side of a benchmark, run as its own process by scripts/bench.mjs. Prints one JSON line with results.
+//   node scripts/bench-peer.mjs ROLE PORT COUNT SIZE [PROTOCOL]
+// Roles: recv / send (p2pchat sessions), raw-recv / raw-send (node:tls, same framing, no end-to-end layer),
+//        echo / ping (latency), raw-echo / raw-ping, hs-server / hs-client (handshakes).
+import { Effect, Stream } from "effect"
+import * as crypto from "node:crypto"
+import * as tls from "node:tls"
+import * as P2pchat from "../dist/lib/index.js"
+import { encodeFrames, FrameDecoder } from "../dist/lib/domain/frame.js"
+
+const [role, portText, countText, sizeText, protocol = "v2"] = process.argv.slice(2)
+const port = Number(portText)
+const count = Number(countText)
+const size = Number(sizeText)
+const host = "127.0.0.1"
+const text = "x".repeat(size)
+const now = () => performance.now()
+const report = (o) => console.log(JSON.stringify({ ...o, maxRssMb: process.resourceUsage().maxRSS / 1024 }))
+const listening = (events) =>
+  Effect.sync(() => {
+    for (const e of events) if (e._tag === "listening") console.log(JSON.stringify({ listening: e.port }))
+  })
+const stack = P2pchat.layer({ protocol })
+const run = (effect) =>
+  Effect.runPromise(effect.pipe(Effect.scoped, Effect.provide(stack))).catch((e) => {
+    console.error(e?._tag ? P2pchat.describeError(e) : e)
+    process.exit(1)
+  })
+
+const identity = () => Effect.runPromise(P2pchat.ForgeCertificate.generateIdentity("bench"))
+
+switch (role) {
+  case "recv":
+    await run(
+      Effect.gen(function* () {
+        const s = yield* P2pchat.open({ mode: "server", listen: { host, port }, onEvents: listening, heartbeatMs: 0 })
+        let first = 0
+        let n = 0
+        let bytes = 0
+        yield* Stream.runForEach(Stream.take(s.messages, count), (m) =>
+          Effect.sync(() => {
+            if (n++ === 0) first = now()
+            bytes += m.text.length
+          })
+        )
+        const seconds = (now() - first) / 1000
+        yield* s.outcome
+        report({ messages: n, seconds, rate: n / seconds, mbPerSec: bytes / seconds / 1e6 })
+      })
+    )
+    break
+  case "send":
+    await run(
+      Effect.gen(function* () {
+        const s = yield* P2pchat.open({ mode: "client", target: { host, port }, heartbeatMs: 0 })
+        let delivered = 0
+        const done = Stream.runDrain(Stream.takeUntil(s.events, (e) => e._tag === "delivered" && ++delivered >= count))
+        const fiber = yield* Effect.fork(done)
+        for (let i = 0; i < count; i++) yield* s.send(text)
+        yield* fiber.await
+        yield* s.leave({ drainMs: 30_000 })
+        yield* s.outcome
+        report({ delivered })
+      })
+    )
+    break
+  case "echo":
+    await run(
+      Effect.gen(function* () {
+        const s = yield* P2pchat.open({ mode: "server", listen: { host, port }, onEvents: listening, heartbeatMs: 0 })
+        yield* Stream.runForEach(s.messages, (m) => Effect.ignore(s.send(m.text)))
+        report({})
+      })
+    )
+    break
+  case "ping":
+    await run(
+      Effect.gen(function* () {
+        const s = yield* P2pchat.open({ mode: "client", target: { host, port }, heartbeatMs: 0 })
+        const rtts = []
+        const replies = yield* Effect.map(Stream.toPull(s.messages), (pull) => pull)
+        for (let i = 0; i < count; i++) {
+          const t0 = now()
+          yield* s.send(text)
+          yield* replies
+          rtts.push(now() - t0)
+        }
+        yield* s.leave()
+        yield* s.outcome
+        report({ rtts })
+      })
+    )
+    break
+  case "hs-server":
+    await run(
+      Effect.gen(function* () {
+        let bound = port
+        for (let i = 0; i < count; i++) {
+          yield* Effect.scoped(
+            Effect.gen(function* () {
+              const s = yield* P2pchat.open({
+                mode: "server",
+                listen: { host, port: bound },
+                heartbeatMs: 0,
+                // the first listener picks the port; the next ones reuse it
+                onEvents: (events) => (bound === 0 ? Effect.zipRight(Effect.sync(() => (bound = events.find((e) => e._tag === "listening")?.port ?? 0)), listening(events)) : Effect.void)
+              })
+              yield* s.outcome
+            })
+          )
+        }
+        report({})
+      })
+    )
+    break
+  case "hs-client":
+    await run(
+      Effect.gen(function* () {
+        const times = []
+        for (let i = 0; i < count; i++) {
+          let start = 0
+          yield* Effect.scoped(
+            Effect.gen(function* () {
+              const s = yield* P2pchat.open({
+                mode: "client",
+                target: { host, port },
+                heartbeatMs: 0,
+                connectFor: "10 seconds",
+                onEvents: (events) =>
+                  Effect.sync(() => {
+                    for (const e of events) if (e._tag === "connecting") start = now()
+                  })
+              })
+              times.push(now() - start)
+              yield* s.leave()
+              yield* s.outcome
+            })
+          )
+          yield* Effect.sleep("20 millis")
+        }
+        report({ times })
+      })
+    )
+    break
+  case "raw-recv":
+  case "raw-echo": {
+    const id = await identity()
+    const server = tls.createServer({ key: id.keyPem, cert: id.certPem }, (socket) => {
+      socket.setNoDelay(true)
+      const decoder = new FrameDecoder()
+      let n = 0
+      let first = 0
+      let bytes = 0
+      socket.on("data", (chunk) => {
+        decoder.push(chunk)
+        const out = []
+        for (let f = decoder.next(); f instanceof Uint8Array; f = decoder.next()) {
+          if (n++ === 0) first = now()
+          bytes += f.length
+          if (role === "raw-echo") out.push(f)
+        }
+        if (out.length > 0) socket.write(encodeFrames(out))
+        if (role === "raw-recv" && n >= count) {
+          const seconds = (now() - first) / 1000
+          report({ messages: n, seconds, rate: n / seconds, mbPerSec: bytes / seconds / 1e6 })
+          socket.end()
+          server.close()
+        }
+      })
+      socket.on("end", () => role === "raw-echo" && (report({}), server.close()))
+    })
+    server.listen(port, host, () => console.log(JSON.stringify({ listening: server.address().port })))
+    break
+  }
+  case "raw-send": {
+    const socket = tls.connect({ host, port, rejectUnauthorized: false }, async () => {
+      socket.setNoDelay(true)
+      const body = Buffer.from(text)
+      const batch = 512
+      for (let sent = 0; sent < count; ) {
+        const k = Math.min(batch, count - sent)
+        const ok = socket.write(encodeFrames(Array.from({ length: k }, () => body)))
+        sent += k
+        if (!ok) await new Promise((r) => socket.once("drain", r))
+      }
+    })
+    socket.on("end", () => {
+      report({})
+      socket.end()
+    })
+    break
+  }
+  case "raw-ping": {
+    const socket = tls.connect({ host, port, rejectUnauthorized: false }, () => {
+      socket.setNoDelay(true)
+      const decoder = new FrameDecoder()
+      const rtts = []
+      let t0 = now()
+      const body = Buffer.from(text)
+      socket.write(encodeFrames([body]))
+      socket.on("data", (chunk) => {
+        decoder.push(chunk)
+        for (let f = decoder.next(); f instanceof Uint8Array; f = decoder.next()) {
+          rtts.push(now() - t0)
+          if (rtts.length >= count) {
+            report({ rtts })
+            socket.end()
+            return
+          }
+          t0 = now()
+          socket.write(encodeFrames([body]))
+        }
+      })
+    })
+    break
+  }
+  case "raw-hs-server": {
+    const id = await identity()
+    let n = 0
+    const server = tls.createServer({ key: id.keyPem, cert: id.certPem }, (socket) => {
+      socket.end()
+      if (++n >= count) server.close(() => report({}))
+    })
+    server.listen(port, host, () => console.log(JSON.stringify({ listening: server.address().port })))
+    break
+  }
+  case "raw-hs-client": {
+    const times = []
+    for (let i = 0; i < count; i++) {
+      const t0 = now()
+      await new Promise((resolve, reject) => {
+        const s = tls.connect({ host, port, rejectUnauthorized: false }, () => {
+          times.push(now() - t0)
+          s.on("close", resolve)
+          s.end()
+        })
+        s.on("error", reject)
+      })
+    }
+    report({ times })
+    break
+  }
+  default:
+    console.error(`unknown role ${role}`)
+    process.exit(2)
+}
+void crypto

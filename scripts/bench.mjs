@@ -1,0 +1,173 @@
+// npm run bench [-- --quick] [-- --json]
+// Every figure is measured beside its baseline in the same run, sender and receiver as separate processes over
+// TLS on 127.0.0.1; several runs each, median and min-max. Nothing here is asserted by the tests.
+import { spawn } from "node:child_process"
+import * as os from "node:os"
+import * as path from "node:path"
+import { Effect } from "effect"
+import * as P2pchat from "../dist/lib/index.js"
+import { frame } from "../dist/lib/services/Framing.js"
+
+const args = new Set(process.argv.slice(2))
+const quick = args.has("--quick")
+const asJson = args.has("--json")
+const here = path.dirname(new URL(import.meta.url).pathname)
+const peerScript = path.join(here, "bench-peer.mjs")
+const cli = path.join(here, "../dist/p2pchat.mjs")
+
+const RUNS = quick ? 1 : 3
+const RATE_COUNT = quick ? 2_000 : 100_000
+const SEED_COUNT = quick ? 100 : 2_000
+const BULK_SIZE = 64 * 1024
+const BULK_COUNT = quick ? 64 : 4096 // 4096 x 64 KiB = 256 MiB
+const PING_COUNT = quick ? 100 : 2_000
+const HS_COUNT = quick ? 5 : 30
+const START_RUNS = quick ? 2 : 7
+
+const log = (s) => asJson || process.stderr.write(s + "\n")
+
+const spawnPeer = (role, port, count, size, protocol = "v2") =>
+  new Promise((resolveStart, rejectStart) => {
+    const child = spawn(process.execPath, [peerScript, role, String(port), String(count), String(size), protocol], {
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let out = ""
+    let err = ""
+    let started = false
+    const result = new Promise((resolve, reject) => {
+      const timer = setTimeout(() => (child.kill(), reject(new Error(`${role} timed out: ${err}`))), 600_000)
+      child.on("exit", (code) => {
+        clearTimeout(timer)
+        const lines = out.trim().split("\n").filter((l) => l && !l.includes('"listening"'))
+        if (code !== 0) return reject(new Error(`${role} exited ${code}: ${err}`))
+        resolve(JSON.parse(lines.at(-1) ?? "{}"))
+      })
+    })
+    child.stdout.on("data", (d) => {
+      out += d
+      const m = /"listening":(\d+)/.exec(out)
+      if (m && !started) {
+        started = true
+        resolveStart({ port: Number(m[1]), result })
+      }
+    })
+    child.stderr.on("data", (d) => (err += d))
+    if (!role.includes("recv") && !role.includes("echo") && !role.includes("server")) resolveStart({ port, result })
+    child.on("exit", () => started || rejectStart(new Error(`${role} ended before listening: ${err}`)))
+  })
+
+/** A server role and a client role against each other; returns both results. */
+const duel = async (serverRole, clientRole, count, size, protocol) => {
+  const server = await spawnPeer(serverRole, 0, count, size, protocol)
+  const client = await spawnPeer(clientRole, server.port, count, size, protocol)
+  const [s, c] = await Promise.all([server.result, client.result])
+  return { server: s, client: c }
+}
+
+const stats = (xs) => {
+  const s = [...xs].sort((a, b) => a - b)
+  const q = (p) => s[Math.min(s.length - 1, Math.floor(p * s.length))]
+  return { median: q(0.5), min: s[0], max: s.at(-1), p50: q(0.5), p99: q(0.99) }
+}
+const repeat = async (n, f) => {
+  const out = []
+  for (let i = 0; i < n; i++) out.push(await f())
+  return out
+}
+
+/** The in-process ceiling: seal + open of the same messages with two linked v2 sessions, no I/O. */
+const cryptoCeiling = (count, size) =>
+  Effect.runPromise(
+    Effect.gen(function* () {
+      const [c, l] = yield* P2pchat.MemoryTransport.makePair({ host: "a", port: 1 }, { host: "b", port: 2 })
+      const primitives = {
+        aead: P2pchat.NodeCryptoCipher.aead,
+        kdf: P2pchat.NodeCryptoKeySchedule.kdf,
+        ecdh: P2pchat.NodeCryptoKeyAgreement.ecdh,
+        random: (n) => new Uint8Array(n).map(() => Math.random() * 256)
+      }
+      const [a, b] = yield* Effect.all(
+        [P2pchat.V2Protocol.handshake(primitives, frame(c), "connector"), P2pchat.V2Protocol.handshake(primitives, frame(l), "listener")],
+        { concurrency: 2 }
+      )
+      const text = "x".repeat(size)
+      const t0 = performance.now()
+      for (let i = 0; i < count; i++) b.receive(a.send(String(i), text).frames[0])
+      return count / ((performance.now() - t0) / 1000)
+    })
+  )
+
+const startup = async (cmd, argv, until) => {
+  const t0 = performance.now()
+  await new Promise((resolve, reject) => {
+    const child = spawn(cmd, argv, { stdio: ["pipe", "pipe", "ignore"] })
+    child.stdout.on("data", (d) => until && String(d).includes(until) && (child.kill(), resolve()))
+    child.on("exit", () => resolve())
+    child.on("error", reject)
+  })
+  return performance.now() - t0
+}
+
+const results = {}
+const record = (name, value) => (results[name] = value)
+
+log(`p2pchat benchmark (${quick ? "quick" : "full"}): ${os.cpus()[0]?.model ?? "cpu"} x${os.cpus().length}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`)
+
+log("v2 one-way rate ...")
+const v2Rate = await repeat(RUNS, () => duel("recv", "send", RATE_COUNT, 100, "v2"))
+const rawRate = await repeat(RUNS, () => duel("raw-recv", "raw-send", RATE_COUNT, 100))
+const ceiling = await repeat(RUNS, () => cryptoCeiling(RATE_COUNT, 100))
+record("v2Rate", { unit: "msg/s", ...stats(v2Rate.map((r) => r.server.rate)), rawTls: stats(rawRate.map((r) => r.server.rate)), cryptoCeiling: stats(ceiling) })
+record("peakRss", { unit: "MB", receiver: stats(v2Rate.map((r) => r.server.maxRssMb)), sender: stats(v2Rate.map((r) => r.client.maxRssMb)) })
+
+log("seed one-way rate ...")
+const seedRate = await repeat(RUNS, () => duel("recv", "send", SEED_COUNT, 100, "seed"))
+record("seedRate", { unit: "msg/s", ...stats(seedRate.map((r) => r.server.rate)), rawTls: results.v2Rate.rawTls })
+
+log("v2 bulk ...")
+const bulk = await repeat(RUNS, () => duel("recv", "send", BULK_COUNT, BULK_SIZE, "v2"))
+const rawBulk = await repeat(RUNS, () => duel("raw-recv", "raw-send", BULK_COUNT, BULK_SIZE))
+record("v2Bulk", { unit: "MB/s", ...stats(bulk.map((r) => r.server.mbPerSec)), rawTls: stats(rawBulk.map((r) => r.server.mbPerSec)) })
+
+log("latency ...")
+const ping = await duel("echo", "ping", PING_COUNT, 100, "v2")
+const rawPing = await duel("raw-echo", "raw-ping", PING_COUNT, 100)
+record("v2Latency", { unit: "ms", ...stats(ping.client.rtts), rawTls: stats(rawPing.client.rtts) })
+
+log("handshakes ...")
+const hsV2 = await duel("hs-server", "hs-client", HS_COUNT, 0, "v2")
+const hsSeed = await duel("hs-server", "hs-client", HS_COUNT, 0, "seed")
+const hsRaw = await duel("raw-hs-server", "raw-hs-client", HS_COUNT, 0)
+record("handshake", { unit: "ms", v2: stats(hsV2.client.times), seed: stats(hsSeed.client.times), rawTls: stats(hsRaw.client.times) })
+
+log("start-up ...")
+const cliStart = await repeat(START_RUNS, () => startup(process.execPath, [cli, "-i", "127.0.0.1", "-p", "0", "-m", "2", "--json"], "listening"))
+const nodeStart = await repeat(START_RUNS, () => startup(process.execPath, ["-e", "0"]))
+record("startup", { unit: "ms", ...stats(cliStart), nodeE0: stats(nodeStart) })
+
+const nodeRss = await new Promise((resolve) => {
+  const c = spawn(process.execPath, ["-e", "console.log(process.resourceUsage().maxRSS/1024)"])
+  let o = ""
+  c.stdout.on("data", (d) => (o += d))
+  c.on("exit", () => resolve(Number(o)))
+})
+results.peakRss.nodeE0 = nodeRss
+
+const targets = [
+  ["v2 one-way rate, 100 B", `${Math.round(results.v2Rate.median)} msg/s`, `raw TLS ${Math.round(results.v2Rate.rawTls.median)}; crypto ceiling ${Math.round(results.v2Rate.cryptoCeiling.median)} (${Math.round((100 * results.v2Rate.median) / results.v2Rate.cryptoCeiling.median)}% of it)`, "≥ 40,000 and ≥ 60% of ceiling", results.v2Rate.median >= 40_000 && results.v2Rate.median >= 0.6 * results.v2Rate.cryptoCeiling.median],
+  ["seed one-way rate, 100 B", `${Math.round(results.seedRate.median)} msg/s`, `raw TLS ${Math.round(results.v2Rate.rawTls.median)}; chat.py ~210`, "report", true],
+  ["v2 bulk, 64 KiB", `${Math.round(results.v2Bulk.median)} MB/s`, `raw TLS ${Math.round(results.v2Bulk.rawTls.median)} MB/s (${Math.round((100 * results.v2Bulk.median) / results.v2Bulk.rawTls.median)}%)`, "≥ 250 MB/s and ≥ 40% of raw", results.v2Bulk.median >= 250 && results.v2Bulk.median >= 0.4 * results.v2Bulk.rawTls.median],
+  ["v2 latency p50 / p99", `${results.v2Latency.p50.toFixed(2)} / ${results.v2Latency.p99.toFixed(2)} ms`, `raw TLS ${results.v2Latency.rawTls.p50.toFixed(2)} / ${results.v2Latency.rawTls.p99.toFixed(2)} ms`, "p99 ≤ 10 ms", results.v2Latency.p99 <= 10],
+  ["handshake p50 (v2 / seed)", `${results.handshake.v2.p50.toFixed(1)} / ${results.handshake.seed.p50.toFixed(1)} ms`, `raw TLS ${results.handshake.rawTls.p50.toFixed(1)} ms`, "v2 p50 ≤ 15 ms", results.handshake.v2.p50 <= 15],
+  ["start → listening p50", `${Math.round(results.startup.median)} ms`, `node -e 0: ${Math.round(results.startup.nodeE0.median)} ms`, "≤ 300 ms", results.startup.median <= 300],
+  ["peak RSS (recv / send)", `${Math.round(results.peakRss.receiver.median)} / ${Math.round(results.peakRss.sender.median)} MB`, `node -e 0: ${Math.round(nodeRss)} MB`, "≤ 80 MB", Math.max(results.peakRss.receiver.median, results.peakRss.sender.median) <= 80]
+]
+
+if (asJson) {
+  console.log(JSON.stringify({ quick, runs: RUNS, node: process.version, cpus: os.cpus().length, results, targets: targets.map(([name, value, baseline, target, met]) => ({ name, value, baseline, target, met })) }))
+} else {
+  const rows = [["figure", "median", "baseline (same run)", "target", "met"], ...targets.map((t) => [...t.slice(0, 4), t[4] ? "yes" : "NO"])]
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)))
+  for (const r of rows) console.log(r.map((c, i) => String(c).padEnd(widths[i])).join("  "))
+  console.log(`(${RUNS} run(s) each; min-max and all figures: npm run bench -- --json)`)
+}
