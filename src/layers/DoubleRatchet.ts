@@ -21,7 +21,6 @@ const INFO_ROOT = utf8("p2pchat v2 root")
 const INFO_MESSAGE = utf8("p2pchat v2 message")
 const MESSAGE_KEY_CONSTANT = Uint8Array.of(0x01)
 const CHAIN_KEY_CONSTANT = Uint8Array.of(0x02)
-const ZERO_SALT = new Uint8Array(48)
 
 export interface RatchetState {
   readonly dhs: EcdhKeyPair
@@ -69,8 +68,13 @@ const kdfCk = (p: Primitives, ck: Uint8Array): [Uint8Array, Uint8Array] => [
   p.kdf.hmac("sha384", ck, MESSAGE_KEY_CONSTANT).slice(0, 32)
 ]
 
+/**
+ * AEAD key and nonce from the message key: one HMAC-SHA384 under mk gives 48 bytes, of which key (32) and
+ * nonce (12) are taken. mk is already a uniformly random PRF output, so HKDF's extract step adds nothing but a
+ * second HMAC on the per-message hot path (it was a quarter of the time per message).
+ */
 const aeadKeys = (p: Primitives, mk: Uint8Array) => {
-  const okm = p.kdf.hkdf("sha384", mk, ZERO_SALT, INFO_MESSAGE, 44)
+  const okm = p.kdf.hmac("sha384", mk, INFO_MESSAGE)
   return { key: okm.subarray(0, 32), nonce: okm.subarray(32, 44), okm }
 }
 
