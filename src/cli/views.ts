@@ -23,6 +23,7 @@ const HELP = [
 ]
 
 const DRAIN_MS = 10_000
+const MAX_WAITING_LINES = 256
 
 /** Lines from stdin when it is not a terminal: every line is a message; end of input leaves after receipts. */
 const pipeInput = (chat: ChatHandle, reportRefusal: (message: string) => void, setInterrupt: (f: () => void) => void) =>
@@ -37,15 +38,20 @@ const pipeInput = (chat: ChatHandle, reportRefusal: (message: string) => void, s
       run(chat.leave({ drainMs: DRAIN_MS }))
     }
     setInterrupt(leave)
-    // lines are sent one after another so their order is kept even while send waits for room
+    // lines are sent one after another so their order is kept even while send waits for room; reading stops
+    // while many lines wait, so a peer that reads slowly cannot make us hold all of stdin in memory
     let chain: Promise<unknown> = Promise.resolve()
+    let waiting = 0
     rl.on("line", (line) => {
       if (leaving) return
       if (line === "/quit") return leave()
+      if (++waiting > MAX_WAITING_LINES) rl.pause()
       chain = chain.then(() =>
         Runtime.runPromise(runtime)(
           chat.send(line).pipe(Effect.catchAll((refused) => Effect.sync(() => reportRefusal(refused.message))))
-        )
+        ).finally(() => {
+          if (--waiting < MAX_WAITING_LINES / 2) rl.resume()
+        })
       )
     })
     rl.on("close", () => void chain.then(leave))

@@ -1,4 +1,4 @@
-import { Duration, Effect, ExecutionStrategy, Exit, Schedule, Scope } from "effect"
+import { Deferred, Duration, Effect, ExecutionStrategy, Exit, FiberSet, Schedule, Scope } from "effect"
 import { compareEndpoints, type Endpoint, formatEndpoint } from "../domain/address.js"
 import { type ConnectError, type ListenError, TransportError } from "../domain/errors.js"
 import { type ChatEvent, event } from "../domain/events.js"
@@ -54,6 +54,8 @@ const inChildScope = <A, E, R>(
   )
 
 const RETRY_SPACING = Duration.millis(400)
+/** Handshakes the listener runs at once; more connections wait in the accept queue (and beyond it are dropped). */
+const MAX_PENDING_HANDSHAKES = 8
 
 export const establish = <A, E>(
   options: EstablishOptions<A, E>
@@ -83,34 +85,44 @@ export const establish = <A, E>(
         transport.connect(options.target!, { connectTimeoutMs: timeoutMs })
       )
 
-    /** Serve accepted connections until one completes the handshake; failures are reported, not fatal. */
+    /**
+     * Serves accepted connections until one completes the handshake. Handshakes run side by side (at most
+     * MAX_PENDING_HANDSHAKES), so a silent or dripping client cannot hold the real peer up; the first to finish
+     * wins, the others are closed. Failures are reported as `rejected`, never fatal.
+     */
     const serve = (listener: Listener, accepted?: Conn): Effect.Effect<Established<A>, TransportError, Scope.Scope> =>
       Effect.gen(function* () {
-        let first = accepted
-        for (;;) {
-          const attempt = inChildScope(
-            Effect.gen(function* () {
-              const conn = first ?? (yield* listener.accept)
-              first = undefined
-              return yield* handshakeOn(conn, "listener").pipe(
-                Effect.tapError((e) =>
-                  options.emit(
-                    event({
-                      _tag: "rejected",
-                      peer: peerOf(conn),
-                      reason: options.describe(e)
-                    })
-                  )
-                )
-              )
-            })
+        const outer = yield* Effect.scope
+        const winner = yield* Deferred.make<Established<A>>()
+        const permits = yield* Effect.makeSemaphore(MAX_PENDING_HANDSHAKES)
+        const attempts = yield* FiberSet.make()
+        // only the handshake itself is interruptible: a winner is never cut between succeeding and being chosen
+        const attempt = (conn: Conn, child: Scope.CloseableScope) =>
+          Effect.uninterruptibleMask((restore) =>
+            restore(handshakeOn(conn, "listener")).pipe(
+              Effect.flatMap((r) => Deferred.succeed(winner, r)),
+              Effect.tapError((e) =>
+                options.emit(event({ _tag: "rejected", peer: peerOf(conn), reason: options.describe(e) }))
+              ),
+              Effect.onExit((exit) =>
+                Exit.isSuccess(exit) ? Effect.void : Effect.zipRight(conn.close, Scope.close(child, Exit.void))
+              ),
+              Effect.ignore,
+              Effect.ensuring(permits.release(1))
+            )
           )
-          const outcome = yield* Effect.either(attempt)
-          if (outcome._tag === "Right") {
-            yield* listener.close
-            return outcome.right
-          }
-        }
+        const acceptOne = (given?: Conn) =>
+          Effect.gen(function* () {
+            yield* permits.take(1)
+            const child = yield* Scope.fork(outer, ExecutionStrategy.sequential)
+            const conn = given ?? (yield* Scope.extend(listener.accept, child).pipe(Effect.onError(() => Scope.close(child, Exit.void))))
+            yield* FiberSet.run(attempts, attempt(conn, child))
+          })
+        const acceptLoop = Effect.zipRight(accepted ? acceptOne(accepted) : Effect.void, Effect.forever(acceptOne()))
+        const result = yield* Effect.raceFirst(Deferred.await(winner), acceptLoop)
+        yield* listener.close
+        yield* FiberSet.clear(attempts)
+        return result
       })
 
     const startListening = Effect.gen(function* () {
