@@ -6,16 +6,19 @@ import { type Conn, type Listener, Transport } from "../services/Transport.js"
 
 type Item = Uint8Array | "eof"
 
-/** Chunks in flight per direction before a writer waits: the in-memory stand-in for TCP back-pressure. */
-const CAPACITY = 256
+/** Bytes in flight per direction before a writer waits: the in-memory stand-in for socket buffers. */
+const CAPACITY_BYTES = 256 * 1024
 
-const makeEnd = (
-  local: Endpoint,
-  remote: Endpoint,
-  inbound: Queue.Queue<Item>,
-  outbound: Queue.Queue<Item>,
-  channelSecret: Uint8Array
-): Conn => {
+interface Direction {
+  readonly queue: Queue.Queue<Item>
+  /** One permit per byte in flight (a chunk larger than the capacity takes all of it). */
+  readonly room: Effect.Semaphore
+}
+
+const direction = Effect.zipWith(Queue.unbounded<Item>(), Effect.makeSemaphore(CAPACITY_BYTES), (queue, room) => ({ queue, room }))
+const weight = (chunk: Uint8Array) => Math.min(Math.max(chunk.length, 1), CAPACITY_BYTES)
+
+const makeEnd = (local: Endpoint, remote: Endpoint, inbound: Direction, outbound: Direction, channelSecret: Uint8Array): Conn => {
   const pushedBack: Array<Uint8Array> = []
   let ended = false
   let closed = false
@@ -23,12 +26,12 @@ const makeEnd = (
     const back = pushedBack.shift()
     if (back) return Effect.succeed(back)
     if (ended) return Effect.fail(new TransportError({ reason: "Eof", detail: "end of stream" }))
-    return Effect.flatMap(Queue.take(inbound), (item) => {
+    return Effect.flatMap(Queue.take(inbound.queue), (item) => {
       if (item === "eof") {
         ended = true
         return Effect.fail(new TransportError({ reason: "Eof", detail: "end of stream" }))
       }
-      return Effect.succeed(item)
+      return Effect.as(inbound.room.release(weight(item)), item)
     })
   })
   return {
@@ -41,11 +44,13 @@ const makeEnd = (
     write: (data) =>
       closed
         ? Effect.fail(new TransportError({ reason: "Write", detail: "the connection is closed" }))
-        : Effect.asVoid(Queue.offer(outbound, data.slice())),
+        : Effect.zipRight(outbound.room.take(weight(data)), Queue.offer(outbound.queue, data.slice()), { concurrent: false }).pipe(
+            Effect.asVoid
+          ),
     close: Effect.suspend(() => {
       if (closed) return Effect.void
       closed = true
-      return Effect.asVoid(Queue.offer(outbound, "eof"))
+      return Effect.asVoid(Queue.offer(outbound.queue, "eof"))
     }),
     exportKeyingMaterial: (length, label) =>
       new Uint8Array(crypto.hkdfSync("sha256", channelSecret, new Uint8Array(0), label, length))
@@ -60,8 +65,8 @@ export const makePair = (
   secret: Uint8Array = crypto.randomBytes(32)
 ): Effect.Effect<readonly [Conn, Conn]> =>
   Effect.gen(function* () {
-    const ab = yield* Queue.bounded<Item>(CAPACITY)
-    const ba = yield* Queue.bounded<Item>(CAPACITY)
+    const ab = yield* direction
+    const ba = yield* direction
     return [makeEnd(a, b, ba, ab, secret), makeEnd(b, a, ab, ba, secret)] as const
   })
 
