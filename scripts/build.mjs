@@ -4,7 +4,7 @@ import { build } from "esbuild"
 import { chmodSync } from "node:fs"
 
 await build({
-  entryPoints: ["src/main.ts"],
+  entryPoints: ["src/bootstrap.ts"],
   outfile: "dist/p2pchat.mjs",
   bundle: true,
   platform: "node",

@@ -5,6 +5,7 @@ import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
 import { Cause, Effect, Exit, Layer, Option } from "effect"
 import * as readline from "node:readline"
 import { type Config, type RawFlags, resolveConfig } from "./cli/config.js"
+import { takePrestartedKey } from "./cli/prestart.js"
 import { styleFor } from "./cli/render.js"
 import { makeJsonView, makePlainView, makeTerminalView, type View } from "./cli/views.js"
 import { formatEndpoint } from "./domain/address.js"
@@ -105,7 +106,7 @@ const command = Command.make("p2pchat", flags, (raw: RawFlags) =>
     // files are read and checked here, before any socket is opened; a generated key starts in the thread pool
     const certificate = config.tls
       ? yield* Layer.memoize(ForgeCertificate.layerFiles(config.tls.key, config.tls.cert))
-      : ForgeCertificate.layerGeneratedEager
+      : ForgeCertificate.layerGeneratedEager(takePrestartedKey())
     const layers = Layer.mergeAll(
       NodeTlsTransport.layer.pipe(Layer.provide(certificate)),
       Framing.layer(),

@@ -15,9 +15,13 @@ const fingerprintOf = (certPem: string): string => new crypto.X509Certificate(ce
  * The key is generated natively in the thread pool (about 150 ms; forge's pure-JS keygen takes seconds) and
  * forge only builds and signs the certificate.
  */
-export const generateIdentity = (commonName: string = os.hostname()): Effect.Effect<TlsIdentity, CertificateError> =>
+export const generateIdentity = (
+  commonName: string = os.hostname(),
+  /** A key pair whose generation was started earlier (the CLI starts it before loading). */
+  started?: Promise<{ privateKey: string; publicKey: string }>
+): Effect.Effect<TlsIdentity, CertificateError> =>
   Effect.gen(function* () {
-    const { privateKey, publicKey } = yield* Effect.async<{ privateKey: string; publicKey: string }, CertificateError>(
+    const generate = Effect.async<{ privateKey: string; publicKey: string }, CertificateError>(
       (resume) => {
         crypto.generateKeyPair(
           "rsa",
@@ -35,6 +39,12 @@ export const generateIdentity = (commonName: string = os.hostname()): Effect.Eff
         )
       }
     )
+    const { privateKey, publicKey } = started
+      ? yield* Effect.tryPromise({
+          try: () => started,
+          catch: (e) => new CertificateError({ reason: "Generate", path: "(generated)", detail: String(e) })
+        })
+      : yield* generate
     return yield* Effect.try({
       try: () => {
         const cert = forge.pki.createCertificate()
@@ -46,8 +56,17 @@ export const generateIdentity = (commonName: string = os.hostname()): Effect.Eff
         const attrs = [{ name: "commonName", value: commonName.slice(0, 64) || "p2pchat" }]
         cert.setSubject(attrs)
         cert.setIssuer(attrs)
-        cert.sign(forge.pki.privateKeyFromPem(privateKey), forge.md.sha256.create())
+        // forge builds the to-be-signed structure; the RSA signature itself is made natively (forge's pure-JS
+        // signing costs 30-70 ms of start-up)
+        cert.siginfo.algorithmOid = forge.pki.oids.sha256WithRSAEncryption!
+        cert.signatureOid = forge.pki.oids.sha256WithRSAEncryption!
+        // getTBSCertificate is public in forge but missing from its type declarations
+        cert.tbsCertificate = (forge.pki as unknown as { getTBSCertificate: (c: forge.pki.Certificate) => forge.asn1.Asn1 }).getTBSCertificate(cert)
+        const tbs = Buffer.from(forge.asn1.toDer(cert.tbsCertificate).getBytes(), "binary")
+        cert.signature = crypto.sign("sha256", tbs, privateKey).toString("binary")
         const certPem = forge.pki.certificateToPem(cert)
+        if (!new crypto.X509Certificate(certPem).verify(crypto.createPublicKey(publicKey)))
+          throw new Error("the generated certificate does not verify")
         return { keyPem: privateKey, certPem, fingerprint: fingerprintOf(certPem) }
       },
       catch: (e) => new CertificateError({ reason: "Generate", path: "(generated)", detail: String(e) })
@@ -94,10 +113,12 @@ export const layerGenerated: Layer.Layer<Certificate> = Layer.effect(
 )
 
 /** Starts key generation at once (it runs in the thread pool while the rest of start-up goes on). */
-export const layerGeneratedEager: Layer.Layer<Certificate> = Layer.scoped(
+export const layerGeneratedEager = (
+  started?: Promise<{ privateKey: string; publicKey: string }>
+): Layer.Layer<Certificate> => Layer.scoped(
   Certificate,
   Effect.gen(function* () {
-    const fiber = yield* Effect.forkScoped(generateIdentity())
+    const fiber = yield* Effect.forkScoped(generateIdentity(os.hostname(), started))
     const identity = yield* Effect.cached(fiber.await.pipe(Effect.flatten))
     return { identity }
   })
