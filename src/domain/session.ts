@@ -48,8 +48,10 @@ export interface Session {
   readonly leave: (reason: string) => Step
   /** True once nothing we sent awaits a protocol-level reply (seed's lock-step), so closing loses nothing. */
   readonly settled: () => boolean
-  /** Frames owed once a round of steps is done (v2: one receipt for every message received in the round). */
+  /** Frames owed for what was received (v2: one receipt listing every message received since the last). */
   readonly flush?: () => Step
+  /** How many acknowledgements `flush` would send now. */
+  readonly pendingFlush?: () => number
   /** A keep-alive frame for the heartbeat, where the protocol has one. */
   readonly heartbeat?: () => Step
 }

@@ -12,7 +12,7 @@ type Input =
   | { readonly _tag: "Frame"; readonly bytes: Uint8Array }
   | { readonly _tag: "ReadEnd"; readonly error: ChatError }
   | { readonly _tag: "Written"; readonly bytes: number }
-  | { readonly _tag: "Timer"; readonly what: "drain" | "settle" | "heartbeat" }
+  | { readonly _tag: "Timer"; readonly what: "drain" | "settle" | "heartbeat" | "receipts" }
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never
 
@@ -22,6 +22,13 @@ const BATCH = 512
 const SEND_HIGH_WATER = 1024 * 1024
 /** Unsent bytes above which we stop reading too, so a peer that floods us without reading cannot grow memory. */
 const HARD_HIGH_WATER = 8 * 1024 * 1024
+/**
+ * Receipts wait this long to be batched (only receipts: messages go out at once). Under load this turns one
+ * receipt per message into one per few hundred, which halves the crypto work on both sides.
+ */
+const RECEIPT_DELAY_MS = 2
+/** ...unless this many acknowledgements are already waiting. */
+const RECEIPT_BATCH = 512
 /** How long a seed goodbye waits for the peer's key reply before closing anyway. */
 const SETTLE_MS = 3_000
 
@@ -71,6 +78,7 @@ export const startChat = (
       const st: { leaving: "no" | "draining" | "goodbye" } = { leaving: "no" }
       let lastHeard = Date.now()
       let lastSent = Date.now()
+      let receiptsScheduled = false
       let result: ChatOutcome | undefined
 
       const finish = (o: DistributiveOmit<ChatOutcome, "undelivered">) => {
@@ -167,6 +175,10 @@ export const startChat = (
             case "Timer":
               if (input.what === "drain" && st.leaving === "draining") yield* sayGoodbye()
               else if (input.what === "settle" && st.leaving === "goodbye") finish({ _tag: "Left" })
+              else if (input.what === "receipts") {
+                receiptsScheduled = false
+                if (session.flush) apply(session.flush())
+              }
               else if (input.what === "heartbeat" && st.leaving === "no") {
                 const now = Date.now()
                 if (now - lastHeard > 3 * heartbeatMs)
@@ -183,7 +195,16 @@ export const startChat = (
           const next = deferred.shift()!
           transmit(next.id, next.text)
         }
-        if (session.flush && result === undefined) apply(session.flush())
+        if (session.flush && result === undefined) {
+          const owed = session.pendingFlush ? session.pendingFlush() : 1
+          if (owed >= RECEIPT_BATCH || (owed > 0 && frames.length > 0)) apply(session.flush()) // a full batch, or a ride along
+          else if (owed > 0 && !receiptsScheduled) {
+            receiptsScheduled = true
+            yield* Effect.forkScoped(
+              Effect.zipRight(Effect.sleep(RECEIPT_DELAY_MS), Queue.offer(inputs, { _tag: "Timer", what: "receipts" }))
+            )
+          }
+        }
         if (freed > 0) yield* sendSlots.release(freed)
         if (st.leaving === "draining" && undelivered.size === 0 && deferred.length === 0) yield* sayGoodbye()
         if (st.leaving === "goodbye" && result === undefined && session.settled() && frames.length === 0)

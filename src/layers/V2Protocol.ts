@@ -237,6 +237,8 @@ export class V2Session implements Session {
     events: []
   })
 
+  pendingFlush = (): number => this.receipts.length
+
   flush = (): Step => {
     if (this.receipts.length === 0) return { frames: [], events: [] }
     const frames: Array<Uint8Array> = []
