@@ -6,7 +6,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { Effect } from "effect"
 import * as P2pchat from "../dist/lib/index.js"
-import { frame } from "../dist/lib/services/Framing.js"
+import { frame } from "../dist/lib/layers/LengthPrefixFraming.js"
 
 const args = new Set(process.argv.slice(2))
 const quick = args.has("--quick")

@@ -23,7 +23,8 @@ import * as NodeCryptoKeySchedule from "./layers/NodeCryptoKeySchedule.js"
 import * as NodeTlsTransport from "./layers/NodeTlsTransport.js"
 import * as SeedProtocol from "./layers/SeedProtocol.js"
 import * as V2Protocol from "./layers/V2Protocol.js"
-import { Framing } from "./services/Framing.js"
+import * as LengthPrefixFraming from "./layers/LengthPrefixFraming.js"
+import type { Framing } from "./services/Framing.js"
 import type { Handshake } from "./services/Handshake.js"
 import type { Transport } from "./services/Transport.js"
 
@@ -63,6 +64,7 @@ export { type Conn, type Listener, Transport } from "./services/Transport.js"
 
 // layers
 export * as ForgeCertificate from "./layers/ForgeCertificate.js"
+export * as LengthPrefixFraming from "./layers/LengthPrefixFraming.js"
 export * as MemoryTransport from "./layers/MemoryTransport.js"
 export * as NobleCipher from "./layers/NobleCipher.js"
 export * as NobleKeyAgreement from "./layers/NobleKeyAgreement.js"
@@ -92,7 +94,7 @@ export const cryptoLayer = (which: "node" | "noble" = "node") =>
 /** Framing and the chosen protocol: add a Transport (TLS, in-memory, your own) to get a complete stack. */
 export const protocolLayer = (options: ProtocolOptions = {}): Layer.Layer<Framing | Handshake> =>
   Layer.merge(
-    Framing.layer(options.maxFrame ?? DEFAULT_MAX_FRAME),
+    LengthPrefixFraming.layer(options.maxFrame ?? DEFAULT_MAX_FRAME),
     (options.protocol === "seed" ? SeedProtocol.layer : V2Protocol.layer).pipe(Layer.provide(cryptoLayer(options.crypto)))
   )
 

@@ -12,6 +12,7 @@ import { formatEndpoint } from "./domain/address.js"
 import { type ChatError, describeError, errorCode, UsageError } from "./domain/errors.js"
 import { event } from "./domain/events.js"
 import * as ForgeCertificate from "./layers/ForgeCertificate.js"
+import * as LengthPrefixFraming from "./layers/LengthPrefixFraming.js"
 import * as NodeCryptoCipher from "./layers/NodeCryptoCipher.js"
 import * as NodeCryptoKeyAgreement from "./layers/NodeCryptoKeyAgreement.js"
 import * as NodeCryptoKeySchedule from "./layers/NodeCryptoKeySchedule.js"
@@ -19,7 +20,6 @@ import * as NodeTlsTransport from "./layers/NodeTlsTransport.js"
 import * as SeedProtocol from "./layers/SeedProtocol.js"
 import * as V2Protocol from "./layers/V2Protocol.js"
 import { open } from "./Peer.js"
-import { Framing } from "./services/Framing.js"
 import { VERSION } from "./version.js"
 
 const flags = {
@@ -109,7 +109,7 @@ const command = Command.make("p2pchat", flags, (raw: RawFlags) =>
       : ForgeCertificate.layerGeneratedEager(takePrestartedKey())
     const layers = Layer.mergeAll(
       NodeTlsTransport.layer.pipe(Layer.provide(certificate)),
-      Framing.layer(),
+      LengthPrefixFraming.layer(),
       protocolLayer(config)
     )
     const built = yield* Layer.build(layers)

@@ -3,7 +3,7 @@ import { Effect, Fiber } from "effect"
 import { startChat } from "../src/layers/ChatDriver.js"
 import * as MemoryTransport from "../src/layers/MemoryTransport.js"
 import * as V2Protocol from "../src/layers/V2Protocol.js"
-import { frame } from "../src/services/Framing.js"
+import { frame } from "../src/layers/LengthPrefixFraming.js"
 import { node } from "./support/sessions.js"
 
 describe("a peer that stops reading", () => {

@@ -3,7 +3,7 @@ import { Chunk, Effect, Layer, Stream } from "effect"
 import type { ChatEvent } from "../src/domain/events.js"
 import * as MemoryTransport from "../src/layers/MemoryTransport.js"
 import { open } from "../src/Peer.js"
-import { Framing } from "../src/services/Framing.js"
+import * as LengthPrefixFraming from "../src/layers/LengthPrefixFraming.js"
 import * as L from "./support/layers.js"
 
 const endpointB = { host: "10.0.0.2", port: 7002 }
@@ -37,7 +37,7 @@ describe("a whole chat over the in-memory transport", () => {
       expect(co).toEqual({ _tag: "Left", undelivered: [] })
       expect(so._tag).toBe("PeerLeft")
       expect(ofTag(yield* Stream.runCollect(client.events), "delivered").map((d) => d.id)).toEqual(["1", "2", "3"])
-    }).pipe(Effect.provide(Layer.mergeAll(MemoryTransport.layer, Framing.layer(), L.seed)))
+    }).pipe(Effect.provide(Layer.mergeAll(MemoryTransport.layer, LengthPrefixFraming.layer(), L.seed)))
   )
 
   it.scopedLive("v2: both sides send bursts at the same moment; every message arrives once, in order, with receipts", () =>
@@ -66,6 +66,6 @@ describe("a whole chat over the in-memory transport", () => {
       expect(so).toEqual({ _tag: "PeerLeft", reason: "bye", undelivered: [] })
       const delivered = ofTag(yield* Stream.runCollect(client.events), "delivered").map((d) => d.id)
       expect(new Set(delivered).size).toBe(n)
-    }).pipe(Effect.provide(Layer.mergeAll(MemoryTransport.layer, Framing.layer(), L.v2)))
+    }).pipe(Effect.provide(Layer.mergeAll(MemoryTransport.layer, LengthPrefixFraming.layer(), L.v2)))
   )
 })

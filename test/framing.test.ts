@@ -3,7 +3,7 @@ import { Effect, FastCheck as fc } from "effect"
 import { FrameError } from "../src/domain/errors.js"
 import { encodeFrames, FrameDecoder } from "../src/domain/frame.js"
 import * as MemoryTransport from "../src/layers/MemoryTransport.js"
-import { frame } from "../src/services/Framing.js"
+import { frame } from "../src/layers/LengthPrefixFraming.js"
 
 /** Splits bytes at the given cut points (sorted, deduplicated). */
 const split = (bytes: Uint8Array, cuts: ReadonlyArray<number>) => {

@@ -3,7 +3,7 @@ import { Effect, Either, FastCheck as fc } from "effect"
 import * as crypto from "node:crypto"
 import * as MemoryTransport from "../src/layers/MemoryTransport.js"
 import * as V2Protocol from "../src/layers/V2Protocol.js"
-import { frame } from "../src/services/Framing.js"
+import { frame } from "../src/layers/LengthPrefixFraming.js"
 import type { Conn } from "../src/services/Transport.js"
 import { node } from "./support/sessions.js"
 

@@ -3,7 +3,8 @@ import { fromHex, toHex } from "../../src/domain/bytes.js"
 import * as MemoryTransport from "../../src/layers/MemoryTransport.js"
 import type { Primitives } from "../../src/layers/Primitives.js"
 import * as V2Protocol from "../../src/layers/V2Protocol.js"
-import { frame, type FramedConn } from "../../src/services/Framing.js"
+import { frame } from "../../src/layers/LengthPrefixFraming.js"
+import type { FramedConn } from "../../src/services/Framing.js"
 import { scripted } from "./vectors.js"
 
 /** Fixed inputs of the v2 known-answer vectors (docs/vectors/v2.json). Scalars are valid P-384 private keys. */

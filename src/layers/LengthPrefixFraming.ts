@@ -1,0 +1,42 @@
+import { Effect, Layer } from "effect"
+import { type FrameError, TransportError } from "../domain/errors.js"
+import { DEFAULT_MAX_FRAME, encodeFrames, FrameDecoder } from "../domain/frame.js"
+import { type FramedConn, Framing } from "../services/Framing.js"
+import type { Conn } from "../services/Transport.js"
+
+/** u32 big-endian length + body framing over any Conn, bounded by `maxFrame` before allocation. */
+export const frame = (conn: Conn, maxFrame: number = DEFAULT_MAX_FRAME): FramedConn => {
+  const decoder = new FrameDecoder(maxFrame)
+  const readFrame: Effect.Effect<Uint8Array, FrameError | TransportError> = Effect.suspend(() => {
+    const next = decoder.next()
+    if (next instanceof Uint8Array) return Effect.succeed(next)
+    if (next !== undefined) return Effect.fail(next)
+    return conn.read.pipe(
+      Effect.catchTag("TransportError", (e): Effect.Effect<never, FrameError | TransportError> => {
+        if (e.reason !== "Eof") return Effect.fail(e)
+        const cut = decoder.finish()
+        return cut ? Effect.fail(cut) : Effect.fail(e)
+      }),
+      Effect.flatMap((chunk) => {
+        decoder.push(chunk)
+        return readFrame
+      })
+    )
+  })
+  return {
+    conn,
+    maxFrame,
+    readFrame,
+    writeFrames: (bodies) => {
+      for (const b of bodies) {
+        // our own oversize frame would be refused by the peer: refuse it here with a clear cause
+        if (b.length > maxFrame)
+          return Effect.fail(new TransportError({ reason: "Write", detail: `frame of ${b.length} bytes exceeds ${maxFrame}` }))
+      }
+      return conn.write(encodeFrames(bodies))
+    }
+  }
+}
+
+export const layer = (maxFrame: number = DEFAULT_MAX_FRAME): Layer.Layer<Framing> =>
+  Layer.succeed(Framing, { maxFrame, framed: (conn) => frame(conn, maxFrame) })
