@@ -18,6 +18,8 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
 
 /** Most inputs handled per round: bounds latency while letting bursts share one socket write. */
 const BATCH = 512
+/** Frames the reader may read ahead of the protocol loop. */
+const READ_AHEAD_FRAMES = 1024
 /** Unsent bytes above which no new local messages are encrypted (the peer is not reading fast enough). */
 const SEND_HIGH_WATER = 1024 * 1024
 /** Unsent bytes above which we stop reading too, so a peer that floods us without reading cannot grow memory. */
@@ -52,8 +54,16 @@ export const startChat = (
     let nextId = 1
     let over = false
 
+    // frames read but not yet handled: when the loop stops taking them, the reader stops reading, the socket
+    // pauses and TCP pushes back on the peer
+    const readSlots = yield* Effect.makeSemaphore(READ_AHEAD_FRAMES)
     const reader = yield* Effect.forkScoped(
-      Effect.forever(Effect.flatMap(framed.readFrame, (bytes) => Queue.offer(inputs, { _tag: "Frame", bytes }))).pipe(
+      Effect.forever(
+        Effect.zipRight(
+          readSlots.take(1),
+          Effect.flatMap(framed.readFrame, (bytes) => Queue.offer(inputs, { _tag: "Frame", bytes }))
+        )
+      ).pipe(
         Effect.catchAll((error) => Queue.offer(inputs, { _tag: "ReadEnd", error }))
       )
     )
@@ -90,12 +100,18 @@ export const startChat = (
           Effect.forever(Effect.zipRight(Effect.sleep(heartbeatMs), Queue.offer(inputs, { _tag: "Timer", what: "heartbeat" })))
         )
 
+      // inputs set aside while the write backlog was over the hard limit, handled before new ones
+      let held: Array<Input> = []
       while (result === undefined) {
-        const batch = yield* Queue.takeBetween(inputs, 1, BATCH)
+        const batch = held.length > 0 ? held.splice(0, BATCH) : yield* Queue.takeBetween(inputs, 1, BATCH)
         const frames: Array<Uint8Array> = []
         const events: Array<ChatEvent> = []
         const apply = (step: Step) => {
-          for (const f of step.frames) frames.push(f)
+          for (const f of step.frames) {
+            frames.push(f)
+            // counted at once, so one round of sends cannot overshoot the high-water mark
+            unsent += f.length + 4
+          }
           for (const e of step.events) {
             switch (e._tag) {
               case "Message":
@@ -123,6 +139,7 @@ export const startChat = (
           }
         }
         let freed = 0
+        let framesHandled = 0
         const transmit = (id: string, text: string) => {
           freed++
           apply(session.send(id, text))
@@ -147,6 +164,7 @@ export const startChat = (
               else transmit(input.id, input.text)
               break
             case "Frame": {
+              framesHandled++
               lastHeard = Date.now()
               const step = session.receive(input.bytes)
               if (step instanceof SessionError) finish({ _tag: "Failed", error: step })
@@ -206,11 +224,11 @@ export const startChat = (
           }
         }
         if (freed > 0) yield* sendSlots.release(freed)
+        if (framesHandled > 0) yield* readSlots.release(framesHandled)
         if (st.leaving === "draining" && undelivered.size === 0 && deferred.length === 0) yield* sayGoodbye()
         if (st.leaving === "goodbye" && result === undefined && session.settled() && frames.length === 0)
           finish({ _tag: "Left" })
         if (frames.length > 0) {
-          for (const f of frames) unsent += f.length + 4
           lastSent = Date.now()
           yield* Queue.offer(outbound, frames)
         }
@@ -220,7 +238,7 @@ export const startChat = (
           const w = yield* Queue.take(inputs)
           if (w._tag === "Written") unsent -= w.bytes
           else if (w._tag === "ReadEnd") finish({ _tag: "Failed", error: w.error })
-          else yield* Queue.offer(inputs, w)
+          else held.push(w)
         }
       }
       return result
