@@ -20,6 +20,7 @@ import * as NodeTlsTransport from "./layers/NodeTlsTransport.js"
 import * as SeedProtocol from "./layers/SeedProtocol.js"
 import * as V2Protocol from "./layers/V2Protocol.js"
 import { open } from "./Peer.js"
+import type { ChatOutcome } from "./services/Chat.js"
 import { VERSION } from "./version.js"
 
 const flags = {
@@ -114,7 +115,7 @@ const command = Command.make("p2pchat", flags, (raw: RawFlags) =>
     )
     const built = yield* Layer.build(layers)
     if (!config.json) banner(config)
-    return yield* chat(config, view).pipe(
+    finalOutcome = yield* chat(config, view).pipe(
       Effect.provide(built),
       Effect.tapError((e) =>
         config.json
@@ -125,6 +126,9 @@ const command = Command.make("p2pchat", flags, (raw: RawFlags) =>
   }).pipe(Effect.scoped)
 )
 
+/** How the chat ended, for the exit code (0 normal end, 1 failure). */
+let finalOutcome: ChatOutcome | undefined
+
 const cli = Command.run(command, { name: "p2pchat", version: VERSION })
 
 const platform = Layer.mergeAll(NodeFileSystem.layer, NodePath.layer, NodeTerminal.layer)
@@ -132,10 +136,7 @@ const platform = Layer.mergeAll(NodeFileSystem.layer, NodePath.layer, NodeTermin
 const main = Effect.suspend(() => cli(process.argv)).pipe(Effect.provide(platform))
 
 const exitCodeOf = (exit: Exit.Exit<unknown, unknown>): number => {
-  if (Exit.isSuccess(exit)) {
-    const outcome = exit.value as { _tag?: string } | undefined
-    return outcome?._tag === "Failed" ? 1 : 0
-  }
+  if (Exit.isSuccess(exit)) return finalOutcome?._tag === "Failed" ? 1 : 0
   if (Cause.isInterruptedOnly(exit.cause)) return 130
   const failure = Cause.failureOption(exit.cause)
   if (Option.isNone(failure)) {

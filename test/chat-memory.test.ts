@@ -4,7 +4,11 @@ import type { ChatEvent } from "../src/domain/events.js"
 import * as MemoryTransport from "../src/layers/MemoryTransport.js"
 import { open } from "../src/Peer.js"
 import * as LengthPrefixFraming from "../src/layers/LengthPrefixFraming.js"
+import { startChat } from "../src/layers/ChatDriver.js"
+import { frame } from "../src/layers/LengthPrefixFraming.js"
+import * as V2Protocol from "../src/layers/V2Protocol.js"
 import * as L from "./support/layers.js"
+import { node } from "./support/sessions.js"
 
 const endpointB = { host: "10.0.0.2", port: 7002 }
 
@@ -67,5 +71,28 @@ describe("a whole chat over the in-memory transport", () => {
       const delivered = ofTag(yield* Stream.runCollect(client.events), "delivered").map((d) => d.id)
       expect(new Set(delivered).size).toBe(n)
     }).pipe(Effect.provide(Layer.mergeAll(MemoryTransport.layer, LengthPrefixFraming.layer(), L.v2)))
+  )
+
+  it.scopedLive("v2: a connection cut without a goodbye is 'connection lost', with our unacknowledged ids; never 'peer left'", () =>
+    Effect.gen(function* () {
+      const [c, l] = yield* MemoryTransport.makePair({ host: "c", port: 1 }, { host: "l", port: 2 })
+      const fc = frame(c)
+      const fl = frame(l)
+      const [sc, sl] = yield* Effect.all([V2Protocol.handshake(node, fc, "connector"), V2Protocol.handshake(node, fl, "listener")], {
+        concurrency: 2
+      })
+      const events: Array<ChatEvent> = []
+      const chat = yield* startChat(fl, sl, { emit: (es) => Effect.sync(() => void events.push(...es)), heartbeatMs: 0 })
+      // the peer's side sends two messages, then its connection drops (no goodbye)
+      yield* fc.writeFrames([...sc.send("1", "one").frames, ...sc.send("2", "two").frames])
+      yield* chat.send("unanswered")
+      yield* c.close
+      const outcome = yield* chat.outcome
+      expect(outcome._tag).toBe("Failed")
+      expect(outcome.undelivered).toEqual(["1"])
+      expect(events.filter((e) => e._tag === "message").map((e) => (e as { text: string }).text)).toEqual(["one", "two"])
+      expect(events.some((e) => e._tag === "peer-left")).toBe(false)
+      expect(events.at(-1)).toMatchObject({ _tag: "disconnected", reason: "connection lost", undelivered: ["1"] })
+    })
   )
 })

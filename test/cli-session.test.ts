@@ -93,4 +93,28 @@ describe("two p2pchat processes over TLS", () => {
     expect(out).toContain("\\u202eevil\\x9b")
     expect(out).not.toMatch(/[\x1b\x07\x9b\u202e]/)
   })
+
+  it("IPv6: a listener on ::1 and a client with -t [::1]:port chat", async () => {
+    const port = await freePort()
+    const server = start(["-i", "::1", "-p", String(port), "-m", "2"])
+    const listening = await server.waitFor("listening")
+    expect(listening.address).toBe("::1")
+    const client = start(["-i", "::1", "-m", "1", "-t", `[::1]:${port}`])
+    await client.waitFor("handshake")
+    client.send("over v6")
+    await server.waitFor("message", (m) => m.text === "over v6")
+  })
+
+  it("a message over the length limit is refused locally with an error event; nothing is sent, the chat goes on", async () => {
+    const { server, client } = await pair()
+    await client.waitFor("handshake")
+    client.send("é".repeat(40_000)) // 80,000 UTF-8 bytes
+    const refused = await client.waitFor("error")
+    expect(refused.code).toBe("SendRefused")
+    expect(refused.message).toMatch(/80000 bytes; the limit is 65536/)
+    client.send("short one")
+    await server.waitFor("message", (m) => m.text === "short one")
+    expect(server.events.filter((e) => e._tag === "message")).toHaveLength(1)
+    expect(client.events.filter((e) => e._tag === "sent")).toHaveLength(1)
+  })
 })

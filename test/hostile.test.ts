@@ -138,4 +138,33 @@ describe("tampering with a recorded v2 session", () => {
     }
     expect(flips).toBe(frames.reduce((n, f) => n + f.length * 8, 0))
   })
+
+  it("every single-bit flip of every handshake frame makes the handshake fail (or the codes differ)", async () => {
+    const { relayedHandshake } = await import("./support/relay.js")
+    // one clean run to learn the frame sizes: announce, commit, helloL, helloC, confirmC, confirmL
+    const sizes: Array<number> = []
+    await Effect.runPromise(Effect.scoped(relayedHandshake({ shared: true, tamper: (_, f) => (sizes.push(f.length), f) })))
+    expect(sizes).toHaveLength(6)
+    let flips = 0
+    for (const [index, size] of sizes.entries())
+      for (let bit = 0; bit < size * 8; bit++) {
+        const [c, l] = await Effect.runPromise(
+          Effect.scoped(
+            relayedHandshake({
+              shared: true,
+              tamper: (i, f) => {
+                if (i !== index) return f
+                const changed = f.slice()
+                changed[bit >> 3]! ^= 1 << (bit & 7)
+                return changed
+              }
+            })
+          )
+        )
+        if (c._tag === "Right" && l._tag === "Right") expect(c.right.info.sas).not.toBe(l.right.info.sas)
+        else expect(c._tag === "Left" || l._tag === "Left").toBe(true)
+        flips++
+      }
+    expect(flips).toBe(sizes.reduce((a, b) => a + b * 8, 0))
+  }, 120_000)
 })

@@ -1,40 +1,17 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, FastCheck as fc } from "effect"
-import * as crypto from "node:crypto"
 import * as MemoryTransport from "../src/layers/MemoryTransport.js"
 import * as V2Protocol from "../src/layers/V2Protocol.js"
 import { frame } from "../src/layers/LengthPrefixFraming.js"
-import type { Conn } from "../src/services/Transport.js"
+import { relayedHandshake } from "./support/relay.js"
 import { node } from "./support/sessions.js"
 
 const ep = (host: string) => ({ host, port: 1 })
 
-/** Connector ↔ relay ↔ listener. The relay sees frames and may change them; `shared` keeps one TLS session. */
-const relayed = (options: { shared: boolean; tamper?: (index: number, frame: Uint8Array) => Uint8Array }) =>
-  Effect.gen(function* () {
-    const secret = crypto.randomBytes(32)
-    const [c, r1] = yield* MemoryTransport.makePair(ep("c"), ep("r1"), secret)
-    const [r2, l] = yield* MemoryTransport.makePair(ep("r2"), ep("l"), options.shared ? secret : crypto.randomBytes(32))
-    let index = 0
-    const pump = (from: Conn, to: Conn) => {
-      const src = frame(from)
-      const dst = frame(to)
-      return Effect.forever(
-        Effect.flatMap(src.readFrame, (f) => dst.writeFrames([options.tamper ? options.tamper(index++, f) : f]))
-      ).pipe(Effect.ensuring(to.close), Effect.ignore)
-    }
-    yield* Effect.forkScoped(pump(r1, r2))
-    yield* Effect.forkScoped(pump(r2, r1))
-    // a side that fails closes its connection, as the connection scope does in the product
-    const side = (conn: Conn, role: "connector" | "listener") =>
-      Effect.either(V2Protocol.handshake(node, frame(conn), role).pipe(Effect.tapError(() => conn.close)))
-    return yield* Effect.all([side(c, "connector"), side(l, "listener")], { concurrency: 2 })
-  })
-
 describe("v2 handshake against a man in the middle", () => {
   it.scoped("a relay that only forwards bytes inside one TLS session leaves the handshake intact and the codes equal", () =>
     Effect.gen(function* () {
-      const [c, l] = yield* relayed({ shared: true })
+      const [c, l] = yield* relayedHandshake({ shared: true })
       expect(Either.isRight(c) && Either.isRight(l)).toBe(true)
       if (Either.isRight(c) && Either.isRight(l)) {
         expect(c.right.info.sas).toBe(l.right.info.sas)
@@ -45,7 +22,7 @@ describe("v2 handshake against a man in the middle", () => {
 
   it.scoped("a relayed TLS session (the relay terminates TLS on both sides) fails key confirmation", () =>
     Effect.gen(function* () {
-      const [c, l] = yield* relayed({ shared: false })
+      const [c, l] = yield* relayedHandshake({ shared: false })
       const errors = [c, l].filter(Either.isLeft).map((e) => e.left)
       // the listener checks first and refuses; the connector then sees the connection close
       expect(errors.map((e) => (e as { reason?: string }).reason)).toContain("Confirmation")
@@ -77,7 +54,7 @@ describe("v2 handshake against a man in the middle", () => {
     Effect.gen(function* () {
       // the relay swaps the connector's revealed hello (frame 3: announce, commit, helloL, helloC) for another one
       const other = V2Protocol.MSG.helloConnector
-      const [, l] = yield* relayed({
+      const [, l] = yield* relayedHandshake({
         shared: true,
         tamper: (i, f) => {
           if (i !== 3 || f[8] !== other) return f
@@ -99,7 +76,7 @@ describe("v2 handshake against a man in the middle", () => {
         (frameIndex, position, bit) =>
       Effect.runPromise(
         Effect.scoped(
-          relayed({
+          relayedHandshake({
             shared: true,
             tamper: (i, f) => {
               if (i !== frameIndex) return f
