@@ -1,7 +1,7 @@
-import { Effect, Either, Option } from "effect"
+import { Effect, Either, Option, Schema } from "effect"
 import { isIP } from "node:net"
 import * as os from "node:os"
-import { type Endpoint, isValidHost, parseTarget } from "../domain/address.js"
+import { type Endpoint, isValidHost, parseTarget, Port } from "../domain/address.js"
 import { UsageError } from "../domain/errors.js"
 import type { ProtocolName } from "../domain/session.js"
 import type { Mode } from "../services/Connection.js"
@@ -45,8 +45,10 @@ export const defaultIp = (): string => {
 
 const usage = (detail: string) => new UsageError({ detail })
 
+const isPort = Schema.is(Port)
+
 const checkPort = (flag: string, value: number, allowZero: boolean) =>
-  Number.isInteger(value) && value >= (allowZero ? 0 : 1) && value <= 65535
+  isPort(value) || (allowZero && value === 0)
     ? Effect.succeed(value)
     : Effect.fail(usage(`${flag} ${value} is not a port: give a whole number from ${allowZero ? 0 : 1} to 65535.`))
 
