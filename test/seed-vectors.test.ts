@@ -18,6 +18,7 @@ const recordingConn = (incoming: Array<Uint8Array>) => {
     conn: undefined as never,
     maxFrame: 1 << 20,
     readFrame: Effect.sync(() => incoming.shift()!),
+    readFrames: Effect.sync(() => [incoming.shift()!]),
     writeFrames: (bodies) => Effect.sync(() => void written.push(...bodies))
   }
   return { conn, written }

@@ -59,8 +59,8 @@ export type ChatEvent = typeof ChatEvent.Type
 
 type WithoutAt<E> = E extends unknown ? Omit<E, "at"> : never
 
-/** Builds an event stamped with the current time. */
-export const event = (e: WithoutAt<ChatEvent>): ChatEvent => ({ ...e, at: new Date().toISOString() }) as ChatEvent
+/** Builds an event stamped with the current time (or `at`, when a batch of events shares one moment). */
+export const event = (e: WithoutAt<ChatEvent>, at: string = new Date().toISOString()): ChatEvent => ({ ...e, at }) as ChatEvent
 
 /** JSON lines use `event` as the discriminator (friendlier to jq than `_tag`). */
 export const toJsonLine = (e: ChatEvent): string => {

@@ -9,7 +9,7 @@ import type { FramedConn } from "../services/Framing.js"
 type Input =
   | { readonly _tag: "Send"; readonly id: string; readonly text: string }
   | { readonly _tag: "Leave"; readonly drainMs: number }
-  | { readonly _tag: "Frame"; readonly bytes: Uint8Array }
+  | { readonly _tag: "Frames"; readonly frames: ReadonlyArray<Uint8Array> }
   | { readonly _tag: "ReadEnd"; readonly error: ChatError }
   | { readonly _tag: "Written"; readonly bytes: number }
   | { readonly _tag: "Timer"; readonly what: "drain" | "settle" | "heartbeat" | "receipts" }
@@ -18,8 +18,8 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
 
 /** Most inputs handled per round: bounds latency while letting bursts share one socket write. */
 const BATCH = 512
-/** Frames the reader may read ahead of the protocol loop. */
-const READ_AHEAD_FRAMES = 1024
+/** Batches of frames (one per network read) the reader may read ahead of the protocol loop. */
+const READ_AHEAD_BATCHES = 64
 /** Unsent bytes above which no new local messages are encrypted (the peer is not reading fast enough). */
 const SEND_HIGH_WATER = 1024 * 1024
 /** Unsent bytes above which we stop reading too, so a peer that floods us without reading cannot grow memory. */
@@ -56,12 +56,12 @@ export const startChat = (
 
     // frames read but not yet handled: when the loop stops taking them, the reader stops reading, the socket
     // pauses and TCP pushes back on the peer
-    const readSlots = yield* Effect.makeSemaphore(READ_AHEAD_FRAMES)
+    const readSlots = yield* Effect.makeSemaphore(READ_AHEAD_BATCHES)
     const reader = yield* Effect.forkScoped(
       Effect.forever(
         Effect.zipRight(
           readSlots.take(1),
-          Effect.flatMap(framed.readFrame, (bytes) => Queue.offer(inputs, { _tag: "Frame", bytes }))
+          Effect.flatMap(framed.readFrames, (frames) => Queue.offer(inputs, { _tag: "Frames", frames }))
         )
       ).pipe(
         Effect.catchAll((error) => Queue.offer(inputs, { _tag: "ReadEnd", error }))
@@ -106,6 +106,8 @@ export const startChat = (
         const batch = held.length > 0 ? held.splice(0, BATCH) : yield* Queue.takeBetween(inputs, 1, BATCH)
         const frames: Array<Uint8Array> = []
         const events: Array<ChatEvent> = []
+        // one time stamp for the whole round: the events of a round happen within microseconds
+        const at = new Date().toISOString()
         const apply = (step: Step) => {
           for (const f of step.frames) {
             frames.push(f)
@@ -116,23 +118,26 @@ export const startChat = (
             switch (e._tag) {
               case "Message":
                 events.push(
-                  event({
-                    _tag: "message",
-                    id: e.id,
-                    text: e.text,
-                    ...(e.sentAt !== undefined ? { sentAt: new Date(e.sentAt).toISOString() } : {})
-                  })
+                  event(
+                    {
+                      _tag: "message",
+                      id: e.id,
+                      text: e.text,
+                      ...(e.sentAt !== undefined ? { sentAt: new Date(e.sentAt).toISOString() } : {})
+                    },
+                    at
+                  )
                 )
                 break
               case "Delivered":
                 for (const id of e.ids)
-                  if (undelivered.delete(id)) events.push(event({ _tag: "delivered", id }))
+                  if (undelivered.delete(id)) events.push(event({ _tag: "delivered", id }, at))
                 break
               case "Unsupported":
-                events.push(event({ _tag: "unsupported", kind: e.kind }))
+                events.push(event({ _tag: "unsupported", kind: e.kind }, at))
                 break
               case "PeerLeft":
-                events.push(event({ _tag: "peer-left", reason: e.reason }))
+                events.push(event({ _tag: "peer-left", reason: e.reason }, at))
                 finish({ _tag: "PeerLeft", reason: e.reason })
                 break
             }
@@ -144,7 +149,7 @@ export const startChat = (
           freed++
           apply(session.send(id, text))
           undelivered.set(id, true)
-          events.push(event({ _tag: "sent", id, text }))
+          events.push(event({ _tag: "sent", id, text }, at))
         }
         const sayGoodbye = () => {
           st.leaving = "goodbye"
@@ -163,14 +168,17 @@ export const startChat = (
               else if (unsent > SEND_HIGH_WATER || deferred.length > 0) deferred.push(input)
               else transmit(input.id, input.text)
               break
-            case "Frame": {
+            case "Frames": {
               framesHandled++
               lastHeard = Date.now()
-              const step = session.receive(input.bytes)
-              if (step instanceof SessionError) finish({ _tag: "Failed", error: step })
-              else {
-                apply(step)
-                if (step.fatal) finish({ _tag: "Failed", error: step.fatal })
+              for (const bytes of input.frames) {
+                if (result !== undefined) break
+                const step = session.receive(bytes)
+                if (step instanceof SessionError) finish({ _tag: "Failed", error: step })
+                else {
+                  apply(step)
+                  if (step.fatal) finish({ _tag: "Failed", error: step.fatal })
+                }
               }
               break
             }
@@ -273,20 +281,21 @@ export const startChat = (
 
     const handle: ChatHandle = {
       info: session.info,
+      // a plain effect chain rather than a generator: this runs once per message
       send: (text) =>
-        Effect.gen(function* () {
-          if (over) return yield* Effect.fail(ended("The chat is over; nothing was sent."))
+        Effect.suspend(() => {
+          if (over) return Effect.fail(ended("The chat is over; nothing was sent."))
           const valid = validateText(text)
           if (Either.isLeft(valid))
-            return yield* Effect.fail<SendRefused>({
+            return Effect.fail<SendRefused>({
               _tag: "SendRefused",
               reason: text.length === 0 ? "Empty" : "TooLong",
               message: valid.left
             })
-          yield* sendSlots.take(1)
-          const id = String(nextId++)
-          yield* Queue.offer(inputs, { _tag: "Send", id, text })
-          return id
+          return Effect.flatMap(sendSlots.take(1), () => {
+            const id = String(nextId++)
+            return Effect.as(Queue.offer(inputs, { _tag: "Send", id, text }), id)
+          })
         }),
       leave: (opts) => Effect.asVoid(Queue.offer(inputs, { _tag: "Leave", drainMs: opts?.drainMs ?? 0 })),
       outcome: Deferred.await(outcome)

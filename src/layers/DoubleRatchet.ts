@@ -160,8 +160,8 @@ export const decrypt = (
   }
 
   // a message that was skipped earlier: its key is used once, then forgotten
-  const id = skippedKey(header.dh, header.n)
-  const stored = state.skipped.get(id)
+  const id = state.skipped.size > 0 ? skippedKey(header.dh, header.n) : ""
+  const stored = state.skipped.size > 0 ? state.skipped.get(id) : undefined
   if (stored !== undefined) {
     const plaintext = open(stored)
     if (plaintext === undefined) return "Decrypt"
@@ -172,7 +172,7 @@ export const decrypt = (
   }
 
   let next: RatchetState = state
-  const sameChain = state.dhr !== undefined && toHex(header.dh) === toHex(state.dhr)
+  const sameChain = state.dhr !== undefined && Buffer.from(header.dh.buffer, header.dh.byteOffset, header.dh.length).equals(state.dhr)
   if (!sameChain) {
     // a new ratchet key from the peer: close the current receiving chain, then two DH steps
     const skippedOld = skipTo(p, next, header.pn)

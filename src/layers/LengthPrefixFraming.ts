@@ -23,10 +23,28 @@ export const frame = (conn: Conn, maxFrame: number = DEFAULT_MAX_FRAME): FramedC
       })
     )
   })
+  // a bad frame right after good ones: the good ones are handed over first, the next read reports the error
+  let pendingError: FrameError | undefined
+  const readFrames: Effect.Effect<ReadonlyArray<Uint8Array>, FrameError | TransportError> = Effect.suspend(() =>
+    pendingError
+      ? Effect.fail(pendingError)
+      : Effect.map(readFrame, (first) => {
+          const frames = [first]
+          for (let next = decoder.next(); next !== undefined; next = decoder.next()) {
+            if (next instanceof Uint8Array) frames.push(next)
+            else {
+              pendingError = next
+              break
+            }
+          }
+          return frames
+        })
+  )
   return {
     conn,
     maxFrame,
     readFrame,
+    readFrames,
     writeFrames: (bodies) => {
       for (const b of bodies) {
         // our own oversize frame would be refused by the peer: refuse it here with a clear cause

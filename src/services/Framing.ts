@@ -8,6 +8,8 @@ export interface FramedConn {
   readonly maxFrame: number
   /** The next whole frame body. A frame cut by the end of the stream is a FrameError, not a short frame. */
   readonly readFrame: Effect.Effect<Uint8Array, FrameError | TransportError>
+  /** Every frame already received (at least one, waiting for it if need be): one hand-off per network read. */
+  readonly readFrames: Effect.Effect<ReadonlyArray<Uint8Array>, FrameError | TransportError>
   /** Writes the frames with a single write call: coalescing is what makes small messages cheap. */
   readonly writeFrames: (bodies: ReadonlyArray<Uint8Array>) => Effect.Effect<void, TransportError>
 }
