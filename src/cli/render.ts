@@ -87,3 +87,18 @@ export const renderEvent = (e: ChatEvent, s: Style): Array<string> => {
       return [`${stamp} ${s.red(escapeForTerminal(e.message))}`]
   }
 }
+
+/**
+ * Retries in auto and client mode make a `connecting` event every few hundred milliseconds: the JSON stream
+ * keeps them all, a person sees the first one per target only.
+ */
+export const dropRepeatedConnecting = () => {
+  let last: string | undefined
+  return (e: ChatEvent): boolean => {
+    if (e._tag !== "connecting") return true
+    const key = `${e.address}:${e.port}`
+    if (key === last) return false
+    last = key
+    return true
+  }
+}

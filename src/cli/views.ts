@@ -2,7 +2,7 @@ import { Effect, Runtime } from "effect"
 import * as readline from "node:readline"
 import { type ChatEvent, event, toJsonLine } from "../domain/events.js"
 import type { ChatHandle, ChatOutcome } from "../services/Chat.js"
-import { renderEvent, type Style } from "./render.js"
+import { dropRepeatedConnecting, renderEvent, type Style } from "./render.js"
 
 /**
  * A view renders events and feeds input lines to the chat. Three of them: the interactive terminal, plain
@@ -70,9 +70,10 @@ export const makeJsonView = (out: NodeJS.WritableStream): View => {
 }
 
 export const makePlainView = (out: NodeJS.WritableStream, style: Style): View => {
+  const shown = dropRepeatedConnecting()
   const write = (events: ReadonlyArray<ChatEvent>) => {
     const lines: Array<string> = []
-    for (const e of events) {
+    for (const e of events.filter(shown)) {
       if (e._tag === "delivered") lines.push(style.dim(`Delivered ${e.at.slice(11, 16)} #${e.id}`))
       else lines.push(...renderEvent(e, style))
     }
@@ -126,10 +127,11 @@ export const makeTerminalView = (style: Style): View => {
     }
   }
 
+  const shown = dropRepeatedConnecting()
   const render = (events: ReadonlyArray<ChatEvent>) => {
     const lines: Array<string> = []
     const ids: Array<string | undefined> = []
-    for (const e of events) {
+    for (const e of events.filter(shown)) {
       if (e._tag === "handshake") handshake = e
       if (e._tag === "delivered") {
         print(lines.splice(0), ids.splice(0))
