@@ -1,0 +1,52 @@
+import { describe, expect, it } from "vitest"
+import { colors, dropRepeatedConnecting, groupFingerprint, plain, renderEvent, styleFor } from "../src/cli/render.js"
+import { type ChatEvent, event } from "../src/domain/events.js"
+
+describe("the human views", () => {
+  it("fingerprints are two rows of eight 4-digit groups, for reading aloud", () => {
+    const hex = "0123456789abcdef".repeat(4)
+    expect(groupFingerprint(hex)).toEqual([
+      "0123 4567 89ab cdef 0123 4567 89ab cdef",
+      "0123 4567 89ab cdef 0123 4567 89ab cdef"
+    ])
+  })
+
+  it("the handshake shows both fingerprints and the safety code", () => {
+    const lines = renderEvent(
+      event({ _tag: "handshake", protocol: "v2", localFingerprint: "a".repeat(64), peerFingerprint: "b".repeat(64), sas: "1234 5678", suite: "s" }),
+      plain
+    ).join("\n")
+    expect(lines).toContain("you   aaaa aaaa")
+    expect(lines).toContain("peer  bbbb bbbb")
+    expect(lines).toContain("Safety code: 1234 5678")
+  })
+
+  it("received text is emphasised and its control characters are shown, not obeyed", () => {
+    const [line] = renderEvent(event({ _tag: "message", id: "1", text: "hi\x1b[2J\u202e" }), colors)
+    expect(line).toContain("\\x1b[2J\\u202e")
+    expect(line).toContain(colors.bold("hi\\x1b[2J\\u202e"))
+    expect(renderEvent(event({ _tag: "message", id: "1", text: "x" }), plain)[0]).toMatch(/^Received \d\d:\d\d {2}x$/)
+  })
+
+  it("repeated connection attempts to one target show once", () => {
+    const keep = dropRepeatedConnecting()
+    const attempt = (port: number): ChatEvent => event({ _tag: "connecting", address: "127.0.0.1", port })
+    expect([attempt(1), attempt(1), attempt(1), attempt(2), attempt(1)].map(keep)).toEqual([true, false, false, true, true])
+    expect(keep(event({ _tag: "listening", address: "127.0.0.1", port: 1 }))).toBe(true)
+  })
+
+  it("colour is off when NO_COLOR is set or output is not a terminal", () => {
+    const tty = { isTTY: true } as NodeJS.WriteStream
+    const saved = process.env.NO_COLOR
+    try {
+      delete process.env.NO_COLOR
+      expect(styleFor(tty)).toBe(colors)
+      expect(styleFor({ isTTY: false } as NodeJS.WriteStream)).toBe(plain)
+      process.env.NO_COLOR = "1"
+      expect(styleFor(tty)).toBe(plain)
+    } finally {
+      if (saved === undefined) delete process.env.NO_COLOR
+      else process.env.NO_COLOR = saved
+    }
+  })
+})
