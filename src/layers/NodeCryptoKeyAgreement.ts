@@ -4,10 +4,18 @@ import { type Ecdh, type EcdhKeyPair, KeyAgreement } from "../services/KeyAgreem
 
 const CURVE = "secp384r1"
 
-const pairOf = (ecdh: crypto.ECDH): EcdhKeyPair => ({
-  privateKey: new Uint8Array(ecdh.getPrivateKey()),
-  publicKey: new Uint8Array(ecdh.getPublicKey())
-})
+/**
+ * The OpenSSL object of each key pair we made, by its private key bytes: `setPrivateKey` recomputes the public
+ * point (a scalar multiplication, about as costly as the ECDH itself), so a pair keeps its object. Weak: the
+ * entry goes when the key bytes do.
+ */
+const objects = new WeakMap<Uint8Array, crypto.ECDH>()
+
+const pairOf = (ecdh: crypto.ECDH): EcdhKeyPair => {
+  const privateKey = new Uint8Array(ecdh.getPrivateKey())
+  objects.set(privateKey, ecdh)
+  return { privateKey, publicKey: new Uint8Array(ecdh.getPublicKey()) }
+}
 
 /** P-384 ECDH from OpenSSL through node:crypto: about 4x faster than pure JS here. */
 export const ecdh: Ecdh = {
@@ -23,8 +31,11 @@ export const ecdh: Ecdh = {
   },
   sharedSecret: (privateKey, peerPublicKey) => {
     try {
-      const e = crypto.createECDH(CURVE)
-      e.setPrivateKey(privateKey)
+      let e = objects.get(privateKey)
+      if (e === undefined) {
+        e = crypto.createECDH(CURVE)
+        e.setPrivateKey(privateKey)
+      }
       // OpenSSL checks that the point is on the curve and rejects the point at infinity
       return new Uint8Array(e.computeSecret(peerPublicKey))
     } catch {

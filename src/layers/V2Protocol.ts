@@ -173,20 +173,20 @@ export const handshake = (p: Primitives, framed: FramedConn, role: Role) =>
         ? undefined
         : hsError("Confirmation", "the peer derived different keys (a changed handshake byte, or a relayed TLS session)")
     }
+    let state: Ratchet.RatchetState | undefined
     if (role === "connector") {
       yield* framed.writeFrames([ownHello, ownConfirm])
+      // the first ratchet step (a key pair and an ECDH) is done while the listener checks our confirmation
+      state = Ratchet.initConnector(p, keys.rootKey, keys.listenerChain, peerPublic)
       const bad = verifyPeer(yield* read)
       if (bad) return yield* bad
     } else {
       const bad = verifyPeer(yield* read)
       if (bad) return yield* bad
       yield* framed.writeFrames([ownConfirm])
+      state = Ratchet.initListener(keys.rootKey, keys.listenerChain, own)
     }
     wipe(keys.confirmConnectorKey, keys.confirmListenerKey)
-    const state =
-      role === "connector"
-        ? Ratchet.initConnector(p, keys.rootKey, keys.listenerChain, peerPublic)
-        : Ratchet.initListener(keys.rootKey, keys.listenerChain, own)
     if (state === undefined) return yield* hsError("Malformed", "the peer's key is not a valid P-384 point")
     const info: HandshakeInfo = {
       protocol: "v2",
