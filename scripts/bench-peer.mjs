@@ -15,7 +15,7 @@ const size = Number(sizeText)
 const host = "127.0.0.1"
 const text = "x".repeat(size)
 const now = () => performance.now()
-const report = (o) => console.log(JSON.stringify({ ...o, maxRssMb: process.resourceUsage().maxRSS / 1024 }))
+const report = (o) => console.log(JSON.stringify({ ...o, maxRssMb: process.resourceUsage().maxRSS / 1024, mem: Object.fromEntries(Object.entries(process.memoryUsage()).map(([k, v]) => [k, Math.round(v / 2 ** 20)])) }))
 const listening = (events) =>
   Effect.sync(() => {
     for (const e of events) if (e._tag === "listening") console.log(JSON.stringify({ listening: e.port }))

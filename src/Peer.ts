@@ -45,6 +45,9 @@ export interface PeerSession extends ChatHandle {
   readonly messages: Stream.Stream<{ readonly id: string; readonly text: string }>
 }
 
+/** Events a new subscriber gets from before it subscribed. */
+const REPLAY = 1024
+
 export type OpenError = ConnectError | ListenError | TransportError | HandshakeError | FrameError
 
 /**
@@ -57,9 +60,20 @@ export const open = (
   Effect.gen(function* () {
     const framing = yield* Framing
     const handshake = yield* Handshake
-    const hub = yield* PubSub.unbounded<ChatEvent>({ replay: 1024 })
+    // Our own replay of recent events rather than PubSub's `replay` option: a PubSub replay window keeps the
+    // node it stopped at, and through its `next` links every event published after it, for as long as the
+    // subscription lives (measured: 200k retained events in a 100k-message run).
+    const hub = yield* PubSub.unbounded<ChatEvent>()
+    const recent: Array<ChatEvent> = []
     const emit = (events: ReadonlyArray<ChatEvent>) =>
-      Effect.zipRight(PubSub.publishAll(hub, events), options.onEvents ? options.onEvents(events) : Effect.void)
+      Effect.zipRight(
+        Effect.suspend(() => {
+          for (const e of events) recent.push(e)
+          if (recent.length > REPLAY) recent.splice(0, recent.length - REPLAY)
+          return PubSub.publishAll(hub, events)
+        }),
+        options.onEvents ? options.onEvents(events) : Effect.void
+      )
     const established = yield* establish({
       mode: options.mode,
       local: options.listen ?? { host: "127.0.0.1", port: 0 },
@@ -86,7 +100,18 @@ export const open = (
       })
     ])
     const chat = yield* startChat(framed, session, { emit, heartbeatMs: options.heartbeatMs ?? 5_000 })
-    const events = Stream.fromPubSub(hub).pipe(Stream.takeUntil((e) => e._tag === "disconnected"))
+    const events = Stream.unwrapScoped(
+      Effect.gen(function* () {
+        const live = yield* PubSub.subscribe(hub)
+        const replayed = recent.slice()
+        // an event published between subscribing and the copy would come twice: skip those (by identity)
+        const seen = new Set(replayed)
+        return Stream.concat(
+          Stream.fromIterable(replayed),
+          Stream.filter(Stream.fromQueue(live), (e) => !seen.has(e))
+        )
+      })
+    ).pipe(Stream.takeUntil((e) => e._tag === "disconnected"))
     return {
       ...chat,
       events,
