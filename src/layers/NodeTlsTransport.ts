@@ -1,5 +1,5 @@
 import { Effect, Layer, Queue } from "effect"
-import type * as net from "node:net"
+import * as net from "node:net"
 import * as tls from "node:tls"
 import type { Endpoint } from "../domain/address.js"
 import { ConnectError, ListenError, TransportError } from "../domain/errors.js"
@@ -212,24 +212,46 @@ const listenReason = (e: unknown): ListenError["reason"] => {
 /** TLS handshakes that do not finish in time are dropped (a silent or dripping client must not hold the port). */
 const TLS_HANDSHAKE_TIMEOUT_MS = 5_000
 
+/** Connections (in TLS set-up or waiting to be taken) held at once; the OS refuses more. */
+const MAX_CONNECTIONS = 64
+
+/**
+ * TCP listens at once; TLS starts on each connection when the certificate is ready. Start-up therefore does
+ * not wait for the RSA key: a peer that connects early waits a few milliseconds for the server hello.
+ */
 const listen = (on: Endpoint) =>
   Effect.gen(function* () {
-    const identity = yield* Effect.orDie(Effect.flatMap(Certificate, (c) => c.identity))
+    const certificate = yield* Certificate
+    const context = Effect.runPromise(
+      Effect.map(certificate.identity, (id) => tls.createSecureContext({ key: id.keyPem, cert: id.certPem }))
+    )
+    context.catch(() => {})
     const accepted = yield* Queue.bounded<tls.TLSSocket>(16)
+    const onConnection = (raw: net.Socket) => {
+      // a silent client, or one that never finishes TLS, is cut at the deadline
+      const timer = setTimeout(() => raw.destroy(), TLS_HANDSHAKE_TIMEOUT_MS)
+      raw.on("error", () => raw.destroy())
+      raw.on("close", () => clearTimeout(timer))
+      context.then(
+        (secureContext) => {
+          if (raw.destroyed) return
+          const socket = new tls.TLSSocket(raw, { isServer: true, secureContext })
+          // garbage instead of TLS ends that one connection, never the listener
+          socket.on("error", () => socket.destroy())
+          socket.once("secure", () => {
+            clearTimeout(timer)
+            prepare(socket)
+            // a flood of connections must not grow the backlog: beyond the queue's room they are dropped
+            if (!Queue.unsafeOffer(accepted, socket)) socket.destroy()
+          })
+        },
+        () => raw.destroy()
+      )
+    }
     const server = yield* Effect.acquireRelease(
-      Effect.async<tls.Server, ListenError>((resume) => {
-        const server = tls.createServer({
-          key: identity.keyPem,
-          cert: identity.certPem,
-          handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS
-        })
-        server.on("secureConnection", (socket) => {
-          prepare(socket)
-          // a flood of connections must not grow the backlog: beyond the queue's room they are dropped
-          if (!Queue.unsafeOffer(accepted, socket)) socket.destroy()
-        })
-        // garbage instead of TLS ends that one connection, never the listener
-        server.on("tlsClientError", (_e, socket) => socket.destroy())
+      Effect.async<net.Server, ListenError>((resume) => {
+        const server = net.createServer(onConnection)
+        server.maxConnections = MAX_CONNECTIONS
         const onError = (e: Error) => resume(Effect.fail(new ListenError({ ...on, reason: listenReason(e), detail: e.message })))
         server.once("error", onError)
         server.listen({ host: on.host, port: on.port, exclusive: true }, () => {
@@ -238,19 +260,14 @@ const listen = (on: Endpoint) =>
           resume(Effect.succeed(server))
         })
       }),
-      (server) =>
-        Effect.sync(() => {
-          server.close()
-        })
+      (server) => Effect.sync(() => void server.close())
     )
     const address = server.address() as net.AddressInfo
     const listener: Listener = {
       address: { host: address.address, port: address.port },
       accept: Effect.acquireRelease(Effect.interruptible(Queue.take(accepted)), (socket) =>
         Effect.sync(() => socket.destroy())
-      ).pipe(
-        Effect.map(fromSocket)
-      ),
+      ).pipe(Effect.map(fromSocket)),
       close: Effect.sync(() => server.close()).pipe(
         // sockets already accepted but never taken are refused too
         Effect.zipRight(Queue.takeAll(accepted)),
