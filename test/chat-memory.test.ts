@@ -95,4 +95,22 @@ describe("a whole chat over the in-memory transport", () => {
       expect(events.at(-1)).toMatchObject({ _tag: "disconnected", reason: "connection lost", undelivered: ["1"] })
     })
   )
+
+  it.scopedLive("v2: garbage after a valid handshake ends the chat with a clear error; what came before is kept", () =>
+    Effect.gen(function* () {
+      const [c, l] = yield* MemoryTransport.makePair({ host: "c", port: 1 }, { host: "l", port: 2 })
+      const fc = frame(c)
+      const fl = frame(l)
+      const [sc, sl] = yield* Effect.all([V2Protocol.handshake(node, fc, "connector"), V2Protocol.handshake(node, fl, "listener")], {
+        concurrency: 2
+      })
+      const events: Array<ChatEvent> = []
+      const chat = yield* startChat(fl, sl, { emit: (es) => Effect.sync(() => void events.push(...es)), heartbeatMs: 0 })
+      yield* fc.writeFrames([...sc.send("1", "genuine").frames, new TextEncoder().encode("not a v2 frame at all")])
+      const outcome = yield* chat.outcome
+      expect(outcome).toMatchObject({ _tag: "Failed", error: { _tag: "SessionError", reason: "Malformed" } })
+      expect(events.filter((e) => e._tag === "message").map((e) => (e as { text: string }).text)).toEqual(["genuine"])
+      expect(events.find((e) => e._tag === "error")).toMatchObject({ code: "SessionError.Malformed" })
+    })
+  )
 })

@@ -120,12 +120,10 @@ describe("a listener under hostile input keeps serving the real peer", () => {
 })
 
 describe("tampering with a recorded v2 session", () => {
-  it("every single-bit flip of every message frame is rejected; no altered plaintext is ever shown", async () => {
+  it("every single-bit flip of every message frame is rejected; no altered plaintext is ever shown", { timeout: 120_000 }, async () => {
     const { connector: a, listener: b } = await Effect.runPromise(linkedV2())
-    // the first message (which makes b take a DH ratchet step) is covered by the property test; here every bit of
-    // the frames that follow it in the chain, a text and the goodbye
-    expect(b.receive(a.send("1", "first").frames[0]!)).not.toBeInstanceOf(SessionError)
-    const frames = [a.send("2", "second").frames[0]!, a.leave("bye").frames.at(-1)!]
+    // the first message (it makes b take a DH ratchet step), a text in the same chain, and the goodbye
+    const frames = [a.send("1", "first").frames[0]!, a.send("2", "second").frames[0]!, a.leave("bye").frames.at(-1)!]
     let flips = 0
     for (const frame of frames) {
       for (let i = 0; i < frame.length * 8; i++) {
