@@ -20,6 +20,22 @@ const pair = Effect.gen(function* () {
   return { client, srv }
 })
 
+/**
+ * A running chat on the listener's side whose peer is driven by hand: `sc` is the peer's session, `fc` its
+ * framed connection, `c` its raw connection.
+ */
+const chatWithRawPeer = Effect.gen(function* () {
+  const [c, l] = yield* MemoryTransport.makePair({ host: "c", port: 1 }, { host: "l", port: 2 })
+  const fc = frame(c)
+  const fl = frame(l)
+  const [sc, sl] = yield* Effect.all([V2Protocol.handshake(node, fc, "connector"), V2Protocol.handshake(node, fl, "listener")], {
+    concurrency: 2
+  })
+  const events: Array<ChatEvent> = []
+  const chat = yield* startChat(fl, sl, { emit: (es) => Effect.sync(() => void events.push(...es)), heartbeatMs: 0 })
+  return { c, fc, sc, chat, events }
+})
+
 const ofTag = <T extends ChatEvent["_tag"]>(events: Chunk.Chunk<ChatEvent>, tag: T) =>
   Chunk.toArray(events).filter((e): e is Extract<ChatEvent, { _tag: T }> => e._tag === tag)
 
@@ -75,14 +91,7 @@ describe("a whole chat over the in-memory transport", () => {
 
   it.scopedLive("v2: a connection cut without a goodbye is 'connection lost', with our unacknowledged ids; never 'peer left'", () =>
     Effect.gen(function* () {
-      const [c, l] = yield* MemoryTransport.makePair({ host: "c", port: 1 }, { host: "l", port: 2 })
-      const fc = frame(c)
-      const fl = frame(l)
-      const [sc, sl] = yield* Effect.all([V2Protocol.handshake(node, fc, "connector"), V2Protocol.handshake(node, fl, "listener")], {
-        concurrency: 2
-      })
-      const events: Array<ChatEvent> = []
-      const chat = yield* startChat(fl, sl, { emit: (es) => Effect.sync(() => void events.push(...es)), heartbeatMs: 0 })
+      const { c, fc, sc, chat, events } = yield* chatWithRawPeer
       // the peer's side sends two messages, then its connection drops (no goodbye)
       yield* fc.writeFrames([...sc.send("1", "one").frames, ...sc.send("2", "two").frames])
       yield* chat.send("unanswered")
@@ -98,14 +107,7 @@ describe("a whole chat over the in-memory transport", () => {
 
   it.scopedLive("v2: garbage after a valid handshake ends the chat with a clear error; what came before is kept", () =>
     Effect.gen(function* () {
-      const [c, l] = yield* MemoryTransport.makePair({ host: "c", port: 1 }, { host: "l", port: 2 })
-      const fc = frame(c)
-      const fl = frame(l)
-      const [sc, sl] = yield* Effect.all([V2Protocol.handshake(node, fc, "connector"), V2Protocol.handshake(node, fl, "listener")], {
-        concurrency: 2
-      })
-      const events: Array<ChatEvent> = []
-      const chat = yield* startChat(fl, sl, { emit: (es) => Effect.sync(() => void events.push(...es)), heartbeatMs: 0 })
+      const { fc, sc, chat, events } = yield* chatWithRawPeer
       yield* fc.writeFrames([...sc.send("1", "genuine").frames, new TextEncoder().encode("not a v2 frame at all")])
       const outcome = yield* chat.outcome
       expect(outcome).toMatchObject({ _tag: "Failed", error: { _tag: "SessionError", reason: "Malformed" } })
