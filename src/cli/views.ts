@@ -10,7 +10,7 @@ import { dropRepeatedConnecting, renderEvent, type Style } from "./render.js"
  */
 export interface View {
   readonly onEvents: (events: ReadonlyArray<ChatEvent>) => Effect.Effect<void>
-  /** Reads input until the chat is over. `onInterrupt` is what Ctrl-C should do now. */
+  /** Reads input until the chat is over; `setInterrupt` tells the CLI what Ctrl-C does from now on (leave). */
   readonly run: (chat: ChatHandle, setInterrupt: (f: () => void) => void) => Effect.Effect<ChatOutcome>
 }
 
