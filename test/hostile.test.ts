@@ -98,6 +98,17 @@ describe("a listener under hostile input keeps serving the real peer", () => {
     }
   })
 
+  it("auto mode: a stranger who takes the connection first does not lock the real peer out", async () => {
+    const [pa, pb] = [await freePort(), await freePort()]
+    const a = start(["-i", "127.0.0.1", "-p", String(pa), "-t", `127.0.0.1:${pb}`, "--handshake-timeout", "3"])
+    await a.waitFor("listening")
+    const stranger = await tlsSend(pa) // connects first and says nothing
+    const b = start(["-i", "127.0.0.1", "-p", String(pb), "-t", `127.0.0.1:${pa}`, "--handshake-timeout", "3"])
+    const [ha, hb] = await Promise.all([a.waitFor("handshake", undefined, 5_000), b.waitFor("handshake", undefined, 5_000)])
+    expect(ha.sas).toBe(hb.sas)
+    stranger.destroy()
+  })
+
   it("a second and a hundredth connection attempt during a chat are refused without touching it", async () => {
     const port = await freePort()
     const server = start(["-i", "127.0.0.1", "-p", String(port), "-m", "2"])
