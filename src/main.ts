@@ -136,7 +136,8 @@ const platform = Layer.mergeAll(NodeFileSystem.layer, NodePath.layer, NodeTermin
 const main = Effect.suspend(() => cli(process.argv)).pipe(Effect.provide(platform))
 
 const exitCodeOf = (exit: Exit.Exit<unknown, unknown>): number => {
-  if (Exit.isSuccess(exit)) return finalOutcome?._tag === "Failed" ? 1 : 0
+  // a chat that never ended (cut short by a second Ctrl-C) is an interruption, whatever the CLI layer reports
+  if (Exit.isSuccess(exit)) return finalOutcome === undefined ? (forced ? 130 : 0) : finalOutcome._tag === "Failed" ? 1 : 0
   if (Cause.isInterruptedOnly(exit.cause)) return 130
   const failure = Cause.failureOption(exit.cause)
   if (Option.isNone(failure)) {
@@ -156,10 +157,13 @@ const exitCodeOf = (exit: Exit.Exit<unknown, unknown>): number => {
 const fiber = Effect.runFork(main)
 onInterrupt = () => fiber.unsafeInterruptAsFork(fiber.id())
 let interrupts = 0
+let forced = false
 const onSignal = () => {
   interrupts++
-  if (interrupts > 1) fiber.unsafeInterruptAsFork(fiber.id())
-  else onInterrupt()
+  if (interrupts > 1) {
+    forced = true
+    fiber.unsafeInterruptAsFork(fiber.id())
+  } else onInterrupt()
 }
 process.on("SIGINT", onSignal)
 process.on("SIGTERM", onSignal)
