@@ -106,7 +106,7 @@ const command = Command.make("p2pchat", flags, (raw: RawFlags) =>
     const view = config.json ? makeJsonView(process.stdout) : interactive ? makeTerminalView(style) : makePlainView(process.stdout, style)
     // files are read and checked here, before any socket is opened; a generated key starts in the thread pool
     const certificate = config.tls
-      ? yield* Layer.memoize(ForgeCertificate.layerFiles(config.tls.key, config.tls.cert))
+      ? ForgeCertificate.layerFiles(config.tls.key, config.tls.cert)
       : ForgeCertificate.layerGeneratedEager(takePrestartedKey())
     const layers = Layer.mergeAll(
       NodeTlsTransport.layer.pipe(Layer.provide(certificate)),

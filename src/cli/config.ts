@@ -45,10 +45,8 @@ export const defaultIp = (): string => {
 
 const usage = (detail: string) => new UsageError({ detail })
 
-const isPort = Schema.is(Port)
-
 const checkPort = (flag: string, value: number, allowZero: boolean) =>
-  isPort(value) || (allowZero && value === 0)
+  Schema.is(Port)(value) || (allowZero && value === 0)
     ? Effect.succeed(value)
     : Effect.fail(usage(`${flag} ${value} is not a port: give a whole number from ${allowZero ? 0 : 1} to 65535.`))
 

@@ -1,15 +1,10 @@
-import * as crypto from "node:crypto"
+import { generateRsaKeyPair, type RsaPemPair } from "../layers/RsaKeyPair.js"
 
 /**
- * The TLS certificate's RSA key, generated natively in the thread pool from the very first moment of the
- * process, while the rest of the program loads (about 150-250 ms of key search that would otherwise come
- * after it). Started only when the run may listen and no key file is given.
+ * The TLS certificate's RSA key, generated in the thread pool from the very first moment of the process,
+ * while the rest of the program loads (50-250 ms of prime search that would otherwise come after it).
+ * Started only when the run may listen and no key file is given.
  */
-export interface RsaPemPair {
-  readonly privateKey: string
-  readonly publicKey: string
-}
-
 let pending: Promise<RsaPemPair> | undefined
 
 const mayListen = (argv: ReadonlyArray<string>): boolean => {
@@ -21,13 +16,7 @@ const mayListen = (argv: ReadonlyArray<string>): boolean => {
 
 export const prestartKeygen = (argv: ReadonlyArray<string>): void => {
   if (!mayListen(argv)) return
-  pending = new Promise((resolve, reject) =>
-    crypto.generateKeyPair(
-      "rsa",
-      { modulusLength: 2048, publicKeyEncoding: { type: "spki", format: "pem" }, privateKeyEncoding: { type: "pkcs8", format: "pem" } },
-      (err, publicKey, privateKey) => (err ? reject(err) : resolve({ publicKey, privateKey }))
-    )
-  )
+  pending = generateRsaKeyPair()
   // a run that never listens never asks; do not let the rejection go unhandled
   pending.catch(() => {})
 }

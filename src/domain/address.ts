@@ -47,10 +47,11 @@ export const parseTarget = (input: string, defaultPort: number): Either.Either<E
     : Either.right({ host, port })
 }
 
+const isPort = Schema.is(Port)
+
 export const parsePort = (text: string): number | undefined => {
-  if (!/^\d{1,5}$/.test(text)) return undefined
-  const n = Number(text)
-  return n >= 1 && n <= 65535 ? n : undefined
+  const n = /^\d{1,5}$/.test(text) ? Number(text) : NaN
+  return isPort(n) ? n : undefined
 }
 
 /**

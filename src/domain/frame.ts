@@ -1,3 +1,4 @@
+import { readU32be } from "./bytes.js"
 import { FrameError } from "./errors.js"
 
 /** Default ceiling for one frame's body (PROTOCOL.md: 1 MiB, configurable). */
@@ -50,7 +51,7 @@ export class FrameDecoder {
     if (this.pendingLength < 0) {
       if (this.buffered < HEADER_BYTES) return undefined
       const header = this.take(HEADER_BYTES)
-      const length = ((header[0]! << 24) | (header[1]! << 16) | (header[2]! << 8) | header[3]!) >>> 0
+      const length = readU32be(header, 0)
       if (length > this.max) return new FrameError({ reason: "TooLarge", size: length, max: this.max })
       this.pendingLength = length
     }

@@ -5,6 +5,7 @@ import * as os from "node:os"
 import forge from "node-forge"
 import { CertificateError } from "../domain/errors.js"
 import { Certificate, type TlsIdentity } from "../services/Certificate.js"
+import { generateRsaKeyPair, type RsaPemPair } from "./RsaKeyPair.js"
 
 const VALID_DAYS = 5
 
@@ -18,33 +19,13 @@ const fingerprintOf = (certPem: string): string => new crypto.X509Certificate(ce
 export const generateIdentity = (
   commonName: string = os.hostname(),
   /** A key pair whose generation was started earlier (the CLI starts it before loading). */
-  started?: Promise<{ privateKey: string; publicKey: string }>
+  started?: Promise<RsaPemPair>
 ): Effect.Effect<TlsIdentity, CertificateError> =>
   Effect.gen(function* () {
-    const generate = Effect.async<{ privateKey: string; publicKey: string }, CertificateError>(
-      (resume) => {
-        crypto.generateKeyPair(
-          "rsa",
-          {
-            modulusLength: 2048,
-            publicKeyEncoding: { type: "spki", format: "pem" },
-            privateKeyEncoding: { type: "pkcs8", format: "pem" }
-          },
-          (err, publicKey, privateKey) =>
-            resume(
-              err
-                ? Effect.fail(new CertificateError({ reason: "Generate", path: "(generated)", detail: err.message }))
-                : Effect.succeed({ publicKey, privateKey })
-            )
-        )
-      }
-    )
-    const { privateKey, publicKey } = started
-      ? yield* Effect.tryPromise({
-          try: () => started,
-          catch: (e) => new CertificateError({ reason: "Generate", path: "(generated)", detail: String(e) })
-        })
-      : yield* generate
+    const { privateKey, publicKey } = yield* Effect.tryPromise({
+      try: () => started ?? generateRsaKeyPair(),
+      catch: (e) => new CertificateError({ reason: "Generate", path: "(generated)", detail: String(e) })
+    })
     return yield* Effect.try({
       try: () => {
         const cert = forge.pki.createCertificate()
@@ -114,7 +95,7 @@ export const layerGenerated: Layer.Layer<Certificate> = Layer.effect(
 
 /** Starts key generation at once (it runs in the thread pool while the rest of start-up goes on). */
 export const layerGeneratedEager = (
-  started?: Promise<{ privateKey: string; publicKey: string }>
+  started?: Promise<RsaPemPair>
 ): Layer.Layer<Certificate> => Layer.scoped(
   Certificate,
   Effect.gen(function* () {

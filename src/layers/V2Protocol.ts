@@ -1,5 +1,5 @@
 import { Effect, Layer } from "effect"
-import { concatBytes, constantTimeEqual, toHex, u32be, utf8, wipe } from "../domain/bytes.js"
+import { concatBytes, constantTimeEqual, readU32be, toHex, u32be, utf8, wipe } from "../domain/bytes.js"
 import { HandshakeError, SessionError, type TransportError } from "../domain/errors.js"
 import { pad, unpad } from "../domain/padding.js"
 import { decodePayloadBytes, encodePayload, type Payload, PAYLOAD_VERSION } from "../domain/payload.js"
@@ -45,7 +45,7 @@ const hsError = (reason: HandshakeError["reason"], detail: string) => new Handsh
 const message = (type: number, ...parts: ReadonlyArray<Uint8Array>) => concatBytes(V2_MAGIC, Uint8Array.of(type), ...parts)
 
 /** Checks magic and type and the exact length; returns the body after the type byte. */
-const expect = (frame: Uint8Array, type: number, bodyBytes: number, what: string): Uint8Array | HandshakeError => {
+const expectFrame = (frame: Uint8Array, type: number, bodyBytes: number, what: string): Uint8Array | HandshakeError => {
   if (!startsWithMagic(frame) || frame[V2_MAGIC.length] !== type || frame.length !== V2_MAGIC.length + 1 + bodyBytes)
     return hsError("Malformed", `expected the peer's ${what}, got ${frame.length} bytes of something else`)
   return frame.subarray(V2_MAGIC.length + 1)
@@ -70,7 +70,7 @@ export const checkAnnounce = (frame: Uint8Array): HandshakeError | undefined => 
 const checkCommitFrame = (frame: Uint8Array): Uint8Array | HandshakeError => {
   if (looksLikeSeedConnectorHello(frame))
     return hsError("WrongProtocol", "the peer speaks the seed protocol; run with --protocol seed to talk to it")
-  return expect(frame, MSG.commit, HASH_BYTES, "commitment")
+  return expectFrame(frame, MSG.commit, HASH_BYTES, "commitment")
 }
 
 const lengthPrefixed = (frames: ReadonlyArray<Uint8Array>) => concatBytes(...frames.flatMap((f) => [u32be(f.length), f]))
@@ -92,7 +92,7 @@ export const deriveHandshake = (
   )
   const okm = p.kdf.hkdf("sha384", sharedSecret, transcript, INFO_KEYS, 128)
   const sasBytes = p.kdf.hkdf("sha384", sharedSecret, transcript, INFO_SAS, 4)
-  const sasValue = (((sasBytes[0]! << 24) | (sasBytes[1]! << 16) | (sasBytes[2]! << 8) | sasBytes[3]!) >>> 0) >>> (32 - SAS_BITS)
+  const sasValue = readU32be(sasBytes, 0) >>> (32 - SAS_BITS)
   const digits = sasValue.toString().padStart(8, "0")
   return {
     transcript,
@@ -136,7 +136,7 @@ export const handshake = (p: Primitives, framed: FramedConn, role: Role) =>
       const commit = message(MSG.commit, p.kdf.hash("sha384", ownHello))
       yield* framed.writeFrames([commit])
       const helloListener = yield* read
-      const body = expect(helloListener, MSG.helloListener, PUBLIC_BYTES + NONCE_BYTES, "key")
+      const body = expectFrame(helloListener, MSG.helloListener, PUBLIC_BYTES + NONCE_BYTES, "key")
       if (body instanceof HandshakeError) return yield* body
       peerPublic = body.slice(0, PUBLIC_BYTES)
       frames = { announce, commit, helloListener, helloConnector: ownHello }
@@ -149,7 +149,7 @@ export const handshake = (p: Primitives, framed: FramedConn, role: Role) =>
       // our key goes out only now, after the connector is bound to its own
       yield* framed.writeFrames([ownHello])
       const helloConnector = yield* read
-      const body = expect(helloConnector, MSG.helloConnector, PUBLIC_BYTES + NONCE_BYTES, "key")
+      const body = expectFrame(helloConnector, MSG.helloConnector, PUBLIC_BYTES + NONCE_BYTES, "key")
       if (body instanceof HandshakeError) return yield* body
       if (!constantTimeEqual(p.kdf.hash("sha384", helloConnector), committed))
         return yield* hsError("Commitment", "the peer's key does not match what it committed to (a man in the middle?)")
@@ -166,7 +166,7 @@ export const handshake = (p: Primitives, framed: FramedConn, role: Role) =>
     )
     const peerRole: Role = role === "connector" ? "listener" : "connector"
     const verifyPeer = (frame: Uint8Array) => {
-      const body = expect(frame, role === "connector" ? MSG.confirmListener : MSG.confirmConnector, HASH_BYTES, "key confirmation")
+      const body = expectFrame(frame, role === "connector" ? MSG.confirmListener : MSG.confirmConnector, HASH_BYTES, "key confirmation")
       if (body instanceof HandshakeError) return body
       const wanted = confirmMac(p, role === "connector" ? keys.confirmListenerKey : keys.confirmConnectorKey, peerRole, keys.transcript)
       return constantTimeEqual(body, wanted)
