@@ -37,16 +37,21 @@ export interface PeerOptions {
 /** An open end-to-end encrypted chat with one peer. */
 export interface PeerSession extends ChatHandle {
   /**
-   * Every event from `listening` on. Each subscriber gets the last 1024 events before it subscribed, then
-   * everything after, so subscribing right after `open` misses nothing.
+   * Every event from `listening` on. Each subscriber gets the last 1024 events before it subscribed (fewer
+   * when their texts pass 256 Ki characters), then everything after, so subscribing right after `open`
+   * misses nothing.
    */
   readonly events: Stream.Stream<ChatEvent>
   /** Only the incoming text messages. */
   readonly messages: Stream.Stream<{ readonly id: string; readonly text: string }>
 }
 
-/** Events a new subscriber gets from before it subscribed. */
+/** Events a new subscriber gets from before it subscribed... */
 const REPLAY = 1024
+/** ...as long as their texts stay under this many UTF-16 code units (1024 texts of 64 KiB would be 64 MiB). */
+const REPLAY_TEXT_UNITS = 256 * 1024
+
+const textUnits = (e: ChatEvent) => (e._tag === "message" || e._tag === "sent" ? e.text.length : 0)
 
 export type OpenError = ConnectError | ListenError | TransportError | HandshakeError | FrameError
 
@@ -65,11 +70,18 @@ export const open = (
     // subscription lives (measured: 200k retained events in a 100k-message run).
     const hub = yield* PubSub.unbounded<ChatEvent>()
     const recent: Array<ChatEvent> = []
+    let recentUnits = 0
     const emit = (events: ReadonlyArray<ChatEvent>) =>
       Effect.zipRight(
         Effect.suspend(() => {
-          for (const e of events) recent.push(e)
-          if (recent.length > REPLAY) recent.splice(0, recent.length - REPLAY)
+          for (const e of events) {
+            recent.push(e)
+            recentUnits += textUnits(e)
+          }
+          let drop = 0
+          while (recent.length - drop > REPLAY || (recentUnits > REPLAY_TEXT_UNITS && drop < recent.length - 1))
+            recentUnits -= textUnits(recent[drop++]!)
+          if (drop > 0) recent.splice(0, drop)
           return PubSub.publishAll(hub, events)
         }),
         options.onEvents ? options.onEvents(events) : Effect.void

@@ -29,9 +29,10 @@ const ops = fc.array(fc.constantFrom<Op>("sendA", "sendB", "deliverAB", "deliver
 describe("v2 sessions (Double Ratchet), property-based", () => {
   asyncProp(
     "random interleavings of sends from both sides deliver every message exactly once, in per-sender order, with receipts",
-    { ops },
-    async ({ ops }) => {
-      const { connector: a, listener: b } = await run(linkedV2())
+    // 0: a DH ratchet step on every turn, as the specification does it; 100 (the default): at most one per 100 ms
+    { ops, minRotationMs: fc.constantFrom(0, 100) },
+    async ({ ops, minRotationMs }) => {
+      const { connector: a, listener: b } = await run(linkedV2(node, { minRotationMs }))
       const wire = { ab: [] as Array<Uint8Array>, ba: [] as Array<Uint8Array> }
       const got = { a: [] as Array<SessionEvent>, b: [] as Array<SessionEvent> }
       const sent = { a: [] as Array<string>, b: [] as Array<string> }
@@ -122,8 +123,11 @@ describe("v2 sessions (Double Ratchet), property-based", () => {
 
   it.effect("post-compromise: once a fresh DH key has gone both ways, a copy of an earlier state stops decrypting", () =>
     Effect.gen(function* () {
-      const { connector: a, listener: b } = yield* linkedV2()
+      // every turn ratchets (the default waits up to 100 ms between one side's steps; tested below)
+      const { connector: a, listener: b } = yield* linkedV2(node, { minRotationMs: 0 })
       ok(b.receive(a.send("1", "hello").frames[0]!))
+      // b's reply makes its next ratchet key pair (a DH step happens on a side's send)
+      const reply = b.send("1", "reply").frames[0]!
       // an attacker copies b's whole state now, and from then on sees every frame sent to b
       let stolen = structuredClone(b.ratchetState)
       const transcript = (b as unknown as { transcript: Uint8Array }).transcript
@@ -133,7 +137,7 @@ describe("v2 sessions (Double Ratchet), property-based", () => {
         stolen = r.state
         return true
       }
-      ok(a.receive(b.send("1", "reply").frames[0]!)) // b's ratchet key was already in the stolen copy
+      ok(a.receive(reply)) // b's ratchet key is in the stolen copy
       const stillExposed = a.send("2", "still exposed").frames[0]!
       expect(attackerOpens(stillExposed)).toBe(true)
       ok(b.receive(stillExposed)) // b now makes a fresh key pair the attacker never saw
@@ -141,6 +145,33 @@ describe("v2 sessions (Double Ratchet), property-based", () => {
       const healed = a.send("3", "healed").frames[0]!
       expect(texts(ok(b.receive(healed)).events)).toEqual(["healed"])
       expect(attackerOpens(healed)).toBe(false)
+    })
+  )
+
+  it.live("a side's DH ratchet steps: one per turn with no interval, one per interval otherwise, and due again once it has passed", () =>
+    Effect.gen(function* () {
+      const headerKey = (frame: Uint8Array) => Buffer.from(frame.subarray(1, 98)).toString("hex")
+      const pingPong = (a: V2Session, b: V2Session, turns: number) => {
+        const keys = new Set<string>()
+        for (let i = 0; i < turns; i++) {
+          const f = a.send(`a${i}`, "ping").frames[0]!
+          keys.add(headerKey(f))
+          ok(b.receive(f))
+          ok(a.receive(b.send(`b${i}`, "pong").frames[0]!))
+        }
+        return keys
+      }
+      const eager = yield* linkedV2(node, { minRotationMs: 0 })
+      expect(pingPong(eager.connector, eager.listener, 20).size).toBe(20)
+      const lazy = yield* linkedV2(node, { minRotationMs: 60_000 })
+      const lazyKeys = pingPong(lazy.connector, lazy.listener, 20)
+      expect(lazyKeys.size).toBe(1)
+      const timed = yield* linkedV2(node, { minRotationMs: 30 })
+      const before = pingPong(timed.connector, timed.listener, 3)
+      yield* Effect.sleep("40 millis")
+      const after = timed.connector.send("late", "after the interval").frames[0]!
+      expect(before.has(headerKey(after))).toBe(false)
+      expect(texts(ok(timed.listener.receive(after)).events)).toEqual(["after the interval"])
     })
   )
 

@@ -21,7 +21,8 @@ export const fromHex = (hex: string): Uint8Array => {
 
 export const utf8 = (text: string): Uint8Array => new TextEncoder().encode(text)
 
-const fatalDecoder = new TextDecoder("utf-8", { fatal: true })
+// ignoreBOM: a leading U+FEFF is part of the text, not a marker to strip
+const fatalDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
 /** Strict UTF-8 decoding: undefined for malformed input, which a peer controls. */
 export const decodeUtf8 = (bytes: Uint8Array): string | undefined => {
   try {

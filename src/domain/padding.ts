@@ -14,19 +14,14 @@ export const padme = (length: number): number => {
   return Math.ceil(length / (mask + 1)) * (mask + 1)
 }
 
-/** body → u32 BE length ‖ body ‖ zeros, total length a Padmé bucket. */
-export const pad = (body: Uint8Array): Uint8Array => {
-  const out = new Uint8Array(padme(body.length + 4))
-  new DataView(out.buffer).setUint32(0, body.length, false)
-  out.set(body, 4)
-  return out
-}
+const ZEROS = new Uint8Array(4096)
 
-/** The body, or undefined when the length field is impossible or the padding is not all zeros. */
-export const unpad = (padded: Uint8Array): Uint8Array | undefined => {
-  if (padded.length < 4) return undefined
-  const length = new DataView(padded.buffer, padded.byteOffset, padded.byteLength).getUint32(0, false)
-  if (length > padded.length - 4) return undefined
-  for (let i = 4 + length; i < padded.length; i++) if (padded[i] !== 0) return undefined
-  return padded.subarray(4, 4 + length)
+/** Whether every byte from `from` on is zero (padding a peer controls: checked, never trusted). */
+export const zeroFrom = (bytes: Uint8Array, from: number): boolean => {
+  // memcmp against a zero block: a byte loop over a large message's padding costs more than the rest of decoding
+  for (let i = from; i < bytes.length; i += ZEROS.length) {
+    const n = Math.min(ZEROS.length, bytes.length - i)
+    if (Buffer.compare(bytes.subarray(i, i + n), ZEROS.subarray(0, n)) !== 0) return false
+  }
+  return true
 }

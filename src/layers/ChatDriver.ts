@@ -22,6 +22,14 @@ const BATCH = 512
 const READ_AHEAD_BATCHES = 64
 /** Unsent bytes above which no new local messages are encrypted (the peer is not reading fast enough). */
 const SEND_HIGH_WATER = 1024 * 1024
+/**
+ * Bytes of local messages encrypted in one round before they are handed to the writer. Smaller than the
+ * high-water mark so that the socket writes one round while the loop encrypts the next: with whole
+ * megabytes per round, bulk transfer went stop-and-go (encrypt, then wait for the write, then encrypt).
+ */
+const ROUND_SEND_BYTES = 128 * 1024
+/** Rounds of frames joined into one socket write. */
+const WRITE_ROUNDS = 2
 /** Unsent bytes above which we stop reading too, so a peer that floods us without reading cannot grow memory. */
 const HARD_HIGH_WATER = 8 * 1024 * 1024
 /**
@@ -33,6 +41,16 @@ const RECEIPT_DELAY_MS = 2
 const RECEIPT_BATCH = 512
 /** How long a seed goodbye waits for the peer's key reply before closing anyway. */
 const SETTLE_MS = 3_000
+
+/**
+ * Lets the event loop poll the sockets. Effect's own yields are microtasks, and no I/O happens between
+ * microtasks: a loop with work queued would encrypt up to the high-water mark while the socket sits idle,
+ * then wait while it drains (bulk transfer measured stop-and-go, both processes idle a third of the time).
+ */
+const yieldToIo = Effect.async<void>((resume) => {
+  const handle = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(handle))
+})
 
 const ended = (message: string): SendRefused => ({ _tag: "SendRefused", reason: "Ended", message })
 
@@ -70,7 +88,8 @@ export const startChat = (
     const writer = yield* Effect.forkScoped(
       Effect.forever(
         Effect.gen(function* () {
-          const batches = yield* Queue.takeBetween(outbound, 1, Number.MAX_SAFE_INTEGER)
+          // a few rounds per write, not all that waits: while one write drains, the loop encrypts the next
+          const batches = yield* Queue.takeBetween(outbound, 1, WRITE_ROUNDS)
           const frames: Array<Uint8Array> = []
           let bytes = 0
           for (const b of batches) for (const f of b) (frames.push(f), (bytes += f.length + 4))
@@ -103,7 +122,13 @@ export const startChat = (
       // inputs set aside while the write backlog was over the hard limit, handled before new ones
       let held: Array<Input> = []
       while (result === undefined) {
-        const batch = held.length > 0 ? held.splice(0, BATCH) : yield* Queue.takeBetween(inputs, 1, BATCH)
+        // with sends waiting and room to send them, look at new inputs without waiting for one
+        const batch =
+          held.length > 0
+            ? held.splice(0, BATCH)
+            : deferred.length > 0 && unsent <= SEND_HIGH_WATER && st.leaving !== "goodbye"
+              ? yield* Queue.takeUpTo(inputs, BATCH)
+              : yield* Queue.takeBetween(inputs, 1, BATCH)
         const frames: Array<Uint8Array> = []
         const events: Array<ChatEvent> = []
         // one time stamp for the whole round: the events of a round happen within microseconds
@@ -145,9 +170,13 @@ export const startChat = (
         }
         let freed = 0
         let framesHandled = 0
+        let roundSendBytes = 0
+        const roomToSend = () => unsent <= SEND_HIGH_WATER && roundSendBytes < ROUND_SEND_BYTES
         const transmit = (id: string, text: string) => {
           freed++
+          const before = unsent
           apply(session.send(id, text))
+          roundSendBytes += unsent - before
           undelivered.set(id, true)
           events.push(event({ _tag: "sent", id, text }, at))
         }
@@ -165,7 +194,7 @@ export const startChat = (
             case "Send":
               // after the goodbye nothing more is encrypted; the id stays unacknowledged, so it is reported
               if (st.leaving === "goodbye") (undelivered.set(input.id, true), freed++)
-              else if (unsent > SEND_HIGH_WATER || deferred.length > 0) deferred.push(input)
+              else if (!roomToSend() || deferred.length > 0) deferred.push(input)
               else transmit(input.id, input.text)
               break
             case "Frames": {
@@ -217,7 +246,7 @@ export const startChat = (
               break
           }
         }
-        while (deferred.length > 0 && unsent <= SEND_HIGH_WATER && st.leaving !== "goodbye") {
+        while (deferred.length > 0 && roomToSend() && st.leaving !== "goodbye") {
           const next = deferred.shift()!
           transmit(next.id, next.text)
         }
@@ -241,6 +270,7 @@ export const startChat = (
           yield* Queue.offer(outbound, frames)
         }
         if (events.length > 0) yield* options.emit(events)
+        if (frames.length > 0 || framesHandled > 0) yield* yieldToIo
         // stop reading while a large backlog waits to be written: the peer is not reading what we send
         while (result === undefined && unsent > HARD_HIGH_WATER) {
           const w = yield* Queue.take(inputs)

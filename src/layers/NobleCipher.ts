@@ -1,10 +1,15 @@
 import { chacha20poly1305 } from "@noble/ciphers/chacha.js"
 import { Layer } from "effect"
-import { type Aead, Cipher } from "../services/Cipher.js"
+import { type Aead, Cipher, TAG_BYTES } from "../services/Cipher.js"
 
 /** ChaCha20-Poly1305 from @noble/ciphers (audited pure JS): the portable back end, checked on the same vectors. */
 export const aead: Aead = {
-  seal: (key, nonce, plaintext, aad) => chacha20poly1305(key, nonce, aad).encrypt(plaintext),
+  seal: (key, nonce, plaintext, aad, headroom = 0) => {
+    if (headroom === 0) return chacha20poly1305(key, nonce, aad).encrypt(plaintext)
+    const out = new Uint8Array(headroom + plaintext.length + TAG_BYTES)
+    chacha20poly1305(key, nonce, aad).encrypt(plaintext, out.subarray(headroom))
+    return out
+  },
   open: (key, nonce, sealed, aad) => {
     try {
       return chacha20poly1305(key, nonce, aad).decrypt(sealed)

@@ -1,7 +1,6 @@
 import { Effect, Layer } from "effect"
 import { concatBytes, constantTimeEqual, readU32be, toHex, u32be, utf8, wipe } from "../domain/bytes.js"
 import { HandshakeError, SessionError, type TransportError } from "../domain/errors.js"
-import { pad, unpad } from "../domain/padding.js"
 import { decodePayloadBytes, encodePayload, type Payload, PAYLOAD_VERSION } from "../domain/payload.js"
 import type { HandshakeInfo, Role, Session, SessionEvent, Step } from "../domain/session.js"
 import { looksLikeSeedConnectorHello, looksLikeSeedListenerHello, otherP2pchatVersion, startsWithMagic, V2_MAGIC } from "../domain/version.js"
@@ -120,7 +119,12 @@ const closedDuring = (role: Role) => (e: TransportError): Effect.Effect<never, H
       )
     : Effect.fail(e)
 
-export const handshake = (p: Primitives, framed: FramedConn, role: Role) =>
+export interface V2Options {
+  /** Least time between two of our own DH ratchet steps (DoubleRatchet.ts explains why). Default 100 ms. */
+  readonly minRotationMs?: number
+}
+
+export const handshake = (p: Primitives, framed: FramedConn, role: Role, options: V2Options = {}) =>
   Effect.gen(function* () {
     const conn: Conn = framed.conn
     const exporter = conn.exportKeyingMaterial(EXPORTER_BYTES, EXPORTER_LABEL)
@@ -195,7 +199,7 @@ export const handshake = (p: Primitives, framed: FramedConn, role: Role) =>
       sas: keys.sas,
       suite: SUITE
     }
-    return new V2Session(p, state, keys.transcript, info)
+    return new V2Session(p, state, keys.transcript, info, options.minRotationMs ?? Ratchet.MIN_ROTATION_MS)
   })
 
 const sessionError = (reason: SessionError["reason"], detail: string) => new SessionError({ protocol: "v2", reason, detail })
@@ -218,7 +222,8 @@ export class V2Session implements Session {
     private readonly p: Primitives,
     private state: Ratchet.RatchetState,
     private readonly transcript: Uint8Array,
-    readonly info: HandshakeInfo
+    readonly info: HandshakeInfo,
+    private readonly minRotationMs: number = Ratchet.MIN_ROTATION_MS
   ) {}
 
   /** The current ratchet state (for tests of forward secrecy and healing). */
@@ -227,9 +232,10 @@ export class V2Session implements Session {
   }
 
   seal(payload: Payload): Uint8Array {
-    const { state, header, ciphertext } = Ratchet.encrypt(this.p, this.state, pad(encodePayload(payload)), this.transcript)
+    const { state, sealed } = Ratchet.encrypt(this.p, this.state, encodePayload(payload), this.transcript, this.minRotationMs, Date.now(), 1)
     this.state = state
-    return concatBytes(Uint8Array.of(SESSION_FRAME), header, ciphertext)
+    sealed[0] = SESSION_FRAME
+    return sealed
   }
 
   send = (id: string, text: string): Step => ({
@@ -266,10 +272,9 @@ export class V2Session implements Session {
     if (typeof opened === "string") return RATCHET_FAILURE[opened]
     // authenticated: from here on the step is committed even if the content is odd
     this.state = opened.state
-    const body = unpad(opened.plaintext)
-    if (body === undefined) return sessionError("Malformed", "a message's padding is invalid")
-    const decoded = decodePayloadBytes(body)
+    const decoded = decodePayloadBytes(opened.plaintext)
     const events: Array<SessionEvent> = []
+    if (decoded._tag === "BadPadding") return sessionError("Malformed", "a message's padding is invalid")
     if (decoded._tag === "Malformed") return sessionError("Malformed", "a message's content does not match the payload schema")
     if (decoded._tag === "Unknown") events.push({ _tag: "Unsupported", kind: decoded.kind })
     else {

@@ -5,7 +5,11 @@ import { Context } from "effect"
  * Synchronous on purpose: it sits on the per-message hot path, inside one fiber's protocol step.
  */
 export interface Aead {
-  readonly seal: (key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array) => Uint8Array
+  /**
+   * ciphertext ‖ tag, after `headroom` bytes left for the caller (a frame header): the caller writes its
+   * header there instead of copying the whole sealed message into a larger buffer.
+   */
+  readonly seal: (key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array, headroom?: number) => Uint8Array
   /** The plaintext, or undefined when the tag does not verify (a forged, altered or misdirected frame). */
   readonly open: (key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad?: Uint8Array) => Uint8Array | undefined
 }

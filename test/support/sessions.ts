@@ -30,5 +30,6 @@ export const linked = <S extends Session>(
     return { connector: connector as S, listener: listener as S }
   })
 
-export const linkedV2 = (p: Primitives = node) => linked<V2Protocol.V2Session>(V2Protocol.handshake, p)
+export const linkedV2 = (p: Primitives = node, options?: V2Protocol.V2Options) =>
+  linked<V2Protocol.V2Session>((p, conn, role) => V2Protocol.handshake(p, conn, role, options), p)
 export const linkedSeed = (p: Primitives = node) => linked<SeedProtocol.SeedSession>(SeedProtocol.handshake, p)

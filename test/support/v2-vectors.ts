@@ -14,7 +14,7 @@ export const V2_INPUTS = {
     handshakeScalarHex: "11".repeat(48),
     nonceHex: "a1".repeat(32),
     ratchetScalarHex: "12".repeat(48),
-    /** made when the listener's reply arrives (the connector's next DH ratchet step) */
+    /** the connector's next DH ratchet key pair: made at its next send, so these two messages do not use it */
     nextRatchetScalarHex: "13".repeat(48)
   },
   listener: {

@@ -1,0 +1,59 @@
+import { describe, expect, it } from "@effect/vitest"
+import { FastCheck as fc } from "effect"
+import { padme } from "../src/domain/padding.js"
+import { decodePayloadBytes, encodePayload, type Payload } from "../src/domain/payload.js"
+
+const text = (body: string): Payload => ({ v: 1, kind: "text", id: "7", sentAt: 1764000000000, body })
+/** A hand-built plaintext: u32 M ‖ u32 B ‖ meta ‖ body ‖ padding. */
+const raw = (meta: string, body: Uint8Array = new Uint8Array(0), padding = 0, lengths?: [number, number]) => {
+  const m = Buffer.from(meta)
+  const out = Buffer.alloc(8 + m.length + body.length + padding)
+  out.writeUInt32BE(lengths?.[0] ?? m.length, 0)
+  out.writeUInt32BE(lengths?.[1] ?? body.length, 4)
+  m.copy(out, 8)
+  out.set(body, 8 + m.length)
+  return out
+}
+
+describe("v2 payload encoding", () => {
+  it.prop("any text survives encoding byte for byte, a leading BOM and lone controls included", [fc.string({ unit: "grapheme", maxLength: 300 })], ([s]) => {
+    for (const body of [s, "\ufeff" + s]) {
+      const encoded = encodePayload(text(body))
+      expect(encoded.length).toBe(padme(encoded.length))
+      expect(decodePayloadBytes(encoded)).toEqual({ _tag: "Known", payload: text(body) })
+    }
+  })
+
+  it("the text body travels raw after the JSON part, not inside it", () => {
+    const encoded = Buffer.from(encodePayload(text('a "quoted" body')))
+    const metaLength = encoded.readUInt32BE(0)
+    const meta = JSON.parse(Buffer.from(encoded.subarray(8, 8 + metaLength)).toString())
+    expect(meta).toEqual({ v: 1, kind: "text", id: "7", sentAt: 1764000000000 })
+    expect(Buffer.from(encoded.subarray(8 + metaLength, 8 + metaLength + encoded.readUInt32BE(4))).toString()).toBe('a "quoted" body')
+  })
+
+  it("lengths that overflow, reach past the end or leave non-zero padding are refused as bad padding", () => {
+    const meta = JSON.stringify({ v: 1, kind: "heartbeat" })
+    expect(decodePayloadBytes(raw(meta, undefined, 16))._tag).toBe("Known")
+    expect(decodePayloadBytes(raw(meta, undefined, 16, [0xffffffff, 0xffffffff]))).toEqual({ _tag: "BadPadding" })
+    expect(decodePayloadBytes(raw(meta, undefined, 16, [meta.length, 0xfffffff0]))).toEqual({ _tag: "BadPadding" })
+    expect(decodePayloadBytes(raw(meta, undefined, 16, [meta.length + 17, 0]))).toEqual({ _tag: "BadPadding" })
+    const dirty = raw(meta, undefined, 5000)
+    dirty[dirty.length - 1] = 1
+    expect(decodePayloadBytes(dirty)).toEqual({ _tag: "BadPadding" })
+    expect(decodePayloadBytes(new Uint8Array(7))).toEqual({ _tag: "BadPadding" })
+  })
+
+  it("a body on a kind that has none, a text body that is not UTF-8, or meta that breaks its schema is malformed", () => {
+    expect(decodePayloadBytes(raw(JSON.stringify({ v: 1, kind: "heartbeat" }), Buffer.from("x")))).toEqual({ _tag: "Malformed" })
+    const textMeta = JSON.stringify({ v: 1, kind: "text", id: "1", sentAt: 0 })
+    expect(decodePayloadBytes(raw(textMeta, Uint8Array.of(0xc3, 0x28)))).toEqual({ _tag: "Malformed" })
+    expect(decodePayloadBytes(raw(JSON.stringify({ v: 1, kind: "text", id: "", sentAt: 0 }), Buffer.from("x")))).toEqual({ _tag: "Malformed" })
+    expect(decodePayloadBytes(raw("{not json"))).toEqual({ _tag: "Malformed" })
+  })
+
+  it("a kind or version from a newer peer is reported by name, its body skipped", () => {
+    expect(decodePayloadBytes(raw(JSON.stringify({ v: 1, kind: "file-chunk", n: 3 }), Buffer.from([0, 1, 2])))).toEqual({ _tag: "Unknown", kind: "file-chunk" })
+    expect(decodePayloadBytes(raw(JSON.stringify({ v: 2, kind: "text" })))).toEqual({ _tag: "Unknown", kind: "text (payload version 2)" })
+  })
+})
