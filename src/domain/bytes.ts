@@ -51,5 +51,12 @@ export const u32be = (n: number): Uint8Array => {
   return out
 }
 
+export const writeU32be = (out: Uint8Array, offset: number, n: number): void => {
+  out[offset] = n >>> 24
+  out[offset + 1] = n >>> 16
+  out[offset + 2] = n >>> 8
+  out[offset + 3] = n
+}
+
 export const readU32be = (bytes: Uint8Array, offset: number): number =>
   ((bytes[offset]! << 24) | (bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!) >>> 0

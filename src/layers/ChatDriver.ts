@@ -142,21 +142,16 @@ export const startChat = (
           for (const e of step.events) {
             switch (e._tag) {
               case "Message":
+                // built in place rather than through event(): this runs once per message
                 events.push(
-                  event(
-                    {
-                      _tag: "message",
-                      id: e.id,
-                      text: e.text,
-                      ...(e.sentAt !== undefined ? { sentAt: new Date(e.sentAt).toISOString() } : {})
-                    },
-                    at
-                  )
+                  e.sentAt !== undefined
+                    ? { _tag: "message", id: e.id, text: e.text, sentAt: new Date(e.sentAt).toISOString(), at }
+                    : { _tag: "message", id: e.id, text: e.text, at }
                 )
                 break
               case "Delivered":
                 for (const id of e.ids)
-                  if (undelivered.delete(id)) events.push(event({ _tag: "delivered", id }, at))
+                  if (undelivered.delete(id)) events.push({ _tag: "delivered", id, at })
                 break
               case "Unsupported":
                 events.push(event({ _tag: "unsupported", kind: e.kind }, at))
@@ -178,7 +173,7 @@ export const startChat = (
           apply(session.send(id, text))
           roundSendBytes += unsent - before
           undelivered.set(id, true)
-          events.push(event({ _tag: "sent", id, text }, at))
+          events.push({ _tag: "sent", id, text, at })
         }
         const sayGoodbye = () => {
           st.leaving = "goodbye"

@@ -1,4 +1,4 @@
-import { concatBytes, readU32be, toHex, utf8, wipe } from "../domain/bytes.js"
+import { concatBytes, readU32be, toHex, utf8, wipe, writeU32be } from "../domain/bytes.js"
 import type { EcdhKeyPair } from "../services/KeyAgreement.js"
 import type { Primitives } from "./Primitives.js"
 
@@ -57,9 +57,8 @@ export type RatchetFailure = "Decrypt" | "Replay" | "TooManySkipped" | "BadKey"
 export const encodeHeader = (h: Header): Uint8Array => {
   const out = new Uint8Array(HEADER_BYTES)
   out.set(h.dh, 0)
-  const view = new DataView(out.buffer)
-  view.setUint32(97, h.pn, false)
-  view.setUint32(101, h.n, false)
+  writeU32be(out, 97, h.pn)
+  writeU32be(out, 101, h.n)
   return out
 }
 
