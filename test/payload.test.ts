@@ -24,6 +24,23 @@ describe("v2 payload encoding", () => {
     }
   })
 
+  it.prop("several texts in one payload come back cut exactly as they went in", [fc.array(fc.string({ unit: "grapheme", maxLength: 40 }), { minLength: 1, maxLength: 20 })], ([bodies]) => {
+    const payload: Payload = { v: 1, kind: "texts", sentAt: 5, ids: bodies.map((_, i) => `m${i}`), bodies }
+    expect(decodePayloadBytes(encodePayload(payload))).toEqual({ _tag: "Known", payload })
+  })
+
+  it("texts whose lengths do not add up to the body, do not match the ids, or cut UTF-8 apart are malformed", () => {
+    const meta = (ids: Array<string>, lengths: Array<number>) => JSON.stringify({ v: 1, kind: "texts", sentAt: 0, ids, lengths })
+    const body = Buffer.from("abc\u00e9")
+    expect(decodePayloadBytes(raw(meta(["1", "2"], [3, 2]), body))._tag).toBe("Known")
+    expect(decodePayloadBytes(raw(meta(["1", "2"], [3, 1]), body))).toEqual({ _tag: "Malformed" })
+    expect(decodePayloadBytes(raw(meta(["1", "2"], [3, 3]), body))).toEqual({ _tag: "Malformed" })
+    expect(decodePayloadBytes(raw(meta(["1"], [3, 2]), body))).toEqual({ _tag: "Malformed" })
+    expect(decodePayloadBytes(raw(meta(["1", "2"], [4, 1]), body))).toEqual({ _tag: "Malformed" })
+    expect(decodePayloadBytes(raw(meta([], []), new Uint8Array(0)))).toEqual({ _tag: "Malformed" })
+    expect(decodePayloadBytes(raw(meta(["1", "2"], [-1, 6]), body))).toEqual({ _tag: "Malformed" })
+  })
+
   it("the text body travels raw after the JSON part, not inside it", () => {
     const encoded = Buffer.from(encodePayload(text('a "quoted" body')))
     const metaLength = encoded.readUInt32BE(0)

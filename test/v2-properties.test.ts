@@ -2,6 +2,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, FastCheck as fc } from "effect"
 import { SessionError } from "../src/domain/errors.js"
 import type { SessionEvent, Step } from "../src/domain/session.js"
+import { DEFAULT_MAX_FRAME } from "../src/domain/frame.js"
+import { MAX_BATCH } from "../src/domain/payload.js"
 import * as Ratchet from "../src/layers/DoubleRatchet.js"
 import type { V2Session } from "../src/layers/V2Protocol.js"
 import { linkedV2, node } from "./support/sessions.js"
@@ -23,8 +25,11 @@ const asyncProp = <T extends Record<string, fc.Arbitrary<unknown>>>(
   numRuns: number
 ) => it(name, () => fc.assert(fc.asyncProperty(fc.record(arbs), body as never), { numRuns }), 60_000)
 
-type Op = "sendA" | "sendB" | "deliverAB" | "deliverBA" | "flushA" | "flushB"
-const ops = fc.array(fc.constantFrom<Op>("sendA", "sendB", "deliverAB", "deliverBA", "flushA", "flushB"), { maxLength: 120 })
+type Op = "sendA" | "sendB" | "burstA" | "burstB" | "deliverAB" | "deliverBA" | "flushA" | "flushB"
+const ops = fc.array(
+  fc.constantFrom<Op>("sendA", "sendB", "burstA", "burstB", "deliverAB", "deliverBA", "flushA", "flushB"),
+  { maxLength: 120 }
+)
 
 describe("v2 sessions (Double Ratchet), property-based", () => {
   asyncProp(
@@ -48,6 +53,18 @@ describe("v2 sessions (Double Ratchet), property-based", () => {
           const text = `${who}${sent[who].length}`
           sent[who].push(text)
           out.push(...s.send(String(sent[who].length), text).frames)
+        } else if (op === "burstA" || op === "burstB") {
+          // several texts at once (sendMany): they share a frame but keep their ids, order and receipts
+          const who = op === "burstA" ? "a" : "b"
+          const { s, out } = side(who)
+          const items = Array.from({ length: 1 + (sent[who].length % 4) }, () => {
+            const text = `${who}${sent[who].length}`
+            sent[who].push(text)
+            return { id: String(sent[who].length), text }
+          })
+          const frames = s.sendMany(items).frames
+          expect(frames.length).toBe(1)
+          out.push(...frames)
         } else if (op === "deliverAB") deliver(wire.ab, b, got.b)
         else if (op === "deliverBA") deliver(wire.ba, a, got.a)
         else {
@@ -110,6 +127,24 @@ describe("v2 sessions (Double Ratchet), property-based", () => {
       expect(texts(ok(b.receive(next)).events)).toEqual(["after the attack"])
     },
     60
+  )
+
+  it.effect("a burst of texts goes in as few frames as its size allows, each text with its own id and receipt", () =>
+    Effect.gen(function* () {
+      const { connector: a, listener: b } = yield* linkedV2()
+      const small = Array.from({ length: 600 }, (_, i) => ({ id: String(i + 1), text: `line ${i}\u00e9` }))
+      const frames = a.sendMany(small).frames
+      expect(frames.length).toBe(Math.ceil(600 / MAX_BATCH))
+      const events = frames.flatMap((f) => ok(b.receive(f)).events)
+      expect(events.map((e) => (e._tag === "Message" ? [e.id, e.text] : []))).toEqual(small.map((i) => [i.id, i.text]))
+      expect(delivered(b.flush().frames.flatMap((f) => ok(a.receive(f)).events))).toEqual(small.map((i) => i.id))
+      // large texts: as many per frame as fit in MAX_TEXT_BYTES, and a frame never exceeds the frame limit
+      const big = Array.from({ length: 5 }, (_, i) => ({ id: `b${i}`, text: "\u20ac".repeat(9000) })) // 27,000 bytes each
+      const bigFrames = a.sendMany(big).frames
+      expect(bigFrames.length).toBeGreaterThanOrEqual(3)
+      for (const f of bigFrames) expect(f.length).toBeLessThan(DEFAULT_MAX_FRAME)
+      expect(texts(bigFrames.flatMap((f) => ok(b.receive(f)).events))).toEqual(big.map((i) => i.text))
+    })
   )
 
   it.effect("more than MAX_SKIP missing messages are refused, not derived", () =>

@@ -11,7 +11,7 @@ describe.each(backends)("v2 known-answer vectors in docs/vectors/v2.json ($name)
   it.effect("the handshake frames, safety code, fingerprints and first messages are byte-identical", () =>
     Effect.gen(function* () {
       const got = yield* computeV2Vectors(p)
-      const { receivedByListener, receivedByConnector, ...wire } = got
+      const { receivedByListener, receivedByConnector, receivedBatchByListener, ...wire } = got
       if (process.env.WRITE_V2_VECTORS === "1") {
         fs.writeFileSync(
           file,
@@ -32,6 +32,11 @@ describe.each(backends)("v2 known-answer vectors in docs/vectors/v2.json ($name)
       expect(wire).toEqual(expected.outputs)
       expect(receivedByListener).toMatchObject({ events: [{ _tag: "Message", text: V2_INPUTS.connectorMessage.body }] })
       expect(receivedByConnector).toMatchObject({ events: [{ _tag: "Message", text: V2_INPUTS.listenerMessage.body }] })
+      expect(receivedBatchByListener).toMatchObject({
+        events: V2_INPUTS.connectorBatch.bodies.map((text, k) => ({ _tag: "Message", id: V2_INPUTS.connectorBatch.ids[k], text }))
+      })
+      // the batch came on a new DH ratchet key: the header's key differs from the first message's
+      expect(wire.connectorBatchFrame.slice(2, 2 + 194)).not.toBe(wire.connectorMessageFrame.slice(2, 2 + 194))
     })
   )
 })

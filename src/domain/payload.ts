@@ -19,6 +19,22 @@ export const Text = Schema.Struct({
   /** Travels as the raw body after the JSON part, not inside it (see encodePayload). */
   body: Schema.String
 })
+/** Most texts in one `texts` payload. */
+export const MAX_BATCH = 256
+
+/**
+ * Several texts handed over at the same moment, in one frame: a script that pipes a file line by line sends
+ * one sealed frame per loop round instead of one per line (the per-frame crypto dominates small messages).
+ * Each text keeps its own id and receipt. They share one message key: forward secrecy is per frame.
+ */
+export const Texts = Schema.Struct({
+  v: Schema.Literal(PAYLOAD_VERSION),
+  kind: Schema.Literal("texts"),
+  sentAt: Schema.Number,
+  ids: Schema.Array(Id).pipe(Schema.minItems(1), Schema.maxItems(MAX_BATCH)),
+  /** Travel as one raw body after the JSON part, cut by the `lengths` (UTF-8 bytes) listed in it. */
+  bodies: Schema.Array(Schema.String)
+})
 export const Receipt = Schema.Struct({
   v: Schema.Literal(PAYLOAD_VERSION),
   kind: Schema.Literal("receipt"),
@@ -31,11 +47,16 @@ export const Goodbye = Schema.Struct({
 })
 export const Heartbeat = Schema.Struct({ v: Schema.Literal(PAYLOAD_VERSION), kind: Schema.Literal("heartbeat") })
 
-export const Payload = Schema.Union(Text, Receipt, Goodbye, Heartbeat)
+export const Payload = Schema.Union(Text, Texts, Receipt, Goodbye, Heartbeat)
 export type Payload = typeof Payload.Type
 
-/** The JSON part on the wire: a text's body is not in it. */
-const Meta = Schema.Union(Text.omit("body"), Receipt, Goodbye, Heartbeat)
+const TextsMeta = Schema.Struct({
+  ...Texts.omit("bodies").fields,
+  lengths: Schema.Array(Schema.NonNegativeInt).pipe(Schema.minItems(1), Schema.maxItems(MAX_BATCH))
+})
+
+/** The JSON part on the wire: text bodies are not in it. */
+const Meta = Schema.Union(Text.omit("body"), TextsMeta, Receipt, Goodbye, Heartbeat)
 
 /** Just enough to tell an unknown kind (or version) from garbage. */
 const Envelope = Schema.Struct({ v: Schema.Number, kind: Schema.String.pipe(Schema.maxLength(64)) })
@@ -57,25 +78,45 @@ const LENGTHS = 8
  * 64 KiB of text cost more than encrypting it, and a raw body leaves room for binary kinds later.
  */
 export const encodePayload = (payload: Payload): Uint8Array => {
-  const body = "body" in payload && typeof payload.body === "string" ? payload.body : undefined
   let meta: unknown = payload
-  if (body !== undefined) {
-    const { body: _, ...rest } = payload as { body: string }
+  let bodies: ReadonlyArray<string> = []
+  if (payload.kind === "text") {
+    const { body, ...rest } = payload
     meta = rest
+    bodies = [body]
+  } else if (payload.kind === "texts") {
+    const { bodies: texts, ...rest } = payload
+    meta = { ...rest, lengths: texts.map((t) => Buffer.byteLength(t, "utf8")) }
+    bodies = texts
   }
   const json = JSON.stringify(meta)
   const metaBytes = Buffer.byteLength(json, "utf8")
-  const bodyBytes = body === undefined ? 0 : Buffer.byteLength(body, "utf8")
-  // zero-filled: the padding is whatever the two writes below leave untouched
+  let bodyBytes = 0
+  for (const b of bodies) bodyBytes += Buffer.byteLength(b, "utf8")
+  // zero-filled: the padding is whatever the writes below leave untouched
   const out = Buffer.alloc(padme(LENGTHS + metaBytes + bodyBytes))
   out.writeUInt32BE(metaBytes, 0)
   out.writeUInt32BE(bodyBytes, 4)
-  out.write(json, LENGTHS, "utf8")
-  if (body !== undefined) out.write(body, LENGTHS + metaBytes, "utf8")
+  let offset = LENGTHS + out.write(json, LENGTHS, "utf8")
+  for (const b of bodies) offset += out.write(b, offset, "utf8")
   return out
 }
 
-const KNOWN_KINDS: ReadonlySet<string> = new Set(["text", "receipt", "goodbye", "heartbeat"])
+const KNOWN_KINDS: ReadonlySet<string> = new Set(["text", "texts", "receipt", "goodbye", "heartbeat"])
+
+/** The texts of a `texts` body, cut by their lengths; undefined when they do not add up or are not UTF-8. */
+const cutBodies = (body: Uint8Array, lengths: ReadonlyArray<number>): Array<string> | undefined => {
+  const out: Array<string> = []
+  let offset = 0
+  for (const length of lengths) {
+    if (length > body.length - offset) return undefined
+    const text = decodeUtf8(body.subarray(offset, offset + length))
+    if (text === undefined) return undefined
+    out.push(text)
+    offset += length
+  }
+  return offset === body.length ? out : undefined
+}
 
 export const decodePayloadBytes = (padded: Uint8Array): Decoded => {
   if (padded.length < LENGTHS) return { _tag: "BadPadding" }
@@ -96,9 +137,17 @@ export const decodePayloadBytes = (padded: Uint8Array): Decoded => {
   const known = decodeMeta(json)
   if (Either.isRight(known)) {
     const meta = known.right
-    if (meta.kind !== "text") return bodyBytes === 0 ? { _tag: "Known", payload: meta } : { _tag: "Malformed" }
-    const body = decodeUtf8(padded.subarray(LENGTHS + metaBytes, end))
-    return body === undefined ? { _tag: "Malformed" } : { _tag: "Known", payload: { ...meta, body } }
+    const body = padded.subarray(LENGTHS + metaBytes, end)
+    if (meta.kind === "text") {
+      const text = decodeUtf8(body)
+      return text === undefined ? { _tag: "Malformed" } : { _tag: "Known", payload: { ...meta, body: text } }
+    }
+    if (meta.kind === "texts") {
+      const { lengths, ...rest } = meta
+      const bodies = lengths.length === meta.ids.length ? cutBodies(body, lengths) : undefined
+      return bodies === undefined ? { _tag: "Malformed" } : { _tag: "Known", payload: { ...rest, bodies } }
+    }
+    return bodyBytes === 0 ? { _tag: "Known", payload: meta } : { _tag: "Malformed" }
   }
   const envelope = decodeEnvelope(json)
   if (Either.isLeft(envelope)) return { _tag: "Malformed" }

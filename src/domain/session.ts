@@ -42,6 +42,8 @@ export interface Session {
   readonly info: HandshakeInfo
   /** Encrypts a text message (or queues it, where the protocol is lock-step). */
   readonly send: (id: string, text: string) => Step
+  /** Encrypts several texts at once, in order; a protocol may pack them into fewer frames. */
+  readonly sendMany?: (items: ReadonlyArray<{ readonly id: string; readonly text: string }>) => Step
   /** Decrypts one frame from the peer. An error ends the session: its state is no longer trusted. */
   readonly receive: (frame: Uint8Array) => Step | SessionError
   /** Starts leaving: the authenticated goodbye (v2) or the "/quit" message (seed). */

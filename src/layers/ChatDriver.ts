@@ -28,6 +28,8 @@ const SEND_HIGH_WATER = 1024 * 1024
  * megabytes per round, bulk transfer went stop-and-go (encrypt, then wait for the write, then encrypt).
  */
 const ROUND_SEND_BYTES = 128 * 1024
+/** What a text adds to the unsent bytes beyond its own length, counted before it is sealed. */
+const FRAME_OVERHEAD = 160
 /** Rounds of frames joined into one socket write. */
 const WRITE_ROUNDS = 2
 /** Unsent bytes above which we stop reading too, so a peer that floods us without reading cannot grow memory. */
@@ -166,17 +168,36 @@ export const startChat = (
         let freed = 0
         let framesHandled = 0
         let roundSendBytes = 0
-        const roomToSend = () => unsent <= SEND_HIGH_WATER && roundSendBytes < ROUND_SEND_BYTES
+        // texts of this round not yet encrypted: sealed together (sendMany) before any other frame
+        const outgoing: Array<{ id: string; text: string }> = []
+        let outgoingBytes = 0
+        const roomToSend = () =>
+          unsent + outgoingBytes <= SEND_HIGH_WATER && roundSendBytes + outgoingBytes < ROUND_SEND_BYTES
+        const sendOutgoing = () => {
+          if (outgoing.length === 0) return
+          const before = unsent
+          apply(session.sendMany!(outgoing))
+          roundSendBytes += unsent - before
+          outgoing.length = 0
+          outgoingBytes = 0
+        }
         const transmit = (id: string, text: string) => {
           freed++
-          const before = unsent
-          apply(session.send(id, text))
-          roundSendBytes += unsent - before
+          if (session.sendMany) {
+            outgoing.push({ id, text })
+            // an estimate until sealed: the text plus a frame's header, tag and padding
+            outgoingBytes += text.length + FRAME_OVERHEAD
+          } else {
+            const before = unsent
+            apply(session.send(id, text))
+            roundSendBytes += unsent - before
+          }
           undelivered.set(id, true)
           events.push({ _tag: "sent", id, text, at })
         }
         const sayGoodbye = () => {
           st.leaving = "goodbye"
+          sendOutgoing()
           apply(session.leave("bye"))
           return Effect.forkScoped(
             Effect.zipRight(Effect.sleep(SETTLE_MS), Queue.offer(inputs, { _tag: "Timer", what: "settle" }))
@@ -227,6 +248,7 @@ export const startChat = (
               else if (input.what === "settle" && st.leaving === "goodbye") finish({ _tag: "Left" })
               else if (input.what === "receipts") {
                 receiptsScheduled = false
+                sendOutgoing()
                 if (session.flush) apply(session.flush())
               }
               else if (input.what === "heartbeat" && st.leaving === "no") {
@@ -236,7 +258,7 @@ export const startChat = (
                     _tag: "Failed",
                     error: new TransportError({ reason: "Timeout", detail: `nothing heard from the peer for ${Math.round((now - lastHeard) / 1000)} s` })
                   })
-                else if (now - lastSent >= heartbeatMs) apply(session.heartbeat!())
+                else if (now - lastSent >= heartbeatMs) (sendOutgoing(), apply(session.heartbeat!()))
               }
               break
           }
@@ -245,6 +267,7 @@ export const startChat = (
           const next = deferred.shift()!
           transmit(next.id, next.text)
         }
+        sendOutgoing()
         if (session.flush && result === undefined) {
           const owed = session.pendingFlush ? session.pendingFlush() : 1
           if (owed >= RECEIPT_BATCH || (owed > 0 && frames.length > 0)) apply(session.flush()) // a full batch, or a ride along

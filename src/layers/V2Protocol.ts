@@ -1,7 +1,8 @@
 import { Effect, Layer } from "effect"
 import { concatBytes, constantTimeEqual, readU32be, toHex, u32be, utf8, wipe } from "../domain/bytes.js"
 import { HandshakeError, SessionError, type TransportError } from "../domain/errors.js"
-import { decodePayloadBytes, encodePayload, type Payload, PAYLOAD_VERSION } from "../domain/payload.js"
+import { decodePayloadBytes, encodePayload, MAX_BATCH, type Payload, PAYLOAD_VERSION } from "../domain/payload.js"
+import { MAX_TEXT_BYTES } from "../domain/text.js"
 import type { HandshakeInfo, Role, Session, SessionEvent, Step } from "../domain/session.js"
 import { looksLikeSeedConnectorHello, looksLikeSeedListenerHello, otherP2pchatVersion, startsWithMagic, V2_MAGIC } from "../domain/version.js"
 import type { Conn } from "../services/Transport.js"
@@ -243,6 +244,35 @@ export class V2Session implements Session {
     events: []
   })
 
+  /**
+   * Several texts at once: consecutive texts share a frame (payload `texts`) up to MAX_BATCH of them or
+   * MAX_TEXT_BYTES of text; a text that fills a frame alone goes as a plain `text`.
+   */
+  sendMany = (items: ReadonlyArray<{ readonly id: string; readonly text: string }>): Step => {
+    const frames: Array<Uint8Array> = []
+    const sentAt = Date.now()
+    let batch: Array<{ readonly id: string; readonly text: string }> = []
+    let bytes = 0
+    const seal = () => {
+      if (batch.length === 1) frames.push(this.seal({ v: PAYLOAD_VERSION, kind: "text", id: batch[0]!.id, sentAt, body: batch[0]!.text }))
+      else if (batch.length > 1)
+        frames.push(
+          this.seal({ v: PAYLOAD_VERSION, kind: "texts", sentAt, ids: batch.map((i) => i.id), bodies: batch.map((i) => i.text) })
+        )
+      batch = []
+      bytes = 0
+    }
+    for (const item of items) {
+      // three bytes per UTF-16 unit bound the UTF-8 length from above; the exact count only matters near the limit
+      const size = item.text.length * 3 <= MAX_TEXT_BYTES ? item.text.length * 3 : Buffer.byteLength(item.text, "utf8")
+      if (batch.length >= MAX_BATCH || bytes + size > MAX_TEXT_BYTES) seal()
+      batch.push(item)
+      bytes += size
+    }
+    seal()
+    return { frames, events: [] }
+  }
+
   pendingFlush = (): number => this.receipts.length
 
   flush = (): Step => {
@@ -283,6 +313,12 @@ export class V2Session implements Session {
         case "text":
           this.receipts.push(payload.id)
           events.push({ _tag: "Message", id: payload.id, text: payload.body, sentAt: payload.sentAt })
+          break
+        case "texts":
+          for (let i = 0; i < payload.ids.length; i++) {
+            this.receipts.push(payload.ids[i]!)
+            events.push({ _tag: "Message", id: payload.ids[i]!, text: payload.bodies[i]!, sentAt: payload.sentAt })
+          }
           break
         case "receipt":
           events.push({ _tag: "Delivered", ids: payload.ids })

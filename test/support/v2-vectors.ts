@@ -14,7 +14,7 @@ export const V2_INPUTS = {
     handshakeScalarHex: "11".repeat(48),
     nonceHex: "a1".repeat(32),
     ratchetScalarHex: "12".repeat(48),
-    /** the connector's next DH ratchet key pair: made at its next send, so these two messages do not use it */
+    /** the connector's next DH ratchet key pair, made when it answers the listener (connectorBatch) */
     nextRatchetScalarHex: "13".repeat(48)
   },
   listener: {
@@ -23,7 +23,9 @@ export const V2_INPUTS = {
     ratchetScalarHex: "22".repeat(48)
   },
   connectorMessage: { v: 1, kind: "text", id: "1", sentAt: 1764000000000, body: "hello, v2" },
-  listenerMessage: { v: 1, kind: "text", id: "1", sentAt: 1764000000001, body: "héllo 👋" }
+  listenerMessage: { v: 1, kind: "text", id: "1", sentAt: 1764000000001, body: "héllo 👋" },
+  /** the connector's answer: two texts in one frame, after its DH ratchet step (every turn ratchets here) */
+  connectorBatch: { v: 1, kind: "texts", sentAt: 1764000000002, ids: ["2", "3"], bodies: ["two", "three ✓"] }
 } as const
 
 const recording = (inner: FramedConn, log: Array<string>): FramedConn => ({
@@ -49,8 +51,9 @@ export const computeV2Vectors = (base: Omit<Primitives, "random">) =>
     const pl = scripted(base, [i.listener.nonceHex], [i.listener.handshakeScalarHex, i.listener.ratchetScalarHex])
     const [connector, listener] = yield* Effect.all(
       [
-        V2Protocol.handshake(pc, recording(frame(c), connectorWrites), "connector"),
-        V2Protocol.handshake(pl, recording(frame(l), listenerWrites), "listener")
+        // no least interval between DH steps: the vectors must not depend on how fast they are computed
+        V2Protocol.handshake(pc, recording(frame(c), connectorWrites), "connector", { minRotationMs: 0 }),
+        V2Protocol.handshake(pl, recording(frame(l), listenerWrites), "listener", { minRotationMs: 0 })
       ],
       { concurrency: 2 }
     )
@@ -59,6 +62,8 @@ export const computeV2Vectors = (base: Omit<Primitives, "random">) =>
     // the listener answers: its first reply after the connector's message triggers its DH ratchet step
     const m2 = listener.seal(i.listenerMessage)
     const opened2 = connector.receive(m2)
+    const m3 = connector.seal({ ...i.connectorBatch, ids: [...i.connectorBatch.ids], bodies: [...i.connectorBatch.bodies] })
+    const opened3 = listener.receive(m3)
     return {
       exporterHex: toHex(c.exportKeyingMaterial(V2Protocol.EXPORTER_BYTES, V2Protocol.EXPORTER_LABEL)),
       frames: {
@@ -74,7 +79,9 @@ export const computeV2Vectors = (base: Omit<Primitives, "random">) =>
       listenerFingerprint: listener.info.localFingerprint,
       connectorMessageFrame: toHex(m1),
       listenerMessageFrame: toHex(m2),
+      connectorBatchFrame: toHex(m3),
       receivedByListener: opened1,
-      receivedByConnector: opened2
+      receivedByConnector: opened2,
+      receivedBatchByListener: opened3
     }
   })
