@@ -3,7 +3,7 @@ import { Effect, FastCheck as fc } from "effect"
 import { FrameError } from "../src/domain/errors.js"
 import { encodeFrames, FrameDecoder } from "../src/domain/frame.js"
 import * as MemoryTransport from "../src/layers/MemoryTransport.js"
-import { frame } from "../src/layers/LengthPrefixFraming.js"
+import { frame, gather } from "../src/layers/LengthPrefixFraming.js"
 
 /** Splits bytes at the given cut points (sorted, deduplicated). */
 const split = (bytes: Uint8Array, cuts: ReadonlyArray<number>) => {
@@ -29,6 +29,20 @@ const drain = (decoder: FrameDecoder) => {
 }
 
 const bodies = fc.array(fc.uint8Array({ maxLength: 600 }), { maxLength: 20 })
+
+describe("gathered writes", () => {
+  it.prop(
+    "the chunks of a gathered write are byte for byte the joined frames, large bodies passed by reference",
+    [fc.array(fc.oneof(fc.integer({ min: 0, max: 200 }), fc.integer({ min: 16 * 1024, max: 70_000 })), { maxLength: 12 })],
+    ([sizes]) => {
+      const bodies = sizes.map((n, i) => new Uint8Array(n).fill(i + 1))
+      const chunks = gather(bodies)
+      expect(Buffer.concat(chunks)).toEqual(Buffer.from(encodeFrames(bodies)))
+      for (const b of bodies) if (b.length >= 16 * 1024) expect(chunks).toContain(b)
+    },
+    { numRuns: 60 }
+  )
+})
 
 describe("framing", () => {
   it.prop("frames split and coalesced arbitrarily reassemble exactly", { frames: bodies, cuts: fc.array(fc.nat(), { maxLength: 40 }) }, ({ frames, cuts }) => {

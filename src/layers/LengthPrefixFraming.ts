@@ -1,8 +1,33 @@
 import { Effect, Layer } from "effect"
 import { type FrameError, TransportError } from "../domain/errors.js"
-import { DEFAULT_MAX_FRAME, encodeFrames, FrameDecoder } from "../domain/frame.js"
+import { writeU32be } from "../domain/bytes.js"
+import { DEFAULT_MAX_FRAME, encodeFrames, FrameDecoder, HEADER_BYTES } from "../domain/frame.js"
 import { type FramedConn, Framing } from "../services/Framing.js"
 import type { Conn } from "../services/Transport.js"
+
+/** Bodies from this size on are passed to the stream as they are; smaller ones are joined with their headers. */
+const GATHER_FROM = 16 * 1024
+
+/**
+ * The chunks of one write: small frames (and the headers of large ones) joined into buffers, large bodies
+ * passed by reference, so a 64 KiB message is not copied once more just to put 4 bytes in front of it.
+ */
+export const gather = (bodies: ReadonlyArray<Uint8Array>): Array<Uint8Array> => {
+  const chunks: Array<Uint8Array> = []
+  let small: Array<Uint8Array> = []
+  for (const body of bodies) {
+    if (body.length < GATHER_FROM) small.push(body)
+    else {
+      // the pending small frames, then this frame's header (an empty body: encodeFrames writes the length)
+      const head = encodeFrames([...small, body.subarray(0, 0)])
+      writeU32be(head, head.length - HEADER_BYTES, body.length)
+      chunks.push(head, body)
+      small = []
+    }
+  }
+  if (small.length > 0) chunks.push(encodeFrames(small))
+  return chunks
+}
 
 /** u32 big-endian length + body framing over any Conn, bounded by `maxFrame` before allocation. */
 export const frame = (conn: Conn, maxFrame: number = DEFAULT_MAX_FRAME): FramedConn => {
@@ -51,7 +76,7 @@ export const frame = (conn: Conn, maxFrame: number = DEFAULT_MAX_FRAME): FramedC
         if (b.length > maxFrame)
           return Effect.fail(new TransportError({ reason: "Write", detail: `frame of ${b.length} bytes exceeds ${maxFrame}` }))
       }
-      return conn.write(encodeFrames(bodies))
+      return conn.writev ? conn.writev(gather(bodies)) : conn.write(encodeFrames(bodies))
     }
   }
 }

@@ -69,15 +69,27 @@ export const fromSocket = (socket: tls.TLSSocket | net.Socket): Conn => {
     }).pipe(Effect.zipRight(read))
   })
 
-  const write = (data: Uint8Array): Effect.Effect<void, TransportError> =>
+  const writev = (chunks: ReadonlyArray<Uint8Array>): Effect.Effect<void, TransportError> =>
     Effect.async<void, TransportError>((resume) => {
       if (socket.destroyed || socket.writableEnded) {
         resume(Effect.fail(new TransportError({ reason: "Write", detail: "the connection is closed" })))
         return
       }
-      const flushed = socket.write(data, (err) => {
-        if (err && !flushed) resume(Effect.fail(transportErrorFrom(err, "Write")))
-      })
+      // corked: the chunks reach TLS as one gathered write, without a JavaScript copy to join them
+      if (chunks.length > 1) socket.cork()
+      let flushed = true
+      for (let i = 0; i < chunks.length; i++) {
+        const last = i === chunks.length - 1
+        flushed = socket.write(
+          chunks[i]!,
+          last
+            ? (err) => {
+                if (err && !flushed) resume(Effect.fail(transportErrorFrom(err, "Write")))
+              }
+            : undefined
+        )
+      }
+      if (chunks.length > 1) socket.uncork()
       if (flushed) {
         resume(Effect.void)
         return
@@ -99,6 +111,8 @@ export const fromSocket = (socket: tls.TLSSocket | net.Socket): Conn => {
       socket.on("close", onClose)
       return Effect.sync(cleanup)
     })
+
+  const write = (data: Uint8Array) => writev([data])
 
   const close = Effect.async<void>((resume) => {
     if (socket.destroyed) return resume(Effect.void)
@@ -126,6 +140,7 @@ export const fromSocket = (socket: tls.TLSSocket | net.Socket): Conn => {
       buffered += chunk.length
     },
     write,
+    writev,
     close,
     exportKeyingMaterial
   }

@@ -212,6 +212,9 @@ const RATCHET_FAILURE: Record<Ratchet.RatchetFailure, SessionError> = {
   BadKey: sessionError("Malformed", "a message header carries an invalid ratchet key")
 }
 
+/** Texts longer than this (UTF-16 units) are sent alone rather than batched. */
+const BATCH_TEXT_UNITS = 4096
+
 /** Most ids in one receipt frame (the payload schema allows 4096). */
 const RECEIPT_BATCH = 1024
 
@@ -263,8 +266,14 @@ export class V2Session implements Session {
       bytes = 0
     }
     for (const item of items) {
-      // three bytes per UTF-16 unit bound the UTF-8 length from above; the exact count only matters near the limit
-      const size = item.text.length * 3 <= MAX_TEXT_BYTES ? item.text.length * 3 : Buffer.byteLength(item.text, "utf8")
+      // a large text goes alone (batching only pays for small ones), without counting its UTF-8 bytes here
+      if (item.text.length > BATCH_TEXT_UNITS) {
+        seal()
+        batch.push(item)
+        seal()
+        continue
+      }
+      const size = Buffer.byteLength(item.text, "utf8")
       if (batch.length >= MAX_BATCH || bytes + size > MAX_TEXT_BYTES) seal()
       batch.push(item)
       bytes += size

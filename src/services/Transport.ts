@@ -15,6 +15,8 @@ export interface Conn {
   readonly unread: (chunk: Uint8Array) => void
   /** Resolves once the bytes are handed to the stream; waits while the peer is not reading (back-pressure). */
   readonly write: (data: Uint8Array) => Effect.Effect<void, TransportError>
+  /** Several chunks in one go, where the stream can gather them without joining them first (large frames). */
+  readonly writev?: (chunks: ReadonlyArray<Uint8Array>) => Effect.Effect<void, TransportError>
   /** Flushes what was written, then ends the stream. */
   readonly close: Effect.Effect<void>
   /**
