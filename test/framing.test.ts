@@ -40,7 +40,7 @@ describe("gathered writes", () => {
       expect(Buffer.concat(chunks)).toEqual(Buffer.from(encodeFrames(bodies)))
       for (const b of bodies) if (b.length >= 16 * 1024) expect(chunks).toContain(b)
     },
-    { numRuns: 60 }
+    { fastCheck: { numRuns: 60 } }
   )
 })
 

@@ -28,6 +28,8 @@ const SEND_HIGH_WATER = 1024 * 1024
  * megabytes per round, bulk transfer went stop-and-go (encrypt, then wait for the write, then encrypt).
  */
 const ROUND_SEND_BYTES = 128 * 1024
+/** Bytes received and sent in one round after which the loop lets the event loop poll sockets. */
+const YIELD_AFTER_BYTES = 32 * 1024
 /** What a text adds to the unsent bytes beyond its own length, counted before it is sealed. */
 const FRAME_OVERHEAD = 160
 /** Rounds of frames joined into one socket write. */
@@ -168,6 +170,8 @@ export const startChat = (
         let freed = 0
         let framesHandled = 0
         let roundSendBytes = 0
+        // bytes received and sent this round: decides whether to let the event loop run before the next
+        let roundBytes = 0
         // texts of this round not yet encrypted: sealed together (sendMany) before any other frame
         const outgoing: Array<{ id: string; text: string }> = []
         let outgoingBytes = 0
@@ -215,6 +219,7 @@ export const startChat = (
               break
             case "Frames": {
               framesHandled++
+              for (const f of input.frames) roundBytes += f.length
               lastHeard = Date.now()
               for (const bytes of input.frames) {
                 if (result !== undefined) break
@@ -283,12 +288,15 @@ export const startChat = (
         if (st.leaving === "draining" && undelivered.size === 0 && deferred.length === 0) yield* sayGoodbye()
         if (st.leaving === "goodbye" && result === undefined && session.settled() && frames.length === 0)
           finish({ _tag: "Left" })
+        for (const f of frames) roundBytes += f.length
         if (frames.length > 0) {
           lastSent = Date.now()
           yield* Queue.offer(outbound, frames)
         }
         if (events.length > 0) yield* options.emit(events)
-        if (frames.length > 0 || framesHandled > 0) yield* yieldToIo
+        // only after a heavy round: a light one (a chat, a ping-pong) would pay an event-loop trip for nothing
+        // (ping-pong p99 2 → 6 ms, measured), and the loop lets I/O run whenever it waits for input anyway
+        if (roundBytes >= YIELD_AFTER_BYTES) yield* yieldToIo
         // stop reading while a large backlog waits to be written: the peer is not reading what we send
         while (result === undefined && unsent > HARD_HIGH_WATER) {
           const w = yield* Queue.take(inputs)
