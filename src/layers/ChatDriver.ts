@@ -23,11 +23,11 @@ const READ_AHEAD_BATCHES = 64
 /** Unsent bytes above which no new local messages are encrypted (the peer is not reading fast enough). */
 const SEND_HIGH_WATER = 1024 * 1024
 /**
- * Bytes of local messages encrypted in one round before they are handed to the writer. Smaller than the
- * high-water mark so that the socket writes one round while the loop encrypts the next: with whole
- * megabytes per round, bulk transfer went stop-and-go (encrypt, then wait for the write, then encrypt).
+ * Bytes of local messages encrypted in one round before they are handed to the writer: half the high-water
+ * mark, so the socket writes one round while the loop encrypts the next. Smaller rounds cost more in
+ * per-round work (bulk measured 144 MB/s at 128 KiB, 158 MB/s at 512 KiB).
  */
-const ROUND_SEND_BYTES = 128 * 1024
+const ROUND_SEND_BYTES = 512 * 1024
 /** Bytes received and sent in one round after which the loop lets the event loop poll sockets. */
 const YIELD_AFTER_BYTES = 32 * 1024
 /** What a text adds to the unsent bytes beyond its own length, counted before it is sealed. */
