@@ -64,6 +64,32 @@ describe("two p2pchat processes over TLS", () => {
     expect(await second.client.exited).toBe(1)
   })
 
+  it("piped lines are sent in order; /quit leaves after the lines before it and nothing after it is sent", async () => {
+    const { server, client } = await pair()
+    await client.waitFor("handshake")
+    client.child.stdin.write(["first", "second", "/quit", "after quit"].join("\n") + "\n")
+    await server.waitFor("peer-left")
+    expect(server.events.flatMap((e) => (e._tag === "message" ? [e.text] : []))).toEqual(["first", "second"])
+    expect(await client.exited).toBe(0)
+  })
+
+  it("a reader that stops taking our output slows the chat down instead of making us buffer it", async () => {
+    const { server, client } = await pair(["--heartbeat", "0"])
+    await server.waitFor("handshake")
+    server.child.stdout.pause() // the server's reader stops reading: its JSON lines back up in the pipe
+    const count = 20_000
+    client.child.stdin.write(Array.from({ length: count }, (_, i) => `line ${i}`).join("\n") + "\n")
+    await new Promise((r) => setTimeout(r, 2_000))
+    // the server shows a message before it acknowledges it: with its output stuck, most stay unacknowledged
+    const deliveredWhilePaused = client.events.filter((e) => e._tag === "delivered").length
+    expect(deliveredWhilePaused).toBeLessThan(count / 2)
+    server.child.stdout.resume()
+    await client.waitFor("delivered", (e) => e.id === String(count), 30_000)
+    const texts = server.events.flatMap((e) => (e._tag === "message" ? [e.text] : []))
+    expect(texts.length).toBe(count)
+    expect(texts.every((t, i) => t === `line ${i}`)).toBe(true)
+  }, 60_000)
+
   it("a peer that goes silent without closing is declared gone within 3 heartbeats", async () => {
     const { server, client } = await pair(["--heartbeat", "0.3"])
     await client.waitFor("handshake")

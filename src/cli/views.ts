@@ -1,4 +1,4 @@
-import { Effect, Runtime } from "effect"
+import { Effect, Fiber, Queue, Runtime } from "effect"
 import * as readline from "node:readline"
 import { type ChatEvent, event, toJsonLine } from "../domain/events.js"
 import type { ChatHandle, ChatOutcome } from "../services/Chat.js"
@@ -25,6 +25,9 @@ const HELP = [
 const DRAIN_MS = 10_000
 const MAX_WAITING_LINES = 256
 
+/** End of standard input, in the queue of lines. */
+const END = Symbol("end of input")
+
 /** Lines from stdin when it is not a terminal: every line is a message; end of input leaves after receipts. */
 const pipeInput = (chat: ChatHandle, reportRefusal: (message: string) => void, setInterrupt: (f: () => void) => void) =>
   Effect.gen(function* () {
@@ -38,51 +41,95 @@ const pipeInput = (chat: ChatHandle, reportRefusal: (message: string) => void, s
       run(chat.leave({ drainMs: DRAIN_MS }))
     }
     setInterrupt(leave)
-    // lines are sent one after another so their order is kept even while send waits for room; reading stops
-    // while many lines wait, so a peer that reads slowly cannot make us hold all of stdin in memory
-    let chain: Promise<unknown> = Promise.resolve()
+    // One fiber sends the lines in order, as many as are waiting at a time: lines that arrive together reach
+    // the chat together and share frames. Reading pauses while many lines wait, so a peer that reads slowly
+    // cannot make us hold all of stdin in memory (readline may still hand over a few after the pause).
+    const lines = yield* Queue.unbounded<string | typeof END>()
+    let paused = false
     let waiting = 0
     rl.on("line", (line) => {
-      if (leaving) return
-      if (line === "/quit") return leave()
-      if (++waiting > MAX_WAITING_LINES) rl.pause()
-      chain = chain.then(() =>
-        Runtime.runPromise(runtime)(
-          chat.send(line).pipe(Effect.catchAll((refused) => Effect.sync(() => reportRefusal(refused.message))))
-        ).finally(() => {
-          if (--waiting < MAX_WAITING_LINES / 2) rl.resume()
-        })
-      )
+      Queue.unsafeOffer(lines, line)
+      if (++waiting >= MAX_WAITING_LINES && !paused) {
+        paused = true
+        rl.pause()
+      }
     })
-    rl.on("close", () => void chain.then(leave))
+    rl.on("close", () => {
+      waiting++
+      Queue.unsafeOffer(lines, END)
+    })
+    const sender = Effect.gen(function* () {
+      for (;;) {
+        const batch = yield* Queue.takeBetween(lines, 1, MAX_WAITING_LINES)
+        waiting -= batch.length
+        for (const line of batch) {
+          if (leaving) return
+          // "/quit" and the end of input leave after the lines before them, never before
+          if (line === END || line === "/quit") return leave()
+          yield* chat.send(line).pipe(Effect.catchAll((refused) => Effect.sync(() => reportRefusal(refused.message))))
+        }
+        if (paused && waiting < MAX_WAITING_LINES / 2) {
+          paused = false
+          rl.resume()
+        }
+      }
+    })
+    const fiber = yield* Effect.fork(sender)
     const outcome = yield* chat.outcome
+    yield* Fiber.interrupt(fiber)
     rl.close()
     return outcome
   })
 
+/**
+ * Writes to our standard output, waiting while it is full: a reader that is slow to take our output slows
+ * the chat down (and through TCP, the peer) instead of making us buffer without bound.
+ */
+const writeOut = (out: NodeJS.WritableStream, text: string): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    if (out.write(text)) return resume(Effect.void)
+    const done = () => {
+      out.off("drain", done)
+      out.off("close", done)
+      out.off("error", done)
+      resume(Effect.void)
+    }
+    out.on("drain", done)
+    out.on("close", done)
+    out.on("error", done)
+    return Effect.sync(() => {
+      out.off("drain", done)
+      out.off("close", done)
+      out.off("error", done)
+    })
+  })
+
 export const makeJsonView = (out: NodeJS.WritableStream): View => {
-  const write = (events: ReadonlyArray<ChatEvent>) => out.write(events.map((e) => toJsonLine(e) + "\n").join(""))
+  const lines = (events: ReadonlyArray<ChatEvent>) => events.map((e) => toJsonLine(e) + "\n").join("")
   return {
-    onEvents: (events) => Effect.sync(() => void write(events)),
+    onEvents: (events) => writeOut(out, lines(events)),
     run: (chat, setInterrupt) =>
-      pipeInput(chat, (message) => write([event({ _tag: "error", code: "SendRefused", message })]), setInterrupt)
+      pipeInput(chat, (message) => void out.write(lines([event({ _tag: "error", code: "SendRefused", message })])), setInterrupt)
   }
 }
 
 export const makePlainView = (out: NodeJS.WritableStream, style: Style): View => {
   const shown = dropRepeatedConnecting()
-  const write = (events: ReadonlyArray<ChatEvent>) => {
+  const text = (events: ReadonlyArray<ChatEvent>) => {
     const lines: Array<string> = []
     for (const e of events.filter(shown)) {
       if (e._tag === "delivered") lines.push(style.dim(`Delivered ${e.at.slice(11, 16)} #${e.id}`))
       else lines.push(...renderEvent(e, style))
     }
-    if (lines.length > 0) out.write(lines.join("\n") + "\n")
+    return lines.length > 0 ? lines.join("\n") + "\n" : ""
   }
   return {
-    onEvents: (events) => Effect.sync(() => write(events)),
+    onEvents: (events) => {
+      const t = text(events)
+      return t.length > 0 ? writeOut(out, t) : Effect.void
+    },
     run: (chat, setInterrupt) =>
-      pipeInput(chat, (message) => write([event({ _tag: "error", code: "SendRefused", message })]), setInterrupt)
+      pipeInput(chat, (message) => void out.write(text([event({ _tag: "error", code: "SendRefused", message })])), setInterrupt)
   }
 }
 
