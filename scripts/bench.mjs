@@ -1,13 +1,13 @@
 // npm run bench [-- --quick] [-- --json]
 // Every figure is measured beside its baseline in the same run, sender and receiver as separate processes over
 // TLS on 127.0.0.1; several runs each, median and min-max. Nothing here is asserted by the tests.
-import { build } from "esbuild"
 import { spawn } from "node:child_process"
 import * as os from "node:os"
 import * as path from "node:path"
 import { Effect } from "effect"
 import * as P2pchat from "../dist/lib/index.js"
 import { frame } from "../dist/lib/layers/LengthPrefixFraming.js"
+import { bundle } from "./bundle.mjs"
 
 const args = new Set(process.argv.slice(2))
 const quick = args.has("--quick")
@@ -16,18 +16,7 @@ const here = path.dirname(new URL(import.meta.url).pathname)
 // The peers run bundled, as the CLI does (and as an application embedding the library would ship): the
 // unbundled module graph of effect alone costs about 40 MB of RSS and a slower start.
 const peerScript = path.join(here, "../dist/bench-peer.mjs")
-await build({
-  entryPoints: [path.join(here, "bench-peer.mjs")],
-  outfile: peerScript,
-  bundle: true,
-  platform: "node",
-  format: "esm",
-  target: "node20",
-  minifySyntax: true,
-  treeShaking: true,
-  banner: { js: "import { createRequire as __benchCreateRequire } from 'node:module';\nconst require = __benchCreateRequire(import.meta.url);" },
-  logLevel: "warning"
-})
+await bundle(path.join(here, "bench-peer.mjs"), peerScript)
 const cli = path.join(here, "../dist/p2pchat.mjs")
 
 const RUNS = quick ? 1 : 3
