@@ -263,7 +263,10 @@ export const startChat = (
                     _tag: "Failed",
                     error: new TransportError({ reason: "Timeout", detail: `nothing heard from the peer for ${Math.round((now - lastHeard) / 1000)} s` })
                   })
-                else if (now - lastSent >= heartbeatMs) (sendOutgoing(), apply(session.heartbeat!()))
+                else if (now - lastSent >= heartbeatMs) {
+                  sendOutgoing()
+                  apply(session.heartbeat!())
+                }
               }
               break
           }
