@@ -1,7 +1,7 @@
 import { Effect, FastCheck as fc } from "effect"
 import { SessionError } from "../../src/domain/errors.js"
 import { encodeFrames, FrameDecoder } from "../../src/domain/frame.js"
-import { decodePayloadBytes } from "../../src/domain/payload.js"
+import { decodePayloadBytes, encodePayload } from "../../src/domain/payload.js"
 import { parseConnectorHello, parseListenerHello } from "../../src/layers/SeedProtocol.js"
 import { checkAnnounce } from "../../src/layers/V2Protocol.js"
 import { linkedSeed, linkedV2 } from "./sessions.js"
@@ -57,14 +57,20 @@ export const fuzz = async (runs: number, rngSeed?: number): Promise<FuzzReport> 
   // valid inputs to mutate: real frames of both protocols
   const v2 = await Effect.runPromise(linkedV2())
   const seed = await Effect.runPromise(linkedSeed())
-  const v2Frames = [v2.connector.send("1", "hello").frames[0]!, v2.connector.leave("bye").frames.at(-1)!]
+  const v2Frames = [
+    v2.connector.send("1", "hello").frames[0]!,
+    v2.connector.sendMany([{ id: "2", text: "two" }, { id: "3", text: "thrée" }]).frames[0]!,
+    v2.connector.leave("bye").frames.at(-1)!
+  ]
   const seedFrame = seed.connector.send("1", "hello").frames[0]!
   const hello = new Uint8Array(Buffer.concat([Buffer.alloc(16, 7), Buffer.from("-----BEGIN PUBLIC KEY-----\nMHYwEAYHKoZIzj0CAQYFK4EEACIDYgAE\n-----END PUBLIC KEY-----\n")]))
+  // the plaintexts inside v2 frames, in their wire layout (lengths, JSON part, raw bodies, padding)
   const payloads = [
-    Buffer.from(JSON.stringify({ v: 1, kind: "text", id: "1", sentAt: 1, body: "hi" })),
-    Buffer.from(JSON.stringify({ v: 1, kind: "receipt", ids: ["1", "2"] })),
-    Buffer.from(JSON.stringify({ v: 2, kind: "file", name: "x" }))
-  ].map((b) => new Uint8Array(b))
+    encodePayload({ v: 1, kind: "text", id: "1", sentAt: 1, body: "hi" }),
+    encodePayload({ v: 1, kind: "texts", sentAt: 1, ids: ["1", "2", "3"], bodies: ["a", "bé", ""] }),
+    encodePayload({ v: 1, kind: "receipt", ids: ["1", "2"] }),
+    encodePayload({ v: 2, kind: "file", name: "x" } as never)
+  ]
   const framesOf = (bodies: ReadonlyArray<Uint8Array>) => encodeFrames(bodies)
 
   const opts = { numRuns: runs, ...(rngSeed === undefined ? {} : { seed: rngSeed }) }
