@@ -133,8 +133,14 @@ describe("a listener under hostile input keeps serving the real peer", () => {
 describe("tampering with a recorded v2 session", () => {
   it("every single-bit flip of every message frame is rejected; no altered plaintext is ever shown", { timeout: 120_000 }, async () => {
     const { connector: a, listener: b } = await Effect.runPromise(linkedV2())
-    // the first message (it makes b take a DH ratchet step), a text in the same chain, and the goodbye
-    const frames = [a.send("1", "first").frames[0]!, a.send("2", "second").frames[0]!, a.leave("bye").frames.at(-1)!]
+    // the first message (it makes b take a DH ratchet step), a text in the same chain, several texts in one
+    // frame, and the goodbye
+    const frames = [
+      a.send("1", "first").frames[0]!,
+      a.send("2", "second").frames[0]!,
+      a.sendMany([{ id: "3", text: "third" }, { id: "4", text: "fourth" }]).frames[0]!,
+      a.leave("bye").frames.at(-1)!
+    ]
     let flips = 0
     for (const frame of frames) {
       for (let i = 0; i < frame.length * 8; i++) {
