@@ -108,6 +108,23 @@ describe("a whole chat over the in-memory transport", () => {
     })
   )
 
+  it.scopedLive("a late subscriber's replay is bounded by text size too, and keeps the newest events", () =>
+    Effect.gen(function* () {
+      const { client, srv } = yield* pair
+      const big = (i: number) => `${i}`.padEnd(60_000, "x")
+      for (let i = 0; i < 12; i++) yield* client.send(big(i))
+      yield* Stream.runDrain(Stream.take(srv.messages, 12))
+      yield* client.leave({ drainMs: 1000 })
+      yield* srv.outcome
+      // subscribed only now: everything it gets is replay
+      const replayed = Chunk.toArray(yield* Stream.runCollect(srv.events))
+      const texts = replayed.flatMap((e) => (e._tag === "message" ? [e.text] : []))
+      expect(texts.reduce((n, t) => n + t.length, 0)).toBeLessThanOrEqual(256 * 1024 + 60_000)
+      expect(texts.at(-1)).toBe(big(11))
+      expect(replayed.at(-1)?._tag).toBe("disconnected")
+    }).pipe(Effect.provide(Layer.mergeAll(MemoryTransport.layer, LengthPrefixFraming.layer(), L.v2)))
+  )
+
   it.scopedLive("v2: a connection cut without a goodbye is 'connection lost', with our unacknowledged ids; never 'peer left'", () =>
     Effect.gen(function* () {
       const { c, fc, sc, chat, events } = yield* chatWithRawPeer
