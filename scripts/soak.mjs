@@ -1,6 +1,7 @@
 // Soak: two real p2pchat processes over TLS on 127.0.0.1, both sending COUNT messages at the same time.
 // Checks exactly-once, in-order delivery and a receipt for every message; prints messages/s and peak RSS.
 //   node scripts/soak.mjs [COUNT=200000] [PROTOCOL=v2]
+// With seed, both sides sending at once breaks the protocol by design: the run ends early with that error.
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
@@ -45,10 +46,22 @@ const side = (name, args, count) => {
   })
   child.stderr.on("data", (d) => state.errors.push(String(d)))
   const rssTimer = setInterval(() => (state.rss = Math.max(state.rss, peakRss(child.pid))), 100)
-  state.exited = new Promise((resolve) => child.on("exit", (code) => (clearInterval(rssTimer), (state.exit = code), resolve(code))))
+  state.exited = new Promise((resolve) =>
+    child.on("exit", (code) => {
+      clearInterval(rssTimer)
+      state.exit = code
+      resolve(code)
+      for (const w of watchers) w()
+    })
+  )
   state.until = (predicate, ms) =>
     new Promise((resolve, reject) => {
-      const check = () => predicate() && (watchers.delete(check), clearTimeout(timer), resolve())
+      const check = () => {
+        if (predicate()) (watchers.delete(check), clearTimeout(timer), resolve())
+        // a side that ended (seed cannot survive both sides sending at once) will not get there: say so now
+        else if (state.exit !== undefined)
+          (watchers.delete(check), clearTimeout(timer), reject(new Error(`${name}: exited ${state.exit} (${state.received.length}/${count} received) ${state.errors.join(" ")}`)))
+      }
       const timer = setTimeout(() => (watchers.delete(check), reject(new Error(`${name}: timed out (${state.received.length}/${count} received, ${state.delivered.size} receipts) ${state.errors.join(" ")}`))), ms)
       watchers.add(check)
       check()
@@ -96,7 +109,10 @@ export const soak = async ({ count = 200_000, protocol = "v2", timeoutMs = 600_0
 if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname)) {
   const count = Number(process.argv[2] ?? 200_000)
   const protocol = process.argv[3] ?? "v2"
-  const result = await soak({ count, protocol })
+  const result = await soak({ count, protocol }).catch((e) => {
+    console.error(`soak failed: ${e.message}`)
+    process.exit(1)
+  })
   console.log(JSON.stringify(result, null, 1))
   process.exit(result.exactlyOnceInOrder && result.allReceipted ? 0 : 1)
 }
