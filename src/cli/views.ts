@@ -88,20 +88,16 @@ const pipeInput = (chat: ChatHandle, reportRefusal: (message: string) => void, s
 const writeOut = (out: NodeJS.WritableStream, text: string): Effect.Effect<void> =>
   Effect.async<void>((resume) => {
     if (out.write(text)) return resume(Effect.void)
+    const events = ["drain", "close", "error"] as const
+    const stop = () => {
+      for (const e of events) out.off(e, done)
+    }
     const done = () => {
-      out.off("drain", done)
-      out.off("close", done)
-      out.off("error", done)
+      stop()
       resume(Effect.void)
     }
-    out.on("drain", done)
-    out.on("close", done)
-    out.on("error", done)
-    return Effect.sync(() => {
-      out.off("drain", done)
-      out.off("close", done)
-      out.off("error", done)
-    })
+    for (const e of events) out.on(e, done)
+    return Effect.sync(stop)
   })
 
 export const makeJsonView = (out: NodeJS.WritableStream): View => {

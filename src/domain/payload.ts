@@ -80,19 +80,22 @@ const LENGTHS = 8
 export const encodePayload = (payload: Payload): Uint8Array => {
   let meta: unknown = payload
   let bodies: ReadonlyArray<string> = []
+  let lengths: ReadonlyArray<number> = []
   if (payload.kind === "text") {
     const { body, ...rest } = payload
     meta = rest
     bodies = [body]
+    lengths = [Buffer.byteLength(body, "utf8")]
   } else if (payload.kind === "texts") {
     const { bodies: texts, ...rest } = payload
-    meta = { ...rest, lengths: texts.map((t) => Buffer.byteLength(t, "utf8")) }
     bodies = texts
+    lengths = texts.map((t) => Buffer.byteLength(t, "utf8"))
+    meta = { ...rest, lengths }
   }
   const json = JSON.stringify(meta)
   const metaBytes = Buffer.byteLength(json, "utf8")
   let bodyBytes = 0
-  for (const b of bodies) bodyBytes += Buffer.byteLength(b, "utf8")
+  for (const n of lengths) bodyBytes += n
   // zero-filled: the padding is whatever the writes below leave untouched
   const out = Buffer.alloc(padme(LENGTHS + metaBytes + bodyBytes))
   out.writeUInt32BE(metaBytes, 0)
