@@ -133,8 +133,10 @@ export const startChat = (
             : deferred.length > 0 && unsent <= SEND_HIGH_WATER && st.leaving !== "goodbye"
               ? yield* Queue.takeUpTo(inputs, BATCH)
               : yield* Queue.takeBetween(inputs, 1, BATCH)
-        const frames: Array<Uint8Array> = []
-        const events: Array<ChatEvent> = []
+        // emptied once handed over: the round's closures outlive it (a suspended generator keeps them), and
+        // through them a heap snapshot found the last two rounds' texts alive while the loop waited for input
+        let frames: Array<Uint8Array> = []
+        let events: Array<ChatEvent> = []
         // one time stamp for the whole round: the events of a round happen within microseconds
         const at = new Date().toISOString()
         const apply = (step: Step) => {
@@ -297,6 +299,8 @@ export const startChat = (
           yield* Queue.offer(outbound, frames)
         }
         if (events.length > 0) yield* options.emit(events)
+        frames = []
+        events = []
         // only after a heavy round: a light one (a chat, a ping-pong) would pay an event-loop trip for nothing
         // (ping-pong p99 2 → 6 ms, measured), and the loop lets I/O run whenever it waits for input anyway
         if (roundBytes >= YIELD_AFTER_BYTES) yield* yieldToIo
