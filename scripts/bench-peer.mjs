@@ -15,6 +15,11 @@ const size = Number(sizeText)
 const host = "127.0.0.1"
 const text = "x".repeat(size)
 const now = () => performance.now()
+/** CPU time of the whole process (all threads: garbage collection and the thread pool count too), in µs. */
+const cpuNow = () => {
+  const u = process.cpuUsage()
+  return u.user + u.system
+}
 const report = (o) => console.log(JSON.stringify({ ...o, maxRssMb: process.resourceUsage().maxRSS / 1024, mem: Object.fromEntries(Object.entries(process.memoryUsage()).map(([k, v]) => [k, Math.round(v / 2 ** 20)])) }))
 const listening = (events) =>
   Effect.sync(() => {
@@ -35,17 +40,19 @@ switch (role) {
       Effect.gen(function* () {
         const s = yield* P2pchat.open({ mode: "server", listen: { host, port }, onEvents: listening, heartbeatMs: 0 })
         let first = 0
+        let cpu0 = 0
         let n = 0
         let bytes = 0
         yield* Stream.runForEach(Stream.take(s.messages, count), (m) =>
           Effect.sync(() => {
-            if (n++ === 0) first = now()
+            if (n++ === 0) (first = now()), (cpu0 = cpuNow())
             bytes += m.text.length
           })
         )
         const seconds = (now() - first) / 1000
+        const cpuUsPerMessage = (cpuNow() - cpu0) / Math.max(1, n - 1)
         yield* s.outcome
-        report({ messages: n, seconds, rate: n / seconds, mbPerSec: bytes / seconds / 1e6 })
+        report({ messages: n, seconds, rate: n / seconds, mbPerSec: bytes / seconds / 1e6, cpuUsPerMessage })
       })
     )
     break
@@ -53,14 +60,16 @@ switch (role) {
     await run(
       Effect.gen(function* () {
         const s = yield* P2pchat.open({ mode: "client", target: { host, port }, heartbeatMs: 0 })
+        const cpu0 = cpuNow()
         let delivered = 0
         const done = Stream.runDrain(Stream.takeUntil(s.events, (e) => e._tag === "delivered" && ++delivered >= count))
         const fiber = yield* Effect.fork(done)
         for (let i = 0; i < count; i++) yield* s.send(text)
         yield* fiber.await
+        const cpuUsPerMessage = (cpuNow() - cpu0) / count
         yield* s.leave({ drainMs: 30_000 })
         yield* s.outcome
-        report({ delivered })
+        report({ delivered, cpuUsPerMessage })
       })
     )
     break
@@ -150,19 +159,20 @@ switch (role) {
       const decoder = new FrameDecoder()
       let n = 0
       let first = 0
+      let cpu0 = 0
       let bytes = 0
       socket.on("data", (chunk) => {
         decoder.push(chunk)
         const out = []
         for (let f = decoder.next(); f instanceof Uint8Array; f = decoder.next()) {
-          if (n++ === 0) first = now()
+          if (n++ === 0) (first = now()), (cpu0 = cpuNow())
           bytes += f.length
           if (role === "raw-echo") out.push(f)
         }
         if (out.length > 0) socket.write(encodeFrames(out))
         if (role === "raw-recv" && n >= count) {
           const seconds = (now() - first) / 1000
-          report({ messages: n, seconds, rate: n / seconds, mbPerSec: bytes / seconds / 1e6 })
+          report({ messages: n, seconds, rate: n / seconds, mbPerSec: bytes / seconds / 1e6, cpuUsPerMessage: (cpuNow() - cpu0) / Math.max(1, n - 1) })
           socket.end()
           server.close()
         }
@@ -173,8 +183,10 @@ switch (role) {
     break
   }
   case "raw-send": {
+    let cpu0 = 0
     const socket = tls.connect({ host, port, rejectUnauthorized: false }, async () => {
       socket.setNoDelay(true)
+      cpu0 = cpuNow()
       const body = Buffer.from(text)
       const batch = 512
       for (let sent = 0; sent < count; ) {
@@ -184,8 +196,9 @@ switch (role) {
         if (!ok) await new Promise((r) => socket.once("drain", r))
       }
     })
+    // the receiver ends the stream once it has every frame
     socket.on("end", () => {
-      report({})
+      report({ cpuUsPerMessage: (cpuNow() - cpu0) / count })
       socket.end()
     })
     break
