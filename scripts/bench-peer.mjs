@@ -1,5 +1,6 @@
 // One side of a benchmark, run as its own process by scripts/bench.mjs. Prints one JSON line with results.
-//   node scripts/bench-peer.mjs ROLE PORT COUNT SIZE [PROTOCOL]
+//   node scripts/bench-peer.mjs ROLE PORT COUNT SIZE [PROTOCOL] [WINDOW]
+// WINDOW (receivers): also report the rate over the first and the last WINDOW messages (cold and warmed up).
 // Roles: recv / send (p2pchat sessions), raw-recv / raw-send (node:tls, same framing, no end-to-end layer),
 //        echo / ping (latency), raw-echo / raw-ping, hs-server / hs-client (handshakes).
 import { Effect, Stream } from "effect"
@@ -8,7 +9,7 @@ import * as tls from "node:tls"
 import * as P2pchat from "../dist/lib/index.js"
 import { encodeFrames, FrameDecoder } from "../dist/lib/domain/frame.js"
 
-const [role, portText, countText, sizeText, protocol = "v2"] = process.argv.slice(2)
+const [role, portText, countText, sizeText, protocol = "v2", windowText = "0"] = process.argv.slice(2)
 const port = Number(portText)
 const count = Number(countText)
 const size = Number(sizeText)
@@ -19,6 +20,37 @@ const now = () => performance.now()
 const cpuNow = () => {
   const u = process.cpuUsage()
   return u.user + u.system
+}
+const window = Number(windowText)
+
+/** Times the arrival of `count` messages of `size` bytes: whole run, and the first and last `window`. */
+const arrivals = () => {
+  const at = []
+  let cpu0 = 0
+  let cpuUs = 0
+  let n = 0
+  return {
+    get done() {
+      return n >= count
+    },
+    arrive: () => {
+      n++
+      if (n === 1) cpu0 = cpuNow()
+      if (n === 1 || n === window || n === count - window || n === count) at[n] = now()
+      if (n === count) cpuUs = cpuNow() - cpu0
+    },
+    result: () => {
+      const rate = (k, from, to) => ({ rate: k / ((to - from) / 1000), mbPerSec: (k * size) / ((to - from) / 1000) / 1e6 })
+      const whole = rate(n, at[1], at[n])
+      return {
+        messages: n,
+        seconds: (at[n] - at[1]) / 1000,
+        ...whole,
+        cpuUsPerMessage: cpuUs / Math.max(1, n - 1),
+        ...(window > 1 && window < count ? { first: rate(window, at[1], at[window]), last: rate(window, at[count - window], at[count]) } : {})
+      }
+    }
+  }
 }
 const report = (o) => console.log(JSON.stringify({ ...o, maxRssMb: process.resourceUsage().maxRSS / 1024, mem: Object.fromEntries(Object.entries(process.memoryUsage()).map(([k, v]) => [k, Math.round(v / 2 ** 20)])) }))
 const listening = (events) =>
@@ -39,12 +71,7 @@ switch (role) {
     // counts texts as the CLI takes them, through `onEvents` (see README "Performance" on `Stream.runForEach`)
     await run(
       Effect.gen(function* () {
-        let first = 0
-        let cpu0 = 0
-        let n = 0
-        let bytes = 0
-        let seconds = 0
-        let cpuUsPerMessage = 0
+        const clock = arrivals()
         const s = yield* P2pchat.open({
           mode: "server",
           listen: { host, port },
@@ -53,17 +80,12 @@ switch (role) {
             Effect.zipRight(
               listening(events),
               Effect.sync(() => {
-                for (const e of events) {
-                  if (e._tag !== "message") continue
-                  if (n++ === 0) (first = now()), (cpu0 = cpuNow())
-                  bytes += e.text.length
-                  if (n === count) (seconds = (now() - first) / 1000), (cpuUsPerMessage = (cpuNow() - cpu0) / Math.max(1, n - 1))
-                }
+                for (const e of events) if (e._tag === "message") clock.arrive()
               })
             )
         })
         yield* s.outcome
-        report({ messages: n, seconds, rate: n / seconds, mbPerSec: bytes / seconds / 1e6, cpuUsPerMessage })
+        report(clock.result())
       })
     )
     break
@@ -168,22 +190,17 @@ switch (role) {
     const server = tls.createServer({ key: id.keyPem, cert: id.certPem }, (socket) => {
       socket.setNoDelay(true)
       const decoder = new FrameDecoder()
-      let n = 0
-      let first = 0
-      let cpu0 = 0
-      let bytes = 0
+      const clock = arrivals()
       socket.on("data", (chunk) => {
         decoder.push(chunk)
         const out = []
         for (let f = decoder.next(); f instanceof Uint8Array; f = decoder.next()) {
-          if (n++ === 0) (first = now()), (cpu0 = cpuNow())
-          bytes += f.length
+          clock.arrive()
           if (role === "raw-echo") out.push(f)
         }
         if (out.length > 0) socket.write(encodeFrames(out))
-        if (role === "raw-recv" && n >= count) {
-          const seconds = (now() - first) / 1000
-          report({ messages: n, seconds, rate: n / seconds, mbPerSec: bytes / seconds / 1e6, cpuUsPerMessage: (cpuNow() - cpu0) / Math.max(1, n - 1) })
+        if (role === "raw-recv" && clock.done) {
+          report(clock.result())
           socket.end()
           server.close()
         }

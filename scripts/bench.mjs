@@ -23,16 +23,20 @@ const RUNS = quick ? 1 : 3
 const RATE_COUNT = quick ? 2_000 : 100_000
 const SEED_COUNT = quick ? 100 : 2_000
 const BULK_SIZE = 64 * 1024
-const BULK_COUNT = quick ? 64 : 4096 // 4096 x 64 KiB = 256 MiB
+// the issue's figure is 256 MiB (4096 x 64 KiB) from a cold start: the first 4096 messages of a 1 GiB run, whose
+// last 4096 show the same code warmed up (the JIT takes a few hundred megabytes to optimise the hot paths)
+const BULK_COUNT = quick ? 256 : 16_384
+const BULK_WINDOW = quick ? 64 : 4096
+const mib = (messages) => `${(messages * BULK_SIZE) / 2 ** 20} MiB`
 const PING_COUNT = quick ? 100 : 2_000
 const HS_COUNT = quick ? 5 : 30
 const START_RUNS = quick ? 2 : 7
 
 const log = (s) => asJson || process.stderr.write(s + "\n")
 
-const spawnPeer = (role, port, count, size, protocol = "v2") =>
+const spawnPeer = (role, port, count, size, protocol = "v2", window = 0) =>
   new Promise((resolveStart, rejectStart) => {
-    const child = spawn(process.execPath, [peerScript, role, String(port), String(count), String(size), protocol], {
+    const child = spawn(process.execPath, [peerScript, role, String(port), String(count), String(size), protocol, String(window)], {
       stdio: ["ignore", "pipe", "pipe"]
     })
     let out = ""
@@ -61,9 +65,9 @@ const spawnPeer = (role, port, count, size, protocol = "v2") =>
   })
 
 /** A server role and a client role against each other; returns both results. */
-const duel = async (serverRole, clientRole, count, size, protocol) => {
-  const server = await spawnPeer(serverRole, 0, count, size, protocol)
-  const client = await spawnPeer(clientRole, server.port, count, size, protocol)
+const duel = async (serverRole, clientRole, count, size, protocol, window) => {
+  const server = await spawnPeer(serverRole, 0, count, size, protocol, window)
+  const client = await spawnPeer(clientRole, server.port, count, size, protocol, window)
   const [s, c] = await Promise.all([server.result, client.result])
   return { server: s, client: c }
 }
@@ -144,13 +148,14 @@ const seedRate = await repeat(RUNS, () => duel("recv", "send", SEED_COUNT, 100, 
 record("seedRate", { unit: "msg/s", ...stats(seedRate.map((r) => r.server.rate)), rawTls: results.v2Rate.rawTls })
 
 log("v2 bulk ...")
-const bulk = await repeat(RUNS, () => duel("recv", "send", BULK_COUNT, BULK_SIZE, "v2"))
-const rawBulk = await repeat(RUNS, () => duel("raw-recv", "raw-send", BULK_COUNT, BULK_SIZE))
+const bulk = await repeat(RUNS, () => duel("recv", "send", BULK_COUNT, BULK_SIZE, "v2", BULK_WINDOW))
+const rawBulk = await repeat(RUNS, () => duel("raw-recv", "raw-send", BULK_COUNT, BULK_SIZE, "v2", BULK_WINDOW))
 record("v2Bulk", {
   unit: "MB/s",
-  ...stats(bulk.map((r) => r.server.mbPerSec)),
-  rawTls: stats(rawBulk.map((r) => r.server.mbPerSec)),
-  // where a 64 KiB message's budget goes: two processes share the machine's cores
+  ...stats(bulk.map((r) => r.server.first.mbPerSec)),
+  rawTls: stats(rawBulk.map((r) => r.server.first.mbPerSec)),
+  warm: { ...stats(bulk.map((r) => r.server.last.mbPerSec)), rawTls: stats(rawBulk.map((r) => r.server.last.mbPerSec)) },
+  // where a 64 KiB message's budget goes (whole run): two processes share the machine's cores
   cpuUsPerMessage: {
     receiver: stats(bulk.map((r) => r.server.cpuUsPerMessage)),
     sender: stats(bulk.map((r) => r.client.cpuUsPerMessage)),
@@ -188,7 +193,8 @@ const targets = [
   // texts that queue up share a frame, so the same messages also have a batched ceiling: judged on its own row
   ["  ... vs batched ceiling", `${Math.round((100 * results.v2Rate.median) / results.v2Rate.batchedCryptoCeiling.median)}%`, `crypto ceiling, texts batched as the chat does: ${Math.round(results.v2Rate.batchedCryptoCeiling.median)}`, "≥ 60% of ceiling", results.v2Rate.median >= 0.6 * results.v2Rate.batchedCryptoCeiling.median],
   ["seed one-way rate, 100 B", `${Math.round(results.seedRate.median)} msg/s`, `raw TLS ${Math.round(results.v2Rate.rawTls.median)}; chat.py ~210`, "report", true],
-  ["v2 bulk, 64 KiB", `${Math.round(results.v2Bulk.median)} MB/s`, `raw TLS ${Math.round(results.v2Bulk.rawTls.median)} MB/s (${Math.round((100 * results.v2Bulk.median) / results.v2Bulk.rawTls.median)}%)`, "≥ 250 MB/s and ≥ 40% of raw", results.v2Bulk.median >= 250 && results.v2Bulk.median >= 0.4 * results.v2Bulk.rawTls.median],
+  [`v2 bulk, 64 KiB, first ${mib(BULK_WINDOW)}`, `${Math.round(results.v2Bulk.median)} MB/s`, `raw TLS ${Math.round(results.v2Bulk.rawTls.median)} MB/s (${Math.round((100 * results.v2Bulk.median) / results.v2Bulk.rawTls.median)}%)`, "≥ 250 MB/s and ≥ 40% of raw", results.v2Bulk.median >= 250 && results.v2Bulk.median >= 0.4 * results.v2Bulk.rawTls.median],
+  [`  ... warmed up (last ${mib(BULK_WINDOW)} of ${mib(BULK_COUNT)})`, `${Math.round(results.v2Bulk.warm.median)} MB/s`, `raw TLS ${Math.round(results.v2Bulk.warm.rawTls.median)} MB/s (${Math.round((100 * results.v2Bulk.warm.median) / results.v2Bulk.warm.rawTls.median)}%)`, "report", true],
   ["  ... CPU per message (recv / send)", `${Math.round(results.v2Bulk.cpuUsPerMessage.receiver.median)} / ${Math.round(results.v2Bulk.cpuUsPerMessage.sender.median)} µs`, `raw TLS ${Math.round(results.v2Bulk.cpuUsPerMessage.rawReceiver.median)} / ${Math.round(results.v2Bulk.cpuUsPerMessage.rawSender.median)} µs`, "report", true],
   ["v2 latency p50 / p99", `${results.v2Latency.p50.toFixed(2)} / ${results.v2Latency.p99.toFixed(2)} ms`, `raw TLS ${results.v2Latency.rawTls.p50.toFixed(2)} / ${results.v2Latency.rawTls.p99.toFixed(2)} ms`, "p99 ≤ 10 ms", results.v2Latency.p99 <= 10],
   ["handshake p50 (v2 / seed)", `${results.handshake.v2.p50.toFixed(1)} / ${results.handshake.seed.p50.toFixed(1)} ms`, `raw TLS ${results.handshake.rawTls.p50.toFixed(1)} ms`, "v2 p50 ≤ 15 ms", results.handshake.v2.p50 <= 15],
