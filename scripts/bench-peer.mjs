@@ -3,7 +3,7 @@
 // WINDOW (receivers): also report the rate over the first and the last WINDOW messages (cold and warmed up).
 // Roles: recv / send (p2pchat sessions), raw-recv / raw-send (node:tls, same framing, no end-to-end layer),
 //        echo / ping (latency), raw-echo / raw-ping, hs-server / hs-client (handshakes).
-import { Effect, Stream } from "effect"
+import { Deferred, Effect, Stream } from "effect"
 import * as crypto from "node:crypto"
 import * as tls from "node:tls"
 import * as P2pchat from "../dist/lib/index.js"
@@ -92,13 +92,22 @@ switch (role) {
   case "send":
     await run(
       Effect.gen(function* () {
-        const s = yield* P2pchat.open({ mode: "client", target: { host, port }, heartbeatMs: 0 })
-        const cpu0 = cpuNow()
+        // receipts counted through `onEvents`, as the CLI takes events
+        const allDelivered = yield* Deferred.make()
         let delivered = 0
-        const done = Stream.runDrain(Stream.takeUntil(s.events, (e) => e._tag === "delivered" && ++delivered >= count))
-        const fiber = yield* Effect.fork(done)
+        const s = yield* P2pchat.open({
+          mode: "client",
+          target: { host, port },
+          heartbeatMs: 0,
+          onEvents: (events) =>
+            Effect.suspend(() => {
+              for (const e of events) if (e._tag === "delivered") delivered++
+              return delivered >= count ? Deferred.succeed(allDelivered, undefined) : Effect.void
+            })
+        })
+        const cpu0 = cpuNow()
         for (let i = 0; i < count; i++) yield* s.send(text)
-        yield* fiber.await
+        yield* Deferred.await(allDelivered)
         const cpuUsPerMessage = (cpuNow() - cpu0) / count
         yield* s.leave({ drainMs: 30_000 })
         yield* s.outcome
