@@ -40,6 +40,10 @@ export interface PeerSession extends ChatHandle {
    * Every event from `listening` on. Each subscriber gets the last 1024 events before it subscribed (fewer
    * when their texts pass 256 Ki characters), then everything after, so subscribing right after `open`
    * misses nothing.
+   *
+   * For bulk transfer take events through `onEvents` (as the CLI does) or `Stream.toPull`: with effect 3.22,
+   * `Stream.runForEach` keeps the chunks it has processed reachable through young-generation collections,
+   * and receiving 64 KiB texts that way cost about 420 instead of 300 µs of CPU each (measured).
    */
   readonly events: Stream.Stream<ChatEvent>
   /** Only the incoming text messages. */
