@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Layer, Stream } from "effect"
+import { Chunk, Deferred, Effect, Layer, Stream } from "effect"
 import type { ChatEvent } from "../src/domain/events.js"
 import * as MemoryTransport from "../src/layers/MemoryTransport.js"
 import { open } from "../src/Peer.js"
@@ -24,7 +24,7 @@ const pair = Effect.gen(function* () {
  * A running chat on the listener's side whose peer is driven by hand: `sc` is the peer's session, `fc` its
  * framed connection, `c` its raw connection.
  */
-const chatWithRawPeer = Effect.gen(function* () {
+const chatWithRawPeerShowing = (show?: (events: ReadonlyArray<ChatEvent>) => Effect.Effect<void>) => Effect.gen(function* () {
   const [c, l] = yield* MemoryTransport.makePair({ host: "c", port: 1 }, { host: "l", port: 2 })
   const fc = frame(c)
   const fl = frame(l)
@@ -32,9 +32,11 @@ const chatWithRawPeer = Effect.gen(function* () {
     concurrency: 2
   })
   const events: Array<ChatEvent> = []
-  const chat = yield* startChat(fl, sl, { emit: (es) => Effect.sync(() => void events.push(...es)), heartbeatMs: 0 })
+  const emit = (es: ReadonlyArray<ChatEvent>) => Effect.zipRight(Effect.sync(() => void events.push(...es)), show ? show(es) : Effect.void)
+  const chat = yield* startChat(fl, sl, { emit, heartbeatMs: 0 })
   return { c, fc, sc, chat, events }
 })
+const chatWithRawPeer = chatWithRawPeerShowing()
 
 const ofTag = <T extends ChatEvent["_tag"]>(events: Chunk.Chunk<ChatEvent>, tag: T) =>
   Chunk.toArray(events).filter((e): e is Extract<ChatEvent, { _tag: T }> => e._tag === tag)
@@ -105,6 +107,36 @@ describe("a whole chat over the in-memory transport", () => {
       expect(got).toEqual(Array.from({ length: n }, (_, i) => `burst ${i}`))
       // one frame per text would be 600; the loop seals what queued up in a round together
       expect(frames).toBeLessThan(n / 4)
+    })
+  )
+
+  it.scopedLive("a receipt leaves only once its message has been shown: a view that blocks holds receipts back", () =>
+    Effect.gen(function* () {
+      // the view blocks on messages until the gate opens, as the CLI's does when nobody reads its output
+      const gate = yield* Deferred.make<void>()
+      let shown = 0
+      const { fc, sc } = yield* chatWithRawPeerShowing((es) => {
+        const messages = es.filter((e) => e._tag === "message").length
+        return messages === 0 ? Effect.void : Effect.zipRight(Deferred.await(gate), Effect.sync(() => void (shown += messages)))
+      })
+      // enough texts that the chat acknowledges them at once rather than after its short receipt delay
+      const n = 1200
+      const sent = sc.sendMany(Array.from({ length: n }, (_, i) => ({ id: String(i + 1), text: `line ${i}` })))
+      yield* fc.writeFrames(sent.frames)
+      const acknowledged = (frames: ReadonlyArray<Uint8Array>) =>
+        frames.flatMap((f) => {
+          const step = sc.receive(f)
+          if (step instanceof Error) throw step
+          return step.events.flatMap((e) => (e._tag === "Delivered" ? e.ids : []))
+        })
+      // while the view is blocked, nothing it has not shown may be acknowledged
+      const early = yield* Effect.timeout(fc.readFrames, "300 millis").pipe(Effect.option)
+      expect(shown).toBe(0)
+      expect(early._tag === "Some" ? acknowledged(early.value) : []).toEqual([])
+      yield* Deferred.succeed(gate, undefined)
+      const ids = new Set<string>()
+      while (ids.size < n) for (const id of acknowledged(yield* fc.readFrames)) ids.add(id)
+      expect(shown).toBe(n)
     })
   )
 

@@ -293,12 +293,15 @@ export const startChat = (
         if (st.leaving === "draining" && undelivered.size === 0 && deferred.length === 0) yield* sayGoodbye()
         if (st.leaving === "goodbye" && result === undefined && session.settled() && frames.length === 0)
           finish({ _tag: "Left" })
+        // shown before anything of the round is sent: its frames may hold a receipt (v2) or key reply (seed)
+        // for the messages among these events, which tells the peer they were shown, and a view that cannot
+        // write (nobody reads its output) makes emit wait
+        if (events.length > 0) yield* options.emit(events)
         for (const f of frames) roundBytes += f.length
         if (frames.length > 0) {
           lastSent = Date.now()
           yield* Queue.offer(outbound, frames)
         }
-        if (events.length > 0) yield* options.emit(events)
         frames = []
         events = []
         // only after a heavy round: a light one (a chat, a ping-pong) would pay an event-loop trip for nothing
