@@ -85,6 +85,8 @@ describe("two p2pchat processes over TLS", () => {
     expect(deliveredWhilePaused).toBeLessThan(count / 2)
     server.child.stdout.resume()
     await client.waitFor("delivered", (e) => e.id === String(count), 30_000)
+    // the receipt can reach us before we have read the server's last lines from its pipe
+    await server.waitFor("message", (e) => e.text === `line ${count - 1}`, 10_000)
     const texts = server.events.flatMap((e) => (e._tag === "message" ? [e.text] : []))
     expect(texts.length).toBe(count)
     expect(texts.every((t, i) => t === `line ${i}`)).toBe(true)
