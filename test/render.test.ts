@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest"
-import { colors, dropRepeatedConnecting, groupFingerprint, plain, renderEvent, styleFor } from "../src/cli/render.js"
+import { colors, dropRepeatedConnecting, fold, groupFingerprint, plain, renderEvent, styleFor } from "../src/cli/render.js"
+import * as SeedProtocol from "../src/layers/SeedProtocol.js"
+import * as V2Protocol from "../src/layers/V2Protocol.js"
 import { type ChatEvent, event } from "../src/domain/events.js"
 
 describe("the human views", () => {
@@ -19,6 +21,19 @@ describe("the human views", () => {
     expect(lines).toContain("you   aaaa aaaa")
     expect(lines).toContain("peer  bbbb bbbb")
     expect(lines).toContain("Safety code: 1234 5678")
+  })
+
+  it("the handshake fits an 80-column terminal with either protocol's suite, all of it shown", () => {
+    for (const [protocol, suite] of [["v2", V2Protocol.SUITE], ["seed", SeedProtocol.SUITE]] as const) {
+      const lines = renderEvent(
+        event({ _tag: "handshake", protocol, localFingerprint: "a".repeat(64), peerFingerprint: "b".repeat(64), sas: "1234 5678", suite }),
+        plain
+      )
+      for (const line of lines) expect(line.length).toBeLessThanOrEqual(80)
+      expect(lines.join(" ").replace(/ +/g, " ")).toContain(suite)
+    }
+    expect(fold("aaa bbb ccc", "  ", 9)).toEqual(["  aaa bbb", "  ccc"])
+    expect(fold("a-word-longer-than-the-width", "  ", 9)).toEqual(["  a-word-longer-than-the-width"])
   })
 
   it("received text is emphasised and its control characters are shown, not obeyed", () => {

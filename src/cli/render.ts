@@ -35,6 +35,22 @@ export const groupFingerprint = (hex: string): [string, string] => {
   return [groups.slice(0, 8).join(" "), groups.slice(8).join(" ")]
 }
 
+/** Columns the handshake's lines keep within: the width of the smallest common terminal. */
+const COLUMNS = 80
+
+/** `text` broken at spaces into lines of at most `width` columns, each starting with `indent`. */
+export const fold = (text: string, indent: string, width: number = COLUMNS): Array<string> => {
+  const lines: Array<string> = []
+  let line = ""
+  for (const word of text.split(" ")) {
+    if (line !== "" && indent.length + line.length + 1 + word.length > width) {
+      lines.push(indent + line)
+      line = word
+    } else line = line === "" ? word : `${line} ${word}`
+  }
+  return [...lines, indent + line]
+}
+
 /** The terminal lines for one event (none for events the human view does not show). */
 export const renderEvent = (e: ChatEvent, s: Style): Array<string> => {
   const stamp = s.dim(`[${hhmmss(e.at)}]`)
@@ -52,8 +68,8 @@ export const renderEvent = (e: ChatEvent, s: Style): Array<string> => {
       const [p1, p2] = groupFingerprint(e.peerFingerprint)
       const lines = [
         `${stamp} Secure session ready (${e.protocol}).`,
-        `  ${s.dim(e.suite)}`,
-        `  Public key fingerprints (SHA-256); compare them with your peer over another channel:`,
+        ...fold(e.suite, "  ").map(s.dim),
+        `  Public key fingerprints (SHA-256), to compare over another channel:`,
         `    you   ${l1}`,
         `          ${l2}`,
         `    peer  ${p1}`,
@@ -61,7 +77,8 @@ export const renderEvent = (e: ChatEvent, s: Style): Array<string> => {
       ]
       if (e.sas !== undefined)
         lines.push(
-          `  ${s.bold("Safety code:")} ${s.bold(s.cyan(e.sas))}  read it aloud with your peer; if the codes differ, someone is in the middle.`
+          `  ${s.bold("Safety code:")} ${s.bold(s.cyan(e.sas))}`,
+          `  Read it aloud with your peer: if the codes differ, someone is in the middle.`
         )
       lines.push(`  Type a message and press Enter. ${s.dim("/help for commands.")}`)
       return lines
