@@ -45,6 +45,8 @@ const side = (name, args, count) => {
     for (const w of watchers) w()
   })
   child.stderr.on("data", (d) => state.errors.push(String(d)))
+  // a side that exits early shows up through `until` with its error, not as an EPIPE on our writes
+  child.stdin.on("error", () => {})
   const rssTimer = setInterval(() => (state.rss = Math.max(state.rss, peakRss(child.pid))), 100)
   state.exited = new Promise((resolve) =>
     child.on("exit", (code) => {
