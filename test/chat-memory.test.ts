@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Deferred, Effect, Layer, Stream } from "effect"
+import { describeError, SessionError } from "../src/domain/errors.js"
 import type { ChatEvent } from "../src/domain/events.js"
 import * as MemoryTransport from "../src/layers/MemoryTransport.js"
 import { open } from "../src/Peer.js"
@@ -137,6 +138,69 @@ describe("a whole chat over the in-memory transport", () => {
       const ids = new Set<string>()
       while (ids.size < n) for (const id of acknowledged(yield* fc.readFrames)) ids.add(id)
       expect(shown).toBe(n)
+    })
+  )
+
+  it.scopedLive("texts and receipts sealed in the same rounds each reach the peer once, in order", () =>
+    Effect.gen(function* () {
+      const { fc, sc, chat } = yield* chatWithRawPeer
+      // both directions at once, so rounds seal texts of ours and receipts for the peer's together
+      const n = 3000
+      const theirs = Array.from({ length: n }, (_, i) => ({ id: String(i + 1), text: `theirs ${i}` }))
+      yield* Effect.fork(Effect.forEach(Array.from({ length: n }, (_, i) => `ours ${i}`), (t) => chat.send(t)))
+      yield* Effect.fork(Effect.forEach(Array.from({ length: n / 100 }, (_, k) => theirs.slice(k * 100, k * 100 + 100)), (batch) => fc.writeFrames(sc.sendMany(batch).frames)))
+      const receipted: Array<string> = []
+      const got: Array<string> = []
+      while (receipted.length < n || got.length < n) {
+        const frame = yield* Effect.timeoutFail(fc.readFrame, {
+          duration: "5 seconds",
+          onTimeout: () => new Error(`stuck at ${receipted.length} receipts, ${got.length} texts`)
+        })
+        const step = sc.receive(frame)
+        if (step instanceof SessionError) expect.fail(`the peer refused a frame: ${describeError(step)}`)
+        for (const e of step.events) {
+          if (e._tag === "Delivered") receipted.push(...e.ids)
+          if (e._tag === "Message") got.push(e.text)
+        }
+      }
+      expect(got).toEqual(Array.from({ length: n }, (_, i) => `ours ${i}`))
+      expect(receipted).toEqual(theirs.map((t) => t.id))
+    })
+  )
+
+  it.scopedLive("a view that cannot write for several heartbeats does not end the chat: heartbeats go on meanwhile", () =>
+    Effect.gen(function* () {
+      const [c, l] = yield* MemoryTransport.makePair({ host: "c", port: 1 }, { host: "l", port: 2 })
+      const fc = frame(c)
+      const fl = frame(l)
+      const [sc, sl] = yield* Effect.all([V2Protocol.handshake(node, fc, "connector"), V2Protocol.handshake(node, fl, "listener")], {
+        concurrency: 2
+      })
+      const heartbeatMs = 100
+      // the listener's view blocks on the first message for eight heartbeats, as when nobody reads its output
+      const gate = yield* Deferred.make<void>()
+      const listenerSaw: Array<ChatEvent> = []
+      const listener = yield* startChat(fl, sl, {
+        emit: (es) =>
+          Effect.zipRight(
+            es.some((e) => e._tag === "message") ? Deferred.await(gate) : Effect.void,
+            Effect.sync(() => void listenerSaw.push(...es))
+          ),
+        heartbeatMs
+      })
+      const connectorSaw: Array<ChatEvent> = []
+      const connector = yield* startChat(fc, sc, { emit: (es) => Effect.sync(() => void connectorSaw.push(...es)), heartbeatMs })
+      yield* connector.send("are you there?")
+      yield* Effect.sleep(8 * heartbeatMs)
+      expect(connectorSaw.map((e) => e._tag)).toEqual(["sent"])
+      yield* Deferred.succeed(gate, undefined)
+      for (let i = 0; i < 100 && !connectorSaw.some((e) => e._tag === "delivered"); i++) yield* Effect.sleep(10)
+      expect(connectorSaw.map((e) => e._tag)).toEqual(["sent", "delivered"])
+      // and neither side took the long wait for a dead peer
+      yield* Effect.sleep(4 * heartbeatMs)
+      expect([...listenerSaw, ...connectorSaw].some((e) => e._tag === "error" || e._tag === "disconnected")).toBe(false)
+      yield* listener.leave()
+      expect((yield* connector.outcome)._tag).toBe("PeerLeft")
     })
   )
 
