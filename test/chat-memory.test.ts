@@ -176,7 +176,7 @@ describe("a whole chat over the in-memory transport", () => {
       const [sc, sl] = yield* Effect.all([V2Protocol.handshake(node, fc, "connector"), V2Protocol.handshake(node, fl, "listener")], {
         concurrency: 2
       })
-      const heartbeatMs = 100
+      const heartbeatMs = 200
       // the listener's view blocks on the first message for eight heartbeats, as when nobody reads its output
       const gate = yield* Deferred.make<void>()
       const listenerSaw: Array<ChatEvent> = []
