@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Deferred, Effect, Layer, Stream } from "effect"
+import { Chunk, Deferred, Effect, Fiber, Layer, Stream } from "effect"
 import { describeError, SessionError } from "../src/domain/errors.js"
 import type { ChatEvent } from "../src/domain/events.js"
 import * as MemoryTransport from "../src/layers/MemoryTransport.js"
@@ -234,6 +234,41 @@ describe("a whole chat over the in-memory transport", () => {
       expect(events.filter((e) => e._tag === "message").map((e) => (e as { text: string }).text)).toEqual(["one", "two"])
       expect(events.some((e) => e._tag === "peer-left")).toBe(false)
       expect(events.at(-1)).toMatchObject({ _tag: "disconnected", reason: "connection lost", undelivered: ["1"] })
+    })
+  )
+
+  it.scopedLive("v2: texts still waiting to be encrypted when the connection drops are reported undelivered too", () =>
+    Effect.gen(function* () {
+      const { c, chat } = yield* chatWithRawPeer
+      // the peer reads nothing: past the unsent limit (1 MiB) the rest waits unencrypted
+      const ids: Array<string> = []
+      for (let i = 0; i < 40; i++) ids.push(yield* chat.send(`${i} ${"x".repeat(60_000)}`))
+      yield* Effect.sleep(50)
+      yield* c.close
+      const outcome = yield* chat.outcome
+      expect(outcome._tag).toBe("Failed")
+      expect(outcome.undelivered).toEqual(ids)
+      // a send after the end is refused, never accepted and lost
+      const late = yield* Effect.either(chat.send("too late"))
+      expect(late._tag).toBe("Left")
+    })
+  )
+
+  it.scopedLive("v2: a sender blocked because 1,024 texts wait unencrypted is refused when the chat ends, not left hanging", () =>
+    Effect.gen(function* () {
+      const { c, chat } = yield* chatWithRawPeer
+      const sends = yield* Effect.fork(
+        Effect.forEach(Array.from({ length: 1300 }, (_, i) => `${i} ${"x".repeat(10_000)}`), (t) => Effect.either(chat.send(t)))
+      )
+      yield* Effect.sleep(100)
+      yield* c.close
+      const outcome = yield* chat.outcome
+      const results = yield* Fiber.join(sends).pipe(Effect.timeout("5 seconds"))
+      const accepted = results.filter((r) => r._tag === "Right").map((r) => r.right)
+      expect(accepted.length).toBeGreaterThanOrEqual(1024)
+      expect(accepted.length).toBeLessThan(1300)
+      // every accepted id is either acknowledged (none here: the peer reads nothing) or reported
+      expect(outcome.undelivered).toEqual(accepted)
     })
   )
 

@@ -1,4 +1,4 @@
-import { Deferred, Effect, Either, Fiber, Option, Queue, type Scope } from "effect"
+import { Chunk, Deferred, Effect, Either, Fiber, Option, Queue, type Scope } from "effect"
 import { type ChatError, describeError, errorCode, SessionError, TransportError } from "../domain/errors.js"
 import { type ChatEvent, event } from "../domain/events.js"
 import type { Session, Step } from "../domain/session.js"
@@ -175,6 +175,8 @@ export const startChat = (
 
       // inputs set aside while the write backlog was over the hard limit, handled before new ones
       let held: Array<Input> = []
+      // inputs of the round in which the chat ended that it did not get to
+      let unhandled: ReadonlyArray<Input> = []
       while (result === undefined) {
         // with sends waiting and room to send them, look at new inputs without waiting for one
         const batch =
@@ -266,8 +268,10 @@ export const startChat = (
           )
         }
 
+        let handled = 0
         for (const input of batch) {
           if (result !== undefined) break
+          handled++
           switch (input._tag) {
             case "Send":
               // after the goodbye nothing more is encrypted; the id stays unacknowledged, so it is reported
@@ -329,6 +333,7 @@ export const startChat = (
               break
           }
         }
+        if (result !== undefined) unhandled = Array.from(batch).slice(handled)
         while (deferred.length > 0 && roomToSend() && st.leaving !== "goodbye") {
           const next = deferred.shift()!
           transmit(next.id, next.text)
@@ -381,12 +386,21 @@ export const startChat = (
           else held.push(w)
         }
       }
-      return result
+      // accepted but never encrypted: not acknowledged either, so reported with the rest (oldest first)
+      const neverSent = [...deferred.map((d) => d.id), ...[...unhandled, ...held].flatMap((i) => (i._tag === "Send" ? [i.id] : []))]
+      return result === undefined ? result : { ...result, undelivered: [...result.undelivered, ...neverSent] }
     })
 
-    const finishAll = (o: ChatOutcome) =>
+    const finishAll = (atEnd: ChatOutcome) =>
       Effect.gen(function* () {
         over = true
+        // sends already queued are reported, and those waiting for a slot wake up to a refusal (see `send`)
+        const queued = yield* Queue.takeAll(inputs)
+        const o: ChatOutcome = {
+          ...atEnd,
+          undelivered: [...atEnd.undelivered, ...Chunk.toArray(queued).flatMap((i) => (i._tag === "Send" ? [i.id] : []))]
+        }
+        yield* sendSlots.resize(Number.MAX_SAFE_INTEGER)
         // let the writer flush what the last round produced (goodbye, key reply), bounded in time
         yield* Effect.gen(function* () {
           while ((yield* Queue.size(outbound)) > 0) yield* Effect.sleep(5)
@@ -424,10 +438,16 @@ export const startChat = (
               reason: text.length === 0 ? "Empty" : "TooLong",
               message: valid.left
             })
-          return Effect.flatMap(sendSlots.take(1), () => {
-            const id = String(nextId++)
-            return Effect.as(Queue.offer(inputs, { _tag: "Send", id, text }), id)
-          })
+          // checked again once a slot is free, and offered in the same step: a send accepted once the chat
+          // has ended would be neither sent nor reported
+          return Effect.flatMap(sendSlots.take(1), () =>
+            Effect.suspend(() => {
+              if (over) return Effect.fail(ended("The chat is over; nothing was sent."))
+              const id = String(nextId++)
+              Queue.unsafeOffer(inputs, { _tag: "Send", id, text })
+              return Effect.succeed(id)
+            })
+          )
         }),
       leave: (opts) => Effect.asVoid(Queue.offer(inputs, { _tag: "Leave", drainMs: opts?.drainMs ?? 0 })),
       outcome: Deferred.await(outcome)
