@@ -272,6 +272,36 @@ describe("a whole chat over the in-memory transport", () => {
     })
   )
 
+  it.scopedLive("v2: a peer that acknowledges nothing gets at most 16,384 messages; its receipts let the rest go", () =>
+    Effect.gen(function* () {
+      const { fc, sc, chat, events } = yield* chatWithRawPeer
+      const total = 20_000
+      const sent = () => events.filter((e) => e._tag === "sent").length
+      yield* Effect.fork(Effect.forEach(Array.from({ length: total }, (_, i) => `m${i}`), (t) => chat.send(t)))
+      // read (so no socket back-pressure is involved) but do not acknowledge
+      let received = 0
+      const readSome = Effect.gen(function* () {
+        for (const f of yield* fc.readFrames) {
+          const step = sc.receive(f)
+          if (step instanceof SessionError) return yield* Effect.die(step)
+          received += step.events.filter((e) => e._tag === "Message").length
+        }
+      })
+      for (let i = 0; i < 500 && (received < 16_384 || i < 20); i++) yield* readSome.pipe(Effect.timeout(20), Effect.ignore)
+      expect(received).toBe(16_384)
+      expect(sent()).toBe(16_384)
+      // the receipts open the window again: everything else follows
+      for (let i = 0; i < 2_000 && received < total; i++) {
+        yield* fc.writeFrames(sc.flush!().frames)
+        yield* readSome.pipe(Effect.timeout(20), Effect.ignore)
+      }
+      expect(received).toBe(total)
+      yield* fc.writeFrames(sc.flush!().frames)
+      for (let i = 0; i < 200 && events.filter((e) => e._tag === "delivered").length < total; i++) yield* Effect.sleep(10)
+      expect(events.filter((e) => e._tag === "delivered").length).toBe(total)
+    })
+  )
+
   it.scopedLive("v2: garbage after a valid handshake ends the chat with a clear error; what came before is kept", () =>
     Effect.gen(function* () {
       const { fc, sc, chat, events } = yield* chatWithRawPeer

@@ -34,6 +34,11 @@ const YIELD_AFTER_BYTES = 32 * 1024
 const FRAME_OVERHEAD = 160
 /** Rounds of frames joined into one socket write. */
 const WRITE_ROUNDS = 2
+/**
+ * Messages sent but not yet acknowledged above which no new local messages are encrypted: the peer shows
+ * what it receives more slowly than we send, and every id waiting for its receipt costs memory.
+ */
+const MAX_UNACKNOWLEDGED = 16 * 1024
 /** Unsent bytes above which we stop reading too, so a peer that floods us without reading cannot grow memory. */
 const HARD_HIGH_WATER = 8 * 1024 * 1024
 /**
@@ -182,7 +187,7 @@ export const startChat = (
         const batch =
           held.length > 0
             ? held.splice(0, BATCH)
-            : deferred.length > 0 && unsent <= SEND_HIGH_WATER && st.leaving !== "goodbye"
+            : deferred.length > 0 && unsent <= SEND_HIGH_WATER && undelivered.size < MAX_UNACKNOWLEDGED && st.leaving !== "goodbye"
               ? yield* Queue.takeUpTo(inputs, BATCH)
               : yield* Queue.takeBetween(inputs, 1, BATCH)
         // emptied once handed over: the round's closures outlive it (a suspended generator keeps them), and
@@ -236,7 +241,9 @@ export const startChat = (
         const outgoing: Array<{ id: string; text: string }> = []
         let outgoingBytes = 0
         const roomToSend = () =>
-          unsent + outgoingBytes <= SEND_HIGH_WATER && roundSendBytes + outgoingBytes < ROUND_SEND_BYTES
+          unsent + outgoingBytes <= SEND_HIGH_WATER &&
+          roundSendBytes + outgoingBytes < ROUND_SEND_BYTES &&
+          undelivered.size < MAX_UNACKNOWLEDGED
         const sendOutgoing = () => {
           if (outgoing.length === 0) return
           const before = unsent
