@@ -77,7 +77,11 @@ const LENGTHS = 8
  * Padmé bucket. A text's body goes raw after the JSON rather than as a JSON string: escaping and parsing
  * 64 KiB of text cost more than encrypting it, and a raw body leaves room for binary kinds later.
  */
-export const encodePayload = (payload: Payload): Uint8Array => {
+export const encodePayload = (
+  payload: Payload,
+  /** All zeros: used (and returned as a view) when it is large enough, instead of a new buffer. */
+  zeroed?: Buffer
+): Uint8Array => {
   let meta: unknown = payload
   let bodies: ReadonlyArray<string> = []
   let lengths: ReadonlyArray<number> = []
@@ -97,7 +101,8 @@ export const encodePayload = (payload: Payload): Uint8Array => {
   let bodyBytes = 0
   for (const n of lengths) bodyBytes += n
   // zero-filled: the padding is whatever the writes below leave untouched
-  const out = Buffer.alloc(padme(LENGTHS + metaBytes + bodyBytes))
+  const size = padme(LENGTHS + metaBytes + bodyBytes)
+  const out = zeroed !== undefined && zeroed.length >= size ? zeroed.subarray(0, size) : Buffer.alloc(size)
   out.writeUInt32BE(metaBytes, 0)
   out.writeUInt32BE(bodyBytes, 4)
   let offset = LENGTHS + out.write(json, LENGTHS, "utf8")
