@@ -1,4 +1,5 @@
 import { Either, Schema } from "effect"
+import { isAscii } from "node:buffer"
 import { decodeUtf8, readU32be } from "./bytes.js"
 import { padme, zeroFrom } from "./padding.js"
 
@@ -9,6 +10,18 @@ import { padme, zeroFrom } from "./padding.js"
 export const PAYLOAD_VERSION = 1
 
 const Id = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(64))
+const isId = (id: string) => id.length >= 1 && id.length <= 64
+
+/**
+ * A list of ids, checked by one filter over the whole array: a filter per element made decoding four times
+ * as slow (256 ids: 136 against 30 µs, measured), and a frame carries up to 256 (texts) or 4096 (receipt).
+ */
+const Ids = (min: number, max: number) =>
+  Schema.Array(Schema.String).pipe(
+    Schema.filter((ids) => ids.length >= min && ids.length <= max && ids.every(isId), {
+      message: () => `${min} to ${max} ids of 1 to 64 characters`
+    })
+  )
 
 export const Text = Schema.Struct({
   v: Schema.Literal(PAYLOAD_VERSION),
@@ -31,14 +44,14 @@ export const Texts = Schema.Struct({
   v: Schema.Literal(PAYLOAD_VERSION),
   kind: Schema.Literal("texts"),
   sentAt: Schema.Number,
-  ids: Schema.Array(Id).pipe(Schema.minItems(1), Schema.maxItems(MAX_BATCH)),
+  ids: Ids(1, MAX_BATCH),
   /** Travel as one raw body after the JSON part, cut by the `lengths` (UTF-8 bytes) listed in it. */
   bodies: Schema.Array(Schema.String)
 })
 export const Receipt = Schema.Struct({
   v: Schema.Literal(PAYLOAD_VERSION),
   kind: Schema.Literal("receipt"),
-  ids: Schema.Array(Id).pipe(Schema.maxItems(4096))
+  ids: Ids(0, 4096)
 })
 export const Goodbye = Schema.Struct({
   v: Schema.Literal(PAYLOAD_VERSION),
@@ -52,7 +65,12 @@ export type Payload = typeof Payload.Type
 
 const TextsMeta = Schema.Struct({
   ...Texts.omit("bodies").fields,
-  lengths: Schema.Array(Schema.NonNegativeInt).pipe(Schema.minItems(1), Schema.maxItems(MAX_BATCH))
+  // one filter for the array, as for ids
+  lengths: Schema.Array(Schema.Number).pipe(
+    Schema.filter((ns) => ns.length >= 1 && ns.length <= MAX_BATCH && ns.every((n) => Number.isSafeInteger(n) && n >= 0), {
+      message: () => `1 to ${MAX_BATCH} byte lengths`
+    })
+  )
 })
 
 /** The JSON part on the wire: text bodies are not in it. */
@@ -116,6 +134,16 @@ const KNOWN_KINDS: ReadonlySet<string> = new Set(["text", "texts", "receipt", "g
 const cutBodies = (body: Uint8Array, lengths: ReadonlyArray<number>): Array<string> | undefined => {
   const out: Array<string> = []
   let offset = 0
+  let total = 0
+  for (const length of lengths) total += length
+  if (total !== body.length) return undefined
+  // all ASCII: one decoding, then byte lengths are string lengths (a decoder call per text cost more than
+  // the rest of a 256-text frame's decoding)
+  if (isAscii(body)) {
+    const whole = Buffer.from(body.buffer, body.byteOffset, body.length).toString("latin1")
+    for (const length of lengths) out.push(whole.slice(offset, (offset += length)))
+    return out
+  }
   for (const length of lengths) {
     if (length > body.length - offset) return undefined
     const text = decodeUtf8(body.subarray(offset, offset + length))
