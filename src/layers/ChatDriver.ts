@@ -393,7 +393,7 @@ export const startChat = (
           else held.push(w)
         }
       }
-      // accepted but never encrypted: not acknowledged either, so reported with the rest (oldest first)
+      // accepted but never encrypted: not acknowledged either, so reported with the rest
       const neverSent = [...deferred.map((d) => d.id), ...[...unhandled, ...held].flatMap((i) => (i._tag === "Send" ? [i.id] : []))]
       return result === undefined ? result : { ...result, undelivered: [...result.undelivered, ...neverSent] }
     })
@@ -405,7 +405,10 @@ export const startChat = (
         const queued = yield* Queue.takeAll(inputs)
         const o: ChatOutcome = {
           ...atEnd,
-          undelivered: [...atEnd.undelivered, ...Chunk.toArray(queued).flatMap((i) => (i._tag === "Send" ? [i.id] : []))]
+          // oldest first (our ids count up): texts sent after a goodbye may be listed before older ones held back
+          undelivered: [...atEnd.undelivered, ...Chunk.toArray(queued).flatMap((i) => (i._tag === "Send" ? [i.id] : []))].sort(
+            (a, b) => Number(a) - Number(b)
+          )
         }
         yield* sendSlots.resize(Number.MAX_SAFE_INTEGER)
         // let the writer flush what the last round produced (goodbye, key reply), bounded in time

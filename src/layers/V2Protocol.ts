@@ -225,9 +225,10 @@ const RECEIPT_BATCH = 1024
 export class V2Session implements Session {
   private receipts: Array<string> = []
   /**
-   * Where payloads are encoded before they are sealed, reused: a new 64 KiB buffer per frame made the
-   * sender's garbage collector run a full collection every ~150 frames in bulk (V8 counts young buffers'
-   * memory against the old generation's limit), about a sixth of its CPU.
+   * Where payloads are encoded before they are sealed, reused: with a new 64 KiB buffer per frame the bulk
+   * sender ran a full collection every ~150 frames on a 15 MB heap (V8 counts buffer memory allocated
+   * since the last full collection against the old generation's limit); measured, 381 -> 347 µs of CPU per
+   * 64 KiB frame with this buffer.
    */
   private readonly plaintexts = Buffer.alloc(PLAINTEXT_SCRATCH)
 
