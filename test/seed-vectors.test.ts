@@ -39,6 +39,19 @@ describe.each(backends)("seed protocol known-answer vectors ($name)", ({ p }) =>
     }
   })
 
+  it("a private scalar with leading zero bytes keeps its 48 bytes, and agrees with its peer", () => {
+    const peer = p.ecdh.generate()
+    for (const zeros of [1, 2]) {
+      const scalar = fromHex("00".repeat(zeros) + "5a".repeat(48 - zeros))
+      const pair = p.ecdh.fromPrivate(scalar)
+      expect(toHex(pair.privateKey)).toBe(toHex(scalar))
+      expect(pair.publicKey.length).toBe(97)
+      const ours = p.ecdh.sharedSecret(pair.privateKey, peer.publicKey)!
+      expect(ours.length).toBe(48)
+      expect(toHex(ours)).toBe(toHex(p.ecdh.sharedSecret(peer.privateKey, pair.publicKey)!))
+    }
+  })
+
   it("ECDH and HKDF give the recorded shared secret, first key and sub-key", () => {
     for (const c of vectors.cases) {
       const shared = p.ecdh.sharedSecret(fromHex(c.listener.priv_scalar_hex), pointFromPem(c.client.pub_pem)!)!

@@ -3,6 +3,7 @@ import * as crypto from "node:crypto"
 import { type Ecdh, type EcdhKeyPair, KeyAgreement } from "../services/KeyAgreement.js"
 
 const CURVE = "secp384r1"
+const PRIVATE_KEY_BYTES = 48
 
 /**
  * The OpenSSL object of each key pair we made, by its private key bytes: `setPrivateKey` recomputes the public
@@ -12,7 +13,10 @@ const CURVE = "secp384r1"
 const objects = new WeakMap<Uint8Array, crypto.ECDH>()
 
 const pairOf = (ecdh: crypto.ECDH): EcdhKeyPair => {
-  const privateKey = new Uint8Array(ecdh.getPrivateKey())
+  // OpenSSL gives the scalar without its leading zero bytes (one key in 256): kept at 48 bytes, as documented
+  const scalar = ecdh.getPrivateKey()
+  const privateKey = new Uint8Array(PRIVATE_KEY_BYTES)
+  privateKey.set(scalar, PRIVATE_KEY_BYTES - scalar.length)
   objects.set(privateKey, ecdh)
   return { privateKey, publicKey: new Uint8Array(ecdh.getPublicKey()) }
 }
