@@ -96,6 +96,16 @@ describe("v2 payload encoding", () => {
       expect(bad).toEqual({ _tag: "Malformed" })
   })
 
+  it("large bodies take a faster path when all ASCII: still exact, and one bad byte still makes them malformed", () => {
+    const textMeta = JSON.stringify({ v: 1, kind: "text", id: "1", sentAt: 0 })
+    const ascii = "line\t\u0000\u007f ".repeat(2000)
+    expect(decodePayloadBytes(raw(textMeta, Buffer.from(ascii)))).toMatchObject({ _tag: "Known", payload: { body: ascii } })
+    const mixed = ascii + "é"
+    expect(decodePayloadBytes(raw(textMeta, Buffer.from(mixed)))).toMatchObject({ _tag: "Known", payload: { body: mixed } })
+    for (const bad of [0x80, 0xc3, 0xff])
+      expect(decodePayloadBytes(raw(textMeta, Buffer.concat([Buffer.from(ascii), Uint8Array.of(bad)])))).toEqual({ _tag: "Malformed" })
+  })
+
   it("a kind or version from a newer peer is reported by name, its body skipped", () => {
     expect(decodePayloadBytes(raw(JSON.stringify({ v: 1, kind: "file-chunk", n: 3 }), Buffer.from([0, 1, 2])))).toEqual({ _tag: "Unknown", kind: "file-chunk" })
     expect(decodePayloadBytes(raw(JSON.stringify({ v: 2, kind: "text" })))).toEqual({ _tag: "Unknown", kind: "text (payload version 2)" })

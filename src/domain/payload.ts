@@ -1,6 +1,5 @@
 import { Either, Schema } from "effect"
-import { isAscii } from "node:buffer"
-import { decodeUtf8, readU32be } from "./bytes.js"
+import { asciiText, decodeUtf8, readU32be } from "./bytes.js"
 import { padme, zeroFrom } from "./padding.js"
 
 /**
@@ -139,8 +138,8 @@ const cutBodies = (body: Uint8Array, lengths: ReadonlyArray<number>): Array<stri
   if (total !== body.length) return undefined
   // all ASCII: one decoding, then byte lengths are string lengths (a decoder call per text cost more than
   // the rest of a 256-text frame's decoding)
-  if (isAscii(body)) {
-    const whole = Buffer.from(body.buffer, body.byteOffset, body.length).toString("latin1")
+  const whole = asciiText(body)
+  if (whole !== undefined) {
     for (const length of lengths) out.push(whole.slice(offset, (offset += length)))
     return out
   }
