@@ -96,35 +96,35 @@ const LENGTHS = 8
  */
 export const encodePayload = (
   payload: Payload,
-  /** All zeros: used (and returned as a view) when it is large enough, instead of a new buffer. */
+  /** All zeros: used (and a view of it returned) when it has room enough, instead of a new buffer. */
   zeroed?: Buffer
 ): Uint8Array => {
   let meta: unknown = payload
   let bodies: ReadonlyArray<string> = []
-  let lengths: ReadonlyArray<number> = []
   if (payload.kind === "text") {
     const { body, ...rest } = payload
     meta = rest
     bodies = [body]
-    lengths = [Buffer.byteLength(body, "utf8")]
   } else if (payload.kind === "texts") {
     const { bodies: texts, ...rest } = payload
     bodies = texts
-    lengths = texts.map((t) => Buffer.byteLength(t, "utf8"))
-    meta = { ...rest, lengths }
+    // these lengths travel in the JSON part, ahead of the bodies, so they are counted first
+    meta = { ...rest, lengths: texts.map((t) => Buffer.byteLength(t, "utf8")) }
   }
   const json = JSON.stringify(meta)
   const metaBytes = Buffer.byteLength(json, "utf8")
-  let bodyBytes = 0
-  for (const n of lengths) bodyBytes += n
-  // zero-filled: the padding is whatever the writes below leave untouched
-  const size = padme(LENGTHS + metaBytes + bodyBytes)
-  const out = zeroed !== undefined && zeroed.length >= size ? zeroed.subarray(0, size) : Buffer.alloc(size)
-  out.writeUInt32BE(metaBytes, 0)
-  out.writeUInt32BE(bodyBytes, 4)
+  // Room for the worst case, 3 UTF-8 bytes per UTF-16 unit: the bodies' bytes are then known once written,
+  // rather than counted first (64 KiB of text: 8 µs to count, 6 to write). Zero-filled: the padding is
+  // whatever the writes leave untouched.
+  let units = 0
+  for (const b of bodies) units += b.length
+  const room = padme(LENGTHS + metaBytes + 3 * units)
+  const out = zeroed !== undefined && zeroed.length >= room ? zeroed : Buffer.alloc(room)
   let offset = LENGTHS + out.write(json, LENGTHS, "utf8")
   for (const b of bodies) offset += out.write(b, offset, "utf8")
-  return out
+  out.writeUInt32BE(metaBytes, 0)
+  out.writeUInt32BE(offset - LENGTHS - metaBytes, 4)
+  return out.subarray(0, padme(offset))
 }
 
 const KNOWN_KINDS: ReadonlySet<string> = new Set(["text", "texts", "receipt", "goodbye", "heartbeat"])

@@ -215,8 +215,11 @@ const RATCHET_FAILURE: Record<Ratchet.RatchetFailure, SessionError> = {
 /** Texts longer than this (UTF-16 units) are sent alone rather than batched. */
 const BATCH_TEXT_UNITS = 4096
 
-/** Payloads up to this size are encoded into the session's reused buffer: a full text and its metadata. */
-const PLAINTEXT_SCRATCH = 80 * 1024
+/**
+ * The session's reused buffer for encoding payloads: room for the longest text (64 KiB of UTF-8, up to
+ * three times that before its bytes are counted) and its metadata, padded.
+ */
+const PLAINTEXT_SCRATCH = 256 * 1024
 
 /** Most ids in one receipt frame (the payload schema allows 4096). */
 const RECEIPT_BATCH = 1024
