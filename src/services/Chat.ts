@@ -19,7 +19,11 @@ export interface SendRefused {
 /** A running chat over an established session. One fiber owns the protocol state; these are safe from any. */
 export interface ChatHandle {
   readonly info: HandshakeInfo
-  /** Queues a text message and returns its id; `sent` and later `delivered` events follow. */
+  /**
+   * Queues a text message and returns its id; `sent` and later `delivered` events follow. Waits while
+   * 1,024 texts already wait to be encrypted (the peer reads or acknowledges slowly); refused once the chat
+   * is over. Every id returned ends up either `delivered` or in the outcome's `undelivered`.
+   */
   readonly send: (text: string) => Effect.Effect<string, SendRefused>
   /**
    * Leaves the chat: waits (up to `drainMs`) for receipts of messages still in flight, then says goodbye.
