@@ -64,6 +64,30 @@ describe("two p2pchat processes over TLS", () => {
     expect(await second.client.exited).toBe(1)
   })
 
+  it("when the chat ends while piped lines wait, one error says so (not one per line) and every accepted id is reported", async () => {
+    const { server, client } = await pair(["--heartbeat", "0"])
+    await client.waitFor("handshake")
+    await server.waitFor("handshake")
+    server.child.kill("SIGSTOP") // reads nothing more: the client's lines pile up until its input pauses
+    const line = "x".repeat(20_000)
+    for (let i = 0; i < 3000; i++) client.send(`${i} ${line}`)
+    // wait until the client is stuck (no new `sent` for 500 ms): its unsent limit and its 1,024 slots are full
+    const sent = () => client.events.filter((e) => e._tag === "sent").length
+    for (let i = 0, last = -1, still = 0; i < 400 && still < 20; i++, last = sent()) {
+      await new Promise((r) => setTimeout(r, 25))
+      still = sent() === last && last > 0 ? still + 1 : 0
+    }
+    server.kill("SIGKILL")
+    const gone = await client.waitFor("disconnected")
+    expect(gone.reason).toBe("connection lost")
+    expect(await client.exited).toBe(1)
+    const refused = client.events.filter((e) => e._tag === "error" && e.code === "SendRefused")
+    expect(refused.length).toBe(1)
+    // the ids count up from 1: every one accepted is reported (none was acknowledged)
+    expect(gone.undelivered.length).toBeGreaterThan(1024)
+    expect(gone.undelivered).toEqual(gone.undelivered.map((_, i) => String(i + 1)))
+  })
+
   it("piped lines are sent in order; /quit leaves after the lines before it and nothing after it is sent", async () => {
     const { server, client } = await pair()
     await client.waitFor("handshake")

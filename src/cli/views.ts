@@ -66,7 +66,11 @@ const pipeInput = (chat: ChatHandle, reportRefusal: (message: string) => void, s
           if (leaving) return
           // "/quit" and the end of input leave after the lines before them, never before
           if (line === END || line === "/quit") return leave()
-          yield* chat.send(line).pipe(Effect.catchAll((refused) => Effect.sync(() => reportRefusal(refused.message))))
+          const refused = yield* Effect.match(chat.send(line), { onFailure: (r) => r, onSuccess: () => undefined })
+          if (refused === undefined) continue
+          reportRefusal(refused.message)
+          // once the chat is over every later line would be refused the same way: said once, not per line
+          if (refused.reason === "Ended") return
         }
         if (paused && waiting < MAX_WAITING_LINES / 2) {
           paused = false

@@ -47,6 +47,8 @@ export const startCli = (args: ReadonlyArray<string>, options: { json?: boolean 
     }
     for (const l of listeners) l()
   })
+  // a process that exits while we still write to it shows in its events and exit code, not as an EPIPE here
+  child.stdin.on("error", () => {})
   child.stderr.setEncoding("utf8")
   child.stderr.on("data", (d: string) => (stderr += d))
   const exited = new Promise<number>((resolve) => child.on("exit", (code, signal) => resolve(code ?? (signal ? 128 : -1))))
