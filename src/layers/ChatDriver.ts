@@ -178,6 +178,10 @@ export const startChat = (
           Effect.forever(Effect.zipRight(Effect.sleep(heartbeatMs), Queue.offer(inputs, { _tag: "Timer", what: "heartbeat" })))
         )
 
+      // whether local texts may be encrypted, with `pending` bytes of them already counted this round: the one
+      // statement of the send limits, so waiting for input and sending what waits cannot disagree (a loop
+      // that takes inputs without waiting while it cannot send would spin)
+      const roomFor = (pending: number) => unsent + pending <= SEND_HIGH_WATER && undelivered.size < MAX_UNACKNOWLEDGED
       // inputs set aside while the write backlog was over the hard limit, handled before new ones
       let held: Array<Input> = []
       // inputs of the round in which the chat ended that it did not get to
@@ -187,7 +191,7 @@ export const startChat = (
         const batch =
           held.length > 0
             ? held.splice(0, BATCH)
-            : deferred.length > 0 && unsent <= SEND_HIGH_WATER && undelivered.size < MAX_UNACKNOWLEDGED && st.leaving !== "goodbye"
+            : deferred.length > 0 && roomFor(0) && st.leaving !== "goodbye"
               ? yield* Queue.takeUpTo(inputs, BATCH)
               : yield* Queue.takeBetween(inputs, 1, BATCH)
         // emptied once handed over: the round's closures outlive it (a suspended generator keeps them), and
@@ -240,10 +244,7 @@ export const startChat = (
         // texts of this round not yet encrypted: sealed together (sendMany) before any other frame
         const outgoing: Array<{ id: string; text: string }> = []
         let outgoingBytes = 0
-        const roomToSend = () =>
-          unsent + outgoingBytes <= SEND_HIGH_WATER &&
-          roundSendBytes + outgoingBytes < ROUND_SEND_BYTES &&
-          undelivered.size < MAX_UNACKNOWLEDGED
+        const roomToSend = () => roomFor(outgoingBytes) && roundSendBytes + outgoingBytes < ROUND_SEND_BYTES
         const sendOutgoing = () => {
           if (outgoing.length === 0) return
           const before = unsent
