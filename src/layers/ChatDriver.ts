@@ -1,4 +1,4 @@
-import { Chunk, Deferred, Effect, Either, Fiber, Option, Queue, type Scope } from "effect"
+import { Chunk, Deferred, Effect, Either, Fiber, Mailbox, Option, Queue, type Scope } from "effect"
 import { type ChatError, describeError, errorCode, SessionError, TransportError } from "../domain/errors.js"
 import { type ChatEvent, event } from "../domain/events.js"
 import type { Session, Step } from "../domain/session.js"
@@ -18,6 +18,8 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
 
 /** Most inputs handled per round: bounds latency while letting bursts share one socket write. */
 const BATCH = 512
+/** Messages accepted by `send` and not yet encrypted above which `send` waits for room. */
+const SEND_SLOTS = 1024
 /** Batches of frames (one per network read) the reader may read ahead of the protocol loop. */
 const READ_AHEAD_BATCHES = 64
 /** Unsent bytes above which no new local messages are encrypted (the peer is not reading fast enough). */
@@ -73,11 +75,16 @@ export const startChat = (
   options: ChatOptions
 ): Effect.Effect<ChatHandle, never, Scope.Scope> =>
   Effect.gen(function* () {
-    const inputs = yield* Queue.unbounded<Input>()
+    // a mailbox rather than a queue: the loop takes what waits as one array, where Queue.takeBetween builds
+    // its batch one element at a time (measured 1.7 KB and 4.5 µs per input against 0.2 KB and 0.8 µs)
+    const inputs = yield* Mailbox.make<Input>()
     const outbound = yield* Queue.unbounded<ReadonlyArray<Uint8Array>>()
     const outcome = yield* Deferred.make<ChatOutcome>()
-    // bounds the messages accepted but not yet encrypted: local input waits instead of piling up
-    const sendSlots = yield* Effect.makeSemaphore(1024)
+    // bounds the messages accepted but not yet encrypted: local input waits instead of piling up. A count and
+    // a latch rather than a semaphore, whose every take is an interruptible async step (measured 4.4 KB and
+    // 10 µs per message, the largest cost of sending a short text): here only a send that must wait pays that.
+    let queuedSends = 0
+    const room = yield* Effect.makeLatch(true)
     let nextId = 1
     let over = false
     // batches of frames read but not yet handled: while some wait, the peer has not gone silent, however long
@@ -93,11 +100,11 @@ export const startChat = (
           readSlots.take(1),
           Effect.flatMap(framed.readFrames, (frames) => {
             framesWaiting++
-            return Queue.offer(inputs, { _tag: "Frames", frames })
+            return inputs.offer({ _tag: "Frames", frames })
           })
         )
       ).pipe(
-        Effect.catchAll((error) => Queue.offer(inputs, { _tag: "ReadEnd", error }))
+        Effect.catchAll((error) => inputs.offer({ _tag: "ReadEnd", error }))
       )
     )
     const writer = yield* Effect.forkScoped(
@@ -109,9 +116,9 @@ export const startChat = (
           let bytes = 0
           for (const b of batches) for (const f of b) (frames.push(f), (bytes += f.length + 4))
           yield* framed.writeFrames(frames)
-          yield* Queue.offer(inputs, { _tag: "Written", bytes })
+          yield* inputs.offer({ _tag: "Written", bytes })
         })
-      ).pipe(Effect.catchAll((error) => Queue.offer(inputs, { _tag: "ReadEnd", error })))
+      ).pipe(Effect.catchAll((error) => inputs.offer({ _tag: "ReadEnd", error })))
     )
 
     const heartbeatMs = options.heartbeatMs ?? 0
@@ -175,15 +182,23 @@ export const startChat = (
 
       if (heartbeatMs > 0 && session.heartbeat)
         yield* Effect.forkScoped(
-          Effect.forever(Effect.zipRight(Effect.sleep(heartbeatMs), Queue.offer(inputs, { _tag: "Timer", what: "heartbeat" })))
+          Effect.forever(Effect.zipRight(Effect.sleep(heartbeatMs), inputs.offer({ _tag: "Timer", what: "heartbeat" })))
         )
 
       // whether local texts may be encrypted, with `pending` bytes of them already counted this round: the one
       // statement of the send limits, so waiting for input and sending what waits cannot disagree (a loop
       // that takes inputs without waiting while it cannot send would spin)
       const roomFor = (pending: number) => unsent + pending <= SEND_HIGH_WATER && undelivered.size < MAX_UNACKNOWLEDGED
-      // inputs set aside while the write backlog was over the hard limit, handled before new ones
+      // inputs taken but not yet handled (beyond a round's batch, or set aside while the write backlog was over
+      // the hard limit), handled before new ones
       let held: Array<Input> = []
+      const take = (wait: boolean) =>
+        Effect.map(wait ? Effect.map(inputs.takeAll, ([messages]) => messages) : inputs.clear, (messages) => {
+          const all = Chunk.toReadonlyArray(messages)
+          if (all.length <= BATCH) return all
+          held = all.slice(BATCH)
+          return all.slice(0, BATCH)
+        })
       // inputs of the round in which the chat ended that it did not get to
       let unhandled: ReadonlyArray<Input> = []
       while (result === undefined) {
@@ -192,8 +207,8 @@ export const startChat = (
           held.length > 0
             ? held.splice(0, BATCH)
             : deferred.length > 0 && roomFor(0) && st.leaving !== "goodbye"
-              ? yield* Queue.takeUpTo(inputs, BATCH)
-              : yield* Queue.takeBetween(inputs, 1, BATCH)
+              ? yield* take(false)
+              : yield* take(true)
         // emptied once handed over: the round's closures outlive it (a suspended generator keeps them), and
         // through them a heap snapshot found the last two rounds' texts alive while the loop waited for input
         let frames: Array<Uint8Array> = []
@@ -272,7 +287,7 @@ export const startChat = (
           sendOutgoing()
           applyAck(session.leave("bye"))
           return Effect.forkScoped(
-            Effect.zipRight(Effect.sleep(SETTLE_MS), Queue.offer(inputs, { _tag: "Timer", what: "settle" }))
+            Effect.zipRight(Effect.sleep(SETTLE_MS), inputs.offer({ _tag: "Timer", what: "settle" }))
           )
         }
 
@@ -315,7 +330,7 @@ export const startChat = (
               if (undelivered.size > 0 || deferred.length > 0) {
                 st.leaving = "draining"
                 yield* Effect.forkScoped(
-                  Effect.zipRight(Effect.sleep(input.drainMs), Queue.offer(inputs, { _tag: "Timer", what: "drain" }))
+                  Effect.zipRight(Effect.sleep(input.drainMs), inputs.offer({ _tag: "Timer", what: "drain" }))
                 )
               } else yield* sayGoodbye()
               break
@@ -347,7 +362,10 @@ export const startChat = (
           transmit(next.id, next.text)
         }
         sendOutgoing()
-        if (freed > 0) yield* sendSlots.release(freed)
+        if (freed > 0) {
+          queuedSends -= freed
+          room.unsafeOpen()
+        }
         if (framesHandled > 0) yield* readSlots.release(framesHandled)
         if (st.leaving === "draining" && undelivered.size === 0 && deferred.length === 0) yield* sayGoodbye()
         const sealed = frames
@@ -375,7 +393,7 @@ export const startChat = (
           } else if (owed > 0 && !receiptsScheduled) {
             receiptsScheduled = true
             yield* Effect.forkScoped(
-              Effect.zipRight(Effect.sleep(RECEIPT_DELAY_MS), Queue.offer(inputs, { _tag: "Timer", what: "receipts" }))
+              Effect.zipRight(Effect.sleep(RECEIPT_DELAY_MS), inputs.offer({ _tag: "Timer", what: "receipts" }))
             )
           }
         }
@@ -388,10 +406,12 @@ export const startChat = (
         if (roundBytes >= YIELD_AFTER_BYTES) yield* yieldToIo
         // stop reading while a large backlog waits to be written: the peer is not reading what we send
         while (result === undefined && unsent > HARD_HIGH_WATER) {
-          const w = yield* Queue.take(inputs)
-          if (w._tag === "Written") unsent -= w.bytes
-          else if (w._tag === "ReadEnd") finish({ _tag: "Failed", error: w.error })
-          else held.push(w)
+          const [waiting] = yield* inputs.takeAll
+          for (const w of waiting) {
+            if (w._tag === "Written") unsent -= w.bytes
+            else if (w._tag === "ReadEnd") finish({ _tag: "Failed", error: w.error })
+            else held.push(w)
+          }
         }
       }
       // accepted but never encrypted: not acknowledged either, so reported with the rest
@@ -403,7 +423,7 @@ export const startChat = (
       Effect.gen(function* () {
         over = true
         // sends already queued are reported, and those waiting for a slot wake up to a refusal (see `send`)
-        const queued = yield* Queue.takeAll(inputs)
+        const queued = yield* inputs.clear
         const o: ChatOutcome = {
           ...atEnd,
           // oldest first (our ids count up): texts sent after a goodbye may be listed before older ones held back
@@ -411,7 +431,7 @@ export const startChat = (
             (a, b) => Number(a) - Number(b)
           )
         }
-        yield* sendSlots.resize(Number.MAX_SAFE_INTEGER)
+        room.unsafeOpen()
         // let the writer flush what the last round produced (goodbye, key reply), bounded in time
         yield* Effect.gen(function* () {
           while ((yield* Queue.size(outbound)) > 0) yield* Effect.sleep(5)
@@ -432,9 +452,29 @@ export const startChat = (
 
     yield* Effect.forkScoped(
       Effect.flatMap(loop, (o) => finishAll(o ?? { _tag: "Left", undelivered: [] })).pipe(
-        Effect.onInterrupt(() => Effect.sync(() => void (over = true)))
+        Effect.onInterrupt(() =>
+          Effect.sync(() => {
+            over = true
+            room.unsafeOpen()
+          })
+        )
       )
     )
+
+    // checked again after every wait for room, and offered in the same step: a send accepted once the chat has
+    // ended would be neither sent nor reported
+    const accept = (text: string): Effect.Effect<string, SendRefused> =>
+      Effect.suspend(() => {
+        if (over) return Effect.fail(ended("The chat is over; nothing was sent."))
+        if (queuedSends >= SEND_SLOTS) {
+          room.unsafeClose()
+          return Effect.zipRight(room.await, accept(text))
+        }
+        queuedSends++
+        const id = String(nextId++)
+        inputs.unsafeOffer({ _tag: "Send", id, text })
+        return Effect.succeed(id)
+      })
 
     const handle: ChatHandle = {
       info: session.info,
@@ -449,18 +489,9 @@ export const startChat = (
               reason: text.length === 0 ? "Empty" : "TooLong",
               message: valid.left
             })
-          // checked again once a slot is free, and offered in the same step: a send accepted once the chat
-          // has ended would be neither sent nor reported
-          return Effect.flatMap(sendSlots.take(1), () =>
-            Effect.suspend(() => {
-              if (over) return Effect.fail(ended("The chat is over; nothing was sent."))
-              const id = String(nextId++)
-              Queue.unsafeOffer(inputs, { _tag: "Send", id, text })
-              return Effect.succeed(id)
-            })
-          )
+          return accept(text)
         }),
-      leave: (opts) => Effect.asVoid(Queue.offer(inputs, { _tag: "Leave", drainMs: opts?.drainMs ?? 0 })),
+      leave: (opts) => Effect.asVoid(inputs.offer({ _tag: "Leave", drainMs: opts?.drainMs ?? 0 })),
       outcome: Deferred.await(outcome)
     }
     return handle
