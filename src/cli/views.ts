@@ -1,4 +1,4 @@
-import { Effect, Fiber, Queue, Runtime } from "effect"
+import { Effect, Fiber, Mailbox, Runtime } from "effect"
 import * as readline from "node:readline"
 import { type ChatEvent, event, toJsonLine } from "../domain/events.js"
 import type { ChatHandle, ChatOutcome } from "../services/Chat.js"
@@ -44,11 +44,12 @@ const pipeInput = (chat: ChatHandle, reportRefusal: (message: string) => void, s
     // One fiber sends the lines in order, as many as are waiting at a time: lines that arrive together reach
     // the chat together and share frames. Reading pauses while many lines wait, so a peer that reads slowly
     // cannot make us hold all of stdin in memory (readline may still hand over a few after the pause).
-    const lines = yield* Queue.unbounded<string | typeof END>()
+    // a mailbox: its takeAll hands over what waits as one array (a Queue builds it element by element)
+    const lines = yield* Mailbox.make<string | typeof END>()
     let paused = false
     let waiting = 0
     rl.on("line", (line) => {
-      Queue.unsafeOffer(lines, line)
+      lines.unsafeOffer(line)
       if (++waiting >= MAX_WAITING_LINES && !paused) {
         paused = true
         rl.pause()
@@ -56,11 +57,11 @@ const pipeInput = (chat: ChatHandle, reportRefusal: (message: string) => void, s
     })
     rl.on("close", () => {
       waiting++
-      Queue.unsafeOffer(lines, END)
+      lines.unsafeOffer(END)
     })
     const sender = Effect.gen(function* () {
       for (;;) {
-        const batch = yield* Queue.takeBetween(lines, 1, MAX_WAITING_LINES)
+        const [batch] = yield* lines.takeAll
         waiting -= batch.length
         for (const line of batch) {
           if (leaving) return
