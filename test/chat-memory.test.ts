@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Deferred, Effect, Fiber, Layer, Stream } from "effect"
+import { Chunk, Deferred, Effect, Exit, Fiber, Layer, Scope, Stream } from "effect"
 import { describeError, SessionError } from "../src/domain/errors.js"
 import type { ChatEvent } from "../src/domain/events.js"
 import * as MemoryTransport from "../src/layers/MemoryTransport.js"
@@ -269,6 +269,24 @@ describe("a whole chat over the in-memory transport", () => {
       expect(accepted.length).toBeLessThan(1300)
       // every accepted id is either acknowledged (none here: the peer reads nothing) or reported
       expect(outcome.undelivered).toEqual(accepted)
+    })
+  )
+
+  it.scopedLive("a sender waiting for room when the chat's scope closes is refused, not left hanging", () =>
+    Effect.gen(function* () {
+      const scope = yield* Scope.make()
+      const { chat } = yield* Scope.extend(chatWithRawPeer, scope)
+      // the sender lives outside the chat's scope, as a library user's fiber would
+      const sends = yield* Effect.fork(
+        Effect.forEach(Array.from({ length: 1300 }, (_, i) => `${i} ${"x".repeat(10_000)}`), (t) => Effect.either(chat.send(t)))
+      )
+      yield* Effect.sleep(100)
+      yield* Scope.close(scope, Exit.void)
+      const results = yield* Fiber.join(sends).pipe(Effect.timeout("5 seconds"))
+      const refused = results.filter((r) => r._tag === "Left").map((r) => r.left.reason)
+      expect(refused.length).toBeGreaterThan(0)
+      expect(refused.length).toBeLessThanOrEqual(1300 - 1024)
+      expect(new Set(refused)).toEqual(new Set(["Ended"]))
     })
   )
 
