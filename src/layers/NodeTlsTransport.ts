@@ -75,41 +75,32 @@ export const fromSocket = (socket: tls.TLSSocket | net.Socket): Conn => {
         resume(Effect.fail(new TransportError({ reason: "Write", detail: "the connection is closed" })))
         return
       }
+      // Done when the last chunk's write completes: writes complete in order, so the socket no longer reads
+      // any of the chunks (the caller reuses their memory) and, while the peer is not reading, this waits
+      // (back-pressure). Before that, only a closed socket ends the wait.
+      let done = false
+      const finish = (result: Effect.Effect<void, TransportError>) => {
+        if (done) return
+        done = true
+        socket.off("close", onClose)
+        resume(result)
+      }
+      const onClose = () => finish(Effect.fail(new TransportError({ reason: "Write", detail: "the connection closed while writing" })))
+      socket.on("close", onClose)
       // corked: the chunks reach TLS as one gathered write, without a JavaScript copy to join them
       if (chunks.length > 1) socket.cork()
-      let flushed = true
       for (let i = 0; i < chunks.length; i++) {
         const last = i === chunks.length - 1
-        flushed = socket.write(
+        socket.write(
           chunks[i]!,
-          last
-            ? (err) => {
-                if (err && !flushed) resume(Effect.fail(transportErrorFrom(err, "Write")))
-              }
-            : undefined
+          last ? (err) => finish(err ? Effect.fail(transportErrorFrom(err, "Write")) : Effect.void) : undefined
         )
       }
       if (chunks.length > 1) socket.uncork()
-      if (flushed) {
-        resume(Effect.void)
-        return
-      }
-      // the kernel buffer is full: wait until the peer reads, or the socket dies
-      const onDrain = () => {
-        cleanup()
-        resume(Effect.void)
-      }
-      const onClose = () => {
-        cleanup()
-        resume(Effect.fail(new TransportError({ reason: "Write", detail: "the connection closed while writing" })))
-      }
-      const cleanup = () => {
-        socket.off("drain", onDrain)
+      return Effect.sync(() => {
+        done = true
         socket.off("close", onClose)
-      }
-      socket.on("drain", onDrain)
-      socket.on("close", onClose)
-      return Effect.sync(cleanup)
+      })
     })
 
   const write = (data: Uint8Array) => writev([data])

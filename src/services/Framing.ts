@@ -10,7 +10,10 @@ export interface FramedConn {
   readonly readFrame: Effect.Effect<Uint8Array, FrameError | TransportError>
   /** Every frame already received (at least one, waiting for it if need be): one hand-off per network read. */
   readonly readFrames: Effect.Effect<ReadonlyArray<Uint8Array>, FrameError | TransportError>
-  /** Writes the frames with a single write call: coalescing is what makes small messages cheap. */
+  /**
+   * Writes the frames with a single write call: coalescing is what makes small messages cheap. Completes
+   * once the connection is done with the bodies: their memory may be reused from then on.
+   */
   readonly writeFrames: (bodies: ReadonlyArray<Uint8Array>) => Effect.Effect<void, TransportError>
 }
 

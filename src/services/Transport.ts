@@ -13,9 +13,15 @@ export interface Conn {
   readonly read: Effect.Effect<Uint8Array, TransportError>
   /** Puts a chunk back in front of the stream (used after peeking at the first bytes). */
   readonly unread: (chunk: Uint8Array) => void
-  /** Resolves once the bytes are handed to the stream; waits while the peer is not reading (back-pressure). */
+  /**
+   * Resolves once the stream is done with the bytes (the caller may then reuse their memory); waits while
+   * the peer is not reading (back-pressure).
+   */
   readonly write: (data: Uint8Array) => Effect.Effect<void, TransportError>
-  /** Several chunks in one go, where the stream can gather them without joining them first (large frames). */
+  /**
+   * Several chunks in one go, where the stream can gather them without joining them first (large frames).
+   * Resolves, like `write`, once the stream is done with every chunk.
+   */
   readonly writev?: (chunks: ReadonlyArray<Uint8Array>) => Effect.Effect<void, TransportError>
   /** Flushes what was written, then ends the stream. */
   readonly close: Effect.Effect<void>
