@@ -56,4 +56,9 @@ export interface Session {
   readonly pendingFlush?: () => number
   /** A keep-alive frame for the heartbeat, where the protocol has one. */
   readonly heartbeat?: () => Step
+  /**
+   * Frames of ours the connection is done with (written): the session may reuse their memory for later
+   * frames, so none of them may be read again by anyone.
+   */
+  readonly recycle?: (frames: ReadonlyArray<Uint8Array>) => void
 }

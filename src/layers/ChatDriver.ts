@@ -11,7 +11,7 @@ type Input =
   | { readonly _tag: "Leave"; readonly drainMs: number }
   | { readonly _tag: "Frames"; readonly frames: ReadonlyArray<Uint8Array> }
   | { readonly _tag: "ReadEnd"; readonly error: ChatError }
-  | { readonly _tag: "Written"; readonly bytes: number }
+  | { readonly _tag: "Written"; readonly bytes: number; readonly frames: ReadonlyArray<Uint8Array> }
   | { readonly _tag: "Timer"; readonly what: "drain" | "settle" | "heartbeat" | "receipts" }
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never
@@ -128,7 +128,8 @@ export const startChat = (
           let bytes = 0
           for (const b of batches) for (const f of b) (frames.push(f), (bytes += f.length + 4))
           yield* framed.writeFrames(frames)
-          yield* inputs.offer({ _tag: "Written", bytes })
+          // the connection is done with them: the loop hands them back to the session for reuse
+          yield* inputs.offer({ _tag: "Written", bytes, frames })
         })
       ).pipe(Effect.catchAll((error) => inputs.offer({ _tag: "ReadEnd", error })))
     )
@@ -336,6 +337,7 @@ export const startChat = (
               break
             case "Written":
               unsent -= input.bytes
+              session.recycle?.(input.frames)
               break
             case "Leave":
               if (st.leaving !== "no") break
@@ -420,8 +422,10 @@ export const startChat = (
         while (result === undefined && unsent > HARD_HIGH_WATER) {
           const [waiting] = yield* inputs.takeAll
           for (const w of waiting) {
-            if (w._tag === "Written") unsent -= w.bytes
-            else if (w._tag === "ReadEnd") finish({ _tag: "Failed", error: w.error })
+            if (w._tag === "Written") {
+              unsent -= w.bytes
+              session.recycle?.(w.frames)
+            } else if (w._tag === "ReadEnd") finish({ _tag: "Failed", error: w.error })
             else held.push(w)
           }
         }
@@ -434,7 +438,7 @@ export const startChat = (
     const finishAll = (atEnd: ChatOutcome) =>
       Effect.gen(function* () {
         over = true
-        // sends already queued are reported, and those waiting for a slot wake up to a refusal (see `send`)
+        // sends already queued are reported, and those waiting for room wake up to a refusal (see `accept`)
         const queued = yield* inputs.clear
         const o: ChatOutcome = {
           ...atEnd,

@@ -1,5 +1,6 @@
 import { concatBytes, readU32be, toHex, utf8, wipe, writeU32be } from "../domain/bytes.js"
 import type { EcdhKeyPair } from "../services/KeyAgreement.js"
+import { TAG_BYTES } from "../services/Cipher.js"
 import type { Primitives } from "./Primitives.js"
 
 /**
@@ -83,8 +84,8 @@ const kdfCk = (p: Primitives, ck: Uint8Array): [Uint8Array, Uint8Array] => [
  * the next 12 the nonce. A further KDF step here (there was one) only cost a third HMAC per message on the
  * hot path without adding independence that mk does not already have.
  */
-const seal = (p: Primitives, mk: Uint8Array, plaintext: Uint8Array, ad: Uint8Array, headroom: number) =>
-  p.aead.seal(mk.subarray(0, 32), mk.subarray(32, 44), plaintext, ad, headroom)
+const seal = (p: Primitives, mk: Uint8Array, plaintext: Uint8Array, ad: Uint8Array, headroom: number, out?: Uint8Array) =>
+  p.aead.seal(mk.subarray(0, 32), mk.subarray(32, 44), plaintext, ad, headroom, out)
 const open = (p: Primitives, mk: Uint8Array, ciphertext: Uint8Array, ad: Uint8Array) =>
   p.aead.open(mk.subarray(0, 32), mk.subarray(32, 44), ciphertext, ad)
 
@@ -149,7 +150,8 @@ const rotate = (p: Primitives, state: RatchetState, now: number): RatchetState =
 
 /**
  * Encrypts one message. The result is `before` free bytes (for the caller's frame type), the header, then
- * ciphertext ‖ tag: one buffer, so a 64 KiB message is not copied again to be framed.
+ * ciphertext ‖ tag: one buffer, so a 64 KiB message is not copied again to be framed. `alloc` gives that
+ * buffer (the caller may reuse its buffers), a new one by default.
  */
 export const encrypt = (
   p: Primitives,
@@ -158,12 +160,14 @@ export const encrypt = (
   associatedData: Uint8Array,
   minRotationMs: number = MIN_ROTATION_MS,
   now: number = Date.now(),
-  before: number = 0
+  before: number = 0,
+  alloc?: (bytes: number) => Uint8Array
 ): { state: RatchetState; sealed: Uint8Array } => {
   const state = current.rotationDue && now - current.rotatedAt >= minRotationMs ? rotate(p, current, now) : current
   const [cks, mk] = kdfCk(p, state.cks!)
   const header = encodeHeader({ dh: state.dhs.publicKey, pn: state.pn, n: state.ns })
-  const sealed = seal(p, mk, plaintext, concatBytes(associatedData, header), before + HEADER_BYTES)
+  const headroom = before + HEADER_BYTES
+  const sealed = seal(p, mk, plaintext, concatBytes(associatedData, header), headroom, alloc?.(headroom + plaintext.length + TAG_BYTES))
   sealed.set(header, before)
   wipe(mk, state.cks)
   return { state: { ...state, cks, ns: state.ns + 1 }, sealed }

@@ -9,6 +9,7 @@ import type { Conn } from "../services/Transport.js"
 import type { FramedConn } from "../services/Framing.js"
 import { Handshake } from "../services/Handshake.js"
 import * as Ratchet from "./DoubleRatchet.js"
+import { FrameBuffers } from "./FrameBuffers.js"
 import { type Primitives, primitives } from "./Primitives.js"
 
 /**
@@ -221,6 +222,14 @@ const BATCH_TEXT_UNITS = 4096
  */
 const PLAINTEXT_SCRATCH = 256 * 1024
 
+/**
+ * Frames from 16 KiB up are sealed into reused buffers of 80 KiB (a 64 KiB text's frame, padded, is under
+ * 72 KiB); at most 24 are kept (1.9 MiB), about what is in flight while a bulk transfer runs.
+ */
+const FRAME_BUFFERS_FROM = 16 * 1024
+const FRAME_BUFFER_BYTES = 80 * 1024
+const FRAME_BUFFERS_KEPT = 24
+
 /** Most ids in one receipt frame (the payload schema allows 4096). */
 const RECEIPT_BATCH = 1024
 
@@ -234,6 +243,9 @@ export class V2Session implements Session {
    * 64 KiB frame with this buffer.
    */
   private readonly plaintexts = Buffer.alloc(PLAINTEXT_SCRATCH)
+  /** Large frames are sealed into buffers that come back through `recycle` once written. */
+  private readonly frameBuffers = new FrameBuffers(FRAME_BUFFERS_FROM, FRAME_BUFFER_BYTES, FRAME_BUFFERS_KEPT)
+  private readonly frameBuffer = (bytes: number) => this.frameBuffers.take(bytes)
 
   constructor(
     private readonly p: Primitives,
@@ -250,7 +262,16 @@ export class V2Session implements Session {
 
   seal(payload: Payload): Uint8Array {
     const plaintext = encodePayload(payload, this.plaintexts)
-    const { state, sealed } = Ratchet.encrypt(this.p, this.state, plaintext, this.transcript, this.minRotationMs, Date.now(), 1)
+    const { state, sealed } = Ratchet.encrypt(
+      this.p,
+      this.state,
+      plaintext,
+      this.transcript,
+      this.minRotationMs,
+      Date.now(),
+      1,
+      this.frameBuffer
+    )
     // zeros again for the next frame, and no plaintext left behind
     if (plaintext.buffer === this.plaintexts.buffer) wipe(plaintext)
     this.state = state
@@ -315,6 +336,8 @@ export class V2Session implements Session {
   }
 
   heartbeat = (): Step => ({ frames: [this.seal({ v: PAYLOAD_VERSION, kind: "heartbeat" })], events: [] })
+
+  recycle = (frames: ReadonlyArray<Uint8Array>): void => this.frameBuffers.give(frames)
 
   settled = (): boolean => true
 

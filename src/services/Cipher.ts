@@ -7,9 +7,17 @@ import { Context } from "effect"
 export interface Aead {
   /**
    * ciphertext ‖ tag, after `headroom` bytes left for the caller (a frame header): the caller writes its
-   * header there instead of copying the whole sealed message into a larger buffer.
+   * header there instead of copying the whole sealed message into a larger buffer. Written into `out` when
+   * given (exactly headroom + plaintext + TAG_BYTES long: a buffer the caller reuses), else a new buffer.
    */
-  readonly seal: (key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array, headroom?: number) => Uint8Array
+  readonly seal: (
+    key: Uint8Array,
+    nonce: Uint8Array,
+    plaintext: Uint8Array,
+    aad?: Uint8Array,
+    headroom?: number,
+    out?: Uint8Array
+  ) => Uint8Array
   /** The plaintext, or undefined when the tag does not verify (a forged, altered or misdirected frame). */
   readonly open: (key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad?: Uint8Array) => Uint8Array | undefined
 }

@@ -1,0 +1,89 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, FastCheck as fc } from "effect"
+import { SessionError } from "../src/domain/errors.js"
+import type { SessionEvent, Step } from "../src/domain/session.js"
+import { FrameBuffers } from "../src/layers/FrameBuffers.js"
+import { linkedV2, noble, node } from "./support/sessions.js"
+
+const ok = (r: Step | SessionError): Step => {
+  if (r instanceof SessionError) throw r
+  return r
+}
+const texts = (events: ReadonlyArray<SessionEvent>) => events.flatMap((e) => (e._tag === "Message" ? [e.text] : []))
+
+describe("reused buffers for large frames", () => {
+  it("a buffer serves a later frame only once its frame is given back", () => {
+    const pool = new FrameBuffers(100, 1000, 4)
+    const a = pool.take(500)
+    const b = pool.take(500)
+    expect(a.length).toBe(500)
+    expect(b.buffer).not.toBe(a.buffer)
+    pool.give([a])
+    const c = pool.take(800)
+    expect(c.buffer).toBe(a.buffer)
+    expect(c.length).toBe(800)
+  })
+
+  it("sizes outside the range get new buffers, never kept", () => {
+    const pool = new FrameBuffers(100, 1000, 4)
+    const small = pool.take(99)
+    const large = pool.take(1001)
+    pool.give([small, large])
+    expect(pool.held).toBe(0)
+    expect(pool.take(99).buffer).not.toBe(small.buffer)
+  })
+
+  it("a frame given back twice cannot free the buffer a later frame now uses", () => {
+    const pool = new FrameBuffers(100, 1000, 4)
+    const a = pool.take(500)
+    pool.give([a])
+    const b = pool.take(500)
+    expect(b.buffer).toBe(a.buffer)
+    pool.give([a, a])
+    expect(pool.held).toBe(0)
+    expect(pool.take(500).buffer).not.toBe(b.buffer)
+  })
+
+  it("at most `keep` free buffers are held", () => {
+    const pool = new FrameBuffers(100, 1000, 3)
+    const frames = Array.from({ length: 5 }, () => pool.take(200))
+    pool.give(frames)
+    expect(pool.held).toBe(3)
+  })
+
+  it.effect.prop(
+    "v2 (node:crypto and noble): a frame not yet given back is never overwritten by later ones; given back, its buffer is reused",
+    // per text: its size, and how many of its frames may stay in flight (sealed, not yet given back) after it
+    [
+      fc.array(fc.record({ size: fc.integer({ min: 17_000, max: 65_536 }), keep: fc.integer({ min: 0, max: 5 }) }), { minLength: 1, maxLength: 12 }),
+      fc.constantFrom(node, noble)
+    ],
+    ([plan, primitives]) =>
+      Effect.gen(function* () {
+        const { connector: a, listener: b } = yield* linkedV2(primitives)
+        const inFlight: Array<Uint8Array> = []
+        const sent: Array<string> = []
+        const got: Array<string> = []
+        const buffers = new Set<ArrayBufferLike>()
+        // the peer reads a frame, then it is given back, as the chat does once the socket has written it
+        const deliverOldest = () => {
+          const f = inFlight.shift()!
+          got.push(...texts(ok(b.receive(f)).events))
+          a.recycle([f])
+        }
+        for (const [i, { size, keep }] of plan.entries()) {
+          const text = String.fromCharCode(97 + (i % 26)).repeat(size)
+          sent.push(text)
+          for (const f of a.send(String(i + 1), text).frames) {
+            buffers.add(f.buffer)
+            inFlight.push(f)
+          }
+          while (inFlight.length > keep) deliverOldest()
+        }
+        while (inFlight.length > 0) deliverOldest()
+        expect(got).toEqual(sent)
+        expect(buffers.size).toBeLessThanOrEqual(Math.max(...plan.map((p) => p.keep)) + 1)
+      }),
+    { timeout: 60_000, fastCheck: { numRuns: 25 } }
+  )
+})
