@@ -4,6 +4,7 @@ import { SessionError } from "../src/domain/errors.js"
 import type { SessionEvent, Step } from "../src/domain/session.js"
 import { FrameBuffers } from "../src/layers/FrameBuffers.js"
 import { linkedV2, noble, node } from "./support/sessions.js"
+import { backends } from "./support/vectors.js"
 
 const ok = (r: Step | SessionError): Step => {
   if (r instanceof SessionError) throw r
@@ -49,6 +50,19 @@ describe("reused buffers for large frames", () => {
     const frames = Array.from({ length: 5 }, () => pool.take(200))
     pool.give(frames)
     expect(pool.held).toBe(3)
+  })
+
+  it.each(backends)("$name: sealing into a given buffer gives the same bytes as into a new one; a wrong length is refused", ({ p }) => {
+    const key = new Uint8Array(32).fill(7)
+    const nonce = new Uint8Array(12).fill(9)
+    const plaintext = new TextEncoder().encode("x".repeat(20_000))
+    const aad = Uint8Array.of(1, 2, 3)
+    const fresh = p.aead.seal(key, nonce, plaintext, aad, 5)
+    const given = new Uint8Array(5 + plaintext.length + 16).fill(0xee)
+    const sealed = p.aead.seal(key, nonce, plaintext, aad, 5, given)
+    expect(sealed).toBe(given)
+    expect(Buffer.from(sealed.subarray(5))).toEqual(Buffer.from(fresh.subarray(5)))
+    expect(() => p.aead.seal(key, nonce, plaintext, aad, 5, new Uint8Array(given.length - 1))).toThrow(RangeError)
   })
 
   it.effect.prop(

@@ -7,14 +7,14 @@ const OPTIONS = { authTagLength: TAG_BYTES } as const
 
 /** ChaCha20-Poly1305 from OpenSSL through node:crypto: 1.5x (64 B) to 10x (16 KiB) faster than pure JS here. */
 export const aead: Aead = {
-  seal: (key, nonce, plaintext, aad = EMPTY, headroom = 0, into?: Uint8Array) => {
-    if (into !== undefined && into.length !== headroom + plaintext.length + TAG_BYTES)
+  seal: (key, nonce, plaintext, aad = EMPTY, headroom = 0, given?: Uint8Array) => {
+    if (given !== undefined && given.length !== headroom + plaintext.length + TAG_BYTES)
       throw new RangeError("seal: `out` has the wrong length")
     const c = crypto.createCipheriv("chacha20-poly1305", key, nonce, OPTIONS)
     if (aad.length > 0) c.setAAD(aad, { plaintextLength: plaintext.length })
     const head = c.update(plaintext)
     const tail = c.final() // a stream cipher: nothing is held back, but the API allows it
-    const out = into ?? new Uint8Array(headroom + head.length + tail.length + TAG_BYTES)
+    const out = given ?? new Uint8Array(headroom + head.length + tail.length + TAG_BYTES)
     out.set(head, headroom)
     if (tail.length > 0) out.set(tail, headroom + head.length)
     out.set(c.getAuthTag(), headroom + head.length + tail.length)
