@@ -8,8 +8,10 @@ import { padme, zeroFrom } from "./padding.js"
  */
 export const PAYLOAD_VERSION = 1
 
-const Id = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(64))
-const isId = (id: string) => id.length >= 1 && id.length <= 64
+/** An id is 1 to 64 characters: the rule for one id (`Id`, with Schema's own messages) and for lists (`Ids`). */
+const ID_CHARS = { min: 1, max: 64 } as const
+const Id = Schema.String.pipe(Schema.minLength(ID_CHARS.min), Schema.maxLength(ID_CHARS.max))
+const isId = (id: string) => id.length >= ID_CHARS.min && id.length <= ID_CHARS.max
 
 /**
  * A list of ids, checked by one filter over the whole array: a filter per element made decoding four times
@@ -18,7 +20,7 @@ const isId = (id: string) => id.length >= 1 && id.length <= 64
 const Ids = (min: number, max: number) =>
   Schema.Array(Schema.String).pipe(
     Schema.filter((ids) => ids.length >= min && ids.length <= max && ids.every(isId), {
-      message: () => `${min} to ${max} ids of 1 to 64 characters`
+      message: () => `${min} to ${max} ids of ${ID_CHARS.min} to ${ID_CHARS.max} characters`
     })
   )
 
