@@ -56,6 +56,28 @@ describe("framing", () => {
     expect(decoder.finish()).toBeUndefined()
   })
 
+  it.prop(
+    "a reader that takes exactly the bytes `missing` asks for gets every frame as soon as it is whole, never reading past it",
+    { frames: bodies },
+    ({ frames }) => {
+      const wire = encodeFrames(frames)
+      const decoder = new FrameDecoder(1024)
+      const got: Array<Uint8Array> = []
+      let at = 0
+      for (let steps = 0; steps < 10_000 && at < wire.length; steps++) {
+        const n = decoder.missing
+        expect(n).toBeGreaterThanOrEqual(1)
+        decoder.push(wire.subarray(at, at + n))
+        at += n
+        const ready = drain(decoder)
+        got.push(...ready)
+        // asked for no more than the next frame needed: whatever became whole, nothing of a later one was read
+        expect(decoder.pendingBytes).toBe(0)
+      }
+      expect(got).toEqual(frames)
+    }
+  )
+
   it("a frame split at every byte boundary reassembles", () => {
     const body = Uint8Array.from({ length: 50 }, (_, i) => i * 7)
     const wire = encodeFrames([body, body.subarray(0, 3)])

@@ -1,8 +1,22 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber } from "effect"
+import { Effect, Fiber, Layer } from "effect"
+import { DEFAULT_MAX_FRAME } from "../src/domain/frame.js"
+import { frame } from "../src/layers/LengthPrefixFraming.js"
 import * as ForgeCertificate from "../src/layers/ForgeCertificate.js"
 import * as NodeTlsTransport from "../src/layers/NodeTlsTransport.js"
 import { Transport } from "../src/services/Transport.js"
+
+const tlsLayer = NodeTlsTransport.layer.pipe(Layer.provide(ForgeCertificate.layerGenerated))
+
+const connectedPair = Effect.gen(function* () {
+  const transport = yield* Transport
+  const listener = yield* transport.listen({ host: "127.0.0.1", port: 0 })
+  const [server, client] = yield* Effect.all([listener.accept, transport.connect(listener.address, { connectTimeoutMs: 5_000 })], {
+    concurrency: 2
+  })
+  return { server, client }
+})
+const total = (chunks: ReadonlyArray<Uint8Array>) => chunks.reduce((n, c) => n + c.length, 0)
 
 describe("the node:tls transport", () => {
   it.scopedLive("a write is done only once the socket no longer reads its chunks: reusing them then changes nothing sent", () =>
@@ -36,6 +50,44 @@ describe("the node:tls transport", () => {
       const { got, zeros } = yield* Fiber.join(reading).pipe(Effect.timeout("10 seconds"))
       expect(got).toBe(total)
       expect(zeros).toBe(0)
-    }).pipe(Effect.provide(NodeTlsTransport.layer), Effect.provide(ForgeCertificate.layerGenerated))
+    }).pipe(Effect.provide(tlsLayer))
+  )
+
+  it.scopedLive("readAtLeast wakes the reader once that many bytes are there, handing over every chunk; at the end, what is left", () =>
+    Effect.gen(function* () {
+      const { server, client } = yield* connectedPair
+      const reading = yield* Effect.fork(server.readAtLeast!(2_500))
+      // three writes far enough apart to arrive as three separate reads
+      for (let i = 0; i < 3; i++) {
+        yield* client.write(new Uint8Array(1_000).fill(i + 1))
+        yield* Effect.sleep(30)
+      }
+      const first = yield* Fiber.join(reading).pipe(Effect.timeout("5 seconds"))
+      expect(total(first)).toBe(3_000)
+      yield* client.write(new Uint8Array(700).fill(9))
+      yield* client.close
+      const rest = yield* server.readAtLeast!(5_000).pipe(Effect.timeout("5 seconds"))
+      expect(total(rest)).toBe(700)
+      const end = yield* Effect.flip(server.readAtLeast!(1)).pipe(Effect.timeout("5 seconds"))
+      expect(end.reason).toBe("Eof")
+    }).pipe(Effect.provide(tlsLayer))
+  )
+
+  it.scopedLive("a frame of the largest size, written in pieces, arrives whole", () =>
+    Effect.gen(function* () {
+      const { server, client } = yield* connectedPair
+      const body = Uint8Array.from({ length: DEFAULT_MAX_FRAME }, (_, i) => (i * 31) & 0xff)
+      const wire = new Uint8Array(4 + body.length)
+      new DataView(wire.buffer).setUint32(0, body.length)
+      wire.set(body, 4)
+      const sending = yield* Effect.fork(
+        Effect.forEach(Array.from({ length: Math.ceil(wire.length / 50_000) }, (_, i) => wire.subarray(i * 50_000, (i + 1) * 50_000)), (piece) =>
+          client.write(piece)
+        )
+      )
+      const got = yield* frame(server).readFrame.pipe(Effect.timeout("10 seconds"))
+      yield* Fiber.join(sending)
+      expect(Buffer.from(got).equals(Buffer.from(body))).toBe(true)
+    }).pipe(Effect.provide(tlsLayer))
   )
 })

@@ -61,6 +61,12 @@ export class FrameDecoder {
     return body
   }
 
+  /** Bytes still missing for the next frame (its header first, while that is incomplete), at least 1. */
+  get missing(): number {
+    if (this.pendingLength < 0) return Math.max(1, HEADER_BYTES - this.buffered)
+    return Math.max(1, this.pendingLength - this.buffered)
+  }
+
   /** At end of stream: an error if the stream stopped inside a frame. */
   finish(): FrameError | undefined {
     if (this.pendingLength >= 0)

@@ -36,12 +36,22 @@ export const frame = (conn: Conn, maxFrame: number = DEFAULT_MAX_FRAME): FramedC
     const next = decoder.next()
     if (next instanceof Uint8Array) return Effect.succeed(next)
     if (next !== undefined) return Effect.fail(next)
+    const atEnd = (e: TransportError): Effect.Effect<never, FrameError | TransportError> => {
+      if (e.reason !== "Eof") return Effect.fail(e)
+      const cut = decoder.finish()
+      return cut ? Effect.fail(cut) : Effect.fail(e)
+    }
+    // the rest of the frame at once where the connection can wait for it, else chunk by chunk
+    if (conn.readAtLeast)
+      return conn.readAtLeast(decoder.missing).pipe(
+        Effect.catchTag("TransportError", atEnd),
+        Effect.flatMap((chunks) => {
+          for (const c of chunks) decoder.push(c)
+          return readFrame
+        })
+      )
     return conn.read.pipe(
-      Effect.catchTag("TransportError", (e): Effect.Effect<never, FrameError | TransportError> => {
-        if (e.reason !== "Eof") return Effect.fail(e)
-        const cut = decoder.finish()
-        return cut ? Effect.fail(cut) : Effect.fail(e)
-      }),
+      Effect.catchTag("TransportError", atEnd),
       Effect.flatMap((chunk) => {
         decoder.push(chunk)
         return readFrame

@@ -27,16 +27,19 @@ export const fromSocket = (socket: tls.TLSSocket | net.Socket): Conn => {
   let buffered = 0
   let ended: TransportError | undefined
   let waiter: (() => void) | undefined
+  // bytes the waiting reader asked for: it is woken once they are buffered, not for every TLS record
+  let wanted = 1
   const wake = () => {
     const w = waiter
     waiter = undefined
+    wanted = 1
     w?.()
   }
   socket.on("data", (data: Buffer) => {
     chunks.push(new Uint8Array(data.buffer, data.byteOffset, data.byteLength))
     buffered += data.byteLength
     if (buffered > READ_HIGH_WATER) socket.pause()
-    wake()
+    if (buffered >= wanted) wake()
   })
   socket.on("end", () => {
     ended ??= new TransportError({ reason: "Eof", detail: "end of stream" })
@@ -68,6 +71,28 @@ export const fromSocket = (socket: tls.TLSSocket | net.Socket): Conn => {
       })
     }).pipe(Effect.zipRight(read))
   })
+
+  const readAtLeast = (bytes: number): Effect.Effect<ReadonlyArray<Uint8Array>, TransportError> =>
+    Effect.suspend(() => {
+      // never more than the socket buffers before it pauses, or the wait could not end
+      const need = Math.min(Math.max(bytes, 1), READ_HIGH_WATER / 2)
+      if (buffered >= need || (ended && chunks.length > 0)) {
+        const all = chunks.splice(0)
+        buffered = 0
+        if (socket.isPaused()) socket.resume()
+        return Effect.succeed(all)
+      }
+      if (ended) return Effect.fail(ended)
+      return Effect.async<void>((resume) => {
+        if (buffered >= need || ended) return resume(Effect.void)
+        wanted = need
+        waiter = () => resume(Effect.void)
+        return Effect.sync(() => {
+          waiter = undefined
+          wanted = 1
+        })
+      }).pipe(Effect.zipRight(readAtLeast(bytes)))
+    })
 
   const writev = (chunks: ReadonlyArray<Uint8Array>): Effect.Effect<void, TransportError> =>
     Effect.async<void, TransportError>((resume) => {
@@ -126,6 +151,7 @@ export const fromSocket = (socket: tls.TLSSocket | net.Socket): Conn => {
     local: { host: socket.localAddress ?? "", port: socket.localPort ?? 0 },
     remote: { host: socket.remoteAddress ?? "", port: socket.remotePort ?? 0 },
     read,
+    readAtLeast,
     unread: (chunk) => {
       chunks.unshift(chunk)
       buffered += chunk.length

@@ -11,6 +11,12 @@ export interface Conn {
   readonly remote: Endpoint
   /** The next chunk of bytes; fails with reason "Eof" once the peer has closed its side. */
   readonly read: Effect.Effect<Uint8Array, TransportError>
+  /**
+   * Every chunk buffered, once at least `bytes` are (fewer only at the end of the stream; a stream may cap
+   * `bytes` at what it buffers before pausing): a reader that knows how much it needs is woken once, not
+   * for every piece the network delivers.
+   */
+  readonly readAtLeast?: (bytes: number) => Effect.Effect<ReadonlyArray<Uint8Array>, TransportError>
   /** Puts a chunk back in front of the stream (used after peeking at the first bytes). */
   readonly unread: (chunk: Uint8Array) => void
   /**
