@@ -198,6 +198,11 @@ export const startChat = (
           Effect.forever(Effect.zipRight(Effect.sleep(heartbeatMs), inputs.offer({ _tag: "Timer", what: "heartbeat" })))
         )
 
+      // a write is done: its bytes no longer count as unsent, and the session may reuse its frames' memory
+      const written = (w: Extract<Input, { _tag: "Written" }>) => {
+        unsent -= w.bytes
+        session.recycle?.(w.frames)
+      }
       // whether local texts may be encrypted, with `pending` bytes of them already counted this round: the one
       // statement of the send limits, so waiting for input and sending what waits cannot disagree (a loop
       // that takes inputs without waiting while it cannot send would spin)
@@ -336,8 +341,7 @@ export const startChat = (
               else finish({ _tag: "Failed", error: input.error })
               break
             case "Written":
-              unsent -= input.bytes
-              session.recycle?.(input.frames)
+              written(input)
               break
             case "Leave":
               if (st.leaving !== "no") break
@@ -422,10 +426,8 @@ export const startChat = (
         while (result === undefined && unsent > HARD_HIGH_WATER) {
           const [waiting] = yield* inputs.takeAll
           for (const w of waiting) {
-            if (w._tag === "Written") {
-              unsent -= w.bytes
-              session.recycle?.(w.frames)
-            } else if (w._tag === "ReadEnd") finish({ _tag: "Failed", error: w.error })
+            if (w._tag === "Written") written(w)
+            else if (w._tag === "ReadEnd") finish({ _tag: "Failed", error: w.error })
             else held.push(w)
           }
         }
