@@ -70,6 +70,10 @@ describe("v2 payload encoding", () => {
     expect(decodePayloadBytes(raw(textMeta, Uint8Array.of(0xc3, 0x28)))).toEqual({ _tag: "Malformed" })
     expect(decodePayloadBytes(raw(JSON.stringify({ v: 1, kind: "text", id: "", sentAt: 0 }), Buffer.from("x")))).toEqual({ _tag: "Malformed" })
     expect(decodePayloadBytes(raw("{not json"))).toEqual({ _tag: "Malformed" })
+    // a time no Date can hold would throw where it is shown
+    for (const sentAt of [1e300, -8.7e15])
+      expect(decodePayloadBytes(raw(JSON.stringify({ v: 1, kind: "text", id: "1", sentAt }), Buffer.from("x")))).toEqual({ _tag: "Malformed" })
+    expect(decodePayloadBytes(raw(JSON.stringify({ v: 1, kind: "text", id: "1", sentAt: 8.64e15 }), Buffer.from("x")))._tag).toBe("Known")
   })
 
   it("every id and every length is checked: empty or over-long ids, too many of them, or odd lengths are malformed", () => {
@@ -88,6 +92,8 @@ describe("v2 payload encoding", () => {
       texts(["1", "2"], [1.5, 0.5]),
       texts(["1", "2"], [2 ** 53, 0]),
       texts(["1", 2 as unknown as string], [1, 1]),
+      texts(["1", "2"], ["1" as unknown as number, 1]),
+      decodePayloadBytes(raw(JSON.stringify({ v: 1, kind: "texts", sentAt: 0, ids: "12", lengths: [1, 1] }), Buffer.from("ab"))),
       receipt(["1", ""]),
       receipt(["1", "y".repeat(65)]),
       receipt(n(4097)),

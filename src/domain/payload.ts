@@ -11,25 +11,34 @@ export const PAYLOAD_VERSION = 1
 /** An id is 1 to 64 characters: the rule for one id (`Id`, with Schema's own messages) and for lists (`Ids`). */
 const ID_CHARS = { min: 1, max: 64 } as const
 const Id = Schema.String.pipe(Schema.minLength(ID_CHARS.min), Schema.maxLength(ID_CHARS.max))
-const isId = (id: string) => id.length >= ID_CHARS.min && id.length <= ID_CHARS.max
+const isId = (id: unknown): id is string => typeof id === "string" && id.length >= ID_CHARS.min && id.length <= ID_CHARS.max
 
 /**
- * A list of ids, checked by one filter over the whole array: a filter per element made decoding four times
- * as slow (256 ids: 136 against 30 µs, measured), and a frame carries up to 256 (texts) or 4096 (receipt).
+ * An array checked in one pass over its elements and handed on as parsed. `Schema.Array` decodes element by
+ * element into an `[index, value]` pair each, sorted afterwards: 150 bytes allocated per element, and a
+ * frame carries up to 256 ids and lengths (texts) or 4096 ids (receipt); the rate run's receiver spent a
+ * quarter of its allocations there (measured). A filter per element was four times slower still.
  */
+const ArrayOf = <A>(ok: (items: ReadonlyArray<unknown>) => items is ReadonlyArray<A>, message: string) =>
+  Schema.declare((u: unknown): u is ReadonlyArray<A> => Array.isArray(u) && ok(u), { message: () => message })
+
 const Ids = (min: number, max: number) =>
-  Schema.Array(Schema.String).pipe(
-    Schema.filter((ids) => ids.length >= min && ids.length <= max && ids.every(isId), {
-      message: () => `${min} to ${max} ids of ${ID_CHARS.min} to ${ID_CHARS.max} characters`
-    })
+  ArrayOf(
+    (ids): ids is ReadonlyArray<string> => ids.length >= min && ids.length <= max && ids.every(isId),
+    `${min} to ${max} ids of ${ID_CHARS.min} to ${ID_CHARS.max} characters`
   )
+
+/** Milliseconds since the epoch that a Date can hold (±8.64e15): any other number cannot be shown as a time. */
+const Millis = Schema.Number.pipe(
+  Schema.filter((ms) => Math.abs(ms) <= 8.64e15, { message: () => "a time within 8.64e15 ms of the epoch" })
+)
 
 export const Text = Schema.Struct({
   v: Schema.Literal(PAYLOAD_VERSION),
   kind: Schema.Literal("text"),
   id: Id,
   /** Sender's clock, milliseconds since the epoch: informational only, never trusted for ordering. */
-  sentAt: Schema.Number,
+  sentAt: Millis,
   /** Travels as the raw body after the JSON part, not inside it (see encodePayload). */
   body: Schema.String
 })
@@ -44,7 +53,7 @@ export const MAX_BATCH = 256
 export const Texts = Schema.Struct({
   v: Schema.Literal(PAYLOAD_VERSION),
   kind: Schema.Literal("texts"),
-  sentAt: Schema.Number,
+  sentAt: Millis,
   ids: Ids(1, MAX_BATCH),
   /** Travel as one raw body after the JSON part, cut by the `lengths` (UTF-8 bytes) listed in it. */
   bodies: Schema.Array(Schema.String)
@@ -66,11 +75,10 @@ export type Payload = typeof Payload.Type
 
 const TextsMeta = Schema.Struct({
   ...Texts.omit("bodies").fields,
-  // one filter for the array, as for ids
-  lengths: Schema.Array(Schema.Number).pipe(
-    Schema.filter((ns) => ns.length >= 1 && ns.length <= MAX_BATCH && ns.every((n) => Number.isSafeInteger(n) && n >= 0), {
-      message: () => `1 to ${MAX_BATCH} byte lengths`
-    })
+  lengths: ArrayOf(
+    (ns): ns is ReadonlyArray<number> =>
+      ns.length >= 1 && ns.length <= MAX_BATCH && ns.every((n) => typeof n === "number" && Number.isSafeInteger(n) && n >= 0),
+    `1 to ${MAX_BATCH} byte lengths`
   )
 })
 
