@@ -2,6 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
 import { padme } from "../src/domain/padding.js"
 import { decodePayloadBytes, encodePayload, type Payload } from "../src/domain/payload.js"
+import { MAX_TEXT_BYTES, textRefusal } from "../src/domain/text.js"
 
 const text = (body: string): Payload => ({ v: 1, kind: "text", id: "7", sentAt: 1764000000000, body })
 /** A hand-built plaintext: u32 M ‖ u32 B ‖ meta ‖ body ‖ padding. */
@@ -115,5 +116,20 @@ describe("v2 payload encoding", () => {
   it("a kind or version from a newer peer is reported by name, its body skipped", () => {
     expect(decodePayloadBytes(raw(JSON.stringify({ v: 1, kind: "file-chunk", n: 3 }), Buffer.from([0, 1, 2])))).toEqual({ _tag: "Unknown", kind: "file-chunk" })
     expect(decodePayloadBytes(raw(JSON.stringify({ v: 2, kind: "text" })))).toEqual({ _tag: "Unknown", kind: "text (payload version 2)" })
+  })
+})
+
+describe("what may be sent", () => {
+  it("a text is refused when empty or over 64 KiB of UTF-8, counted in bytes, not characters", () => {
+    expect(textRefusal("")).toMatch(/empty/)
+    expect(textRefusal("a".repeat(MAX_TEXT_BYTES))).toBeUndefined()
+    expect(textRefusal("a".repeat(MAX_TEXT_BYTES + 1))).toMatch(/65537 bytes/)
+    expect(textRefusal("é".repeat(MAX_TEXT_BYTES / 2))).toBeUndefined()
+    expect(textRefusal("é".repeat(MAX_TEXT_BYTES / 2) + "a")).toMatch(/65537 bytes/)
+    // three bytes a unit: the longest text whose bytes need no counting, and one more
+    expect(textRefusal("✓".repeat(21845))).toBeUndefined()
+    expect(textRefusal("✓".repeat(21846))).toMatch(/65538 bytes/)
+    expect(textRefusal("😀".repeat(MAX_TEXT_BYTES / 4))).toBeUndefined()
+    expect(textRefusal("😀".repeat(MAX_TEXT_BYTES / 4) + "a")).toMatch(/65537 bytes/)
   })
 })

@@ -1,17 +1,16 @@
-import { Either } from "effect"
-
 /**
  * Longest message text, in UTF-8 bytes. Chosen so the worst case still fits one 1 MiB frame in both protocols:
  * seed's JSON escaping can grow text up to six-fold (\uXXXX per byte); v2 pads to at most twice the length.
  */
 export const MAX_TEXT_BYTES = 64 * 1024
 
-export const validateText = (text: string): Either.Either<string, string> => {
+/** Why `text` cannot be sent, or undefined when it can (no wrapper allocated: this runs once per message). */
+export const textRefusal = (text: string): string | undefined => {
+  if (text.length === 0) return "An empty message is not sent."
+  // UTF-8 takes one to three bytes per UTF-16 unit: only a length in between needs its bytes counted
+  if (text.length * 3 <= MAX_TEXT_BYTES) return undefined
   const bytes = Buffer.byteLength(text, "utf8")
-  if (bytes > MAX_TEXT_BYTES)
-    return Either.left(`That message is ${bytes} bytes; the limit is ${MAX_TEXT_BYTES} bytes of UTF-8. Nothing was sent.`)
-  if (text.length === 0) return Either.left("An empty message is not sent.")
-  return Either.right(text)
+  return bytes > MAX_TEXT_BYTES ? `That message is ${bytes} bytes; the limit is ${MAX_TEXT_BYTES} bytes of UTF-8. Nothing was sent.` : undefined
 }
 
 /**

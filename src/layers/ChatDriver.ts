@@ -1,8 +1,8 @@
-import { Chunk, Deferred, Effect, Either, Fiber, Mailbox, Option, Queue, type Scope } from "effect"
+import { Chunk, Deferred, Effect, Fiber, Mailbox, Option, Queue, type Scope } from "effect"
 import { type ChatError, describeError, errorCode, SessionError, TransportError } from "../domain/errors.js"
 import { type ChatEvent, event } from "../domain/events.js"
 import type { Session, Step } from "../domain/session.js"
-import { validateText } from "../domain/text.js"
+import { textRefusal } from "../domain/text.js"
 import type { ChatHandle, ChatOptions, ChatOutcome, SendRefused } from "../services/Chat.js"
 import type { FramedConn } from "../services/Framing.js"
 
@@ -479,16 +479,18 @@ export const startChat = (
       )
     )
 
+    const offerSend = (text: string): string => {
+      queuedSends++
+      const id = String(nextId++)
+      inputs.unsafeOffer({ _tag: "Send", id, text })
+      return id
+    }
     // checked again after every wait for room, and offered in the same step: a send accepted once the chat has
     // ended would be neither sent nor reported
     const accept = (text: string): Effect.Effect<string, SendRefused> =>
-      withRoom(sendRoom, () => over || queuedSends < SEND_SLOTS, () => {
-        if (over) return Effect.fail(ended("The chat is over; nothing was sent."))
-        queuedSends++
-        const id = String(nextId++)
-        inputs.unsafeOffer({ _tag: "Send", id, text })
-        return Effect.succeed(id)
-      })
+      withRoom(sendRoom, () => over || queuedSends < SEND_SLOTS, () =>
+        over ? Effect.fail(ended("The chat is over; nothing was sent.")) : Effect.succeed(offerSend(text))
+      )
 
     const handle: ChatHandle = {
       info: session.info,
@@ -496,14 +498,11 @@ export const startChat = (
       send: (text) =>
         Effect.suspend(() => {
           if (over) return Effect.fail(ended("The chat is over; nothing was sent."))
-          const valid = validateText(text)
-          if (Either.isLeft(valid))
-            return Effect.fail<SendRefused>({
-              _tag: "SendRefused",
-              reason: text.length === 0 ? "Empty" : "TooLong",
-              message: valid.left
-            })
-          return accept(text)
+          const refusal = textRefusal(text)
+          if (refusal !== undefined)
+            return Effect.fail<SendRefused>({ _tag: "SendRefused", reason: text.length === 0 ? "Empty" : "TooLong", message: refusal })
+          // room at once is the usual case: offered in this step, without the wait's
+          return queuedSends < SEND_SLOTS ? Effect.succeed(offerSend(text)) : accept(text)
         }),
       leave: (opts) => Effect.asVoid(inputs.offer({ _tag: "Leave", drainMs: opts?.drainMs ?? 0 })),
       outcome: Deferred.await(outcome)
