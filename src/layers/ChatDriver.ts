@@ -233,6 +233,10 @@ export const startChat = (
         let events: Array<ChatEvent> = []
         // one time stamp for the whole round: the events of a round happen within microseconds
         const at = new Date().toISOString()
+        // the texts of one frame share their sender's time stamp: formatted once, not once per text
+        let sentMs = NaN
+        let sentIso = ""
+        const sentAt = (ms: number) => (ms === sentMs ? sentIso : ((sentMs = ms), (sentIso = new Date(ms).toISOString())))
         const apply = (step: Step) => {
           for (const f of step.frames) {
             frames.push(f)
@@ -245,7 +249,7 @@ export const startChat = (
                 // built in place rather than through event(): this runs once per message
                 events.push(
                   e.sentAt !== undefined
-                    ? { _tag: "message", id: e.id, text: e.text, sentAt: new Date(e.sentAt).toISOString(), at }
+                    ? { _tag: "message", id: e.id, text: e.text, sentAt: sentAt(e.sentAt), at }
                     : { _tag: "message", id: e.id, text: e.text, at }
                 )
                 break
