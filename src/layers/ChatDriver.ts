@@ -3,6 +3,7 @@ import { type ChatError, describeError, errorCode, SessionError, TransportError 
 import { type ChatEvent, event } from "../domain/events.js"
 import type { Session, Step } from "../domain/session.js"
 import { textRefusal } from "../domain/text.js"
+import { Unacknowledged } from "./Unacknowledged.js"
 import type { ChatHandle, ChatOptions, ChatOutcome, SendRefused } from "../services/Chat.js"
 import type { FramedConn } from "../services/Framing.js"
 
@@ -37,8 +38,8 @@ const FRAME_OVERHEAD = 160
 /** Rounds of frames joined into one socket write. */
 const WRITE_ROUNDS = 2
 /**
- * Messages sent but not yet acknowledged above which no new local messages are encrypted: the peer shows
- * what it receives more slowly than we send, and every id waiting for its receipt costs memory.
+ * Messages sent since the oldest one not yet acknowledged above which no new local messages are encrypted: the
+ * peer shows what it receives more slowly than we send, and every id waiting for its receipt costs memory.
  */
 const MAX_UNACKNOWLEDGED = 16 * 1024
 /** Unsent bytes above which we stop reading too, so a peer that floods us without reading cannot grow memory. */
@@ -136,7 +137,7 @@ export const startChat = (
 
     const heartbeatMs = options.heartbeatMs ?? 0
     const loop = Effect.gen(function* () {
-      const undelivered = new Map<string, true>()
+      const undelivered = new Unacknowledged()
       const deferred: Array<{ id: string; text: string }> = []
       let unsent = 0
       const st: { leaving: "no" | "draining" | "goodbye" } = { leaving: "no" }
@@ -147,7 +148,7 @@ export const startChat = (
       let result: ChatOutcome | undefined
 
       const finish = (o: DistributiveOmit<ChatOutcome, "undelivered">) => {
-        result ??= { ...o, undelivered: [...undelivered.keys()] } as ChatOutcome
+        result ??= { ...o, undelivered: undelivered.ids() } as ChatOutcome
       }
 
       // bytes received and handed to the writer this round: decides whether to let the event loop run next
@@ -206,7 +207,7 @@ export const startChat = (
       // whether local texts may be encrypted, with `pending` bytes of them already counted this round: the one
       // statement of the send limits, so waiting for input and sending what waits cannot disagree (a loop
       // that takes inputs without waiting while it cannot send would spin)
-      const roomFor = (pending: number) => unsent + pending <= SEND_HIGH_WATER && undelivered.size < MAX_UNACKNOWLEDGED
+      const roomFor = (pending: number) => unsent + pending <= SEND_HIGH_WATER && undelivered.span < MAX_UNACKNOWLEDGED
       // inputs taken but not yet handled (beyond a round's batch, or set aside while the write backlog was over
       // the hard limit), handled before new ones
       let held: Array<Input> = []
@@ -255,7 +256,7 @@ export const startChat = (
                 break
               case "Delivered":
                 for (const id of e.ids)
-                  if (undelivered.delete(id)) events.push({ _tag: "delivered", id, at })
+                  if (undelivered.acknowledge(id)) events.push({ _tag: "delivered", id, at })
                 break
               case "Unsupported":
                 events.push(event({ _tag: "unsupported", kind: e.kind }, at))
@@ -301,7 +302,7 @@ export const startChat = (
             apply(session.send(id, text))
             roundSendBytes += unsent - before
           }
-          undelivered.set(id, true)
+          undelivered.add(id)
           events.push({ _tag: "sent", id, text, at })
         }
         const sayGoodbye = () => {
@@ -320,7 +321,7 @@ export const startChat = (
           switch (input._tag) {
             case "Send":
               // after the goodbye nothing more is encrypted; the id stays unacknowledged, so it is reported
-              if (st.leaving === "goodbye") (undelivered.set(input.id, true), freed++)
+              if (st.leaving === "goodbye") (undelivered.add(input.id), freed++)
               else if (!roomToSend() || deferred.length > 0) deferred.push(input)
               else transmit(input.id, input.text)
               break

@@ -1,0 +1,50 @@
+import { describe, expect, it } from "@effect/vitest"
+import fc from "fast-check"
+import { Unacknowledged } from "../src/layers/Unacknowledged.js"
+
+describe("the ids waiting for a receipt", () => {
+  it("behave as a set of our ids under any order of receipts, duplicates and foreign ids", () => {
+    fc.assert(
+      fc.property(
+        // ids added in order with gaps, receipts for any of them (or never-added ids) in any order and repeated
+        fc.array(fc.integer({ min: 1, max: 40 }), { minLength: 1, maxLength: 3000 }),
+        fc.array(fc.oneof(fc.nat({ max: 3 }).map((k) => ({ k })), fc.constantFrom("0", "01", "-1", "1.0", "x", "", "9".repeat(16))), { maxLength: 6000 }),
+        (gaps, receipts) => {
+          const window = new Unacknowledged()
+          const model = new Set<string>()
+          let next = 0
+          let r = 0
+          for (const gap of gaps) {
+            next += gap
+            window.add(String(next))
+            model.add(String(next))
+            // acknowledge a few receipts between adds, as the chat loop does
+            for (const stop = r + 2; r < stop && r < receipts.length; r++) {
+              const x = receipts[r]!
+              const id = typeof x === "string" ? x : String(Math.max(1, next - x.k * 7))
+              expect(window.acknowledge(id)).toBe(model.delete(id))
+            }
+            expect(window.size).toBe(model.size)
+          }
+          expect(window.ids()).toEqual([...model])
+          expect(window.span).toBeLessThanOrEqual(next)
+        }
+      ),
+      { numRuns: 200 }
+    )
+  })
+
+  it("hold one byte per id between the oldest waiting and the newest: a withheld receipt keeps the window open", () => {
+    const window = new Unacknowledged()
+    for (let i = 1; i <= 5000; i++) window.add(String(i))
+    for (let i = 2; i <= 5000; i++) window.acknowledge(String(i))
+    expect(window.size).toBe(1)
+    expect(window.span).toBe(5000)
+    expect(window.acknowledge("1")).toBe(true)
+    expect(window.span).toBe(0)
+    expect(window.ids()).toEqual([])
+    window.add("7000")
+    expect(window.span).toBe(1)
+    expect(() => window.add("6999")).toThrow(RangeError)
+  })
+})
