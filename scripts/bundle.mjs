@@ -12,6 +12,9 @@ export const bundle = (entry, outfile, { shebang = false, sourcemap = false } = 
     format: "esm",
     target: "node20",
     minifySyntax: true,
+    // no comments or indentation: the source stays in the heap as a string for the life of the process, and
+    // the comments' few non-ASCII characters made all of it two bytes a character (4 MB, now 1.5)
+    minifyWhitespace: true,
     treeShaking: true,
     ...(sourcemap ? { sourcemap: "linked", legalComments: "linked" } : {}),
     banner: {
