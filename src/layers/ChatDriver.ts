@@ -280,7 +280,7 @@ export const startChat = (
         let roundSendBytes = 0
         roundBytes = 0
         // texts of this round not yet encrypted: sealed together (sendMany) before any other frame
-        const outgoing: Array<{ id: string; text: string }> = []
+        const outgoing: Array<{ readonly id: string; readonly text: string }> = []
         let outgoingBytes = 0
         const roomToSend = () => roomFor(outgoingBytes) && roundSendBytes + outgoingBytes < ROUND_SEND_BYTES
         const sendOutgoing = () => {
@@ -291,10 +291,12 @@ export const startChat = (
           outgoing.length = 0
           outgoingBytes = 0
         }
-        const transmit = (id: string, text: string) => {
+        // the input itself goes on to the session: no copy of it per message
+        const transmit = (send: { readonly id: string; readonly text: string }) => {
+          const { id, text } = send
           freed++
           if (session.sendMany) {
-            outgoing.push({ id, text })
+            outgoing.push(send)
             // an estimate until sealed: the text plus a frame's header, tag and padding
             outgoingBytes += text.length + FRAME_OVERHEAD
           } else {
@@ -323,7 +325,7 @@ export const startChat = (
               // after the goodbye nothing more is encrypted; the id stays unacknowledged, so it is reported
               if (st.leaving === "goodbye") (undelivered.add(input.id), freed++)
               else if (!roomToSend() || deferred.length > 0) deferred.push(input)
-              else transmit(input.id, input.text)
+              else transmit(input)
               break
             case "Frames": {
               framesWaiting--
@@ -382,7 +384,7 @@ export const startChat = (
         if (result !== undefined) unhandled = Array.from(batch).slice(handled)
         while (deferred.length > 0 && roomToSend() && st.leaving !== "goodbye") {
           const next = deferred.shift()!
-          transmit(next.id, next.text)
+          transmit(next)
         }
         sendOutgoing()
         if (freed > 0) {
