@@ -204,6 +204,35 @@ describe("a whole chat over the in-memory transport", () => {
     })
   )
 
+  it.scopedLive("events reach onEvents with or without a stream running; a stream that starts later gets the replay, then live, once each", () =>
+    Effect.gen(function* () {
+      const seen: Array<string> = []
+      const server = yield* Effect.fork(
+        open({
+          mode: "server",
+          listen: endpointB,
+          onEvents: (es) => Effect.sync(() => es.forEach((e) => e._tag === "message" && seen.push(e.text)))
+        })
+      )
+      yield* Effect.sleep(10)
+      const client = yield* open({ mode: "client", target: endpointB, connectFor: "1 second" })
+      const srv = yield* server.await.pipe(Effect.flatten)
+      const texts = (n: number) => Effect.map(Stream.runCollect(Stream.take(srv.messages, n)), (c) => Chunk.toArray(c).map((m) => m.text))
+      // one stream while the first three arrive, then none while three more do
+      const first = yield* Effect.fork(texts(3))
+      for (const t of ["1", "2", "3"]) yield* client.send(t)
+      expect(yield* Fiber.join(first).pipe(Effect.timeout("5 seconds"))).toEqual(["1", "2", "3"])
+      for (const t of ["4", "5", "6"]) yield* client.send(t)
+      for (let i = 0; i < 100 && seen.length < 6; i++) yield* Effect.sleep(10)
+      expect(seen).toEqual(["1", "2", "3", "4", "5", "6"])
+      const later = yield* Effect.fork(texts(7))
+      yield* Effect.sleep(20)
+      yield* client.send("7")
+      expect(yield* Fiber.join(later).pipe(Effect.timeout("5 seconds"))).toEqual(["1", "2", "3", "4", "5", "6", "7"])
+      expect(seen).toEqual(["1", "2", "3", "4", "5", "6", "7"])
+    }).pipe(Effect.provide(Layer.mergeAll(MemoryTransport.layer, LengthPrefixFraming.layer(), L.v2)))
+  )
+
   it.scopedLive("a late subscriber's replay is bounded by text size too, and keeps the newest events", () =>
     Effect.gen(function* () {
       const { client, srv } = yield* pair
