@@ -349,6 +349,22 @@ describe("a whole chat over the in-memory transport", () => {
     })
   )
 
+  it.scopedLive("v2: a sender time no Date can hold ends the chat with a clear error, not a crash; what came before is kept", () =>
+    Effect.gen(function* () {
+      const { fc, sc, chat, events } = yield* chatWithRawPeer
+      const peer = sc as V2Protocol.V2Session
+      // authentic (sealed by the peer's own ratchet), only its time is out of any Date's range
+      yield* fc.writeFrames([
+        ...peer.send("1", "genuine").frames,
+        peer.seal({ v: 1, kind: "text", id: "2", sentAt: 1e300, body: "from the year 10^292" })
+      ])
+      const outcome = yield* chat.outcome.pipe(Effect.timeout("5 seconds"))
+      expect(outcome).toMatchObject({ _tag: "Failed", error: { _tag: "SessionError", reason: "Malformed" } })
+      expect(events.filter((e) => e._tag === "message").map((e) => (e as { text: string }).text)).toEqual(["genuine"])
+      expect(events.find((e) => e._tag === "error")).toMatchObject({ code: "SessionError.Malformed" })
+    })
+  )
+
   it.scopedLive("v2: garbage after a valid handshake ends the chat with a clear error; what came before is kept", () =>
     Effect.gen(function* () {
       const { fc, sc, chat, events } = yield* chatWithRawPeer
