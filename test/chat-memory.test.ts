@@ -365,6 +365,36 @@ describe("a whole chat over the in-memory transport", () => {
     })
   )
 
+  it.scopedLive("a bug that throws inside the chat loop ends the chat with one sentence and the undelivered ids, not a hang", () =>
+    Effect.gen(function* () {
+      const [c, l] = yield* MemoryTransport.makePair({ host: "c", port: 1 }, { host: "l", port: 2 })
+      const fc = frame(c)
+      const fl = frame(l)
+      const [sc, sl] = yield* Effect.all([V2Protocol.handshake(node, fc, "connector"), V2Protocol.handshake(node, fl, "listener")], {
+        concurrency: 2
+      })
+      // the listener's session works, except that receiving throws
+      const broken = new Proxy(sl, {
+        get: (target, key) =>
+          key === "receive"
+            ? () => {
+                throw new RangeError("a bug")
+              }
+            : Reflect.get(target, key, target)
+      })
+      const events: Array<ChatEvent> = []
+      const chat = yield* startChat(fl, broken, { emit: (es) => Effect.sync(() => void events.push(...es)), heartbeatMs: 0 })
+      yield* chat.send("ours, never acknowledged")
+      yield* fc.writeFrames(sc.send("1", "theirs").frames)
+      const outcome = yield* chat.outcome.pipe(Effect.timeout("5 seconds"))
+      expect(outcome).toMatchObject({ _tag: "Failed", error: { _tag: "InternalError" }, undelivered: ["1"] })
+      const error = events.find((e) => e._tag === "error")
+      expect(error).toMatchObject({ code: "InternalError" })
+      expect((error as { message: string }).message).toMatch(/^p2pchat hit an internal error and ended the chat \(RangeError: a bug\)/)
+      expect(events.at(-1)).toMatchObject({ _tag: "disconnected", reason: "connection lost", undelivered: ["1"] })
+    })
+  )
+
   it.scopedLive("v2: garbage after a valid handshake ends the chat with a clear error; what came before is kept", () =>
     Effect.gen(function* () {
       const { fc, sc, chat, events } = yield* chatWithRawPeer

@@ -60,6 +60,12 @@ export class CertificateError extends Data.TaggedError("CertificateError")<{
   readonly detail: string
 }> {}
 
+/**
+ * A bug of ours (an exception where none was expected) ended the chat: reported like any failure, with what
+ * was not delivered, rather than leaving the chat hanging.
+ */
+export class InternalError extends Data.TaggedError("InternalError")<{ readonly detail: string }> {}
+
 export type ChatError =
   | UsageError
   | ListenError
@@ -69,6 +75,7 @@ export type ChatError =
   | HandshakeError
   | SessionError
   | CertificateError
+  | InternalError
 
 const endpoint = (host: string, port: number) => (host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`)
 
@@ -124,6 +131,8 @@ export const describeError = (error: ChatError): string => {
       return `The chat was ended because a ${error.protocol} message could not be accepted: ${error.detail}.`
     case "CertificateError":
       return `${error.path}: ${error.detail}.`
+    case "InternalError":
+      return `p2pchat hit an internal error and ended the chat (${error.detail}); please report it.`
   }
 }
 

@@ -1,5 +1,5 @@
 import { Chunk, Deferred, Effect, Fiber, Mailbox, Option, Queue, type Scope } from "effect"
-import { type ChatError, describeError, errorCode, SessionError, TransportError } from "../domain/errors.js"
+import { type ChatError, describeError, errorCode, InternalError, SessionError, TransportError } from "../domain/errors.js"
 import { type ChatEvent, event } from "../domain/events.js"
 import type { Session, Step } from "../domain/session.js"
 import { textRefusal } from "../domain/text.js"
@@ -136,9 +136,14 @@ export const startChat = (
     )
 
     const heartbeatMs = options.heartbeatMs ?? 0
+    // the loop's record of our messages, kept out here so that even a bug that stops the loop can report them
+    const undelivered = new Unacknowledged()
+    const deferred: Array<{ id: string; text: string }> = []
+    // inputs taken but not yet handled (beyond a round's batch, or set aside while the write backlog was over
+    // the hard limit), handled before new ones; and the batch being handled
+    let held: Array<Input> = []
+    let inHand: ReadonlyArray<Input> = []
     const loop = Effect.gen(function* () {
-      const undelivered = new Unacknowledged()
-      const deferred: Array<{ id: string; text: string }> = []
       let unsent = 0
       const st: { leaving: "no" | "draining" | "goodbye" } = { leaving: "no" }
       let lastHeard = Date.now()
@@ -208,9 +213,6 @@ export const startChat = (
       // statement of the send limits, so waiting for input and sending what waits cannot disagree (a loop
       // that takes inputs without waiting while it cannot send would spin)
       const roomFor = (pending: number) => unsent + pending <= SEND_HIGH_WATER && undelivered.span < MAX_UNACKNOWLEDGED
-      // inputs taken but not yet handled (beyond a round's batch, or set aside while the write backlog was over
-      // the hard limit), handled before new ones
-      let held: Array<Input> = []
       const take = (wait: boolean) =>
         Effect.map(wait ? Effect.map(inputs.takeAll, ([messages]) => messages) : inputs.clear, (messages) => {
           const all = Chunk.toReadonlyArray(messages)
@@ -393,6 +395,7 @@ export const startChat = (
             : deferred.length > 0 && roomFor(0) && st.leaving !== "goodbye"
               ? yield* take(false)
               : yield* take(true)
+        inHand = batch
         round.at = new Date().toISOString()
         round.ackFrom = undefined
         round.freed = 0
@@ -500,8 +503,21 @@ export const startChat = (
         yield* Deferred.succeed(outcome, o)
       })
 
+    // a defect in the loop (a bug: an exception nobody expected) still ends the chat properly, with one
+    // sentence and the messages it cannot vouch for, instead of leaving the outcome unresolved
+    const afterDefect = (defect: unknown): ChatOutcome => {
+      const sends = [...deferred, ...held, ...inHand].flatMap((i) => ("text" in i ? [i.id] : []))
+      return {
+        _tag: "Failed",
+        error: new InternalError({ detail: defect instanceof Error ? `${defect.name}: ${defect.message}` : String(defect) }),
+        undelivered: [...new Set([...undelivered.ids(), ...sends])]
+      }
+    }
     yield* Effect.forkScoped(
-      Effect.flatMap(loop, (o) => finishAll(o ?? { _tag: "Left", undelivered: [] })).pipe(
+      Effect.flatMap(
+        Effect.catchAllDefect(loop, (defect) => Effect.succeed(afterDefect(defect))),
+        (o) => finishAll(o ?? { _tag: "Left", undelivered: [] })
+      ).pipe(
         Effect.onInterrupt(() =>
           Effect.sync(() => {
             over = true
