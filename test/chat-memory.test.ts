@@ -395,6 +395,39 @@ describe("a whole chat over the in-memory transport", () => {
     })
   )
 
+  it.scopedLive("a bug that throws while reading ends the chat the same way", () =>
+    Effect.gen(function* () {
+      const [c, l] = yield* MemoryTransport.makePair({ host: "c", port: 1 }, { host: "l", port: 2 })
+      const fl = frame(l)
+      const [, sl] = yield* Effect.all([V2Protocol.handshake(node, frame(c), "connector"), V2Protocol.handshake(node, fl, "listener")], {
+        concurrency: 2
+      })
+      const chat = yield* startChat({ ...fl, readFrames: Effect.die(new TypeError("a reader bug")) }, sl, { emit: () => Effect.void, heartbeatMs: 0 })
+      const outcome = yield* chat.outcome.pipe(Effect.timeout("5 seconds"))
+      expect(outcome).toMatchObject({ _tag: "Failed", error: { _tag: "InternalError", detail: "TypeError: a reader bug" } })
+    })
+  )
+
+  it.scopedLive("a bug that throws while writing ends the chat the same way, not a loop waiting forever", () =>
+    Effect.gen(function* () {
+      const [c, l] = yield* MemoryTransport.makePair({ host: "c", port: 1 }, { host: "l", port: 2 })
+      const fc = frame(c)
+      const fl = frame(l)
+      const [, sl] = yield* Effect.all([V2Protocol.handshake(node, fc, "connector"), V2Protocol.handshake(node, fl, "listener")], {
+        concurrency: 2
+      })
+      const events: Array<ChatEvent> = []
+      const chat = yield* startChat({ ...fl, writeFrames: () => Effect.die(new TypeError("a writer bug")) }, sl, {
+        emit: (es) => Effect.sync(() => void events.push(...es)),
+        heartbeatMs: 0
+      })
+      yield* chat.send("never written")
+      const outcome = yield* chat.outcome.pipe(Effect.timeout("5 seconds"))
+      expect(outcome).toMatchObject({ _tag: "Failed", error: { _tag: "InternalError", detail: "TypeError: a writer bug" }, undelivered: ["1"] })
+      expect(events.find((e) => e._tag === "error")).toMatchObject({ code: "InternalError" })
+    })
+  )
+
   it.scopedLive("v2: garbage after a valid handshake ends the chat with a clear error; what came before is kept", () =>
     Effect.gen(function* () {
       const { fc, sc, chat, events } = yield* chatWithRawPeer

@@ -66,6 +66,10 @@ export class CertificateError extends Data.TaggedError("CertificateError")<{
  */
 export class InternalError extends Data.TaggedError("InternalError")<{ readonly detail: string }> {}
 
+/** The InternalError for an exception nobody expected: its name and message, never its stack. */
+export const internalError = (defect: unknown): InternalError =>
+  new InternalError({ detail: defect instanceof Error ? `${defect.name}: ${defect.message}` : String(defect) })
+
 export type ChatError =
   | UsageError
   | ListenError

@@ -1,5 +1,5 @@
 import { Chunk, Deferred, Effect, Fiber, Mailbox, Option, Queue, type Scope } from "effect"
-import { type ChatError, describeError, errorCode, InternalError, SessionError, TransportError } from "../domain/errors.js"
+import { type ChatError, describeError, errorCode, internalError, SessionError, TransportError } from "../domain/errors.js"
 import { type ChatEvent, event } from "../domain/events.js"
 import type { Session, Step } from "../domain/session.js"
 import { textRefusal } from "../domain/text.js"
@@ -117,7 +117,9 @@ export const startChat = (
             })
         )
       ).pipe(
-        Effect.catchAll((error) => inputs.offer({ _tag: "ReadEnd", error }))
+        Effect.catchAll((error) => inputs.offer({ _tag: "ReadEnd", error })),
+        // a bug in reading ends the chat like a failed read, rather than leaving the loop waiting for input
+        Effect.catchAllDefect((defect) => inputs.offer({ _tag: "ReadEnd", error: internalError(defect) }))
       )
     )
     const writer = yield* Effect.forkScoped(
@@ -132,7 +134,10 @@ export const startChat = (
           // the connection is done with them: the loop hands them back to the session for reuse
           yield* inputs.offer({ _tag: "Written", bytes, frames })
         })
-      ).pipe(Effect.catchAll((error) => inputs.offer({ _tag: "ReadEnd", error })))
+      ).pipe(
+        Effect.catchAll((error) => inputs.offer({ _tag: "ReadEnd", error })),
+        Effect.catchAllDefect((defect) => inputs.offer({ _tag: "ReadEnd", error: internalError(defect) }))
+      )
     )
 
     const heartbeatMs = options.heartbeatMs ?? 0
@@ -509,7 +514,7 @@ export const startChat = (
       const sends = [...deferred, ...held, ...inHand].flatMap((i) => ("text" in i ? [i.id] : []))
       return {
         _tag: "Failed",
-        error: new InternalError({ detail: defect instanceof Error ? `${defect.name}: ${defect.message}` : String(defect) }),
+        error: internalError(defect),
         undelivered: [...new Set([...undelivered.ids(), ...sends])]
       }
     }
