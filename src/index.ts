@@ -41,6 +41,7 @@ export {
   errorCode,
   FrameError,
   HandshakeError,
+  InternalError,
   ListenError,
   SessionError,
   TransportError,
