@@ -408,6 +408,21 @@ describe("a whole chat over the in-memory transport", () => {
     })
   )
 
+  it.scopedLive("a view that throws on every event still lets the chat end with a known outcome", () =>
+    Effect.gen(function* () {
+      const [c, l] = yield* MemoryTransport.makePair({ host: "c", port: 1 }, { host: "l", port: 2 })
+      const fc = frame(c)
+      const fl = frame(l)
+      const [sc, sl] = yield* Effect.all([V2Protocol.handshake(node, fc, "connector"), V2Protocol.handshake(node, fl, "listener")], {
+        concurrency: 2
+      })
+      const chat = yield* startChat(fl, sl, { emit: () => Effect.die(new Error("a view bug")), heartbeatMs: 0 })
+      yield* fc.writeFrames(sc.send("1", "shown by nobody").frames)
+      const outcome = yield* chat.outcome.pipe(Effect.timeout("5 seconds"))
+      expect(outcome).toMatchObject({ _tag: "Failed", error: { _tag: "InternalError", detail: "Error: a view bug" } })
+    })
+  )
+
   it.scopedLive("a bug that throws while writing ends the chat the same way, not a loop waiting forever", () =>
     Effect.gen(function* () {
       const [c, l] = yield* MemoryTransport.makePair({ host: "c", port: 1 }, { host: "l", port: 2 })

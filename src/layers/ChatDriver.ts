@@ -504,7 +504,8 @@ export const startChat = (
           closing.push(event({ _tag: "error", code: errorCode(o.error), message: describeError(o.error) }))
         }
         closing.push(event({ _tag: "disconnected", reason, undelivered: [...o.undelivered] }))
-        yield* options.emit(closing)
+        // a view that throws (a bug) must not keep the outcome from being known
+        yield* Effect.catchAllDefect(options.emit(closing), () => Effect.void)
         yield* Deferred.succeed(outcome, o)
       })
 
