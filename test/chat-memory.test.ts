@@ -25,13 +25,19 @@ const pair = Effect.gen(function* () {
  * A running chat on the listener's side whose peer is driven by hand: `sc` is the peer's session, `fc` its
  * framed connection, `c` its raw connection.
  */
-const chatWithRawPeerShowing = (show?: (events: ReadonlyArray<ChatEvent>) => Effect.Effect<void>) => Effect.gen(function* () {
+/** Two framed in-memory connections with a finished v2 handshake: the connector's (c) and the listener's (l). */
+const handshaken = Effect.gen(function* () {
   const [c, l] = yield* MemoryTransport.makePair({ host: "c", port: 1 }, { host: "l", port: 2 })
   const fc = frame(c)
   const fl = frame(l)
   const [sc, sl] = yield* Effect.all([V2Protocol.handshake(node, fc, "connector"), V2Protocol.handshake(node, fl, "listener")], {
     concurrency: 2
   })
+  return { c, fc, fl, sc, sl }
+})
+
+const chatWithRawPeerShowing = (show?: (events: ReadonlyArray<ChatEvent>) => Effect.Effect<void>) => Effect.gen(function* () {
+  const { c, fc, fl, sc, sl } = yield* handshaken
   const events: Array<ChatEvent> = []
   const emit = (es: ReadonlyArray<ChatEvent>) => Effect.zipRight(Effect.sync(() => void events.push(...es)), show ? show(es) : Effect.void)
   const chat = yield* startChat(fl, sl, { emit, heartbeatMs: 0 })
@@ -170,12 +176,7 @@ describe("a whole chat over the in-memory transport", () => {
 
   it.scopedLive("a view that cannot write for several heartbeats does not end the chat: heartbeats go on meanwhile", () =>
     Effect.gen(function* () {
-      const [c, l] = yield* MemoryTransport.makePair({ host: "c", port: 1 }, { host: "l", port: 2 })
-      const fc = frame(c)
-      const fl = frame(l)
-      const [sc, sl] = yield* Effect.all([V2Protocol.handshake(node, fc, "connector"), V2Protocol.handshake(node, fl, "listener")], {
-        concurrency: 2
-      })
+      const { fc, sc, fl, sl } = yield* handshaken
       const heartbeatMs = 200
       // the listener's view blocks on the first message for eight heartbeats, as when nobody reads its output
       const gate = yield* Deferred.make<void>()
@@ -367,12 +368,7 @@ describe("a whole chat over the in-memory transport", () => {
 
   it.scopedLive("a bug that throws inside the chat loop ends the chat with one sentence and the undelivered ids, not a hang", () =>
     Effect.gen(function* () {
-      const [c, l] = yield* MemoryTransport.makePair({ host: "c", port: 1 }, { host: "l", port: 2 })
-      const fc = frame(c)
-      const fl = frame(l)
-      const [sc, sl] = yield* Effect.all([V2Protocol.handshake(node, fc, "connector"), V2Protocol.handshake(node, fl, "listener")], {
-        concurrency: 2
-      })
+      const { fc, sc, fl, sl } = yield* handshaken
       // the listener's session works, except that receiving throws
       const broken = new Proxy(sl, {
         get: (target, key) =>
@@ -397,11 +393,7 @@ describe("a whole chat over the in-memory transport", () => {
 
   it.scopedLive("a bug that throws while reading ends the chat the same way", () =>
     Effect.gen(function* () {
-      const [c, l] = yield* MemoryTransport.makePair({ host: "c", port: 1 }, { host: "l", port: 2 })
-      const fl = frame(l)
-      const [, sl] = yield* Effect.all([V2Protocol.handshake(node, frame(c), "connector"), V2Protocol.handshake(node, fl, "listener")], {
-        concurrency: 2
-      })
+      const { fl, sl } = yield* handshaken
       const chat = yield* startChat({ ...fl, readFrames: Effect.die(new TypeError("a reader bug")) }, sl, { emit: () => Effect.void, heartbeatMs: 0 })
       const outcome = yield* chat.outcome.pipe(Effect.timeout("5 seconds"))
       expect(outcome).toMatchObject({ _tag: "Failed", error: { _tag: "InternalError", detail: "TypeError: a reader bug" } })
@@ -410,12 +402,7 @@ describe("a whole chat over the in-memory transport", () => {
 
   it.scopedLive("a view that throws on every event still lets the chat end with a known outcome", () =>
     Effect.gen(function* () {
-      const [c, l] = yield* MemoryTransport.makePair({ host: "c", port: 1 }, { host: "l", port: 2 })
-      const fc = frame(c)
-      const fl = frame(l)
-      const [sc, sl] = yield* Effect.all([V2Protocol.handshake(node, fc, "connector"), V2Protocol.handshake(node, fl, "listener")], {
-        concurrency: 2
-      })
+      const { fc, sc, fl, sl } = yield* handshaken
       const chat = yield* startChat(fl, sl, { emit: () => Effect.die(new Error("a view bug")), heartbeatMs: 0 })
       yield* fc.writeFrames(sc.send("1", "shown by nobody").frames)
       const outcome = yield* chat.outcome.pipe(Effect.timeout("5 seconds"))
@@ -425,12 +412,7 @@ describe("a whole chat over the in-memory transport", () => {
 
   it.scopedLive("a bug that throws while writing ends the chat the same way, not a loop waiting forever", () =>
     Effect.gen(function* () {
-      const [c, l] = yield* MemoryTransport.makePair({ host: "c", port: 1 }, { host: "l", port: 2 })
-      const fc = frame(c)
-      const fl = frame(l)
-      const [, sl] = yield* Effect.all([V2Protocol.handshake(node, fc, "connector"), V2Protocol.handshake(node, fl, "listener")], {
-        concurrency: 2
-      })
+      const { fl, sl } = yield* handshaken
       const events: Array<ChatEvent> = []
       const chat = yield* startChat({ ...fl, writeFrames: () => Effect.die(new TypeError("a writer bug")) }, sl, {
         emit: (es) => Effect.sync(() => void events.push(...es)),
