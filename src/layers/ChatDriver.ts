@@ -409,6 +409,8 @@ export const startChat = (
         roundBytes = 0
         const handled = handle(batch)
         if (result !== undefined) unhandled = batch.slice(handled)
+        // each send of the batch is now sent, deferred or unhandled: not kept while the loop waits for input
+        inHand = []
         while (deferred.length > 0 && roomToSend() && st.leaving !== "goodbye") transmit(deferred.shift()!)
         sendOutgoing()
         if (round.freed > 0) {
