@@ -76,7 +76,8 @@ const withRoom = <A, E>(latch: Effect.Latch, hasRoom: () => boolean, then: () =>
     return Effect.zipRight(latch.await, Effect.suspend(attempt))
   })
 
-const ended = (message: string): SendRefused => ({ _tag: "SendRefused", reason: "Ended", message })
+/** What `send` answers once the chat is over. */
+const ENDED: SendRefused = { _tag: "SendRefused", reason: "Ended", message: "The chat is over; nothing was sent." }
 
 /**
  * Runs a chat: one fiber applies every protocol step (so crossing sends cannot race on the ratchet), a reader
@@ -105,6 +106,13 @@ export const startChat = (
     // at most READ_AHEAD_BATCHES of them: when the loop stops taking frames, the reader stops reading, the
     // socket pauses and TCP pushes back on the peer
     const readRoom = yield* Effect.makeLatch(true)
+    // how the reader and the writer stop: a failure, or a bug (rather than leaving the loop waiting for input),
+    // ends the chat's input with that error
+    const endsInput = (effect: Effect.Effect<never, ChatError>): Effect.Effect<boolean> =>
+      effect.pipe(
+        Effect.catchAll((error) => inputs.offer({ _tag: "ReadEnd", error })),
+        Effect.catchAllDefect((defect) => inputs.offer({ _tag: "ReadEnd", error: internalError(defect) }))
+      )
     const reader = yield* Effect.forkScoped(
       Effect.forever(
         withRoom(
@@ -116,11 +124,7 @@ export const startChat = (
               return inputs.offer({ _tag: "Frames", frames })
             })
         )
-      ).pipe(
-        Effect.catchAll((error) => inputs.offer({ _tag: "ReadEnd", error })),
-        // a bug in reading ends the chat like a failed read, rather than leaving the loop waiting for input
-        Effect.catchAllDefect((defect) => inputs.offer({ _tag: "ReadEnd", error: internalError(defect) }))
-      )
+      ).pipe(endsInput)
     )
     const writer = yield* Effect.forkScoped(
       Effect.forever(
@@ -134,10 +138,7 @@ export const startChat = (
           // the connection is done with them: the loop hands them back to the session for reuse
           yield* inputs.offer({ _tag: "Written", bytes, frames })
         })
-      ).pipe(
-        Effect.catchAll((error) => inputs.offer({ _tag: "ReadEnd", error })),
-        Effect.catchAllDefect((defect) => inputs.offer({ _tag: "ReadEnd", error: internalError(defect) }))
-      )
+      ).pipe(endsInput)
     )
 
     const heartbeatMs = options.heartbeatMs ?? 0
@@ -545,7 +546,7 @@ export const startChat = (
     // ended would be neither sent nor reported
     const accept = (text: string): Effect.Effect<string, SendRefused> =>
       withRoom(sendRoom, () => over || queuedSends < SEND_SLOTS, () =>
-        over ? Effect.fail(ended("The chat is over; nothing was sent.")) : Effect.succeed(offerSend(text))
+        over ? Effect.fail(ENDED) : Effect.succeed(offerSend(text))
       )
 
     const handle: ChatHandle = {
@@ -553,7 +554,7 @@ export const startChat = (
       // a plain effect chain rather than a generator: this runs once per message
       send: (text) =>
         Effect.suspend(() => {
-          if (over) return Effect.fail(ended("The chat is over; nothing was sent."))
+          if (over) return Effect.fail(ENDED)
           const refusal = textRefusal(text)
           if (refusal !== undefined)
             return Effect.fail<SendRefused>({ _tag: "SendRefused", reason: text.length === 0 ? "Empty" : "TooLong", message: refusal })
