@@ -5,7 +5,9 @@
 //        echo / ping (latency), raw-echo / raw-ping, hs-server / hs-client (handshakes).
 import { Deferred, Effect, Stream } from "effect"
 import * as crypto from "node:crypto"
+import * as fs from "node:fs"
 import * as tls from "node:tls"
+import * as v8 from "node:v8"
 import * as P2pchat from "../dist/lib/index.js"
 import { encodeFrames, FrameDecoder } from "../dist/lib/domain/frame.js"
 
@@ -52,7 +54,24 @@ const arrivals = () => {
     }
   }
 }
-const report = (o) => console.log(JSON.stringify({ ...o, maxRssMb: process.resourceUsage().maxRSS / 1024, mem: Object.fromEntries(Object.entries(process.memoryUsage()).map(([k, v]) => [k, Math.round(v / 2 ** 20)])) }))
+/**
+ * What the resident memory is made of now (Linux only): pages of node's own binary and libraries mapped from
+ * disk, the V8 heap actually in memory (of it the young generation), and the rest of the anonymous memory
+ * (malloc: OpenSSL, buffers' backing stores, compiler zones; thread stacks).
+ */
+const rssParts = () => {
+  let status
+  try {
+    status = fs.readFileSync("/proc/self/status", "utf8")
+  } catch {
+    return undefined
+  }
+  const mb = (field) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1]) / 1024
+  const young = v8.getHeapSpaceStatistics().find((s) => s.space_name === "new_space")?.physical_space_size ?? 0
+  const heap = v8.getHeapStatistics().total_physical_size
+  return { rssMb: mb("VmRSS"), fileMb: mb("RssFile"), anonMb: mb("RssAnon"), v8HeapMb: heap / 2 ** 20, youngMb: young / 2 ** 20 }
+}
+const report = (o) => console.log(JSON.stringify({ ...o, maxRssMb: process.resourceUsage().maxRSS / 1024, rssParts: rssParts(), mem: Object.fromEntries(Object.entries(process.memoryUsage()).map(([k, v]) => [k, Math.round(v / 2 ** 20)])) }))
 const listening = (events) =>
   Effect.sync(() => {
     for (const e of events) if (e._tag === "listening") console.log(JSON.stringify({ listening: e.port }))

@@ -124,6 +124,18 @@ const startup = async (cmd, argv, until) => {
   return performance.now() - t0
 }
 
+/** Medians of each part of the resident memory (see bench-peer's rssParts), with "other": anonymous outside V8. */
+const partsOf = (all) => {
+  const median = (f) => stats(all.map(f)).median
+  return {
+    rssMb: median((p) => p.rssMb),
+    fileMb: median((p) => p.fileMb),
+    v8HeapMb: median((p) => p.v8HeapMb),
+    youngMb: median((p) => p.youngMb),
+    otherMb: median((p) => p.anonMb - p.v8HeapMb)
+  }
+}
+
 const results = {}
 const record = (name, value) => (results[name] = value)
 
@@ -146,7 +158,11 @@ record("peakRss", {
   unit: "MB",
   receiver: stats(v2Rate.map((r) => r.server.maxRssMb)),
   sender: stats(v2Rate.map((r) => r.client.maxRssMb)),
-  rawTls: { receiver: stats(rawRate.map((r) => r.server.maxRssMb)), sender: stats(rawRate.map((r) => r.client.maxRssMb)) }
+  rawTls: { receiver: stats(rawRate.map((r) => r.server.maxRssMb)), sender: stats(rawRate.map((r) => r.client.maxRssMb)) },
+  // what it is made of at the end of the run, where the peak usually is (Linux; absent elsewhere)
+  ...(v2Rate.every((r) => r.server.rssParts && r.client.rssParts)
+    ? { parts: { receiver: partsOf(v2Rate.map((r) => r.server.rssParts)), sender: partsOf(v2Rate.map((r) => r.client.rssParts)) } }
+    : {})
 })
 
 log("seed one-way rate ...")
@@ -186,13 +202,22 @@ const cliStart = await repeat(START_RUNS, () => startup(process.execPath, [cli, 
 const nodeStart = await repeat(START_RUNS, () => startup(process.execPath, ["-e", "0"]))
 record("startup", { unit: "ms", ...stats(cliStart), nodeE0: stats(nodeStart) })
 
-const nodeRss = await new Promise((resolve) => {
-  const c = spawn(process.execPath, ["-e", "console.log(process.resourceUsage().maxRSS/1024)"])
+// node -e 0's own peak, and how much of its memory is node's binary mapped from disk (Linux)
+const nodeE0 = await new Promise((resolve) => {
+  const c = spawn(process.execPath, [
+    "-e",
+    "let f; try { f = Number(/RssFile:\\s+(\\d+)/.exec(require('fs').readFileSync('/proc/self/status', 'utf8'))[1]) / 1024 } catch {}; console.log(JSON.stringify({ maxRssMb: process.resourceUsage().maxRSS / 1024, fileMb: f }))"
+  ])
   let o = ""
   c.stdout.on("data", (d) => (o += d))
-  c.on("exit", () => resolve(Number(o)))
+  c.on("exit", () => resolve(JSON.parse(o)))
 })
+const nodeRss = nodeE0.maxRssMb
 results.peakRss.nodeE0 = nodeRss
+if (nodeE0.fileMb !== undefined) results.peakRss.nodeE0FileMb = nodeE0.fileMb
+
+const partsText = (p) =>
+  `${Math.round(p.rssMb)} MB = ${Math.round(p.fileMb)} node code + ${Math.round(p.v8HeapMb)} V8 heap (${Math.round(p.youngMb)} young) + ${Math.round(p.otherMb)} other`
 
 const targets = [
   ["v2 one-way rate, 100 B", `${Math.round(results.v2Rate.median)} msg/s`, `raw TLS ${Math.round(results.v2Rate.rawTls.median)}; crypto ceiling, one frame per text: ${Math.round(results.v2Rate.cryptoCeiling.median)} (${Math.round((100 * results.v2Rate.median) / results.v2Rate.cryptoCeiling.median)}%)`, "≥ 40,000 and ≥ 60% of ceiling", results.v2Rate.median >= 40_000 && results.v2Rate.median >= 0.6 * results.v2Rate.cryptoCeiling.median],
@@ -205,7 +230,10 @@ const targets = [
   ["v2 latency p50 / p99", `${results.v2Latency.p50.toFixed(2)} / ${results.v2Latency.p99.toFixed(2)} ms`, `raw TLS ${results.v2Latency.rawTls.p50.toFixed(2)} / ${results.v2Latency.rawTls.p99.toFixed(2)} ms`, "p99 ≤ 10 ms", results.v2Latency.p99 <= 10],
   ["handshake p50 (v2 / seed)", `${results.handshake.v2.p50.toFixed(1)} / ${results.handshake.seed.p50.toFixed(1)} ms`, `raw TLS ${results.handshake.rawTls.p50.toFixed(1)} ms`, "v2 p50 ≤ 15 ms", results.handshake.v2.p50 <= 15],
   ["start → listening p50", `${Math.round(results.startup.median)} ms`, `node -e 0: ${Math.round(results.startup.nodeE0.median)} ms`, "≤ 300 ms", results.startup.median <= 300],
-  ["peak RSS (recv / send)", `${Math.round(results.peakRss.receiver.median)} / ${Math.round(results.peakRss.sender.median)} MB`, `node -e 0: ${Math.round(nodeRss)} MB; raw TLS peers ${Math.round(results.peakRss.rawTls.receiver.median)} / ${Math.round(results.peakRss.rawTls.sender.median)} MB`, "≤ 80 MB", Math.max(results.peakRss.receiver.median, results.peakRss.sender.median) <= 80]
+  ["peak RSS (recv / send)", `${Math.round(results.peakRss.receiver.median)} / ${Math.round(results.peakRss.sender.median)} MB`, `node -e 0: ${Math.round(nodeRss)} MB; raw TLS peers ${Math.round(results.peakRss.rawTls.receiver.median)} / ${Math.round(results.peakRss.rawTls.sender.median)} MB`, "≤ 80 MB", Math.max(results.peakRss.receiver.median, results.peakRss.sender.median) <= 80],
+  ...(results.peakRss.parts
+    ? [["  ... receiver's, at the end", partsText(results.peakRss.parts.receiver), results.peakRss.nodeE0FileMb === undefined ? "" : `node -e 0: ${Math.round(results.peakRss.nodeE0FileMb)} MB node code`, "report", true]]
+    : [])
 ]
 
 if (asJson) {
