@@ -202,11 +202,12 @@ const cliStart = await repeat(START_RUNS, () => startup(process.execPath, [cli, 
 const nodeStart = await repeat(START_RUNS, () => startup(process.execPath, ["-e", "0"]))
 record("startup", { unit: "ms", ...stats(cliStart), nodeE0: stats(nodeStart) })
 
-// node -e 0's own peak, and how much of its memory is node's binary mapped from disk (Linux)
+// node -e 0's own peak, and how much of its memory is node's binary mapped from disk (Linux; the peak as the
+// peers measure it, see bench-peer's report)
 const nodeE0 = await new Promise((resolve) => {
   const c = spawn(process.execPath, [
     "-e",
-    "let f; try { f = Number(/RssFile:\\s+(\\d+)/.exec(require('fs').readFileSync('/proc/self/status', 'utf8'))[1]) / 1024 } catch {}; console.log(JSON.stringify({ maxRssMb: process.resourceUsage().maxRSS / 1024, fileMb: f }))"
+    "let s; try { s = require('fs').readFileSync('/proc/self/status', 'utf8') } catch {}; const kb = (f) => s && Number(new RegExp(f + ':\\\\s+(\\\\d+)').exec(s)[1]) / 1024; console.log(JSON.stringify({ maxRssMb: kb('VmHWM') || process.resourceUsage().maxRSS / 1024, fileMb: kb('RssFile') }))"
   ])
   let o = ""
   c.stdout.on("data", (d) => (o += d))
