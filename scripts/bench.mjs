@@ -203,12 +203,17 @@ const nodeStart = await repeat(START_RUNS, () => startup(process.execPath, ["-e"
 record("startup", { unit: "ms", ...stats(cliStart), nodeE0: stats(nodeStart) })
 
 // node -e 0's own peak, and how much of its memory is node's binary mapped from disk (Linux; the peak as the
-// peers measure it, see bench-peer's report)
+// peers measure it, see bench-peer's report). Runs in the child, as source.
+const nodeE0Probe = () => {
+  let status
+  try {
+    status = require("fs").readFileSync("/proc/self/status", "utf8")
+  } catch {}
+  const mb = (field) => (status === undefined ? undefined : Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)[1]) / 1024)
+  console.log(JSON.stringify({ maxRssMb: mb("VmHWM") ?? process.resourceUsage().maxRSS / 1024, fileMb: mb("RssFile") }))
+}
 const nodeE0 = await new Promise((resolve) => {
-  const c = spawn(process.execPath, [
-    "-e",
-    "let s; try { s = require('fs').readFileSync('/proc/self/status', 'utf8') } catch {}; const kb = (f) => s && Number(new RegExp(f + ':\\\\s+(\\\\d+)').exec(s)[1]) / 1024; console.log(JSON.stringify({ maxRssMb: kb('VmHWM') || process.resourceUsage().maxRSS / 1024, fileMb: kb('RssFile') }))"
-  ])
+  const c = spawn(process.execPath, ["-e", `(${nodeE0Probe})()`])
   let o = ""
   c.stdout.on("data", (d) => (o += d))
   c.on("exit", () => resolve(JSON.parse(o)))
