@@ -104,10 +104,13 @@ const command = Command.make("p2pchat", flags, (raw: RawFlags) =>
     const config = yield* resolveConfig(raw, interactive ? Option.some(askTarget) : Option.none())
     const style = styleFor(process.stdout)
     const view = config.json ? makeJsonView(process.stdout) : interactive ? makeTerminalView(style) : makePlainView(process.stdout, style)
-    // files are read and checked here, before any socket is opened; a generated key starts in the thread pool
+    // files are read and checked here, before any socket is opened; a generated key starts in the thread pool,
+    // except for a client, which never listens: its certificate would only take CPU from its own handshake
     const certificate = config.tls
       ? ForgeCertificate.layerFiles(config.tls.key, config.tls.cert)
-      : ForgeCertificate.layerGeneratedEager(takePrestartedKey())
+      : config.mode === "client"
+        ? ForgeCertificate.layerGenerated
+        : ForgeCertificate.layerGeneratedEager(takePrestartedKey())
     const layers = Layer.mergeAll(
       NodeTlsTransport.layer.pipe(Layer.provide(certificate)),
       LengthPrefixFraming.layer(),

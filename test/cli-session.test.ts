@@ -1,3 +1,4 @@
+import * as path from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
 import { type CliProcess, freePort, startCli } from "./support/cli.js"
 
@@ -5,22 +6,38 @@ const running: Array<CliProcess> = []
 afterEach(() => {
   for (const p of running.splice(0)) p.kill()
 })
-const start = (args: Array<string>, options?: { json?: boolean }) => {
+const start = (args: Array<string>, options?: Parameters<typeof startCli>[1]) => {
   const p = startCli(args, options)
   running.push(p)
   return p
 }
 
 /** A listener (-m 2) and a client (-m 1) on 127.0.0.1 with the given extra flags. */
-const pair = async (serverArgs: Array<string> = [], clientArgs: Array<string> = serverArgs) => {
+const pair = async (
+  serverArgs: Array<string> = [],
+  clientArgs: Array<string> = serverArgs,
+  options?: Parameters<typeof startCli>[1]
+) => {
   const port = await freePort()
-  const server = start(["-i", "127.0.0.1", "-p", String(port), "-m", "2", ...serverArgs])
+  const server = start(["-i", "127.0.0.1", "-p", String(port), "-m", "2", ...serverArgs], options)
   await server.waitFor("listening")
-  const client = start(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`, ...clientArgs])
+  const client = start(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`, ...clientArgs], options)
   return { server, client, port }
 }
 
+const KEYGEN_COUNTER = path.resolve(import.meta.dirname, "support/count-keygen.mjs")
+
 describe("two p2pchat processes over TLS", () => {
+  it("a client (-m 1) makes no TLS certificate, since it never listens; the listener makes one", async () => {
+    const { server, client } = await pair([], [], { env: { NODE_OPTIONS: `--import=${KEYGEN_COUNTER}` } })
+    await client.waitFor("handshake")
+    client.endInput()
+    expect(await client.exited).toBe(0)
+    expect(await server.exited).toBe(0)
+    expect(client.stderr()).toContain("key pairs generated: 0")
+    expect(server.stderr()).toContain("key pairs generated: 1")
+  })
+
   it("v2 client meeting a seed listener stops with a sentence naming --protocol seed", async () => {
     const { client } = await pair(["--protocol", "seed"], [])
     const e = await client.waitFor("error")

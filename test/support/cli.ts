@@ -24,9 +24,12 @@ export interface CliProcess {
   readonly kill: (signal?: NodeJS.Signals) => void
 }
 
-export const startCli = (args: ReadonlyArray<string>, options: { json?: boolean } = {}): CliProcess => {
+export const startCli = (
+  args: ReadonlyArray<string>,
+  options: { json?: boolean; env?: Readonly<Record<string, string>> } = {}
+): CliProcess => {
   const child = spawn(process.execPath, [CLI, ...(options.json === false ? [] : ["--json"]), ...args], {
-    env: { ...process.env, NO_COLOR: "1" },
+    env: { ...process.env, NO_COLOR: "1", ...options.env },
     stdio: ["pipe", "pipe", "pipe"]
   })
   const events: Array<ChatEvent> = []
