@@ -186,4 +186,17 @@ describe("two p2pchat processes over TLS", () => {
     expect(server.events.filter((e) => e._tag === "message")).toHaveLength(1)
     expect(client.events.filter((e) => e._tag === "sent")).toHaveLength(1)
   })
+
+  it("piped input that ends in a line far over the limit, without a line break: one sentence, then a normal end", async () => {
+    const { server, client } = await pair()
+    await client.waitFor("handshake")
+    client.send("first")
+    // 4 MiB in pieces, as a pipe delivers a file with no line breaks (only its length is kept, not its bytes)
+    for (let i = 0; i < 64; i++) client.child.stdin.write("x".repeat(64 * 1024))
+    client.endInput()
+    const refused = await client.waitFor("error")
+    expect(refused.message).toBe("That message is 4194304 bytes; the limit is 65536 bytes of UTF-8. Nothing was sent.")
+    expect(await client.exited).toBe(0)
+    expect(server.events.filter((e) => e._tag === "message").map((e) => (e as { text: string }).text)).toEqual(["first"])
+  })
 })

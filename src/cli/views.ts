@@ -1,6 +1,8 @@
 import { Effect, Fiber, Mailbox, Runtime } from "effect"
 import * as readline from "node:readline"
 import { type ChatEvent, event, toJsonLine } from "../domain/events.js"
+import { lineSplitter, type TooLong } from "../domain/lines.js"
+import { MAX_TEXT_BYTES, tooLongRefusal } from "../domain/text.js"
 import type { ChatHandle, ChatOutcome } from "../services/Chat.js"
 import { dropRepeatedConnecting, renderEvent, type Style } from "./render.js"
 
@@ -33,7 +35,7 @@ const pipeInput = (chat: ChatHandle, reportRefusal: (message: string) => void, s
   Effect.gen(function* () {
     const runtime = yield* Effect.runtime<never>()
     const run = Runtime.runFork(runtime)
-    const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity, terminal: false })
+    const input = process.stdin
     let leaving = false
     const leave = () => {
       if (leaving) return
@@ -43,22 +45,34 @@ const pipeInput = (chat: ChatHandle, reportRefusal: (message: string) => void, s
     setInterrupt(leave)
     // One fiber sends the lines in order, as many as are waiting at a time: lines that arrive together reach
     // the chat together and share frames. Reading pauses while many lines wait, so a peer that reads slowly
-    // cannot make us hold all of stdin in memory (readline may still hand over a few after the pause).
+    // cannot make us hold all of stdin in memory (the chunk in hand is still cut into lines after the pause).
     // a mailbox: its takeAll hands over what waits as one array (a Queue builds it element by element)
-    const lines = yield* Mailbox.make<string | typeof END>()
+    const lines = yield* Mailbox.make<string | TooLong | typeof END>()
+    // bounded, unlike readline: a line over the message limit is counted, not kept
+    const splitter = lineSplitter(MAX_TEXT_BYTES)
     let paused = false
     let waiting = 0
-    rl.on("line", (line) => {
-      lines.unsafeOffer(line)
-      if (++waiting >= MAX_WAITING_LINES && !paused) {
+    let ended = false
+    const offer = (cut: ReadonlyArray<string | TooLong>) => {
+      for (const line of cut) lines.unsafeOffer(line)
+      waiting += cut.length
+      if (waiting >= MAX_WAITING_LINES && !paused) {
         paused = true
-        rl.pause()
+        input.pause()
       }
-    })
-    rl.on("close", () => {
+    }
+    const onData = (chunk: Buffer) => offer(splitter.push(chunk))
+    // a read error ends the input as its end does
+    const onEnd = () => {
+      if (ended) return
+      ended = true
+      offer(splitter.end())
       waiting++
       lines.unsafeOffer(END)
-    })
+    }
+    input.on("data", onData)
+    input.on("end", onEnd)
+    input.on("error", onEnd)
     const sender = Effect.gen(function* () {
       for (;;) {
         const [batch] = yield* lines.takeAll
@@ -67,6 +81,10 @@ const pipeInput = (chat: ChatHandle, reportRefusal: (message: string) => void, s
           if (leaving) return
           // "/quit" and the end of input leave after the lines before them, never before
           if (line === END || line === "/quit") return leave()
+          if (typeof line !== "string") {
+            reportRefusal(tooLongRefusal(line.bytes))
+            continue
+          }
           const refused = yield* Effect.match(chat.send(line), { onFailure: (r) => r, onSuccess: () => undefined })
           if (refused === undefined) continue
           reportRefusal(refused.message)
@@ -75,14 +93,17 @@ const pipeInput = (chat: ChatHandle, reportRefusal: (message: string) => void, s
         }
         if (paused && waiting < MAX_WAITING_LINES / 2) {
           paused = false
-          rl.resume()
+          input.resume()
         }
       }
     })
     const fiber = yield* Effect.fork(sender)
     const outcome = yield* chat.outcome
     yield* Fiber.interrupt(fiber)
-    rl.close()
+    input.off("data", onData)
+    input.off("end", onEnd)
+    input.off("error", onEnd)
+    input.pause()
     return outcome
   })
 

@@ -4,13 +4,17 @@
  */
 export const MAX_TEXT_BYTES = 64 * 1024
 
+/** What a message of `bytes` bytes of UTF-8, over the limit, is told. */
+export const tooLongRefusal = (bytes: number): string =>
+  `That message is ${bytes} bytes; the limit is ${MAX_TEXT_BYTES} bytes of UTF-8. Nothing was sent.`
+
 /** Why `text` cannot be sent, or undefined when it can (no wrapper allocated: this runs once per message). */
 export const textRefusal = (text: string): string | undefined => {
   if (text.length === 0) return "An empty message is not sent."
   // UTF-8 takes one to three bytes per UTF-16 unit: only a length in between needs its bytes counted
   if (text.length * 3 <= MAX_TEXT_BYTES) return undefined
   const bytes = Buffer.byteLength(text, "utf8")
-  return bytes > MAX_TEXT_BYTES ? `That message is ${bytes} bytes; the limit is ${MAX_TEXT_BYTES} bytes of UTF-8. Nothing was sent.` : undefined
+  return bytes > MAX_TEXT_BYTES ? tooLongRefusal(bytes) : undefined
 }
 
 /**
