@@ -100,9 +100,9 @@ const pipeInput = (chat: ChatHandle, reportRefusal: (message: string) => void, s
     const fiber = yield* Effect.fork(sender)
     const outcome = yield* chat.outcome
     yield* Fiber.interrupt(fiber)
+    // the error listener stays: a read error after the chat must not become an uncaught one
     input.off("data", onData)
     input.off("end", onEnd)
-    input.off("error", onEnd)
     input.pause()
     return outcome
   })
