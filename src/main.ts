@@ -9,8 +9,8 @@ import { takePrestartedKey } from "./cli/prestart.js"
 import { styleFor } from "./cli/render.js"
 import { makeJsonView, makePlainView, makeTerminalView, type View } from "./cli/views.js"
 import { formatEndpoint } from "./domain/address.js"
-import { type ChatError, describeError, errorCode, UsageError } from "./domain/errors.js"
-import { event } from "./domain/events.js"
+import { type ChatError, describeError, errorCode, internalError, UsageError } from "./domain/errors.js"
+import { event, toJsonLine } from "./domain/events.js"
 import * as ForgeCertificate from "./layers/ForgeCertificate.js"
 import * as LengthPrefixFraming from "./layers/LengthPrefixFraming.js"
 import * as NodeCryptoCipher from "./layers/NodeCryptoCipher.js"
@@ -155,6 +155,19 @@ const exitCodeOf = (exit: Exit.Exit<unknown, unknown>): number => {
   else if (e._tag === "UsageError" || e._tag === "CertificateError") process.stderr.write(`p2pchat: ${describeError(e)}\n`)
   return e._tag === "UsageError" || e._tag === "CertificateError" ? 2 : 1
 }
+
+// The last resort for a bug outside every fiber (an exception in an event handler, a rejection nobody
+// handles): one sentence, as for a defect inside the chat, instead of node's stack trace; then exit 1.
+process.on("uncaughtException", (defect) => {
+  const error = internalError(defect)
+  const sentence = `p2pchat hit an internal error and stopped (${error.detail}); please report it.`
+  const leave = () => process.exit(1)
+  if (process.argv.includes("--json"))
+    process.stdout.write(toJsonLine(event({ _tag: "error", code: errorCode(error), message: sentence })) + "\n", leave)
+  else process.stderr.write(`${sentence}\n`, leave)
+  // a stream that cannot take the line must not keep a broken process alive
+  setTimeout(leave, 1_000).unref()
+})
 
 // A run of our own instead of NodeRuntime.runMain: Ctrl-C must say goodbye to the peer, not cut the socket.
 const fiber = Effect.runFork(main)

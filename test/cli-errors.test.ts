@@ -114,3 +114,29 @@ describe("network failures: one clear sentence and exit code 1", () => {
     expect(r.stderr).toMatch(/does not resolve/)
   })
 })
+
+describe("a bug outside the chat's fibers", () => {
+  const THROWER = path.resolve(import.meta.dirname, "support/throw-later.mjs")
+  const listen = async (json: boolean) => {
+    const p = startCli(["-i", "127.0.0.1", "-p", String(await freePort()), "-m", "2"], {
+      json,
+      env: { NODE_OPTIONS: `--import=${THROWER}` }
+    })
+    const code = await p.exited
+    return { code, stderr: p.stderr(), stdout: p.stdout() }
+  }
+
+  it("ends the process with one sentence and exit code 1, never a stack trace", async () => {
+    const { code, stderr } = await listen(false)
+    expect(code).toBe(1)
+    expect(stderr).toBe("p2pchat hit an internal error and stopped (RangeError: thrown by the test); please report it.\n")
+  })
+
+  it("with --json, as an error event on stdout", async () => {
+    const { code, stdout, stderr } = await listen(true)
+    expect(code).toBe(1)
+    const last = JSON.parse(stdout.trim().split("\n").at(-1)!)
+    expect(last).toMatchObject({ event: "error", code: "InternalError", message: expect.stringContaining("RangeError: thrown by the test") })
+    expect(stderr).toBe("")
+  })
+})
