@@ -138,13 +138,22 @@ const platform = Layer.mergeAll(NodeFileSystem.layer, NodePath.layer, NodeTermin
 
 const main = Effect.suspend(() => cli(process.argv)).pipe(Effect.provide(platform))
 
+/** A bug that stopped the CLI, said in one sentence (an `error` event with --json), never as a stack trace. */
+const reportInternalError = (defect: unknown, written?: () => void): void => {
+  const error = internalError(defect)
+  const sentence = `p2pchat hit an internal error and stopped (${error.detail}); please report it.`
+  if (process.argv.includes("--json"))
+    process.stdout.write(toJsonLine(event({ _tag: "error", code: errorCode(error), message: sentence })) + "\n", written)
+  else process.stderr.write(`${sentence}\n`, written)
+}
+
 const exitCodeOf = (exit: Exit.Exit<unknown, unknown>): number => {
   // a chat that never ended (cut short by a second Ctrl-C) is an interruption, whatever the CLI layer reports
   if (Exit.isSuccess(exit)) return finalOutcome === undefined ? (forced ? 130 : 0) : finalOutcome._tag === "Failed" ? 1 : 0
   if (Cause.isInterruptedOnly(exit.cause)) return 130
   const failure = Cause.failureOption(exit.cause)
   if (Option.isNone(failure)) {
-    process.stderr.write(`p2pchat: unexpected failure: ${Cause.pretty(exit.cause).split("\n")[0]}\n`)
+    reportInternalError(Cause.squash(exit.cause))
     return 1
   }
   const error = failure.value
@@ -159,12 +168,8 @@ const exitCodeOf = (exit: Exit.Exit<unknown, unknown>): number => {
 // The last resort for a bug outside every fiber (an exception in an event handler, a rejection nobody
 // handles): one sentence, as for a defect inside the chat, instead of node's stack trace; then exit 1.
 process.on("uncaughtException", (defect) => {
-  const error = internalError(defect)
-  const sentence = `p2pchat hit an internal error and stopped (${error.detail}); please report it.`
   const leave = () => process.exit(1)
-  if (process.argv.includes("--json"))
-    process.stdout.write(toJsonLine(event({ _tag: "error", code: errorCode(error), message: sentence })) + "\n", leave)
-  else process.stderr.write(`${sentence}\n`, leave)
+  reportInternalError(defect, leave)
   // a stream that cannot take the line must not keep a broken process alive
   setTimeout(leave, 1_000).unref()
 })

@@ -31,11 +31,15 @@ const MAX_WAITING_LINES = 256
 const END = Symbol("end of input")
 
 /** Lines from stdin when it is not a terminal: every line is a message; end of input leaves after receipts. */
-const pipeInput = (chat: ChatHandle, reportRefusal: (message: string) => void, setInterrupt: (f: () => void) => void) =>
+const pipeInput = (
+  chat: ChatHandle,
+  reportRefusal: (message: string) => void,
+  setInterrupt: (f: () => void) => void,
+  input: NodeJS.ReadableStream
+) =>
   Effect.gen(function* () {
     const runtime = yield* Effect.runtime<never>()
     const run = Runtime.runFork(runtime)
-    const input = process.stdin
     let leaving = false
     const leave = () => {
       if (leaving) return
@@ -98,13 +102,20 @@ const pipeInput = (chat: ChatHandle, reportRefusal: (message: string) => void, s
       }
     })
     const fiber = yield* Effect.fork(sender)
-    const outcome = yield* chat.outcome
-    yield* Fiber.interrupt(fiber)
-    // the error listener stays: a read error after the chat must not become an uncaught one
-    input.off("data", onData)
-    input.off("end", onEnd)
-    input.pause()
-    return outcome
+    // a bug in the sender (a defect) ends the run with it, instead of leaving the chat without its input
+    return yield* Effect.raceFirst(chat.outcome, Effect.zipRight(Fiber.join(fiber), Effect.never)).pipe(
+      Effect.ensuring(
+        Effect.zipRight(
+          Fiber.interrupt(fiber),
+          Effect.sync(() => {
+            // the error listener stays: a read error after the chat must not become an uncaught one
+            input.off("data", onData)
+            input.off("end", onEnd)
+            input.pause()
+          })
+        )
+      )
+    )
   })
 
 /**
@@ -126,16 +137,16 @@ const writeOut = (out: NodeJS.WritableStream, text: string): Effect.Effect<void>
     return Effect.sync(stop)
   })
 
-export const makeJsonView = (out: NodeJS.WritableStream): View => {
+export const makeJsonView = (out: NodeJS.WritableStream, input: NodeJS.ReadableStream = process.stdin): View => {
   const lines = (events: ReadonlyArray<ChatEvent>) => events.map((e) => toJsonLine(e) + "\n").join("")
   return {
     onEvents: (events) => writeOut(out, lines(events)),
     run: (chat, setInterrupt) =>
-      pipeInput(chat, (message) => void out.write(lines([event({ _tag: "error", code: "SendRefused", message })])), setInterrupt)
+      pipeInput(chat, (message) => void out.write(lines([event({ _tag: "error", code: "SendRefused", message })])), setInterrupt, input)
   }
 }
 
-export const makePlainView = (out: NodeJS.WritableStream, style: Style): View => {
+export const makePlainView = (out: NodeJS.WritableStream, style: Style, input: NodeJS.ReadableStream = process.stdin): View => {
   const shown = dropRepeatedConnecting()
   const text = (events: ReadonlyArray<ChatEvent>) => {
     const lines: Array<string> = []
@@ -151,7 +162,7 @@ export const makePlainView = (out: NodeJS.WritableStream, style: Style): View =>
       return t.length > 0 ? writeOut(out, t) : Effect.void
     },
     run: (chat, setInterrupt) =>
-      pipeInput(chat, (message) => void out.write(text([event({ _tag: "error", code: "SendRefused", message })])), setInterrupt)
+      pipeInput(chat, (message) => void out.write(text([event({ _tag: "error", code: "SendRefused", message })])), setInterrupt, input)
   }
 }
 
