@@ -13,7 +13,11 @@ export const concatBytes = (...parts: ReadonlyArray<Uint8Array>): Uint8Array => 
   return out
 }
 
-export const toHex = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex")
+/** The same memory seen as a Buffer (no copy), for node's byte methods. */
+export const asBuffer = (bytes: Uint8Array): Buffer =>
+  Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+
+export const toHex = (bytes: Uint8Array): string => asBuffer(bytes).toString("hex")
 
 export const fromHex = (hex: string): Uint8Array => {
   if (hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) throw new Error("invalid hex")
@@ -24,7 +28,7 @@ export const utf8 = (text: string): Uint8Array => new TextEncoder().encode(text)
 
 /** The text of bytes that are all ASCII (then UTF-8 and Latin-1 agree), otherwise undefined. */
 export const asciiText = (bytes: Uint8Array): string | undefined =>
-  isAscii(bytes) ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1") : undefined
+  isAscii(bytes) ? asBuffer(bytes).toString("latin1") : undefined
 
 // ignoreBOM: a leading U+FEFF is part of the text, not a marker to strip
 const fatalDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })

@@ -1,3 +1,5 @@
+import { asBuffer } from "./bytes.js"
+
 /**
  * Input bytes cut into lines, as readline cuts them with `crlfDelay: Infinity` (a line ends at "\n", "\r\n"
  * or a lone "\r"; a last line without a break counts at the end of input), but bounded: of a line longer
@@ -24,9 +26,6 @@ export interface LineSplitter {
 const LF = 0x0a
 const CR = 0x0d
 
-const asBuffer = (bytes: Uint8Array): Buffer =>
-  Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-
 /**
  * Malformed UTF-8 becomes U+FFFD, as readline's decoder does. Lines are cut at byte values that never occur
  * inside a multi-byte character, so a character split across chunks is decoded whole.
@@ -35,7 +34,6 @@ export const lineSplitter = (maxBytes: number): LineSplitter => {
   // the unfinished line: its pieces (copies, so that a chunk is not kept alive by a view) while it is within
   // the limit, and its length in bytes in any case
   let pieces: Array<Buffer> = []
-  let heldBytes = 0
   let length = 0
   // the last chunk ended with "\r": a "\n" that starts the next one belongs to that line break
   let afterCr = false
@@ -46,21 +44,15 @@ export const lineSplitter = (maxBytes: number): LineSplitter => {
     else if (pieces.length === 0) out.push(chunk.toString("utf8", start, end))
     else out.push(Buffer.concat([...pieces, chunk.subarray(start, end)]).toString("utf8"))
     pieces = []
-    heldBytes = 0
     length = 0
   }
 
   const keep = (chunk: Buffer, start: number) => {
     if (start >= chunk.length) return
     length += chunk.length - start
-    if (length <= maxBytes) {
-      pieces.push(Buffer.from(chunk.subarray(start)))
-      heldBytes = length
-    } else if (pieces.length > 0) {
-      // over the limit: from now on the line is only counted
-      pieces = []
-      heldBytes = 0
-    }
+    if (length <= maxBytes) pieces.push(Buffer.from(chunk.subarray(start)))
+    // over the limit: from now on the line is only counted
+    else if (pieces.length > 0) pieces = []
   }
 
   return {
@@ -96,6 +88,7 @@ export const lineSplitter = (maxBytes: number): LineSplitter => {
       if (length > 0) finish(out, Buffer.alloc(0), 0, 0)
       return out
     },
-    held: () => heldBytes
+    // while kept, the pieces are the whole line so far
+    held: () => (pieces.length > 0 ? length : 0)
   }
 }
