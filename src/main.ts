@@ -5,6 +5,7 @@ import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
 import { Cause, Effect, Exit, Layer, Option } from "effect"
 import * as readline from "node:readline"
 import { type Config, type RawFlags, resolveConfig } from "./cli/config.js"
+import { compactWhenQuiet, giveMemoryBack, hideMeasureMemoryNotice, MIN_GROWTH_BYTES, QUIET_MS } from "./cli/compaction.js"
 import { takePrestartedKey } from "./cli/prestart.js"
 import { styleFor } from "./cli/render.js"
 import { makeJsonView, makePlainView, makeTerminalView, type View } from "./cli/views.js"
@@ -77,6 +78,12 @@ const protocolLayer = (config: Config) =>
 
 const chat = (config: Config, view: View) =>
   Effect.gen(function* () {
+    const quiet = yield* compactWhenQuiet({
+      quietMs: QUIET_MS,
+      minGrowthBytes: MIN_GROWTH_BYTES,
+      residentBytes: () => process.memoryUsage.rss(),
+      compact: giveMemoryBack
+    })
     const session = yield* open({
       mode: config.mode,
       listen: config.listen,
@@ -84,7 +91,7 @@ const chat = (config: Config, view: View) =>
       connectFor: `${config.waitSeconds} seconds`,
       handshakeTimeout: `${config.handshakeTimeoutSeconds} seconds`,
       heartbeatMs: config.heartbeatSeconds * 1000,
-      onEvents: view.onEvents
+      onEvents: (events) => Effect.suspend(() => (quiet.touch(), view.onEvents(events)))
     })
     return yield* view.run(session, (f) => (onInterrupt = f))
   }).pipe(Effect.scoped)
@@ -173,6 +180,8 @@ process.on("uncaughtException", (defect) => {
   // a stream that cannot take the line must not keep a broken process alive
   setTimeout(leave, 1_000).unref()
 })
+
+hideMeasureMemoryNotice()
 
 // A run of our own instead of NodeRuntime.runMain: Ctrl-C must say goodbye to the peer, not cut the socket.
 const fiber = Effect.runFork(main)
