@@ -2,6 +2,7 @@
 // Every figure is measured beside its baseline in the same run, sender and receiver as separate processes over
 // TLS on 127.0.0.1; several runs each, median and min-max. Nothing here is asserted by the tests.
 import { spawn } from "node:child_process"
+import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { Effect } from "effect"
@@ -31,6 +32,9 @@ const mib = (messages) => `${(messages * BULK_SIZE) / 2 ** 20} MiB`
 const PING_COUNT = quick ? 100 : 2_000
 const HS_COUNT = quick ? 5 : 30
 const START_RUNS = quick ? 2 : 7
+// "keep it open all day": a burst of lines between two CLIs, then this long without a message
+const BURST_LINES = quick ? 2_000 : 100_000
+const QUIET_MS = quick ? 6_000 : 40_000
 
 const log = (s) => asJson || process.stderr.write(s + "\n")
 
@@ -124,6 +128,70 @@ const startup = async (cmd, argv, until) => {
   return performance.now() - t0
 }
 
+/** Resident memory of a process now, in MB (Linux; undefined elsewhere or once it is gone). */
+const residentMb = (pid) => {
+  try {
+    return Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))[1]) / 1024
+  } catch {
+    return undefined
+  }
+}
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** A CLI in --json mode whose events are counted; its stdin stays open until `done`. */
+const cliProcess = (args) => {
+  const child = spawn(process.execPath, [cli, "--json", ...args], { stdio: ["pipe", "pipe", "ignore"] })
+  const seen = { handshake: 0, message: 0, delivered: 0, port: undefined }
+  const waiters = new Set()
+  let buffer = ""
+  child.stdout.setEncoding("utf8")
+  child.stdout.on("data", (d) => {
+    buffer += d
+    let nl
+    while ((nl = buffer.indexOf("\n")) >= 0) {
+      const e = JSON.parse(buffer.slice(0, nl))
+      buffer = buffer.slice(nl + 1)
+      if (e.event === "listening") seen.port = e.port
+      if (e.event in seen) seen[e.event]++
+    }
+    for (const w of waiters) w()
+  })
+  child.stdin.on("error", () => {})
+  const exited = new Promise((resolve) => child.on("exit", resolve))
+  const until = (predicate) =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`CLI burst: timed out (${JSON.stringify(seen)})`)), 120_000)
+      const check = () => predicate(seen) && (clearTimeout(timer), waiters.delete(check), resolve())
+      waiters.add(check)
+      check()
+    })
+  return { child, seen, until, done: () => (child.stdin.end(), exited) }
+}
+
+/**
+ * Two CLIs as a script runs them: connected and idle, then `lines` short lines from one to the other (all
+ * shown and receipted), then quiet for `quietMs`. The resident memory of both at each of the three points.
+ */
+const burstThenQuiet = async (lines, quietMs) => {
+  const listener = cliProcess(["-m", "2", "-i", "127.0.0.1", "-p", "0"])
+  await listener.until((s) => s.port !== undefined)
+  const client = cliProcess(["-m", "1", "-t", `127.0.0.1:${listener.seen.port}`])
+  await Promise.all([listener.until((s) => s.handshake > 0), client.until((s) => s.handshake > 0)])
+  await sleep(1_000)
+  const at = () => ({ receiver: residentMb(listener.child.pid), sender: residentMb(client.child.pid) })
+  const idle = at()
+  let text = ""
+  for (let i = 0; i < lines; i++) text += `line ${i} of a script's burst, a few words long\n`
+  client.child.stdin.write(text)
+  await Promise.all([listener.until((s) => s.message >= lines), client.until((s) => s.delivered >= lines)])
+  const burst = at()
+  await sleep(quietMs)
+  const quiet = at()
+  await client.done()
+  await listener.done()
+  return { idle, burst, quiet }
+}
+
 /** Medians of each part of the resident memory (see bench-peer's rssParts), with "other": anonymous outside V8. */
 const partsOf = (all) => {
   const median = (f) => stats(all.map(f)).median
@@ -202,6 +270,15 @@ const cliStart = await repeat(START_RUNS, () => startup(process.execPath, [cli, 
 const nodeStart = await repeat(START_RUNS, () => startup(process.execPath, ["-e", "0"]))
 record("startup", { unit: "ms", ...stats(cliStart), nodeE0: stats(nodeStart) })
 
+log("CLI burst, then quiet ...")
+// the pairs run side by side: the figure is memory, and one after another would take RUNS x the quiet time
+const bursts = await Promise.all(Array.from({ length: RUNS }, () => burstThenQuiet(BURST_LINES, QUIET_MS)))
+const memoryAt = (point) => ({
+  receiver: stats(bursts.map((b) => b[point].receiver ?? NaN)),
+  sender: stats(bursts.map((b) => b[point].sender ?? NaN))
+})
+record("cliQuietAfterBurst", { unit: "MB", lines: BURST_LINES, quietMs: QUIET_MS, idle: memoryAt("idle"), burst: memoryAt("burst"), quiet: memoryAt("quiet") })
+
 // node -e 0's own peak, and how much of its memory is node's binary mapped from disk (Linux; the peak as the
 // peers measure it, see bench-peer's report). Runs in the child, as source.
 const nodeE0Probe = () => {
@@ -222,6 +299,8 @@ const nodeRss = nodeE0.maxRssMb
 results.peakRss.nodeE0 = nodeRss
 if (nodeE0.fileMb !== undefined) results.peakRss.nodeE0FileMb = nodeE0.fileMb
 
+// resident memory is read from /proc: "n/a" where there is none
+const pair = (m) => (Number.isNaN(m.receiver.median) ? "n/a" : `${Math.round(m.receiver.median)} / ${Math.round(m.sender.median)} MB`)
 const partsText = (p) =>
   `${Math.round(p.rssMb)} MB = ${Math.round(p.fileMb)} node code + ${Math.round(p.v8HeapMb)} V8 heap (${Math.round(p.youngMb)} young) + ${Math.round(p.otherMb)} other`
 
@@ -239,7 +318,8 @@ const targets = [
   ["peak RSS (recv / send)", `${Math.round(results.peakRss.receiver.median)} / ${Math.round(results.peakRss.sender.median)} MB`, `node -e 0: ${Math.round(nodeRss)} MB; raw TLS peers ${Math.round(results.peakRss.rawTls.receiver.median)} / ${Math.round(results.peakRss.rawTls.sender.median)} MB`, "≤ 80 MB", Math.max(results.peakRss.receiver.median, results.peakRss.sender.median) <= 80],
   ...(results.peakRss.parts
     ? [["  ... receiver's, at the end", partsText(results.peakRss.parts.receiver), results.peakRss.nodeE0FileMb === undefined ? "" : `node -e 0: ${Math.round(results.peakRss.nodeE0FileMb)} MB node code`, "report", true]]
-    : [])
+    : []),
+  [`CLI RSS, ${QUIET_MS / 1000} s after ${BURST_LINES} lines (recv / send)`, pair(results.cliQuietAfterBurst.quiet), `connected, before: ${pair(results.cliQuietAfterBurst.idle)}; at the burst's end: ${pair(results.cliQuietAfterBurst.burst)}`, "report", true]
 ]
 
 // a quick run is too short for the targets (2,000 messages, 16 MiB of bulk): it shows that every figure can
