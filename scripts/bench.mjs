@@ -32,6 +32,9 @@ const mib = (messages) => `${(messages * BULK_SIZE) / 2 ** 20} MiB`
 const PING_COUNT = quick ? 100 : 2_000
 const HS_COUNT = quick ? 5 : 30
 const START_RUNS = quick ? 2 : 7
+// "pipe files through it": lines of this many bytes (the message limit is 65,536), one CLI to another
+const PIPE_LINE_BYTES = 65_000
+const PIPE_LINES = quick ? 64 : 4096
 // "keep it open all day": a burst of lines between two CLIs, then this long without a message
 const BURST_LINES = quick ? 2_000 : 100_000
 const QUIET_MS = quick ? 6_000 : 40_000
@@ -169,6 +172,46 @@ const cliProcess = (args) => {
 }
 
 /**
+ * `p2pchat -m 1 ... < file` into a listening `p2pchat --json`: seconds from starting the sender to both having
+ * exited (its start-up, handshake, the wait for the last receipts and the goodbye included), and how many
+ * `message` events the receiver printed (counted in its output as it streams by, not kept).
+ */
+const cliPipe = async (lines, lineBytes) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "p2pchat-bench-"))
+  try {
+    const input = path.join(dir, "lines.txt")
+    const fd = fs.openSync(input, "w")
+    const line = Buffer.from("x".repeat(lineBytes) + "\n")
+    for (let i = 0; i < lines; i++) fs.writeSync(fd, line)
+    fs.closeSync(fd)
+    const receiver = spawn(process.execPath, [cli, "--json", "-m", "2", "-i", "127.0.0.1", "-p", "0"], { stdio: ["pipe", "pipe", "ignore"] })
+    receiver.stdin.on("error", () => {})
+    const marker = Buffer.from('{"event":"message"')
+    let tail = Buffer.alloc(0)
+    let messages = 0
+    let port
+    receiver.stdout.on("data", (chunk) => {
+      const b = Buffer.concat([tail, chunk])
+      if (port === undefined) port = /"listening".*?"port":(\d+)/.exec(b.toString("latin1", 0, Math.min(b.length, 4096)))?.[1]
+      for (let i = b.indexOf(marker); i >= 0; i = b.indexOf(marker, i + marker.length)) messages++
+      // a marker cut by the chunk boundary is found in the next round, and none is counted twice
+      tail = b.subarray(Math.max(0, b.length - marker.length + 1))
+    })
+    const receiverExit = new Promise((resolve) => receiver.on("exit", resolve))
+    for (let i = 0; i < 500 && port === undefined; i++) await sleep(20)
+    if (port === undefined) throw new Error("CLI pipe: the receiver did not listen")
+    const t0 = performance.now()
+    const sender = spawn(process.execPath, [cli, "--json", "-m", "1", "-t", `127.0.0.1:${port}`], { stdio: [fs.openSync(input, "r"), "ignore", "ignore"] })
+    const [senderCode] = await Promise.all([new Promise((resolve) => sender.on("exit", resolve)), receiverExit])
+    const seconds = (performance.now() - t0) / 1000
+    if (senderCode !== 0 || messages !== lines) throw new Error(`CLI pipe: ${messages} of ${lines} lines arrived (sender exit ${senderCode})`)
+    return { seconds, mbPerSec: (lines * lineBytes) / seconds / 1e6 }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/**
  * Two CLIs as a script runs them: connected and idle, then `lines` short lines from one to the other (all
  * shown and receipted), then quiet for `quietMs`. The resident memory of both at each of the three points.
  */
@@ -270,6 +313,10 @@ const cliStart = await repeat(START_RUNS, () => startup(process.execPath, [cli, 
 const nodeStart = await repeat(START_RUNS, () => startup(process.execPath, ["-e", "0"]))
 record("startup", { unit: "ms", ...stats(cliStart), nodeE0: stats(nodeStart) })
 
+log("CLI pipe ...")
+const pipes = await repeat(RUNS, () => cliPipe(PIPE_LINES, PIPE_LINE_BYTES))
+record("cliPipe", { unit: "MB/s", lines: PIPE_LINES, lineBytes: PIPE_LINE_BYTES, ...stats(pipes.map((p) => p.mbPerSec)), seconds: stats(pipes.map((p) => p.seconds)) })
+
 log("CLI burst, then quiet ...")
 // the pairs run side by side: the figure is memory, and one after another would take RUNS x the quiet time
 const bursts = await Promise.all(Array.from({ length: RUNS }, () => burstThenQuiet(BURST_LINES, QUIET_MS)))
@@ -319,6 +366,7 @@ const targets = [
   ...(results.peakRss.parts
     ? [["  ... receiver's, at the end", partsText(results.peakRss.parts.receiver), results.peakRss.nodeE0FileMb === undefined ? "" : `node -e 0: ${Math.round(results.peakRss.nodeE0FileMb)} MB node code`, "report", true]]
     : []),
+  [`CLI pipe, ${PIPE_LINES} lines of ${PIPE_LINE_BYTES} B, start to exit`, `${Math.round(results.cliPipe.median)} MB/s`, `the library's bulk, first ${mib(BULK_WINDOW)}: ${Math.round(results.v2Bulk.median)} MB/s (${Math.round((100 * results.cliPipe.median) / results.v2Bulk.median)}%)`, "report", true],
   [`CLI RSS, ${QUIET_MS / 1000} s after ${BURST_LINES} lines (recv / send)`, pair(results.cliQuietAfterBurst.quiet), `connected, before: ${pair(results.cliQuietAfterBurst.idle)}; at the burst's end: ${pair(results.cliQuietAfterBurst.burst)}`, "report", true]
 ]
 
