@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import { createRequire, syncBuiltinESMExports } from "node:module"
 import { toHex } from "../src/domain/bytes.js"
 import * as NobleKeyAgreement from "../src/layers/NobleKeyAgreement.js"
 import * as NodeCryptoKeyAgreement from "../src/layers/NodeCryptoKeyAgreement.js"
@@ -44,5 +45,43 @@ describe("P-384 ECDH from node:crypto", () => {
     const bad = [offCurve, wrongPrefix, peer.subarray(0, 96), new Uint8Array(97), Uint8Array.of(0), new Uint8Array(0)]
     for (const privateKey of [own.privateKey, new Uint8Array(own.privateKey)])
       for (const point of bad) expect(node.sharedSecret(privateKey, point)).toBeUndefined()
+  })
+
+  it("generateAhead hands over a pair made in the thread pool before the call, then starts the next", async () => {
+    // node:crypto's own functions, watched: the layer reaches them through its ES module bindings
+    const nodeCrypto = createRequire(import.meta.url)("node:crypto") as typeof import("node:crypto")
+    const { generateKeyPair, generateKeyPairSync } = nodeCrypto
+    let made = 0
+    let madeNow = 0
+    let done: () => void = () => {}
+    const patched = nodeCrypto as unknown as Record<string, unknown>
+    patched["generateKeyPairSync"] = (...args: Array<never>) => (madeNow++, (generateKeyPairSync as (...a: Array<never>) => unknown)(...args))
+    patched["generateKeyPair"] = (type: never, options: never, callback: (...r: Array<unknown>) => void) =>
+      (generateKeyPair as (...a: Array<unknown>) => void)(type, options, (...result: Array<unknown>) => {
+        made++
+        callback(...result)
+        done()
+      })
+    syncBuiltinESMExports()
+    try {
+      const pairs = []
+      for (let i = 0; i < 4; i++) {
+        const ready = new Promise<void>((resolve) => (done = resolve))
+        pairs.push(node.generateAhead!())
+        // bounded: an implementation that makes nothing ahead fails the counts below instead of hanging
+        await Promise.race([ready, new Promise((resolve) => setTimeout(resolve, 2_000))])
+      }
+      // only the very first was made on the spot; each call started the next one in the thread pool
+      expect(madeNow).toBeLessThanOrEqual(1)
+      expect(made).toBe(4)
+      expect(new Set(pairs.map((p) => toHex(p.privateKey))).size).toBe(4)
+      for (const p of pairs) expect(toHex(noble.fromPrivate(p.privateKey).publicKey)).toBe(toHex(p.publicKey))
+      const [a, b] = [pairs[0]!, pairs[3]!]
+      expect(toHex(node.sharedSecret(a.privateKey, b.publicKey)!)).toBe(toHex(noble.sharedSecret(b.privateKey, a.publicKey)!))
+    } finally {
+      patched["generateKeyPairSync"] = generateKeyPairSync
+      patched["generateKeyPair"] = generateKeyPair
+      syncBuiltinESMExports()
+    }
   })
 })

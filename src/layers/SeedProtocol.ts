@@ -99,7 +99,7 @@ export class SeedSession implements Session {
   }
 
   private transmit(id: string, text: string): Uint8Array {
-    const ephemeral = this.p.ecdh.generate()
+    const ephemeral = (this.p.ecdh.generateAhead ?? this.p.ecdh.generate)()
     const ratchetSalt = this.p.random(SALT_BYTES)
     const subSalt = this.p.random(SALT_BYTES)
     const json = dumpsStringObject({
@@ -181,7 +181,7 @@ export class SeedSession implements Session {
     const point = pem === undefined ? undefined : pointFromPem(pem)
     if (subSalt === undefined || ratchetSalt === undefined || point === undefined)
       return sessionError("Malformed", "a message carries a malformed salt or key")
-    const ephemeral = this.p.ecdh.generate()
+    const ephemeral = (this.p.ecdh.generateAhead ?? this.p.ecdh.generate)()
     const shared = this.p.ecdh.sharedSecret(ephemeral.privateKey, point)
     if (shared === undefined) return sessionError("Malformed", "a message carries a key that is not on the P-384 curve")
     const subKey = this.p.kdf.hkdf("sha384", this.key, subSalt, INFO_SUBKEY, KEY_BYTES)

@@ -11,8 +11,15 @@ export const SHARED_SECRET_BYTES = 48
 
 /** ECDH over P-384. The shared secret is the 48-byte x-coordinate of the shared point (PROTOCOL.md). */
 export interface Ecdh {
-  /** A fresh key pair from the CSPRNG. */
+  /** A fresh key pair from the CSPRNG, made now. */
   readonly generate: () => EcdhKeyPair
+  /**
+   * A fresh key pair from the CSPRNG that may have been made in advance: an implementation may hand over one it
+   * made after the previous call (at most one waits) and start on the next. For a key announced before its use
+   * anyway (seed's reply keys); not for the Double Ratchet, whose healing after a compromise counts on keys
+   * made after it.
+   */
+  readonly generateAhead?: () => EcdhKeyPair
   /** The key pair of a given scalar (known-answer tests). */
   readonly fromPrivate: (privateKey: Uint8Array) => EcdhKeyPair
   /** undefined when the peer's point is not on the curve: a peer controls it. */

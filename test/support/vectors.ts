@@ -19,9 +19,15 @@ export const backends: ReadonlyArray<{ name: string; p: Omit<Primitives, "random
 ]
 
 /**
- * Primitives that replay recorded randomness: `random(n)` and `ecdh.generate()` take the next recorded value,
- * and fail the test if the code asks for something else than the recording holds.
+ * Primitives that replay recorded randomness: `random(n)` and `ecdh.generate()` (or `generateAhead()`) take the
+ * next recorded value, and fail the test if the code asks for something else than the recording holds.
  */
+const replayKey = (base: Omit<Primitives, "random">, scalars: Array<string>) => {
+  const next = scalars.shift()
+  if (next === undefined) throw new Error("no recorded key pair left")
+  return base.ecdh.fromPrivate(fromHex(next))
+}
+
 export const scripted = (
   base: Omit<Primitives, "random">,
   randoms: Array<string>,
@@ -30,11 +36,8 @@ export const scripted = (
   ...base,
   ecdh: {
     ...base.ecdh,
-    generate: () => {
-      const next = scalars.shift()
-      if (next === undefined) throw new Error("no recorded key pair left")
-      return base.ecdh.fromPrivate(fromHex(next))
-    }
+    generate: () => replayKey(base, scalars),
+    generateAhead: () => replayKey(base, scalars)
   },
   random: (n) => {
     const next = randoms.shift()
