@@ -15,9 +15,9 @@ export interface Ecdh {
   readonly generate: () => EcdhKeyPair
   /**
    * A fresh key pair from the CSPRNG that may have been made in advance: an implementation may hand over one it
-   * made after the previous call (at most one waits) and start on the next. For a key announced before its use
-   * anyway (seed's reply keys); not for the Double Ratchet, whose healing after a compromise counts on keys
-   * made after it.
+   * made after the previous call (at most one waits) and start on the next, so whoever read this process's
+   * memory also knows the next pair. For seed's per-message keys (seed claims no healing after a compromise);
+   * not for the Double Ratchet, whose healing counts on keys made after the compromise.
    */
   readonly generateAhead?: () => EcdhKeyPair
   /** The key pair of a given scalar (known-answer tests). */
