@@ -18,16 +18,16 @@ export const backends: ReadonlyArray<{ name: string; p: Omit<Primitives, "random
   { name: "noble", p: { aead: NobleCipher.aead, kdf: NobleKeySchedule.kdf, ecdh: NobleKeyAgreement.ecdh } }
 ]
 
-/**
- * Primitives that replay recorded randomness: `random(n)` and `ecdh.generate()` (or `generateAhead()`) take the
- * next recorded value, and fail the test if the code asks for something else than the recording holds.
- */
 const replayKey = (base: Omit<Primitives, "random">, scalars: Array<string>) => {
   const next = scalars.shift()
   if (next === undefined) throw new Error("no recorded key pair left")
   return base.ecdh.fromPrivate(fromHex(next))
 }
 
+/**
+ * Primitives that replay recorded randomness: `random(n)` and `ecdh.generate()` (or `generateAhead()`) take the
+ * next recorded value, and fail the test if the code asks for something else than the recording holds.
+ */
 export const scripted = (
   base: Omit<Primitives, "random">,
   randoms: Array<string>,
