@@ -178,13 +178,14 @@ const cliProcess = (args) => {
  */
 const cliPipe = async (lines, lineBytes) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "p2pchat-bench-"))
+  let receiver
   try {
     const input = path.join(dir, "lines.txt")
     const fd = fs.openSync(input, "w")
     const line = Buffer.from("x".repeat(lineBytes) + "\n")
     for (let i = 0; i < lines; i++) fs.writeSync(fd, line)
     fs.closeSync(fd)
-    const receiver = spawn(process.execPath, [cli, "--json", "-m", "2", "-i", "127.0.0.1", "-p", "0"], { stdio: ["pipe", "pipe", "ignore"] })
+    receiver = spawn(process.execPath, [cli, "--json", "-m", "2", "-i", "127.0.0.1", "-p", "0"], { stdio: ["pipe", "pipe", "ignore"] })
     receiver.stdin.on("error", () => {})
     const marker = Buffer.from('{"event":"message"')
     let tail = Buffer.alloc(0)
@@ -201,12 +202,17 @@ const cliPipe = async (lines, lineBytes) => {
     for (let i = 0; i < 500 && port === undefined; i++) await sleep(20)
     if (port === undefined) throw new Error("CLI pipe: the receiver did not listen")
     const t0 = performance.now()
-    const sender = spawn(process.execPath, [cli, "--json", "-m", "1", "-t", `127.0.0.1:${port}`], { stdio: [fs.openSync(input, "r"), "ignore", "ignore"] })
+    const stdin = fs.openSync(input, "r")
+    const sender = spawn(process.execPath, [cli, "--json", "-m", "1", "-t", `127.0.0.1:${port}`], { stdio: [stdin, "ignore", "ignore"] })
+    // the sender has its own copy of the descriptor
+    fs.closeSync(stdin)
     const [senderCode] = await Promise.all([new Promise((resolve) => sender.on("exit", resolve)), receiverExit])
     const seconds = (performance.now() - t0) / 1000
     if (senderCode !== 0 || messages !== lines) throw new Error(`CLI pipe: ${messages} of ${lines} lines arrived (sender exit ${senderCode})`)
     return { seconds, mbPerSec: (lines * lineBytes) / seconds / 1e6 }
   } finally {
+    // a receiver left behind by a failed run must not hold its port or the machine
+    if (receiver !== undefined && receiver.exitCode === null) receiver.kill()
     fs.rmSync(dir, { recursive: true, force: true })
   }
 }
