@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Layer } from "effect"
+import { Effect, Fiber, Layer, Schedule } from "effect"
+import { spawn } from "node:child_process"
 import { DEFAULT_MAX_FRAME } from "../src/domain/frame.js"
 import { frame } from "../src/layers/LengthPrefixFraming.js"
 import * as ForgeCertificate from "../src/layers/ForgeCertificate.js"
@@ -88,6 +89,43 @@ describe("the node:tls transport", () => {
       const got = yield* frame(server).readFrame.pipe(Effect.timeout("10 seconds"))
       yield* Fiber.join(sending)
       expect(Buffer.from(got).equals(Buffer.from(body))).toBe(true)
+    }).pipe(Effect.provide(tlsLayer))
+  )
+
+  it.scopedLive("connect returns once our side of the TLS handshake is sent: work right after it does not hold up the listener", () =>
+    Effect.gen(function* () {
+      const identity = yield* ForgeCertificate.generateIdentity("test")
+      // a plain node:tls server in its own process, which tells when its side of TLS is done
+      const server = `
+        const tls = require("node:tls")
+        const s = tls.createServer({ key: process.env.KEY, cert: process.env.CERT }, (socket) => {
+          console.log(JSON.stringify({ secureAt: performance.timeOrigin + performance.now() }))
+          socket.on("error", () => {})
+        })
+        s.listen(0, "127.0.0.1", () => console.log(JSON.stringify({ port: s.address().port })))`
+      const child = yield* Effect.acquireRelease(
+        Effect.sync(() =>
+          spawn(process.execPath, ["-e", server], { env: { ...process.env, KEY: identity.keyPem, CERT: identity.certPem } })
+        ),
+        (c) => Effect.sync(() => c.kill())
+      )
+      const lines: Array<Record<string, number>> = []
+      child.stdout.setEncoding("utf8").on("data", (d: string) => {
+        for (const l of d.split("\n")) if (l.trim() !== "") lines.push(JSON.parse(l))
+      })
+      const said = (key: string): Effect.Effect<number, Error> =>
+        Effect.suspend(() => {
+          const value = lines.find((l) => key in l)?.[key]
+          return value === undefined ? Effect.fail(new Error(`the server has not said ${key}`)) : Effect.succeed(value)
+        }).pipe(Effect.retry({ schedule: Schedule.spaced("10 millis"), times: 1_000 }))
+      const port = yield* said("port")
+      const transport = yield* Transport
+      yield* transport.connect({ host: "127.0.0.1", port }, { connectTimeoutMs: 5_000 })
+      // what a handshake does next: half a second of work on this thread, before anything else can run
+      const connectedAt = performance.timeOrigin + performance.now()
+      while (performance.now() + performance.timeOrigin < connectedAt + 500);
+      const secureAt = yield* said("secureAt")
+      expect(secureAt - connectedAt).toBeLessThan(250)
     }).pipe(Effect.provide(tlsLayer))
   )
 })

@@ -206,20 +206,27 @@ const connect = (to: Endpoint, options?: { readonly connectTimeoutMs?: number })
         socket.destroy()
         resume(Effect.fail(new ConnectError({ ...to, reason: "Timeout", detail: `${timeoutMs} ms` })))
       }, timeoutMs)
+      let ready: NodeJS.Immediate | undefined
       const onError = (e: Error) => {
         clearTimeout(timer)
+        clearImmediate(ready)
         socket.destroy()
         resume(Effect.fail(new ConnectError({ ...to, reason: connectReason(e), detail: e.message })))
       }
       socket.once("error", onError)
       socket.once("secureConnect", () => {
         clearTimeout(timer)
-        socket.off("error", onError)
         prepare(socket)
-        resume(Effect.succeed(socket))
+        // Node sends our last TLS handshake message only after this listener returns: resuming here would run
+        // the chat's handshake (a P-384 key pair first) while the listener still waits to hear TLS is done
+        ready = setImmediate(() => {
+          socket.off("error", onError)
+          resume(Effect.succeed(socket))
+        })
       })
       return Effect.sync(() => {
         clearTimeout(timer)
+        clearImmediate(ready)
         socket.destroy()
       })
     }).pipe(Effect.interruptible),
