@@ -102,9 +102,10 @@ export const initConnector = (
   p: Primitives,
   rootKey: Uint8Array,
   listenerInitialChain: Uint8Array,
-  listenerPublic: Uint8Array
+  listenerPublic: Uint8Array,
+  /** The connector's first ratchet key pair, if the handshake made it earlier (else it is made now). */
+  dhs: EcdhKeyPair = p.ecdh.generate()
 ): RatchetState | undefined => {
-  const dhs = p.ecdh.generate()
   const dhOut = p.ecdh.sharedSecret(dhs.privateKey, listenerPublic)
   if (dhOut === undefined) return undefined
   const [rk, cks] = kdfRk(p, rootKey, dhOut)
