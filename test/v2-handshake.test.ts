@@ -3,6 +3,7 @@ import { Effect, Either, FastCheck as fc } from "effect"
 import * as MemoryTransport from "../src/layers/MemoryTransport.js"
 import * as V2Protocol from "../src/layers/V2Protocol.js"
 import { frame } from "../src/layers/LengthPrefixFraming.js"
+import type { FramedConn } from "../src/services/Framing.js"
 import { relayedHandshake } from "./support/relay.js"
 import { node } from "./support/sessions.js"
 
@@ -94,5 +95,48 @@ describe("v2 handshake against a man in the middle", () => {
       ),
       { numRuns: 60 }
     )
+  )
+})
+
+describe("v2 handshake timing", () => {
+  it.scoped("each P-384 step comes after the message the peer waits for: the two sides' work overlaps", () =>
+    Effect.gen(function* () {
+      const log: Array<string> = []
+      const names = Object.fromEntries(Object.entries(V2Protocol.MSG).map(([k, v]) => [v, k]))
+      const watched = (role: string, p: typeof node): typeof node => ({
+        ...p,
+        ecdh: {
+          ...p.ecdh,
+          generate: () => (log.push(`${role} generate`), p.ecdh.generate()),
+          sharedSecret: (k, peer) => (log.push(`${role} shared`), p.ecdh.sharedSecret(k, peer))
+        }
+      })
+      const writing = (role: string, framed: FramedConn): FramedConn => ({
+        ...framed,
+        writeFrames: (frames) => {
+          for (const f of frames) log.push(`${role} sends ${names[f[8]!]}`)
+          return framed.writeFrames(frames)
+        }
+      })
+      const [c, l] = yield* MemoryTransport.makePair(ep("c"), ep("l"))
+      yield* Effect.all(
+        [
+          V2Protocol.handshake(watched("C", node), writing("C", frame(c)), "connector"),
+          V2Protocol.handshake(watched("L", node), writing("L", frame(l)), "listener")
+        ],
+        { concurrency: 2 }
+      )
+      const before = (a: string, b: string) => {
+        expect(log).toContain(a)
+        expect(log.indexOf(a)).toBeLessThan(log.indexOf(b))
+      }
+      const mine = (role: string) => log.filter((e) => e.startsWith(role))
+      // the listener's key pair after its announcement; the connector's first ratchet key pair after its
+      // commitment; its hello before its shared secret (then the listener computes its own meanwhile)
+      before("L sends announce", "L generate")
+      expect(mine("C").slice(0, 4)).toEqual(["C generate", "C sends commit", "C generate", "C sends helloConnector"])
+      before("C sends helloConnector", "C shared")
+      before("C shared", "C sends confirmConnector")
+    })
   )
 })
