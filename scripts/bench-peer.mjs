@@ -93,7 +93,7 @@ const identity = () => Effect.runPromise(P2pchat.ForgeCertificate.generateIdenti
 
 switch (role) {
   case "recv":
-    // counts texts as the CLI takes them, through `onEvents` (see README "Performance" on `Stream.runForEach`)
+    // counts texts as the CLI takes them, through `onEvents` (docs/performance.md says why not `Stream.runForEach`)
     await run(
       Effect.gen(function* () {
         const clock = arrivals()
