@@ -1,4 +1,5 @@
 import { Schema } from "effect"
+import { isJsonPlain } from "./jsonText.js"
 
 /**
  * The chat's events: what `--json` prints one per line, what the terminal view renders, and what library
@@ -62,9 +63,19 @@ type WithoutAt<E> = E extends unknown ? Omit<E, "at"> : never
 /** Builds an event stamped with the current time (or `at`, when a batch of events shares one moment). */
 export const event = (e: WithoutAt<ChatEvent>, at: string = new Date().toISOString()): ChatEvent => ({ ...e, at }) as ChatEvent
 
+/** Texts from this length (UTF-16 units) are checked for needing no escapes, rather than escaped. */
+const PLAIN_CHECK_FROM = 1024
+
 /** JSON lines use `event` as the discriminator (friendlier to jq than `_tag`). */
 export const toJsonLine = (e: ChatEvent): string => {
   const { _tag, ...rest } = e
+  if ("text" in rest && rest.text.length >= PLAIN_CHECK_FROM && isJsonPlain(rest.text)) {
+    // The same line as JSON.stringify's, with the text put between its quotes as it is. `"text":""` occurs
+    // once, as the key: inside any JSON string value every `"` follows a backslash.
+    const json = JSON.stringify({ event: _tag, ...rest, text: "" })
+    const at = json.indexOf('"text":""') + '"text":"'.length
+    return json.slice(0, at) + rest.text + json.slice(at)
+  }
   return JSON.stringify({ event: _tag, ...rest })
 }
 

@@ -1,0 +1,81 @@
+import { describe, expect, it } from "@effect/vitest"
+import fc from "fast-check"
+import { type ChatEvent, event, fromJsonLine, toJsonLine } from "../src/domain/events.js"
+import { isJsonPlain } from "../src/domain/jsonText.js"
+
+/** What `--json` printed before the fast path: the reference every line must equal byte for byte. */
+const reference = (e: ChatEvent) => {
+  const { _tag, ...rest } = e
+  return JSON.stringify({ event: _tag, ...rest })
+}
+
+const plainByDefinition = (text: string) => JSON.stringify(text) === `"${text}"`
+
+// characters around every boundary that matters: controls, the two escaped ASCII characters and their
+// neighbours, DEL and Latin-1, characters whose low byte is `"`, `\` or a control (U+0122, U+015C, U+010A),
+// U+2028, surrogate pairs and lone surrogates (both halves), and the last BMP character
+const SPECIAL = [
+  "\u0000", "\u0001", "\t", "\n", "\r", "\u001f", " ", "!", '"', "#", "[", "\\", "]", "~", "\u007f", "\u0080",
+  "\u00ff", "é", "\u0122", "\u015c", "\u010a", "\u2028", "😀", "\ud800", "\udfff", "\udbff", "\ufffd", "\uffff"
+]
+const longTexts = fc
+  .tuple(
+    fc.integer({ min: 1024, max: 5000 }),
+    fc.array(fc.tuple(fc.nat(), fc.oneof(fc.constantFrom(...SPECIAL), fc.string({ unit: "binary", maxLength: 3 }))), {
+      maxLength: 6
+    })
+  )
+  .map(([length, inserts]) => {
+    let text = "x".repeat(length)
+    for (const [at, s] of inserts) {
+      const i = at % (text.length + 1)
+      text = text.slice(0, i) + s + text.slice(i)
+    }
+    return text
+  })
+
+describe("JSON lines", () => {
+  it("says a text is plain only when JSON.stringify leaves it as it is, and always so for Latin-1 texts", () => {
+    fc.assert(
+      fc.property(longTexts, (text) => {
+        const plain = plainByDefinition(text)
+        // a character from U+0100 on may take the slow way (its low byte is checked), never the wrong one
+        if (/^[\u0000-\u00ff]*$/.test(text)) expect(isJsonPlain(text)).toBe(plain)
+        else if (!plain) expect(isJsonPlain(text)).toBe(false)
+      }),
+      { numRuns: 2000 }
+    )
+  })
+
+  it("finds an escaped character at every position, whatever its place in a 4-byte word", () => {
+    for (const c of ['"', "\\", "\u0000", "\u001f", "\n", "\ud800"]) {
+      for (let at = 0; at < 1031; at++) {
+        const text = "y".repeat(at) + c + "y".repeat(1030 - at)
+        expect(isJsonPlain(text), `${JSON.stringify(c)} at ${at}`).toBe(false)
+      }
+    }
+    expect(isJsonPlain("y".repeat(1031))).toBe(true)
+    // beyond Latin-1 too, when the low bytes are not ones that are escaped (U+20AC: 0xAC)
+    expect(isJsonPlain("é€ ".repeat(500))).toBe(true)
+  })
+
+  it("prints sent and message events as JSON.stringify does, byte for byte, and reads them back", () => {
+    fc.assert(
+      fc.property(longTexts, fc.string({ maxLength: 64 }), fc.boolean(), (text, id, sent) => {
+        const e = sent
+          ? event({ _tag: "sent", id, text })
+          : event({ _tag: "message", id, text, sentAt: "2026-11-26T09:00:00.000Z" })
+        const line = toJsonLine(e)
+        expect(line).toBe(reference(e))
+        expect(fromJsonLine(line)).toEqual(e)
+      }),
+      { numRuns: 500 }
+    )
+  })
+
+  it("keeps the text's place among the fields when another field looks like it", () => {
+    const text = "z".repeat(2000)
+    const e = event({ _tag: "message", id: '"text":""', text, sentAt: '","text":"' })
+    expect(toJsonLine(e)).toBe(reference(e))
+  })
+})
