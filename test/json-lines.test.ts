@@ -12,11 +12,13 @@ const reference = (e: ChatEvent) => {
 const plainByDefinition = (text: string) => JSON.stringify(text) === `"${text}"`
 
 // characters around every boundary that matters: controls, the two escaped ASCII characters and their
-// neighbours, DEL and Latin-1, characters whose low byte is `"`, `\` or a control (U+0122, U+015C, U+010A),
-// U+2028, surrogate pairs and lone surrogates (both halves), and the last BMP character
+// neighbours, DEL, C1 and Latin-1, characters whose low byte is `"`, `\`, a control or printable ASCII
+// (U+0122, U+015C, U+010A, U+0141), U+2028 and bidi controls, surrogate pairs and lone surrogates (both
+// halves), and the last BMP character
 const SPECIAL = [
   "\u0000", "\u0001", "\t", "\n", "\r", "\u001f", " ", "!", '"', "#", "[", "\\", "]", "~", "\u007f", "\u0080",
-  "\u00ff", "é", "\u0122", "\u015c", "\u010a", "\u2028", "😀", "\ud800", "\udfff", "\udbff", "\ufffd", "\uffff"
+  "\u0085", "\u009f", "\u00a0", "\u00ff", "é", "\u0122", "\u015c", "\u010a", "\u0141", "\u2028", "\u200e", "\u202e",
+  "\u2066", "😀", "\ud800", "\udfff", "\udbff", "\ufffd", "\uffff"
 ]
 const longTexts = fc
   .tuple(
