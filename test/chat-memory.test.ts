@@ -284,7 +284,7 @@ describe("a whole chat over the in-memory transport", () => {
     })
   )
 
-  it.scopedLive("v2: a sender blocked because 1,024 texts wait unencrypted is refused when the chat ends, not left hanging", () =>
+  it.scopedLive("v2: a sender blocked because a megabyte of texts waits unencrypted is refused when the chat ends, not left hanging", () =>
     Effect.gen(function* () {
       const { c, chat } = yield* chatWithRawPeer
       const sends = yield* Effect.fork(
@@ -295,7 +295,8 @@ describe("a whole chat over the in-memory transport", () => {
       const outcome = yield* chat.outcome
       const results = yield* Fiber.join(sends).pipe(Effect.timeout("5 seconds"))
       const accepted = results.filter((r) => r._tag === "Right").map((r) => r.right)
-      expect(accepted.length).toBeGreaterThanOrEqual(1024)
+      // the megabyte sent but not taken (about 100 texts of 10 KB) and the megabyte waiting to be encrypted
+      expect(accepted.length).toBeGreaterThanOrEqual(200)
       expect(accepted.length).toBeLessThan(1300)
       // every accepted id is either acknowledged (none here: the peer reads nothing) or reported
       expect(outcome.undelivered).toEqual(accepted)
@@ -315,7 +316,7 @@ describe("a whole chat over the in-memory transport", () => {
       const results = yield* Fiber.join(sends).pipe(Effect.timeout("5 seconds"))
       const refused = results.filter((r) => r._tag === "Left").map((r) => r.left.reason)
       expect(refused.length).toBeGreaterThan(0)
-      expect(refused.length).toBeLessThanOrEqual(1300 - 1024)
+      expect(refused.length).toBeLessThanOrEqual(1300 - 200)
       expect(new Set(refused)).toEqual(new Set(["Ended"]))
     })
   )

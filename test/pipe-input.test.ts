@@ -1,4 +1,4 @@
-import { Cause, Deferred, Effect, Exit } from "effect"
+import { Cause, Deferred, Effect, Exit, Fiber } from "effect"
 import { PassThrough, Writable } from "node:stream"
 import { describe, expect, it } from "vitest"
 import { makeJsonView } from "../src/cli/views.js"
@@ -61,5 +61,24 @@ describe("pipe mode's input", () => {
     expect(Exit.isFailure(exit) && Cause.pretty(exit.cause)).toContain("a bug in send")
     // reading stopped: nothing holds the input any more
     expect(input.listenerCount("data")).toBe(0)
+  })
+
+  it("stops reading once about a megabyte of long lines waits, not only after 256 lines", async () => {
+    const input = new PassThrough()
+    const line = "y".repeat(64_000) + "\n"
+    for (let i = 0; i < 64; i++) input.write(line)
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        const outcome = yield* Deferred.make<ChatOutcome>()
+        // a chat without room: the first line's send waits for ever, the later ones wait in the view
+        const { chat } = fakeChat(outcome, () => Effect.never)
+        const run = yield* Effect.fork(makeJsonView(output().out, input).run(chat, () => {}))
+        yield* Effect.sleep("300 millis")
+        yield* Fiber.interrupt(run)
+      })
+    )
+    // 4 MB offered; reading paused after about 1 MB of lines (64 lines are fewer than the 256 that pause it too):
+    // the rest is still in the stream, on its writable side
+    expect(input.readableLength + input.writableLength).toBeGreaterThan(2_500_000)
   })
 })

@@ -26,6 +26,8 @@ const HELP = [
 
 const DRAIN_MS = 10_000
 const MAX_WAITING_LINES = 256
+/** ...or this many UTF-16 units of them: 256 lines of 64 KiB would hold 16 MB. */
+const MAX_WAITING_UNITS = 1024 * 1024
 
 /** End of standard input, in the queue of lines. */
 const END = Symbol("end of input")
@@ -56,11 +58,15 @@ const pipeInput = (
     const splitter = lineSplitter(MAX_TEXT_BYTES)
     let paused = false
     let waiting = 0
+    let waitingUnits = 0
     let ended = false
     const offer = (cut: ReadonlyArray<string | TooLong>) => {
-      for (const line of cut) lines.unsafeOffer(line)
+      for (const line of cut) {
+        lines.unsafeOffer(line)
+        if (typeof line === "string") waitingUnits += line.length
+      }
       waiting += cut.length
-      if (waiting >= MAX_WAITING_LINES && !paused) {
+      if ((waiting >= MAX_WAITING_LINES || waitingUnits >= MAX_WAITING_UNITS) && !paused) {
         paused = true
         input.pause()
       }
@@ -82,6 +88,7 @@ const pipeInput = (
         const [batch] = yield* lines.takeAll
         waiting -= batch.length
         for (const line of batch) {
+          if (typeof line === "string") waitingUnits -= line.length
           if (leaving) return
           // "/quit" and the end of input leave after the lines before them, never before
           if (line === END || line === "/quit") return leave()
@@ -95,7 +102,7 @@ const pipeInput = (
           // once the chat is over every later line would be refused the same way: said once, not per line
           if (refused.reason === "Ended") return
         }
-        if (paused && waiting < MAX_WAITING_LINES / 2) {
+        if (paused && waiting < MAX_WAITING_LINES / 2 && waitingUnits < MAX_WAITING_UNITS / 2) {
           paused = false
           input.resume()
         }

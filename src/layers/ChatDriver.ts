@@ -21,6 +21,12 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
 const BATCH = 512
 /** Messages accepted by `send` and not yet encrypted above which `send` waits for room. */
 const SEND_SLOTS = 1024
+/**
+ * ...or their text, in UTF-16 units: the count alone let 64 MB of long texts wait (1,024 of 64 KiB, a piped
+ * file's lines), all of it surviving young-generation collections to be copied and promoted. 16 texts of
+ * 64 KiB still wait here besides the megabyte being sent, enough to keep the socket busy.
+ */
+const SEND_QUEUE_UNITS = 1024 * 1024
 /** Batches of frames (one per network read) the reader may read ahead of the protocol loop. */
 const READ_AHEAD_BATCHES = 64
 /** Unsent bytes above which no new local messages are encrypted (the peer is not reading fast enough). */
@@ -96,6 +102,7 @@ export const startChat = (
     const outcome = yield* Deferred.make<ChatOutcome>()
     // bounds the messages accepted but not yet encrypted: local input waits instead of piling up
     let queuedSends = 0
+    let queuedUnits = 0
     const sendRoom = yield* Effect.makeLatch(true)
     let nextId = 1
     let over = false
@@ -243,8 +250,9 @@ export const startChat = (
          * carrying receipts): they are sent only once the view has shown the round's messages
          */
         ackFrom: undefined as number | undefined,
-        /** sends handled (encrypted, or refused after the goodbye): room for as many new ones */
+        /** sends handled (encrypted, or refused after the goodbye): room for as many new ones, and their texts */
         freed: 0,
+        freedUnits: 0,
         framesHandled: 0,
         sendBytes: 0,
         /** texts of this round not yet encrypted: sealed together (sendMany) before any other frame */
@@ -305,6 +313,7 @@ export const startChat = (
       const transmit = (send: { readonly id: string; readonly text: string }) => {
         const { id, text } = send
         round.freed++
+        round.freedUnits += text.length
         if (session.sendMany) {
           round.outgoing.push(send)
           // an estimate until sealed: the text plus a frame's header, tag and padding
@@ -334,7 +343,7 @@ export const startChat = (
           switch (input._tag) {
             case "Send":
               // after the goodbye nothing more is encrypted; the id stays unacknowledged, so it is reported
-              if (st.leaving === "goodbye") (undelivered.add(input.id), round.freed++)
+              if (st.leaving === "goodbye") (undelivered.add(input.id), round.freed++, (round.freedUnits += input.text.length))
               else if (!roomToSend() || deferred.length > 0) deferred.push(input)
               else transmit(input)
               break
@@ -405,6 +414,7 @@ export const startChat = (
         round.at = new Date().toISOString()
         round.ackFrom = undefined
         round.freed = 0
+        round.freedUnits = 0
         round.framesHandled = 0
         round.sendBytes = 0
         roundBytes = 0
@@ -416,6 +426,7 @@ export const startChat = (
         sendOutgoing()
         if (round.freed > 0) {
           queuedSends -= round.freed
+          queuedUnits -= round.freedUnits
           sendRoom.unsafeOpen()
         }
         if (round.framesHandled > 0) readRoom.unsafeOpen()
@@ -536,8 +547,10 @@ export const startChat = (
       )
     )
 
+    const hasRoom = () => queuedSends < SEND_SLOTS && queuedUnits < SEND_QUEUE_UNITS
     const offerSend = (text: string): string => {
       queuedSends++
+      queuedUnits += text.length
       const id = String(nextId++)
       inputs.unsafeOffer({ _tag: "Send", id, text })
       return id
@@ -545,7 +558,7 @@ export const startChat = (
     // checked again after every wait for room, and offered in the same step: a send accepted once the chat has
     // ended would be neither sent nor reported
     const accept = (text: string): Effect.Effect<string, SendRefused> =>
-      withRoom(sendRoom, () => over || queuedSends < SEND_SLOTS, () =>
+      withRoom(sendRoom, () => over || hasRoom(), () =>
         over ? Effect.fail(ENDED) : Effect.succeed(offerSend(text))
       )
 
@@ -559,7 +572,7 @@ export const startChat = (
           if (refusal !== undefined)
             return Effect.fail<SendRefused>({ _tag: "SendRefused", reason: text.length === 0 ? "Empty" : "TooLong", message: refusal })
           // room at once is the usual case: offered in this step, without the wait's
-          return queuedSends < SEND_SLOTS ? Effect.succeed(offerSend(text)) : accept(text)
+          return hasRoom() ? Effect.succeed(offerSend(text)) : accept(text)
         }),
       leave: (opts) => Effect.asVoid(inputs.offer({ _tag: "Leave", drainMs: opts?.drainMs ?? 0 })),
       outcome: Deferred.await(outcome)
