@@ -22,9 +22,9 @@ const BATCH = 512
 /** Messages accepted by `send` and not yet encrypted above which `send` waits for room. */
 const SEND_SLOTS = 1024
 /**
- * ...or their text, in UTF-16 units: the count alone let 64 MB of long texts wait (1,024 of 64 KiB, a piped
- * file's lines), all of it surviving young-generation collections to be copied and promoted. 16 texts of
- * 64 KiB still wait here besides the megabyte being sent, enough to keep the socket busy.
+ * ...or their text, in UTF-16 units: the count alone let 64 MB of long texts wait for a peer that takes them
+ * slowly (1,024 of 64 KiB, a piped file's lines). 16 texts of 64 KiB still wait here besides the megabyte
+ * being sent, enough to keep the socket busy.
  */
 const SEND_QUEUE_UNITS = 1024 * 1024
 /** Batches of frames (one per network read) the reader may read ahead of the protocol loop. */
@@ -310,10 +310,14 @@ export const startChat = (
         round.outgoingBytes = 0
       }
       // the input itself goes on to the session: no copy of it per message
-      const transmit = (send: { readonly id: string; readonly text: string }) => {
-        const { id, text } = send
+      // a send handled (encrypted, or refused after the goodbye): its room is given back once the round is over
+      const free = (text: string) => {
         round.freed++
         round.freedUnits += text.length
+      }
+      const transmit = (send: { readonly id: string; readonly text: string }) => {
+        const { id, text } = send
+        free(text)
         if (session.sendMany) {
           round.outgoing.push(send)
           // an estimate until sealed: the text plus a frame's header, tag and padding
@@ -343,7 +347,7 @@ export const startChat = (
           switch (input._tag) {
             case "Send":
               // after the goodbye nothing more is encrypted; the id stays unacknowledged, so it is reported
-              if (st.leaving === "goodbye") (undelivered.add(input.id), round.freed++, (round.freedUnits += input.text.length))
+              if (st.leaving === "goodbye") (undelivered.add(input.id), free(input.text))
               else if (!roomToSend() || deferred.length > 0) deferred.push(input)
               else transmit(input)
               break
