@@ -147,4 +147,33 @@ describe("framing", () => {
       expect(error).toMatchObject({ _tag: "FrameError", reason: "Truncated" })
     })
   )
+
+  it.effect("over a connection: a frame assembled from pieces holds a later frame only once it is given back", () =>
+    Effect.gen(function* () {
+      const [a, b] = yield* MemoryTransport.makePair({ host: "a", port: 1 }, { host: "b", port: 2 })
+      const framed = frame(b)
+      // frames of 30 KB arriving in 16 KiB pieces (as TLS records do): each is assembled into a buffer
+      const body = (k: number) => new Uint8Array(30_000).fill(k)
+      const send = (k: number) =>
+        Effect.forEach(split(encodeFrames([body(k)]), [16_384, 32_768]), (piece) => a.write(piece), { discard: true })
+      yield* send(1)
+      const first = yield* framed.readFrame
+      yield* send(2)
+      const second = yield* framed.readFrame
+      // the first is still in use: the second has memory of its own
+      expect(second.buffer).not.toBe(first.buffer)
+      framed.recycle!([first])
+      yield* send(3)
+      const third = yield* framed.readFrame
+      expect(third.buffer).toBe(first.buffer)
+      expect(third).toEqual(body(3))
+      expect(second).toEqual(body(2))
+      // a frame that sat inside one piece is a view of it: given back, it is not taken for later frames
+      yield* a.write(encodeFrames([body(4)]))
+      const inOnePiece = yield* framed.readFrame
+      framed.recycle!([inOnePiece])
+      yield* send(5)
+      expect((yield* framed.readFrame).buffer).not.toBe(inOnePiece.buffer)
+    })
+  )
 })

@@ -365,6 +365,8 @@ export const startChat = (
                   if (step.fatal) finish({ _tag: "Failed", error: step.fatal })
                 }
               }
+              // sessions copy what they keep of a frame (texts become strings, keys are sliced)
+              framed.recycle?.(input.frames)
               break
             }
             case "ReadEnd":

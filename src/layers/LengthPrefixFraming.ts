@@ -4,6 +4,7 @@ import { writeU32be } from "../domain/bytes.js"
 import { DEFAULT_MAX_FRAME, encodeFrames, FrameDecoder, HEADER_BYTES } from "../domain/frame.js"
 import { type FramedConn, Framing } from "../services/Framing.js"
 import type { Conn } from "../services/Transport.js"
+import { FrameBuffers } from "./FrameBuffers.js"
 
 /** Bodies from this size on are passed to the stream as they are; smaller ones are joined with their headers. */
 const GATHER_FROM = 16 * 1024
@@ -31,7 +32,10 @@ export const gather = (bodies: ReadonlyArray<Uint8Array>): Array<Uint8Array> => 
 
 /** u32 big-endian length + body framing over any Conn, bounded by `maxFrame` before allocation. */
 export const frame = (conn: Conn, maxFrame: number = DEFAULT_MAX_FRAME): FramedConn => {
-  const decoder = new FrameDecoder(maxFrame)
+  // Frames that span network chunks (a 64 KiB message's always do) are assembled into reused buffers once the
+  // reader gives them back: a new 66 KB buffer each is memory V8 counts toward its next full collection.
+  const buffers = new FrameBuffers(16 * 1024, 80 * 1024, 24)
+  const decoder = new FrameDecoder(maxFrame, (bytes) => buffers.take(bytes))
   const readFrame: Effect.Effect<Uint8Array, FrameError | TransportError> = Effect.suspend(() => {
     const next = decoder.next()
     if (next instanceof Uint8Array) return Effect.succeed(next)
@@ -87,7 +91,8 @@ export const frame = (conn: Conn, maxFrame: number = DEFAULT_MAX_FRAME): FramedC
           return Effect.fail(new TransportError({ reason: "Write", detail: `frame of ${b.length} bytes exceeds ${maxFrame}` }))
       }
       return conn.writev ? conn.writev(gather(bodies)) : conn.write(encodeFrames(bodies))
-    }
+    },
+    recycle: (frames) => buffers.give(frames)
   }
 }
 

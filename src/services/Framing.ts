@@ -15,6 +15,11 @@ export interface FramedConn {
    * once the connection is done with the bodies: their memory may be reused from then on.
    */
   readonly writeFrames: (bodies: ReadonlyArray<Uint8Array>) => Effect.Effect<void, TransportError>
+  /**
+   * Frames read that the caller is done with (nothing refers to their bytes any more): their memory may hold
+   * later frames. Optional both ways: an implementation may ignore it, a caller need not call it.
+   */
+  readonly recycle?: (frames: ReadonlyArray<Uint8Array>) => void
 }
 
 /** Turns connections into framed connections with a configured size ceiling. */
