@@ -26,7 +26,7 @@ export const encodeFrame = (body: Uint8Array): Uint8Array => encodeFrames([body]
  * Not zero-filled first: the decoder writes every byte, and the fill was 1.8 % of a bulk receiver's main
  * thread (perf, memset).
  */
-const unfilled = (bytes: number): Uint8Array => {
+export const unfilled = (bytes: number): Uint8Array => {
   const b = Buffer.allocUnsafe(bytes)
   return new Uint8Array(b.buffer, b.byteOffset, bytes)
 }

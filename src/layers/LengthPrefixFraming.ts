@@ -1,13 +1,19 @@
 import { Effect, Layer } from "effect"
 import { type FrameError, TransportError } from "../domain/errors.js"
 import { writeU32be } from "../domain/bytes.js"
-import { DEFAULT_MAX_FRAME, encodeFrames, FrameDecoder, HEADER_BYTES } from "../domain/frame.js"
+import { DEFAULT_MAX_FRAME, encodeFrames, FrameDecoder, HEADER_BYTES, unfilled } from "../domain/frame.js"
 import { type FramedConn, Framing } from "../services/Framing.js"
 import type { Conn } from "../services/Transport.js"
 import { FrameBuffers } from "./FrameBuffers.js"
 
 /** Bodies from this size on are passed to the stream as they are; smaller ones are joined with their headers. */
 const GATHER_FROM = 16 * 1024
+
+/** Received frames of these sizes are assembled into reused buffers (a 64 KiB text's frame is under 72 KiB). */
+const REUSED_FROM = 16 * 1024
+const REUSED_BYTES = 80 * 1024
+/** Free buffers kept for received frames (1.9 MiB at most). */
+const REUSED_KEPT = 24
 
 /**
  * The chunks of one write: small frames (and the headers of large ones) joined into buffers, large bodies
@@ -34,8 +40,8 @@ export const gather = (bodies: ReadonlyArray<Uint8Array>): Array<Uint8Array> => 
 export const frame = (conn: Conn, maxFrame: number = DEFAULT_MAX_FRAME): FramedConn => {
   // Frames that span network chunks (a 64 KiB message's always do) are assembled into reused buffers once the
   // reader gives them back: a new 66 KB buffer each is memory V8 counts toward its next full collection.
-  const buffers = new FrameBuffers(16 * 1024, 80 * 1024, 24)
-  const decoder = new FrameDecoder(maxFrame, (bytes) => buffers.take(bytes))
+  const buffers = new FrameBuffers(REUSED_FROM, REUSED_BYTES, REUSED_KEPT)
+  const decoder = new FrameDecoder(maxFrame, (bytes) => (bytes < REUSED_FROM || bytes > REUSED_BYTES ? unfilled(bytes) : buffers.take(bytes)))
   const readFrame: Effect.Effect<Uint8Array, FrameError | TransportError> = Effect.suspend(() => {
     const next = decoder.next()
     if (next instanceof Uint8Array) return Effect.succeed(next)
