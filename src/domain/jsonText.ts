@@ -8,21 +8,16 @@
 /** Longest text checked (UTF-16 units); a longer one is reported as not plain, and simply escaped. */
 const MAX_UNITS = 128 * 1024
 
-let scratch: Uint8Array | undefined
-let scratchBuffer: Buffer | undefined
+let scratch: Buffer | undefined
 
 export const isJsonPlain = (text: string): boolean => {
   if (text.length > MAX_UNITS || !text.isWellFormed()) return false
-  if (scratch === undefined) {
-    // its own ArrayBuffer, at offset 0: the 32-bit view below needs that alignment
-    const memory = new ArrayBuffer(MAX_UNITS)
-    scratch = new Uint8Array(memory)
-    scratchBuffer = Buffer.from(memory)
-  }
+  // its own ArrayBuffer, at offset 0: the 32-bit view below needs that alignment
+  scratch ??= Buffer.from(new ArrayBuffer(MAX_UNITS))
   // One byte per UTF-16 unit: characters up to U+00FF as themselves, later ones cut to their low byte. A
   // character from U+0100 on never needs escaping (lone surrogates were excluded above), so whatever its low
   // byte says can only send a plain text the slow way, never let an escape through.
-  const n = scratchBuffer!.write(text, 0, "latin1")
+  const n = scratch.write(text, 0, "latin1")
   // Four bytes at a time: for each test, a byte's top bit is set in `(w - 0x01010101*k) & ~w & 0x80808080`
   // when some byte of w is below k (exact for "any byte", k <= 0x80): below 0x20, and equal to `"` or `\`
   // (zero after an XOR with that byte).
