@@ -38,11 +38,11 @@ const handshaken = Effect.gen(function* () {
   return { c, fc, fl, sc, sl }
 })
 
-const chatWithRawPeerShowing = (show?: (events: ReadonlyArray<ChatEvent>) => Effect.Effect<void>) => Effect.gen(function* () {
+const chatWithRawPeerShowing = (show?: (events: ReadonlyArray<ChatEvent>) => Effect.Effect<void>, heartbeatMs = 0) => Effect.gen(function* () {
   const { c, fc, fl, sc, sl } = yield* handshaken
   const events: Array<ChatEvent> = []
   const emit = (es: ReadonlyArray<ChatEvent>) => Effect.zipRight(Effect.sync(() => void events.push(...es)), show ? show(es) : Effect.void)
-  const chat = yield* startChat(fl, sl, { emit, heartbeatMs: 0 })
+  const chat = yield* startChat(fl, sl, { emit, heartbeatMs })
   return { c, fc, sc, chat, events }
 })
 const chatWithRawPeer = chatWithRawPeerShowing()
@@ -119,7 +119,8 @@ describe("a whole chat over the in-memory transport", () => {
     })
   )
 
-  it.scopedLive("a receipt leaves only once its message has been shown: a view that blocks holds receipts back", () =>
+  // with heartbeats the loop waits for the view in another way (a ticker acts while it is held): both ways
+  it.scopedLive.each([0, 100])("a receipt leaves only once its message has been shown: a view that blocks holds receipts back (heartbeat %i ms)", (heartbeatMs) =>
     Effect.gen(function* () {
       // the view blocks on messages until the gate opens, as the CLI's does when nobody reads its output
       const gate = yield* Deferred.make<void>()
@@ -127,7 +128,7 @@ describe("a whole chat over the in-memory transport", () => {
       const { fc, sc } = yield* chatWithRawPeerShowing((es) => {
         const messages = es.filter((e) => e._tag === "message").length
         return messages === 0 ? Effect.void : Effect.zipRight(Deferred.await(gate), Effect.sync(() => void (shown += messages)))
-      })
+      }, heartbeatMs)
       // enough texts that the chat acknowledges them at once rather than after its short receipt delay
       const n = 1200
       const sent = sc.sendMany(Array.from({ length: n }, (_, i) => ({ id: String(i + 1), text: `line ${i}` })))
@@ -138,10 +139,12 @@ describe("a whole chat over the in-memory transport", () => {
           if (step instanceof Error) throw step
           return step.events.flatMap((e) => (e._tag === "Delivered" ? e.ids : []))
         })
-      // while the view is blocked, nothing it has not shown may be acknowledged
-      const early = yield* Effect.timeout(fc.readFrames, "300 millis").pipe(Effect.option)
+      // while the view is blocked (for several heartbeats), nothing it has not shown may be acknowledged
+      const early = yield* Effect.timeout(fc.readFrames, "450 millis").pipe(Effect.option)
       expect(shown).toBe(0)
       expect(early._tag === "Some" ? acknowledged(early.value) : []).toEqual([])
+      // with heartbeats the peer hears from us meanwhile (heartbeats), without a receipt among them
+      expect(early._tag).toBe(heartbeatMs > 0 ? "Some" : "None")
       yield* Deferred.succeed(gate, undefined)
       const ids = new Set<string>()
       while (ids.size < n) for (const id of acknowledged(yield* fc.readFrames)) ids.add(id)
