@@ -1,6 +1,7 @@
 // One side of a benchmark, run as its own process by scripts/bench.mjs. Prints one JSON line with results.
 //   node scripts/bench-peer.mjs ROLE PORT COUNT SIZE [PROTOCOL] [WINDOW]
 // WINDOW (receivers): also report the rate over the first and the last WINDOW messages (cold and warmed up).
+// The sessions run with the library's defaults, heartbeats included (every 5 s, as the CLI's), as they ship.
 // Roles: recv / send (p2pchat sessions), raw-recv / raw-send (node:tls, same framing, no end-to-end layer),
 //        echo / ping (latency), raw-echo / raw-ping, hs-server / hs-client (handshakes).
 import { Deferred, Effect, Stream } from "effect"
@@ -100,7 +101,6 @@ switch (role) {
         const s = yield* P2pchat.open({
           mode: "server",
           listen: { host, port },
-          heartbeatMs: 0,
           onEvents: (events) =>
             Effect.zipRight(
               listening(events),
@@ -123,7 +123,6 @@ switch (role) {
         const s = yield* P2pchat.open({
           mode: "client",
           target: { host, port },
-          heartbeatMs: 0,
           onEvents: (events) =>
             Effect.suspend(() => {
               for (const e of events) if (e._tag === "delivered") delivered++
@@ -143,7 +142,7 @@ switch (role) {
   case "echo":
     await run(
       Effect.gen(function* () {
-        const s = yield* P2pchat.open({ mode: "server", listen: { host, port }, onEvents: listening, heartbeatMs: 0 })
+        const s = yield* P2pchat.open({ mode: "server", listen: { host, port }, onEvents: listening })
         yield* Stream.runForEach(s.messages, (m) => Effect.ignore(s.send(m.text)))
         report({})
       })
@@ -152,7 +151,7 @@ switch (role) {
   case "ping":
     await run(
       Effect.gen(function* () {
-        const s = yield* P2pchat.open({ mode: "client", target: { host, port }, heartbeatMs: 0 })
+        const s = yield* P2pchat.open({ mode: "client", target: { host, port } })
         const rtts = []
         const replies = yield* Effect.map(Stream.toPull(s.messages), (pull) => pull)
         for (let i = 0; i < count; i++) {
@@ -177,8 +176,7 @@ switch (role) {
               const s = yield* P2pchat.open({
                 mode: "server",
                 listen: { host, port: bound },
-                heartbeatMs: 0,
-                // the first listener picks the port; the next ones reuse it
+                      // the first listener picks the port; the next ones reuse it
                 onEvents: (events) => (bound === 0 ? Effect.zipRight(Effect.sync(() => (bound = events.find((e) => e._tag === "listening")?.port ?? 0)), listening(events)) : Effect.void)
               })
               yield* s.outcome
@@ -200,8 +198,7 @@ switch (role) {
               const s = yield* P2pchat.open({
                 mode: "client",
                 target: { host, port },
-                heartbeatMs: 0,
-                connectFor: "10 seconds",
+                      connectFor: "10 seconds",
                 onEvents: (events) =>
                   Effect.sync(() => {
                     for (const e of events) if (e._tag === "connecting") start = now()
