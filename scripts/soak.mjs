@@ -26,7 +26,7 @@ const peakRss = (pid) => {
 }
 
 const side = (name, args, count) => {
-  const child = spawn(process.execPath, [cli, "--json", "--heartbeat", "0", ...args], { stdio: ["pipe", "pipe", "pipe"] })
+  const child = spawn(process.execPath, [cli, "--json", ...args], { stdio: ["pipe", "pipe", "pipe"] })
   const state = { name, child, received: [], delivered: new Set(), sentIds: [], handshake: false, exit: undefined, rss: 0, buffer: "", errors: [] }
   const watchers = new Set()
   child.stdout.setEncoding("utf8")
