@@ -176,7 +176,7 @@ switch (role) {
               const s = yield* P2pchat.open({
                 mode: "server",
                 listen: { host, port: bound },
-                      // the first listener picks the port; the next ones reuse it
+                // the first listener picks the port; the next ones reuse it
                 onEvents: (events) => (bound === 0 ? Effect.zipRight(Effect.sync(() => (bound = events.find((e) => e._tag === "listening")?.port ?? 0)), listening(events)) : Effect.void)
               })
               yield* s.outcome
@@ -198,7 +198,7 @@ switch (role) {
               const s = yield* P2pchat.open({
                 mode: "client",
                 target: { host, port },
-                      connectFor: "10 seconds",
+                connectFor: "10 seconds",
                 onEvents: (events) =>
                   Effect.sync(() => {
                     for (const e of events) if (e._tag === "connecting") start = now()

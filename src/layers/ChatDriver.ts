@@ -171,28 +171,25 @@ export const startChat = (
 
       // bytes received and handed to the writer this round: decides whether to let the event loop run next
       let roundBytes = 0
-      const send = (frames: ReadonlyArray<Uint8Array>) => {
-        for (const f of frames) roundBytes += f.length
-        lastSent = Date.now()
-        return Queue.offer(outbound, frames)
-      }
-      /**
-       * The round whose events the view is showing, while the loop waits for it (heartbeats on): its `early`
-       * frames acknowledge nothing, its `late` ones acknowledge what the view is showing (a receipt says
-       * "shown"). A view that cannot write (nobody reads our output) holds the loop there: at the first beat
-       * of the ticker after a heartbeat interval of that (so within two), `early` goes anyway, then a heartbeat
-       * a beat while nothing later waits (one sealed now must not overtake frames sealed before it), so the
-       * peer, which waits three intervals, does not take a paused reader on this side for a dead connection.
-       * The ticker rather than a timeout per round: a fiber and a timer per round kept each round's events
-       * reachable until a full collection (the CLI's pipe 65 against 90 MB/s, measured).
-       */
-      let viewWait: { since: number; early: ReadonlyArray<Uint8Array>; lateWaits: boolean } | undefined
-      // in one step with sealing, so that nothing sealed later can be queued before these frames
+      // queued in the step that calls it (the queue is unbounded): a heartbeat sealed by the ticker goes out
+      // in the order it was sealed in
       const sendNow = (frames: ReadonlyArray<Uint8Array>) => {
         for (const f of frames) roundBytes += f.length
         lastSent = Date.now()
         Queue.unsafeOffer(outbound, frames)
       }
+      const send = (frames: ReadonlyArray<Uint8Array>) => Effect.sync(() => sendNow(frames))
+      /**
+       * The round whose events the view is showing, while the loop waits for it (heartbeats on): its `early`
+       * frames acknowledge nothing, its `late` ones acknowledge what the view is showing (a receipt says
+       * "shown"). A view that cannot write (nobody reads our output) holds the loop there: at the first beat
+       * of the ticker after a heartbeat interval of that (so within two), `early` goes anyway, then a heartbeat
+       * at each beat while nothing later waits (one sealed now must not overtake frames sealed before it), so the
+       * peer, which waits three intervals, does not take a paused reader on this side for a dead connection.
+       * The ticker rather than a timeout per round: a fiber and a timer per round kept each round's events
+       * reachable until a full collection (the CLI's pipe 65 against 90 MB/s, measured).
+       */
+      let viewWait: { since: number; early: ReadonlyArray<Uint8Array>; lateWaits: boolean } | undefined
       // the loop is parked in the view, not in a protocol step: the ticker may seal a heartbeat meanwhile
       const whileViewWaits = (w: NonNullable<typeof viewWait>) => {
         if (over || result !== undefined || Date.now() - w.since < heartbeatMs) return
