@@ -1,3 +1,5 @@
+import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
 import { type CliProcess, freePort, startCli } from "./support/cli.js"
@@ -114,6 +116,36 @@ describe("two p2pchat processes over TLS", () => {
     expect(server.events.flatMap((e) => (e._tag === "message" ? [e.text] : []))).toEqual(["first", "second"])
     expect(await client.exited).toBe(0)
   })
+
+  it("a file on standard input is sent whole, from where its descriptor stands, whatever its reads cut", async () => {
+    // lines from a few bytes to 60 KB, characters of 1 to 4 bytes (one in two UTF-16 units), CRLF: 3 MB, so
+    // its reads (512 KiB) and the cuts of each read (64 KiB) fall inside characters and line breaks
+    const lines: Array<string> = []
+    for (let i = 0, bytes = 0; bytes < 3 * 1024 * 1024; i++) {
+      const line = `${i} ` + "é✓😀x".repeat(((i * 7919) % 60_000) / 10)
+      lines.push(line)
+      bytes += Buffer.byteLength(line) + 2
+    }
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "p2pchat-stdin-"))
+    try {
+      const file = path.join(dir, "lines.txt")
+      const first = "read by the shell before p2pchat starts\r\n"
+      fs.writeFileSync(file, first + lines.join("\r\n") + "\r\n")
+      const fd = fs.openSync(file, "r")
+      // as `(read first; p2pchat ...) < file` leaves it: the descriptor stands after the first line
+      fs.readSync(fd, Buffer.alloc(first.length), 0, first.length, null)
+      const port = await freePort()
+      const server = start(["-i", "127.0.0.1", "-p", String(port), "-m", "2"])
+      await server.waitFor("listening")
+      const client = start(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`], { stdin: fd })
+      fs.closeSync(fd)
+      expect(await client.exited).toBe(0)
+      await server.waitFor("peer-left")
+      expect(server.events.flatMap((e) => (e._tag === "message" ? [e.text] : []))).toEqual(lines)
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  }, 60_000)
 
   it("a reader that stops taking our output slows the chat down instead of making us buffer it", async () => {
     const { server, client } = await pair(["--heartbeat", "0"])

@@ -63,6 +63,26 @@ describe("pipe mode's input", () => {
     expect(input.listenerCount("data")).toBe(0)
   })
 
+  it("a read holding far more lines than may wait is cut as the chat takes them: every line, in order", async () => {
+    const input = new PassThrough()
+    // two chunks of 30,000 lines each (as 512 KiB reads from a file of short lines are); 256 may wait at a time
+    const lines = Array.from({ length: 60_000 }, (_, i) => `line ${i}`)
+    input.write(lines.slice(0, 30_000).join("\n") + "\n")
+    input.end(lines.slice(30_000).join("\n") + "\n")
+    const sent: Array<string> = []
+    const result = await Effect.runPromise(
+      Effect.gen(function* () {
+        const outcome = yield* Deferred.make<ChatOutcome>()
+        // a chat that lets others run before it takes each line
+        const { chat } = fakeChat(outcome, (text) => Effect.zipRight(Effect.yieldNow(), Effect.sync(() => String(sent.push(text)))))
+        return yield* makeJsonView(output().out, input).run(chat, () => {})
+      }).pipe(Effect.timeout("20 seconds"))
+    )
+    expect(result._tag).toBe("Left")
+    expect(sent.length).toBe(lines.length)
+    expect(sent).toEqual(lines)
+  })
+
   it("stops reading once about a megabyte of long lines waits, not only after 256 lines", async () => {
     const input = new PassThrough()
     const line = "y".repeat(64_000) + "\n"

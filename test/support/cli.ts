@@ -26,12 +26,13 @@ export interface CliProcess {
 
 export const startCli = (
   args: ReadonlyArray<string>,
-  options: { json?: boolean; env?: Readonly<Record<string, string>> } = {}
+  /** `stdin`: a file descriptor to give the process as its standard input (then `send` and `endInput` do nothing) */
+  options: { json?: boolean; env?: Readonly<Record<string, string>>; stdin?: number } = {}
 ): CliProcess => {
   const child = spawn(process.execPath, [CLI, ...(options.json === false ? [] : ["--json"]), ...args], {
     env: { ...process.env, NO_COLOR: "1", ...options.env },
-    stdio: ["pipe", "pipe", "pipe"]
-  })
+    stdio: [options.stdin ?? "pipe", "pipe", "pipe"]
+  }) as ChildProcessWithoutNullStreams
   const events: Array<ChatEvent> = []
   const listeners = new Set<() => void>()
   let stdout = ""
@@ -51,7 +52,7 @@ export const startCli = (
     for (const l of listeners) l()
   })
   // a process that exits while we still write to it shows in its events and exit code, not as an EPIPE here
-  child.stdin.on("error", () => {})
+  child.stdin?.on("error", () => {})
   child.stderr.setEncoding("utf8")
   child.stderr.on("data", (d: string) => (stderr += d))
   const exited = new Promise<number>((resolve) => child.on("exit", (code, signal) => resolve(code ?? (signal ? 128 : -1))))
@@ -77,8 +78,8 @@ export const startCli = (
         listeners.add(check)
         check()
       }),
-    send: (line) => child.stdin.write(line + "\n"),
-    endInput: () => child.stdin.end(),
+    send: (line) => child.stdin?.write(line + "\n"),
+    endInput: () => child.stdin?.end(),
     exited,
     kill: (signal = "SIGKILL") => child.kill(signal)
   }
