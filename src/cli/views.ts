@@ -45,7 +45,7 @@ export const standardInput = (): NodeJS.ReadableStream => {
   try {
     file = fs.fstatSync(0).isFile()
   } catch {
-    // no descriptor 0 (closed): process.stdin reports that as its end
+    // not expected (node puts /dev/null on a closed descriptor 0 at start): process.stdin, as before
   }
   return file ? fs.createReadStream("", { fd: 0, autoClose: false, highWaterMark: FILE_READ_BYTES }) : process.stdin
 }
