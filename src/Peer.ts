@@ -1,4 +1,4 @@
-import { type Duration, Effect, Option, PubSub, type Scope, Stream } from "effect"
+import { type Chunk, type Duration, Effect, Option, PubSub, type Scope, Stream } from "effect"
 import type { Endpoint } from "./domain/address.js"
 import {
   type ChatError,
@@ -11,7 +11,7 @@ import {
 } from "./domain/errors.js"
 import { type ChatEvent, event } from "./domain/events.js"
 import { startChat } from "./layers/ChatDriver.js"
-import type { ChatHandle } from "./services/Chat.js"
+import type { ChatHandle, ReadGate } from "./services/Chat.js"
 import { establish, type Mode } from "./services/Connection.js"
 import { Framing } from "./services/Framing.js"
 import { Handshake } from "./services/Handshake.js"
@@ -30,7 +30,11 @@ export interface PeerOptions {
   readonly handshakeTimeout?: Duration.DurationInput
   /** Idle time before a heartbeat (v2); silence for 3x this ends the chat. Default 5 s; 0 turns it off. */
   readonly heartbeatMs?: number
-  /** Called with every batch of events, in order, as they happen (the terminal and JSON views use this). */
+  /**
+   * Called with every batch of events, in order, as they happen (the terminal and JSON views use this). The
+   * chat waits for it, so it must not wait for this session's `send` to find room (that room is made by the
+   * chat).
+   */
   readonly onEvents?: (events: ReadonlyArray<ChatEvent>) => Effect.Effect<void>
 }
 
@@ -41,6 +45,13 @@ export interface PeerSession extends ChatHandle {
    * when their texts pass 256 Ki characters), then everything after, so subscribing right after `open`
    * misses nothing.
    *
+   * A subscriber that falls more than 4,096 events or about a megabyte of text behind holds back reading
+   * from the peer (TCP then holds the peer back) until it catches up; sending, receipts and heartbeats go on,
+   * and the peer's silence meanwhile does not end the chat. So keep pulling, or end the stream (`Stream.take`,
+   * `runHead`), rather than leave a subscription idle. While our own sends wait for the peer's receipts,
+   * reading goes on up to 256 Ki events or 32 Mi characters (a bot that answers every message cannot then
+   * hold both sides).
+   *
    * For bulk transfer take events through `onEvents` (as the CLI does) or `Stream.toPull`: with effect 3.22,
    * `Stream.runForEach` keeps the chunks it has processed reachable through young-generation collections,
    * and receiving 64 KiB texts that way cost about 420 instead of 300 µs of CPU each (measured).
@@ -49,6 +60,21 @@ export interface PeerSession extends ChatHandle {
   /** Only the incoming text messages. */
   readonly messages: Stream.Stream<{ readonly id: string; readonly text: string }>
 }
+
+/**
+ * Events (or their texts' UTF-16 units) a subscriber may leave untaken before reading from the peer waits for
+ * it: a subscriber slower than a peer that floods it must not let memory grow without bound.
+ */
+const LAG_EVENTS = 4096
+const LAG_UNITS = 1024 * 1024
+/**
+ * ...and while our own sends wait for the peer's receipts: those may be behind frames not read yet (a bot that
+ * answers every message waits for its answers' room), so reading goes on, up to this.
+ */
+const HARD_LAG_EVENTS = 256 * 1024
+const HARD_LAG_UNITS = 32 * 1024 * 1024
+/** Events a subscriber's stream takes from its queue at once: held beyond the lag counted above. */
+const TAKE_EVENTS = 64
 
 /** Events a new subscriber gets from before it subscribed... */
 const REPLAY = 1024
@@ -75,12 +101,30 @@ export const open = (
     const hub = yield* PubSub.unbounded<ChatEvent>()
     const recent: Array<ChatEvent> = []
     let recentUnits = 0
+    // what each live subscription has been published and not yet taken
+    const lags = new Set<{ events: number; units: number }>()
+    const readGate: ReadGate = {
+      holds: (receiptsWait) => {
+        for (const lag of lags) {
+          if (lag.events > HARD_LAG_EVENTS || lag.units > HARD_LAG_UNITS) return true
+          if (!receiptsWait && (lag.events > LAG_EVENTS || lag.units > LAG_UNITS)) return true
+        }
+        return false
+      },
+      latch: yield* Effect.makeLatch(true)
+    }
     const emit = (events: ReadonlyArray<ChatEvent>) =>
       Effect.zipRight(
         Effect.suspend(() => {
+          let units = 0
           for (const e of events) {
             recent.push(e)
-            recentUnits += textUnits(e)
+            units += textUnits(e)
+          }
+          recentUnits += units
+          for (const lag of lags) {
+            lag.events += events.length
+            lag.units += units
           }
           let drop = 0
           while (recent.length - drop > REPLAY || (recentUnits > REPLAY_TEXT_UNITS && drop < recent.length - 1))
@@ -115,16 +159,30 @@ export const open = (
         suite: info.suite
       })
     ])
-    const chat = yield* startChat(framed, session, { emit, heartbeatMs: options.heartbeatMs ?? 5_000 })
+    const chat = yield* startChat(framed, session, { emit, heartbeatMs: options.heartbeatMs ?? 5_000, readGate })
     const events = Stream.unwrapScoped(
       Effect.gen(function* () {
-        const live = yield* PubSub.subscribe(hub)
+        const lag = { events: 0, units: 0 }
+        const live = yield* Effect.acquireRelease(
+          Effect.map(PubSub.subscribe(hub), (queue) => (lags.add(lag), queue)),
+          () => Effect.sync(() => (lags.delete(lag), readGate.latch.unsafeOpen()))
+        )
         const replayed = recent.slice()
         // an event published between subscribing and the copy would come twice: skip those (by identity)
         const seen = new Set(replayed)
+        const taken = (chunk: Chunk.Chunk<ChatEvent>) => {
+          lag.events -= chunk.length
+          for (const e of chunk) lag.units -= textUnits(e)
+          // the reader checks the gate again (and waits again if another subscriber still lags)
+          readGate.latch.unsafeOpen()
+          return chunk
+        }
         return Stream.concat(
           Stream.fromIterable(replayed),
-          Stream.filter(Stream.fromQueue(live), (e) => !seen.has(e))
+          Stream.fromQueue(live, { maxChunkSize: TAKE_EVENTS }).pipe(
+            Stream.mapChunks(taken),
+            Stream.filter((e) => !seen.has(e))
+          )
         )
       })
     ).pipe(Stream.takeUntil((e) => e._tag === "disconnected"))

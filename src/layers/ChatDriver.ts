@@ -110,9 +110,19 @@ export const startChat = (
     // ago the loop last looked (a view that could not write may have held it)
     let framesWaiting = 0
 
+    // the loop's record of our messages, kept out here so that even a bug that stops the loop can report them
+    const undelivered = new Unacknowledged()
+    const deferred: Array<{ id: string; text: string }> = []
     // at most READ_AHEAD_BATCHES of them: when the loop stops taking frames, the reader stops reading, the
-    // socket pauses and TCP pushes back on the peer
-    const readRoom = yield* Effect.makeLatch(true)
+    // socket pauses and TCP pushes back on the peer; so too while the read gate holds (its owner opens the latch)
+    const gate = options.readGate
+    const readRoom = gate?.latch ?? (yield* Effect.makeLatch(true))
+    // our sends wait for receipts (see MAX_UNACKNOWLEDGED), which come in frames not read yet
+    const receiptsWait = () => deferred.length > 0 && undelivered.span >= MAX_UNACKNOWLEDGED
+    // the reader waits because of the gate: the peer's frames wait in the socket, its silence is ours
+    let readHeld = false
+    const mayRead = () =>
+      framesWaiting < READ_AHEAD_BATCHES && !(readHeld = gate !== undefined && gate.holds(receiptsWait()))
     // how the reader and the writer stop: a failure, or a bug (rather than leaving the loop waiting for input),
     // ends the chat's input with that error
     const endsInput = (effect: Effect.Effect<never, ChatError>): Effect.Effect<boolean> =>
@@ -124,7 +134,7 @@ export const startChat = (
       Effect.forever(
         withRoom(
           readRoom,
-          () => framesWaiting < READ_AHEAD_BATCHES,
+          mayRead,
           () =>
             Effect.flatMap(framed.readFrames, (frames) => {
               framesWaiting++
@@ -149,9 +159,6 @@ export const startChat = (
     )
 
     const heartbeatMs = options.heartbeatMs ?? 0
-    // the loop's record of our messages, kept out here so that even a bug that stops the loop can report them
-    const undelivered = new Unacknowledged()
-    const deferred: Array<{ id: string; text: string }> = []
     // inputs taken but not yet handled (beyond a round's batch, or set aside while the write backlog was over
     // the hard limit), handled before new ones; and the batch being handled
     let held: Array<Input> = []
@@ -405,6 +412,7 @@ export const startChat = (
               }
               else if (input.what === "heartbeat" && st.leaving === "no") {
                 const now = Date.now()
+                if (readHeld) lastHeard = now
                 if (framesWaiting === 0 && now - lastHeard > 3 * heartbeatMs)
                   finish({
                     _tag: "Failed",
@@ -448,7 +456,8 @@ export const startChat = (
           queuedUnits -= round.freedUnits
           sendRoom.unsafeOpen()
         }
-        if (round.framesHandled > 0) readRoom.unsafeOpen()
+        // and once our sends wait for receipts, the gate may let the reader go further
+        if (round.framesHandled > 0 || (readHeld && receiptsWait())) readRoom.unsafeOpen()
         if (st.leaving === "draining" && undelivered.size === 0 && deferred.length === 0) sayGoodbye()
         if (round.timers.length > 0) {
           for (const timer of round.timers) yield* Effect.forkScoped(timer)

@@ -34,9 +34,25 @@ export interface ChatHandle {
   readonly outcome: Effect.Effect<ChatOutcome>
 }
 
+/**
+ * Lets whoever takes the events hold back reading from the peer without holding the chat (its sends,
+ * receipts and heartbeats go on): the frames not read stay in the socket and TCP holds the peer back.
+ */
+export interface ReadGate {
+  /**
+   * Whether reading waits now. `receiptsWait`: our own sends are held until the peer acknowledges earlier
+   * ones, and its receipts may be behind frames not read yet, so holding reading could hold both sides.
+   */
+  readonly holds: (receiptsWait: boolean) => boolean
+  /** Opened by the gate's owner when `holds` may have turned false; the chat closes it before waiting. */
+  readonly latch: Effect.Latch
+}
+
 export interface ChatOptions {
   /** Receives events in batches (one batch per round of protocol steps), in order. */
   readonly emit: (events: ReadonlyArray<ChatEvent>) => Effect.Effect<void>
   /** Idle time after which a heartbeat is sent (protocols that have one); silence for 3x this ends the chat. */
   readonly heartbeatMs?: number
+  /** Consulted before each read from the peer; while it holds, the peer's silence is not held against it. */
+  readonly readGate?: ReadGate
 }

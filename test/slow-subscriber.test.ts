@@ -1,0 +1,87 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Deferred, Effect, Fiber, Layer, Option, Stream } from "effect"
+import * as P2pchat from "p2pchat"
+
+/** Two peers over the in-memory transport (its 256 KiB per direction stand in for socket buffers). */
+const pair = (heartbeatMs: number) =>
+  Effect.gen(function* () {
+    const network = yield* P2pchat.MemoryTransport.make
+    const stack = Layer.merge(Layer.succeed(P2pchat.Transport, network), P2pchat.protocolLayer())
+    const listen = { host: "memory-bob", port: 1 }
+    const bob = yield* Effect.fork(P2pchat.open({ mode: "server", listen, heartbeatMs }).pipe(Effect.provide(stack)))
+    yield* Effect.sleep(5)
+    const alice = yield* P2pchat.open({ mode: "client", target: listen, heartbeatMs }).pipe(Effect.provide(stack))
+    return { alice, bob: yield* Effect.flatten(bob.await) }
+  })
+
+/** Counts the `delivered` events of a session as they come. */
+const deliveries = (session: P2pchat.PeerSession) =>
+  Effect.gen(function* () {
+    const count = { delivered: 0 }
+    yield* Effect.fork(Stream.runForEach(session.events, (e) => Effect.sync(() => void (e._tag === "delivered" && count.delivered++))))
+    return count
+  })
+
+const waitFor = (done: () => boolean, ms: number) =>
+  Effect.gen(function* () {
+    for (let waited = 0; waited < ms && !done(); waited += 20) yield* Effect.sleep(20)
+  })
+
+describe("a library subscriber slower than its peer", () => {
+  it.scopedLive(
+    "holds back reading from the peer instead of buffering: the peer's texts wait, the chat lives, and once the subscriber goes on every text arrives once, in order",
+    () =>
+      Effect.gen(function* () {
+        const heartbeatMs = 150
+        const { alice, bob } = yield* pair(heartbeatMs)
+        const count = 20_000
+        const textOf = (i: number) => `${i}:`.padEnd(1_000, "x")
+        // a consumer that takes the first text, then stops until told (a bot stuck in slow work)
+        const goOn = yield* Deferred.make<void>()
+        const seen: Array<string> = []
+        yield* Effect.fork(
+          Stream.runForEach(bob.messages, (m) => (seen.push(m.text), seen.length === 1 ? Deferred.await(goOn) : Effect.void))
+        )
+        const sent = yield* deliveries(alice)
+        const ended = yield* Effect.fork(Effect.race(alice.outcome, bob.outcome))
+        yield* Effect.fork(Effect.forEach(Array.from({ length: count }, (_, i) => textOf(i)), (t) => alice.send(t), { discard: true }))
+        // a dozen heartbeat intervals: the peer's silence while we do not read is not taken for a dead connection
+        yield* Effect.sleep(12 * heartbeatMs)
+        // 20 MB of text were on offer; what bob took in is bounded by about a megabyte of untaken text, plus what
+        // the reader had read ahead (unbounded, all 20,000 were taken in and acknowledged)
+        expect(seen.length).toBe(1)
+        expect(sent.delivered).toBeGreaterThan(0)
+        expect(sent.delivered).toBeLessThan(4_000)
+        expect(yield* Fiber.poll(ended)).toEqual(Option.none())
+        yield* Deferred.succeed(goOn, undefined)
+        yield* waitFor(() => sent.delivered === count && seen.length === count, 20_000)
+        expect(sent.delivered).toBe(count)
+        expect(seen).toEqual(Array.from({ length: count }, (_, i) => textOf(i)))
+        yield* alice.leave()
+        expect((yield* alice.outcome)._tag).toBe("Left")
+        expect((yield* bob.outcome)._tag).toBe("PeerLeft")
+      }),
+    30_000
+  )
+
+  it.scopedLive(
+    "does not hold both sides when it waits on its own sends: a bot answering each of 40,000 texts sent at once answers them all",
+    () =>
+      Effect.gen(function* () {
+        const { alice, bob } = yield* pair(1_000)
+        const count = 40_000
+        // the README's echo bot: its answers wait for room, which waits for alice's receipts, which come in
+        // frames behind alice's texts; reading stops for a lagging subscriber, so it must go on for those
+        yield* Effect.fork(Stream.runForEach(bob.messages, (m) => bob.send(`echo: ${m.text}`).pipe(Effect.ignore)))
+        const echoes: Array<string> = []
+        yield* Effect.fork(Stream.runForEach(alice.messages, (m) => Effect.sync(() => void echoes.push(m.text))))
+        yield* Effect.fork(Effect.forEach(Array.from({ length: count }, (_, i) => alice.send(`${i}`)), (send) => send, { discard: true }))
+        yield* waitFor(() => echoes.length === count, 20_000)
+        expect(echoes.length).toBe(count)
+        expect(echoes.every((e, i) => e === `echo: ${i}`)).toBe(true)
+        yield* alice.leave()
+        expect((yield* alice.outcome)._tag).toBe("Left")
+      }),
+    30_000
+  )
+})
