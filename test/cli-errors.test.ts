@@ -84,12 +84,16 @@ describe("network failures: one clear sentence and exit code 1", () => {
     expect(r.stderr).toMatch(new RegExp(`Could not reach 127\\.0\\.0\\.1:${port}: nobody is listening there`))
   })
 
-  it("client mode with --json reports the failure as an error event", async () => {
+  it("client mode with --json reports each attempt when it is made, then the failure as an error event", async () => {
     const port = await freePort()
-    const p = startCli(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`, "--wait", "0.5"])
+    const p = startCli(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`, "--wait", "1"])
     const e = await p.waitFor("error")
     expect(e.code).toBe("ConnectError.Refused")
     expect(await p.exited).toBe(1)
+    // attempts 400 ms apart for a second; each event's time is its own attempt's (they once all shared the first's)
+    const attempts = p.events.flatMap((e) => (e._tag === "connecting" ? [Date.parse(e.at)] : []))
+    expect(attempts.length).toBeGreaterThanOrEqual(3)
+    for (let i = 1; i < attempts.length; i++) expect(attempts[i]! - attempts[i - 1]!).toBeGreaterThanOrEqual(300)
   })
 
   it("a port already in use", async () => {

@@ -79,9 +79,10 @@ export const establish = <A, E>(
         return { result, conn, role }
       })
 
+    // the event is made when the effect runs: each retry is an attempt of its own, at its own time
     const connectOnce = (timeoutMs: number) =>
       Effect.zipRight(
-        options.emit(event({ _tag: "connecting", address: options.target!.host, port: options.target!.port })),
+        Effect.suspend(() => options.emit(event({ _tag: "connecting", address: options.target!.host, port: options.target!.port }))),
         transport.connect(options.target!, { connectTimeoutMs: timeoutMs })
       )
 
