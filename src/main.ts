@@ -100,7 +100,8 @@ const banner = (config: Config) => {
   const s = styleFor(process.stdout)
   const lines = [
     `${s.bold("p2pchat")} ${VERSION}  peer-to-peer, end-to-end encrypted chat  (${config.protocol} protocol)`,
-    `  local  ${formatEndpoint(config.listen)}   target  ${config.target ? formatEndpoint(config.target) : "(none: listening only)"}   mode ${config.mode}`
+    // client mode neither listens nor makes a certificate: an address it does not use would mislead
+    `  local  ${config.mode === "client" ? "(none: connecting only)" : formatEndpoint(config.listen)}   target  ${config.target ? formatEndpoint(config.target) : "(none: listening only)"}   mode ${config.mode}`
   ]
   process.stdout.write(lines.join("\n") + "\n")
 }

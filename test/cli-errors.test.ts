@@ -82,6 +82,8 @@ describe("network failures: one clear sentence and exit code 1", () => {
     const r = await run(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`, "--wait", "1"])
     expect(r.code).toBe(1)
     expect(r.stderr).toMatch(new RegExp(`Could not reach 127\\.0\\.0\\.1:${port}: nobody is listening there`))
+    // the banner names no local address: client mode listens nowhere
+    expect(r.stdout).toMatch(/local\s+\(none: connecting only\)\s+target\s+127\.0\.0\.1:/)
   })
 
   it("client mode with --json reports each attempt when it is made, then the failure as an error event", async () => {
