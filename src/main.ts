@@ -59,17 +59,31 @@ const flags = {
 /** What Ctrl-C does right now: interrupt while connecting, leave politely once chatting. */
 let onInterrupt: () => void = () => {}
 
-const askTarget = Effect.async<string, UsageError>((resume) => {
-  const rl = readline.createInterface({ input: process.stdin, output: process.stdout })
-  rl.question("Peer address (ip[:port]): ", (answer) => {
-    rl.close()
-    resume(Effect.succeed(answer))
+/** The peer's address, asked at the terminal (after what was wrong with the last answer). */
+const askTarget = (problem: string | undefined) =>
+  Effect.async<string, UsageError>((resume) => {
+    if (problem !== undefined) process.stdout.write(`${problem}\n`)
+    const rl = readline.createInterface({ input: process.stdin, output: process.stdout })
+    let done = false
+    const finish = (result: Effect.Effect<string, UsageError>) => {
+      if (done) return
+      done = true
+      rl.close()
+      resume(result)
+    }
+    rl.question("Peer address (ip[:port]): ", (answer) => finish(Effect.succeed(answer)))
+    // Ctrl-C is an interruption, as anywhere before the chat (exit 130); Ctrl-D gives no address
+    rl.on("SIGINT", () => (process.stdout.write("\n"), finish(Effect.interrupt)))
+    rl.on("close", () => {
+      if (!done) process.stdout.write("\n")
+      finish(Effect.fail(new UsageError({ detail: "No target given." })))
+    })
+    // interrupted from outside: the prompt goes, nothing is resumed
+    return Effect.sync(() => {
+      done = true
+      rl.close()
+    })
   })
-  rl.on("SIGINT", () => {
-    rl.close()
-    resume(Effect.fail(new UsageError({ detail: "No target given." })))
-  })
-})
 
 const cryptoLayer = Layer.mergeAll(NodeCryptoCipher.layer, NodeCryptoKeySchedule.layer, NodeCryptoKeyAgreement.layer)
 

@@ -54,11 +54,12 @@ const MODES: Record<number, Mode> = { 0: "auto", 1: "client", 2: "server" }
 
 /**
  * Turns flags into a Config or one clear sentence. `askTarget` is called only when a target is needed and
- * missing (an interactive terminal asks for it; otherwise it is a usage error).
+ * missing (an interactive terminal asks for it; otherwise it is a usage error), and again, with what was
+ * wrong with the last answer, until an answer is an address: a typo at a prompt is not worth starting over.
  */
 export const resolveConfig = (
   flags: RawFlags,
-  askTarget: Option.Option<Effect.Effect<string, UsageError>>
+  askTarget: Option.Option<(problem: string | undefined) => Effect.Effect<string, UsageError>>
 ): Effect.Effect<Config, UsageError> =>
   Effect.gen(function* () {
     const port = yield* checkPort("-p/--port", flags.port, true)
@@ -80,14 +81,18 @@ export const resolveConfig = (
 
     let target: Endpoint | undefined
     if (mode !== "server") {
-      const text = Option.isSome(flags.target)
-        ? flags.target.value
-        : Option.isSome(askTarget)
-          ? yield* askTarget.value
-          : yield* usage("No target given: pass -t/--target ip[:port] (or use -m 2 to only listen).")
-      const parsed = parseTarget(text, remote)
-      if (Either.isLeft(parsed)) return yield* usage(`-t/--target: ${parsed.left}`)
-      target = parsed.right
+      if (Option.isSome(flags.target)) {
+        const parsed = parseTarget(flags.target.value, remote)
+        if (Either.isLeft(parsed)) return yield* usage(`-t/--target: ${parsed.left}`)
+        target = parsed.right
+      } else if (Option.isSome(askTarget)) {
+        let problem: string | undefined
+        while (target === undefined) {
+          const parsed = parseTarget(yield* askTarget.value(problem), remote)
+          if (Either.isLeft(parsed)) problem = parsed.left
+          else target = parsed.right
+        }
+      } else return yield* usage("No target given: pass -t/--target ip[:port] (or use -m 2 to only listen).")
     }
     return {
       listen: { host: ip, port },
