@@ -100,4 +100,11 @@ describe("the interactive terminal", () => {
     expect(await term.exited).toBe(2)
     expect(term.screen()).toContain("No target given.")
   })
+
+  it("stops as interrupted (exit code 130) when the question gets Ctrl-C, as anywhere before a chat", async () => {
+    const term = inTerminal(["-i", "127.0.0.1", "-m", "1"])
+    await term.waitFor("Peer address (ip[:port]): ")
+    term.type("\x03")
+    expect(await term.exited).toBe(130)
+  })
 })
