@@ -1,13 +1,13 @@
-import { Command, Options, ValidationError } from "@effect/cli"
+import { CliConfig, Command, Options, ValidationError } from "@effect/cli"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
 import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
-import { Cause, Effect, Exit, Layer, Option } from "effect"
+import { Cause, Console, Effect, Exit, Layer, Option } from "effect"
 import * as readline from "node:readline"
 import { type Config, type RawFlags, resolveConfig } from "./cli/config.js"
 import { compactWhenQuiet, giveMemoryBack, hideMeasureMemoryNotice, MIN_GROWTH_BYTES, QUIET_MS } from "./cli/compaction.js"
 import { takePrestartedKey } from "./cli/prestart.js"
-import { styleFor } from "./cli/render.js"
+import { colourOn, styleFor, withoutColour } from "./cli/render.js"
 import { makeJsonView, makePlainView, makeTerminalView, type View } from "./cli/views.js"
 import { formatEndpoint } from "./domain/address.js"
 import { type ChatError, describeError, errorCode, internalError, UsageError } from "./domain/errors.js"
@@ -30,14 +30,18 @@ const flags = {
     Options.withDescription("local IP address to listen on (default: this host's first non-internal IPv4 address)"),
     Options.optional
   ),
-  port: Options.integer("port").pipe(Options.withAlias("p"), Options.withDefault(8000), Options.withDescription("local port to listen on (0: any free port)")),
+  port: Options.integer("port").pipe(
+    Options.withAlias("p"),
+    Options.withDefault(8000),
+    Options.withDescription("local port to listen on (default 8000; 0: any free port)")
+  ),
   target: Options.text("target").pipe(
     Options.withAlias("t"),
     Options.withDescription("peer address as ip[:port] or [ipv6]:port (asked for at a terminal if missing)"),
     Options.optional
   ),
-  remote: Options.integer("remote").pipe(Options.withAlias("r"), Options.withDefault(8000), Options.withDescription("peer port when -t has none")),
-  mode: Options.integer("mode").pipe(Options.withAlias("m"), Options.withDefault(0), Options.withDescription("0 auto, 1 client (connect), 2 server (listen)")),
+  remote: Options.integer("remote").pipe(Options.withAlias("r"), Options.withDefault(8000), Options.withDescription("peer port when -t has none (default 8000)")),
+  mode: Options.integer("mode").pipe(Options.withAlias("m"), Options.withDefault(0), Options.withDescription("0 auto (default: connect or be connected), 1 client (connect only), 2 server (listen only)")),
   key: Options.text("key").pipe(Options.withAlias("k"), Options.withDescription("TLS private key, PEM (with -c)"), Options.optional),
   cert: Options.text("cert").pipe(Options.withAlias("c"), Options.withDescription("TLS certificate, PEM (with -k)"), Options.optional),
   protocol: Options.text("protocol").pipe(
@@ -45,14 +49,14 @@ const flags = {
     Options.withDescription("wire protocol: v2 (default: Double Ratchet, safety code, receipts) or seed (talks to the original chat.py)")
   ),
   json: Options.boolean("json").pipe(Options.withDescription("print one JSON object per line for every event (for scripts)")),
-  wait: Options.float("wait").pipe(Options.withDefault(10), Options.withDescription("seconds client mode keeps trying to reach the target")),
+  wait: Options.float("wait").pipe(Options.withDefault(10), Options.withDescription("seconds client mode keeps trying to reach the target (default 10)")),
   handshakeTimeout: Options.float("handshake-timeout").pipe(
     Options.withDefault(5),
-    Options.withDescription("seconds a connecting peer has to complete the handshake")
+    Options.withDescription("seconds a connecting peer has to complete the handshake (default 5)")
   ),
   heartbeat: Options.float("heartbeat").pipe(
     Options.withDefault(5),
-    Options.withDescription("seconds of silence before a keep-alive (v2); 3x this without a sound ends the chat; 0 turns it off")
+    Options.withDescription("seconds of silence before a keep-alive (v2; default 5); 3x this without a sound ends the chat; 0 turns it off")
   )
 }
 
@@ -149,6 +153,11 @@ const command = Command.make("p2pchat", flags, (raw: RawFlags) =>
       )
     )
   }).pipe(Effect.scoped)
+).pipe(
+  Command.withDescription(
+    "Peer-to-peer, end-to-end encrypted chat: run it on both machines, each naming the other with -t, and compare " +
+      "the safety code. In the chat: /quit, /verify, /help. --version prints the version."
+  )
 )
 
 /** How the chat ended, for the exit code (0 normal end, 1 failure). */
@@ -156,9 +165,25 @@ let finalOutcome: ChatOutcome | undefined
 
 const cli = Command.run(command, { name: "p2pchat", version: VERSION })
 
-const platform = Layer.mergeAll(NodeFileSystem.layer, NodePath.layer, NodeTerminal.layer)
+const platform = Layer.mergeAll(
+  NodeFileSystem.layer,
+  NodePath.layer,
+  NodeTerminal.layer,
+  // --completions, --log-level and --wizard mean nothing for a chat: not listed (--help and --version are, above)
+  CliConfig.layer({ showBuiltIns: false })
+)
 
-const main = Effect.suspend(() => cli(process.argv)).pipe(Effect.provide(platform))
+/** @effect/cli writes its help in colour whatever the output: plain wherever ours is (a pipe, a file, NO_COLOR). */
+const plainWhereOursIs = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Console.consoleWith((console) =>
+    Effect.withConsole(effect, {
+      ...console,
+      log: (...args) => (colourOn(process.stdout) ? console.log(...args) : console.log(...args.map((a) => (typeof a === "string" ? withoutColour(a) : a)))),
+      error: (...args) => (colourOn(process.stderr) ? console.error(...args) : console.error(...args.map((a) => (typeof a === "string" ? withoutColour(a) : a))))
+    })
+  )
+
+const main = Effect.suspend(() => cli(process.argv)).pipe(plainWhereOursIs, Effect.provide(platform))
 
 /** A bug that stopped the CLI, said in one sentence (an `error` event with --json), never as a stack trace. */
 const reportInternalError = (defect: unknown, written?: () => void): void => {

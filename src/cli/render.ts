@@ -23,8 +23,13 @@ const id = (s: string) => s
 export const plain: Style = { bold: id, dim: id, green: id, cyan: id, yellow: id, red: id }
 
 /** NO_COLOR (no-color.org) or output that is not a terminal turns colour off. */
-export const styleFor = (stream: NodeJS.WriteStream): Style =>
-  stream.isTTY && !("NO_COLOR" in process.env && process.env.NO_COLOR !== "") ? colors : plain
+export const colourOn = (stream: NodeJS.WriteStream): boolean =>
+  stream.isTTY === true && !("NO_COLOR" in process.env && process.env.NO_COLOR !== "")
+
+export const styleFor = (stream: NodeJS.WriteStream): Style => (colourOn(stream) ? colors : plain)
+
+/** SGR sequences (colour, bold): what text made for a terminal carries that a pipe or a file should not. */
+export const withoutColour = (text: string): string => text.replace(/\x1b\[[0-9;]*m/g, "")
 
 const hhmm = (iso: string) => iso.slice(11, 16)
 const hhmmss = (iso: string) => iso.slice(11, 19)
