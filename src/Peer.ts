@@ -22,7 +22,7 @@ export interface PeerOptions {
   readonly mode: Mode
   /** Where to listen (server, auto). Port 0 picks a free port (see the `listening` event). */
   readonly listen?: Endpoint
-  /** Whom to reach (client, auto). */
+  /** Whom to reach: required in client and auto mode (without it, `open` dies saying so). */
   readonly target?: Endpoint
   /** How long client mode retries an unreachable target. Default 10 seconds. */
   readonly connectFor?: Duration.DurationInput

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Stream } from "effect"
+import { Cause, Effect, Layer, Stream } from "effect"
 import { execFile, spawn } from "node:child_process"
 import * as path from "node:path"
 // imported by the package's own name, through package.json "exports", as a user would
@@ -27,6 +27,18 @@ describe("p2pchat as a library", () => {
       // every event is a valid ChatEvent and survives the JSON contract
       const events = yield* Stream.runCollect(b.events)
       for (const e of events) expect(P2pchat.fromJsonLine(P2pchat.toJsonLine(e))).toEqual(e)
+    })
+  )
+
+  it.effect("client and auto mode without a target die saying what is missing", () =>
+    Effect.gen(function* () {
+      const network = yield* P2pchat.MemoryTransport.make
+      const stack = Layer.merge(Layer.succeed(P2pchat.Transport, network), P2pchat.protocolLayer())
+      for (const mode of ["client", "auto"] as const) {
+        const exit = yield* Effect.exit(Effect.scoped(P2pchat.open({ mode }).pipe(Effect.provide(stack))))
+        expect(exit._tag).toBe("Failure")
+        if (exit._tag === "Failure") expect(Cause.pretty(exit.cause)).toContain(`mode "${mode}" needs a target`)
+      }
     })
   )
 

@@ -61,6 +61,10 @@ export const establish = <A, E>(
   options: EstablishOptions<A, E>
 ): Effect.Effect<Established<A>, E | ConnectError | ListenError | TransportError, Transport | Scope.Scope> =>
   Effect.gen(function* () {
+    // a caller's mistake, not a condition of the network: a defect that says what is missing (it was a
+    // TypeError from deep inside, "Cannot read properties of undefined")
+    if (options.mode !== "server" && options.target === undefined)
+      return yield* Effect.dieMessage(`mode "${options.mode}" needs a target: the peer's { host, port }`)
     const transport = yield* Transport
     const peerOf = (c: Conn) => formatEndpoint(c.remote)
 
