@@ -42,6 +42,40 @@ describe("p2pchat as a library", () => {
     })
   )
 
+  it.effect("a failure reads as its sentence where a library user meets it: its message, Cause.pretty, a rejected promise", () =>
+    Effect.gen(function* () {
+      const network = yield* P2pchat.MemoryTransport.make
+      const stack = Layer.merge(Layer.succeed(P2pchat.Transport, network), P2pchat.protocolLayer())
+      const exit = yield* Effect.exit(
+        Effect.scoped(P2pchat.open({ mode: "client", target: { host: "nobody", port: 9 }, connectFor: "0 millis" }).pipe(Effect.provide(stack)))
+      )
+      expect(exit._tag).toBe("Failure")
+      if (exit._tag !== "Failure") return
+      const error = Cause.squash(exit.cause) as P2pchat.ChatError
+      expect(error._tag).toBe("ConnectError")
+      expect(error.message).toBe(P2pchat.describeError(error))
+      expect(Cause.pretty(exit.cause)).toContain(`ConnectError: ${P2pchat.describeError(error)}`)
+      const rejection = yield* Effect.promise(() => Effect.runPromise(Effect.fail(error)).then(() => "", String))
+      expect(rejection).toContain(P2pchat.describeError(error))
+      // and so for every kind (Data.TaggedError's own message is "An error has occurred", whatever happened)
+      const all: ReadonlyArray<P2pchat.ChatError> = [
+        new P2pchat.UsageError({ detail: "No target given." }),
+        new P2pchat.ListenError({ host: "127.0.0.1", port: 1, reason: "Permission", detail: "EACCES" }),
+        new P2pchat.ConnectError({ host: "::1", port: 2, reason: "Timeout", detail: "5000 ms" }),
+        new P2pchat.TransportError({ reason: "Reset", detail: "ECONNRESET" }),
+        new P2pchat.FrameError({ reason: "TooLarge", size: 5, max: 4 }),
+        new P2pchat.HandshakeError({ protocol: "v2", reason: "Confirmation", detail: "wrong key confirmation" }),
+        new P2pchat.SessionError({ protocol: "seed", reason: "Decrypt", detail: "authentication failed" }),
+        new P2pchat.CertificateError({ reason: "Read", path: "/x.pem", detail: "no such file" }),
+        new P2pchat.InternalError({ detail: "TypeError: boom" })
+      ]
+      for (const e of all) {
+        expect(e.message).toBe(P2pchat.describeError(e))
+        expect(String(e)).toBe(`${e._tag}: ${P2pchat.describeError(e)}`)
+      }
+    })
+  )
+
   it("the examples run against each other over TLS on 127.0.0.1: the sender's message is echoed and receipted", async () => {
     const port = await freePort()
     const examples = path.resolve(import.meta.dirname, "../examples")

@@ -140,5 +140,25 @@ export const describeError = (error: ChatError): string => {
   }
 }
 
+// Each error's `message` is its sentence, so that a library user who logs an error, or lets `runPromise` reject
+// with it, reads what happened (Data.TaggedError's own is "An error has occurred" for every one of them).
+for (const ErrorClass of [
+  UsageError,
+  ListenError,
+  ConnectError,
+  TransportError,
+  FrameError,
+  HandshakeError,
+  SessionError,
+  CertificateError,
+  InternalError
+])
+  Object.defineProperty(ErrorClass.prototype, "message", {
+    get(this: ChatError) {
+      return describeError(this)
+    },
+    configurable: true
+  })
+
 /** A stable machine-readable code for the JSON interface: tag and reason. */
 export const errorCode = (error: ChatError): string => ("reason" in error ? `${error._tag}.${error.reason}` : error._tag)
