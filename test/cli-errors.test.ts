@@ -51,6 +51,16 @@ describe("bad flags and files are refused with one sentence and exit code 2, bef
     expect(r.stderr).toMatch(/missing\.pem: no such file/)
   })
 
+  it("a key file that never ends (/dev/zero) or is a directory: refused without reading it all", async () => {
+    // it used to read /dev/zero up to V8's string limit: 2 s and 630 MB before the same exit code
+    const endless = await run(["-k", "/dev/zero", "-c", "/dev/zero", ...base])
+    expect(endless.code).toBe(2)
+    expect(endless.stderr).toMatch(/\/dev\/zero: over 1 MiB, which no PEM key or certificate is/)
+    const folder = await run(["-k", dir, "-c", dir, ...base])
+    expect(folder.code).toBe(2)
+    expect(folder.stderr).toMatch(/a directory, not a PEM file/)
+  })
+
   it("a key file that is not a key", async () => {
     const r = await run(["-k", file("junk.pem", "hello"), "-c", file("junk.crt", "hello"), ...base])
     expect(r.code).toBe(2)

@@ -54,14 +54,47 @@ export const generateIdentity = (
     })
   })
 
+/** Larger than any PEM key or certificate (a chain of ten is about 20 KB): what `-k`/`-c` may make us read. */
+const MAX_PEM_BYTES = 1024 * 1024
+
+class TooLarge extends Error {}
+class NotAFile extends Error {}
+
+/**
+ * A PEM file's text, read no further than MAX_PEM_BYTES: `-k /dev/zero` read until V8's string limit, half
+ * a gigabyte, before it failed.
+ */
 const readText = (path: string) =>
   Effect.tryPromise({
-    try: () => fs.readFile(path, "utf8"),
+    try: async () => {
+      const file = await fs.open(path, "r")
+      try {
+        if ((await file.stat()).isDirectory()) throw new NotAFile()
+        const buffer = Buffer.alloc(MAX_PEM_BYTES + 1)
+        let length = 0
+        for (;;) {
+          const { bytesRead } = await file.read(buffer, length, buffer.length - length, null)
+          if (bytesRead === 0) break
+          length += bytesRead
+          if (length > MAX_PEM_BYTES) throw new TooLarge()
+        }
+        return buffer.toString("utf8", 0, length)
+      } finally {
+        await file.close()
+      }
+    },
     catch: (e) =>
       new CertificateError({
         reason: "Read",
         path,
-        detail: (e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : `cannot be read (${(e as Error).message})`
+        detail:
+          e instanceof TooLarge
+            ? `over ${MAX_PEM_BYTES / 1024 / 1024} MiB, which no PEM key or certificate is`
+            : e instanceof NotAFile
+              ? "a directory, not a PEM file"
+              : (e as NodeJS.ErrnoException).code === "ENOENT"
+                ? "no such file"
+                : `cannot be read (${(e as Error).message})`
       })
   })
 
