@@ -33,7 +33,8 @@ describe("bad flags and files are refused with one sentence and exit code 2, bef
     ["a key without a certificate", ["-k", "/nonexistent.pem", ...base], /go together/],
     ["a target with a bad port", ["-i", "127.0.0.1", "-t", "127.0.0.1:99999"], /is not a port/],
     ["a target that is not an address", ["-i", "127.0.0.1", "-t", "no such host!"], /neither an IP address nor a host name/],
-    ["no target without a terminal", ["-i", "127.0.0.1"], /No target given/]
+    ["no target without a terminal", ["-i", "127.0.0.1"], /No target given/],
+    ["a heartbeat of a millisecond (three of silence ended every chat at once)", ["--heartbeat", "0.001", ...base], /--heartbeat 0\.001 is too short/]
   ]
   for (const [what, args, message] of cases) {
     it(what, async () => {

@@ -52,6 +52,9 @@ const checkPort = (flag: string, value: number, allowZero: boolean) =>
 
 const MODES: Record<number, Mode> = { 0: "auto", 1: "client", 2: "server" }
 
+/** Shortest heartbeat interval the CLI takes (0 aside): the chat ends after three of silence. */
+const MIN_HEARTBEAT_SECONDS = 0.1
+
 /**
  * Turns flags into a Config or one clear sentence. `askTarget` is called only when a target is needed and
  * missing (an interactive terminal asks for it; otherwise it is a usage error), and again, with what was
@@ -78,6 +81,10 @@ export const resolveConfig = (
       ["--heartbeat", flags.heartbeat, 0]
     ] as const)
       if (!Number.isFinite(v) || v < min || v > 86_400) return yield* usage(`${flag} ${v} is out of range (${min} to 86400 seconds).`)
+    // 3 heartbeats of silence end the chat: at a millisecond, any pause of either process did (measured:
+    // "nothing heard from the peer for 0 s" within a second of connecting)
+    if (flags.heartbeat > 0 && flags.heartbeat < MIN_HEARTBEAT_SECONDS)
+      return yield* usage(`--heartbeat ${flags.heartbeat} is too short: 0 turns heartbeats off, else give ${MIN_HEARTBEAT_SECONDS} seconds or more.`)
 
     let target: Endpoint | undefined
     if (mode !== "server") {

@@ -82,6 +82,9 @@ const withRoom = <A, E>(latch: Effect.Latch, hasRoom: () => boolean, then: () =>
     return Effect.zipRight(latch.await, Effect.suspend(attempt))
   })
 
+/** A silence as the user reads it: whole seconds, tenths below ten of them ("0.3 s", not "0 s"). */
+const silence = (ms: number) => (ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`)
+
 /** What `send` answers once the chat is over. */
 const ENDED: SendRefused = { _tag: "SendRefused", reason: "Ended", message: "The chat is over; nothing was sent." }
 
@@ -416,7 +419,7 @@ export const startChat = (
                 if (framesWaiting === 0 && now - lastHeard > 3 * heartbeatMs)
                   finish({
                     _tag: "Failed",
-                    error: new TransportError({ reason: "Timeout", detail: `nothing heard from the peer for ${Math.round((now - lastHeard) / 1000)} s` })
+                    error: new TransportError({ reason: "Timeout", detail: `nothing heard from the peer for ${silence(now - lastHeard)}` })
                   })
                 else if (now - lastSent >= heartbeatMs) {
                   sendOutgoing()
