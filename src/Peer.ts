@@ -32,8 +32,8 @@ export interface PeerOptions {
   readonly heartbeatMs?: number
   /**
    * Called with every batch of events, in order, as they happen (the terminal and JSON views use this). The
-   * chat waits for it, so it must not wait for this session's `send` to find room (that room is made by the
-   * chat).
+   * chat waits for it (nothing more is read from the peer meanwhile, so memory stays bounded and TCP holds
+   * the peer back); a `send` made from it is taken at once, never waiting for room the chat would make.
    */
   readonly onEvents?: (events: ReadonlyArray<ChatEvent>) => Effect.Effect<void>
 }

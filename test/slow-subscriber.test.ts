@@ -85,3 +85,34 @@ describe("a library subscriber slower than its peer", () => {
     30_000
   )
 })
+
+describe("a bot that answers from onEvents (which the chat waits for)", () => {
+  it.scopedLive("answers every one of 5,000 texts that arrive at once, beyond the 1,024 sends that may wait", () =>
+    Effect.gen(function* () {
+      const network = yield* P2pchat.MemoryTransport.make
+      const stack = Layer.merge(Layer.succeed(P2pchat.Transport, network), P2pchat.protocolLayer())
+      const listen = { host: "memory-bob", port: 1 }
+      const bobSession = yield* Deferred.make<P2pchat.PeerSession>()
+      // its sends wait for room that only the chat makes, and the chat waits for onEvents: they used to wait for
+      // each other for good at the 1,025th answer of a round (0 of 5,000 answered)
+      const onEvents = (events: ReadonlyArray<P2pchat.ChatEvent>) =>
+        Effect.forEach(
+          events,
+          (e) => (e._tag === "message" ? Effect.flatMap(Deferred.await(bobSession), (bob) => Effect.ignore(bob.send(`echo: ${e.text}`))) : Effect.void),
+          { discard: true }
+        )
+      const bob = yield* Effect.fork(P2pchat.open({ mode: "server", listen, onEvents }).pipe(Effect.provide(stack)))
+      yield* Effect.sleep(5)
+      const alice = yield* P2pchat.open({ mode: "client", target: listen }).pipe(Effect.provide(stack))
+      yield* Deferred.succeed(bobSession, yield* Effect.flatten(bob.await))
+      const count = 5_000
+      const echoes: Array<string> = []
+      yield* Effect.fork(Stream.runForEach(alice.messages, (m) => Effect.sync(() => void echoes.push(m.text))))
+      yield* Effect.fork(Effect.forEach(Array.from({ length: count }, (_, i) => alice.send(`${i}`)), (send) => send, { discard: true }))
+      yield* waitFor(() => echoes.length === count, 20_000)
+      expect(echoes.length).toBe(count)
+      expect(echoes.every((e, i) => e === `echo: ${i}`)).toBe(true)
+    }),
+    30_000
+  )
+})

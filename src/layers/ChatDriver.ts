@@ -1,4 +1,4 @@
-import { Chunk, Deferred, Effect, Fiber, Mailbox, Queue, type Scope } from "effect"
+import { Chunk, Deferred, Effect, Equal, Fiber, Mailbox, Queue, type Scope } from "effect"
 import { type ChatError, describeError, errorCode, internalError, SessionError, TransportError } from "../domain/errors.js"
 import { type ChatEvent, event } from "../domain/events.js"
 import type { Session, Step } from "../domain/session.js"
@@ -562,7 +562,7 @@ export const startChat = (
         undelivered: [...new Set([...undelivered.ids(), ...sends])]
       }
     }
-    yield* Effect.forkScoped(
+    const loopFiber = yield* Effect.forkScoped(
       Effect.flatMap(
         Effect.catchAllDefect(loop, (defect) => Effect.succeed(afterDefect(defect))),
         (o) => finishAll(o ?? { _tag: "Left", undelivered: [] })
@@ -587,8 +587,14 @@ export const startChat = (
     // checked again after every wait for room, and offered in the same step: a send accepted once the chat has
     // ended would be neither sent nor reported
     const accept = (text: string): Effect.Effect<string, SendRefused> =>
-      withRoom(sendRoom, () => over || hasRoom(), () =>
-        over ? Effect.fail(ENDED) : Effect.succeed(offerSend(text))
+      Effect.fiberIdWith((self) =>
+        // a send from the chat's own view (`emit`, and so a library's onEvents, runs in the loop's fiber): room
+        // is made by the loop, which waits for the view, so waiting here would wait for good (a bot answering
+        // in onEvents stopped at its 1,025th answer of a round). Taken at once instead: what the view sends
+        // is bounded by what it is shown.
+        !over && Equal.equals(self, loopFiber.id())
+          ? Effect.succeed(offerSend(text))
+          : withRoom(sendRoom, () => over || hasRoom(), () => (over ? Effect.fail(ENDED) : Effect.succeed(offerSend(text))))
       )
 
     const handle: ChatHandle = {
