@@ -3,15 +3,28 @@ import { Deferred, Effect, Fiber, Layer, Option, Stream } from "effect"
 import * as P2pchat from "p2pchat"
 
 /** Two peers over the in-memory transport (its 256 KiB per direction stand in for socket buffers). */
-const pair = (heartbeatMs: number) =>
+const pair = (heartbeatMs: number, bobEvents?: P2pchat.PeerOptions["onEvents"]) =>
   Effect.gen(function* () {
     const network = yield* P2pchat.MemoryTransport.make
     const stack = Layer.merge(Layer.succeed(P2pchat.Transport, network), P2pchat.protocolLayer())
     const listen = { host: "memory-bob", port: 1 }
-    const bob = yield* Effect.fork(P2pchat.open({ mode: "server", listen, heartbeatMs }).pipe(Effect.provide(stack)))
+    const bob = yield* Effect.fork(
+      P2pchat.open({ mode: "server", listen, heartbeatMs, ...(bobEvents ? { onEvents: bobEvents } : {}) }).pipe(Effect.provide(stack))
+    )
     yield* Effect.sleep(5)
     const alice = yield* P2pchat.open({ mode: "client", target: listen, heartbeatMs }).pipe(Effect.provide(stack))
     return { alice, bob: yield* Effect.flatten(bob.await) }
+  })
+
+/** Alice sends `count` texts at once; every one must come back as bob's "echo: ..." answer, in order. */
+const expectAllAnswered = (alice: P2pchat.PeerSession, count: number) =>
+  Effect.gen(function* () {
+    const echoes: Array<string> = []
+    yield* Effect.fork(Stream.runForEach(alice.messages, (m) => Effect.sync(() => void echoes.push(m.text))))
+    yield* Effect.fork(Effect.forEach(Array.from({ length: count }, (_, i) => alice.send(`${i}`)), (send) => send, { discard: true }))
+    yield* waitFor(() => echoes.length === count, 20_000)
+    expect(echoes.length).toBe(count)
+    expect(echoes.every((e, i) => e === `echo: ${i}`)).toBe(true)
   })
 
 /** Counts the `delivered` events of a session as they come. */
@@ -69,16 +82,10 @@ describe("a library subscriber slower than its peer", () => {
     () =>
       Effect.gen(function* () {
         const { alice, bob } = yield* pair(1_000)
-        const count = 40_000
         // the README's echo bot: its answers wait for room, which waits for alice's receipts, which come in
         // frames behind alice's texts; reading stops for a lagging subscriber, so it must go on for those
         yield* Effect.fork(Stream.runForEach(bob.messages, (m) => bob.send(`echo: ${m.text}`).pipe(Effect.ignore)))
-        const echoes: Array<string> = []
-        yield* Effect.fork(Stream.runForEach(alice.messages, (m) => Effect.sync(() => void echoes.push(m.text))))
-        yield* Effect.fork(Effect.forEach(Array.from({ length: count }, (_, i) => alice.send(`${i}`)), (send) => send, { discard: true }))
-        yield* waitFor(() => echoes.length === count, 20_000)
-        expect(echoes.length).toBe(count)
-        expect(echoes.every((e, i) => e === `echo: ${i}`)).toBe(true)
+        yield* expectAllAnswered(alice, 40_000)
         yield* alice.leave()
         expect((yield* alice.outcome)._tag).toBe("Left")
       }),
@@ -89,9 +96,6 @@ describe("a library subscriber slower than its peer", () => {
 describe("a bot that answers from onEvents (which the chat waits for)", () => {
   it.scopedLive("answers every one of 5,000 texts that arrive at once, beyond the 1,024 sends that may wait", () =>
     Effect.gen(function* () {
-      const network = yield* P2pchat.MemoryTransport.make
-      const stack = Layer.merge(Layer.succeed(P2pchat.Transport, network), P2pchat.protocolLayer())
-      const listen = { host: "memory-bob", port: 1 }
       const bobSession = yield* Deferred.make<P2pchat.PeerSession>()
       // its sends wait for room that only the chat makes, and the chat waits for onEvents: they used to wait for
       // each other for good at the 1,025th answer of a round (0 of 5,000 answered)
@@ -101,17 +105,9 @@ describe("a bot that answers from onEvents (which the chat waits for)", () => {
           (e) => (e._tag === "message" ? Effect.flatMap(Deferred.await(bobSession), (bob) => Effect.ignore(bob.send(`echo: ${e.text}`))) : Effect.void),
           { discard: true }
         )
-      const bob = yield* Effect.fork(P2pchat.open({ mode: "server", listen, onEvents }).pipe(Effect.provide(stack)))
-      yield* Effect.sleep(5)
-      const alice = yield* P2pchat.open({ mode: "client", target: listen }).pipe(Effect.provide(stack))
-      yield* Deferred.succeed(bobSession, yield* Effect.flatten(bob.await))
-      const count = 5_000
-      const echoes: Array<string> = []
-      yield* Effect.fork(Stream.runForEach(alice.messages, (m) => Effect.sync(() => void echoes.push(m.text))))
-      yield* Effect.fork(Effect.forEach(Array.from({ length: count }, (_, i) => alice.send(`${i}`)), (send) => send, { discard: true }))
-      yield* waitFor(() => echoes.length === count, 20_000)
-      expect(echoes.length).toBe(count)
-      expect(echoes.every((e, i) => e === `echo: ${i}`)).toBe(true)
+      const { alice, bob } = yield* pair(5_000, onEvents)
+      yield* Deferred.succeed(bobSession, bob)
+      yield* expectAllAnswered(alice, 5_000)
     }),
     30_000
   )
