@@ -175,13 +175,15 @@ const platform = Layer.mergeAll(
 
 /** @effect/cli writes its help in colour whatever the output: plain wherever ours is (a pipe, a file, NO_COLOR). */
 const plainWhereOursIs = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Console.consoleWith((console) =>
-    Effect.withConsole(effect, {
+  Console.consoleWith((console) => {
+    const to = (stream: NodeJS.WriteStream, args: ReadonlyArray<unknown>) =>
+      colourOn(stream) ? args : args.map((a) => (typeof a === "string" ? withoutColour(a) : a))
+    return Effect.withConsole(effect, {
       ...console,
-      log: (...args) => (colourOn(process.stdout) ? console.log(...args) : console.log(...args.map((a) => (typeof a === "string" ? withoutColour(a) : a)))),
-      error: (...args) => (colourOn(process.stderr) ? console.error(...args) : console.error(...args.map((a) => (typeof a === "string" ? withoutColour(a) : a))))
+      log: (...args) => console.log(...to(process.stdout, args)),
+      error: (...args) => console.error(...to(process.stderr, args))
     })
-  )
+  })
 
 const main = Effect.suspend(() => cli(process.argv)).pipe(plainWhereOursIs, Effect.provide(platform))
 
