@@ -10,7 +10,7 @@ import { takePrestartedKey } from "./cli/prestart.js"
 import { colourOn, styleFor, withoutColour } from "./cli/render.js"
 import { makeJsonView, makePlainView, makeTerminalView, type View } from "./cli/views.js"
 import { formatEndpoint } from "./domain/address.js"
-import { type ChatError, describeError, errorCode, internalError, UsageError } from "./domain/errors.js"
+import { type ChatError, describeForCli, errorCode, internalError, UsageError } from "./domain/errors.js"
 import { event, toJsonLine } from "./domain/events.js"
 import * as ForgeCertificate from "./layers/ForgeCertificate.js"
 import * as LengthPrefixFraming from "./layers/LengthPrefixFraming.js"
@@ -148,7 +148,7 @@ const command = Command.make("p2pchat", flags, (raw: RawFlags) =>
       Effect.provide(built),
       Effect.tapError((e) =>
         config.json
-          ? view.onEvents([event({ _tag: "error", code: errorCode(e), message: describeError(e) })])
+          ? view.onEvents([event({ _tag: "error", code: errorCode(e), message: describeForCli(e) })])
           : Effect.void
       )
     )
@@ -209,8 +209,8 @@ const exitCodeOf = (exit: Exit.Exit<unknown, unknown>): number => {
   if (ValidationError.isValidationError(error)) return ValidationError.isHelpRequested(error) ? 0 : 2
   const e = error as ChatError
   const json = process.argv.includes("--json")
-  if (!json) process.stderr.write(`p2pchat: ${describeError(e)}\n`)
-  else if (e._tag === "UsageError" || e._tag === "CertificateError") process.stderr.write(`p2pchat: ${describeError(e)}\n`)
+  if (!json) process.stderr.write(`p2pchat: ${describeForCli(e)}\n`)
+  else if (e._tag === "UsageError" || e._tag === "CertificateError") process.stderr.write(`p2pchat: ${describeForCli(e)}\n`)
   return e._tag === "UsageError" || e._tag === "CertificateError" ? 2 : 1
 }
 

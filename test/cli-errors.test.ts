@@ -128,13 +128,13 @@ describe("network failures: one clear sentence and exit code 1", () => {
     const r = await run(["-i", "127.0.0.1", "-p", String(port), "-m", "2"])
     holder.kill()
     expect(r.code).toBe(1)
-    expect(r.stderr).toMatch(/port is already in use/)
+    expect(r.stderr).toMatch(/port is already in use; pick another with -p\.$/m)
   })
 
   it("an address that is not on this host", async () => {
     const r = await run(["-i", "192.0.2.1", "-p", "0", "-m", "2"])
     expect(r.code).toBe(1)
-    expect(r.stderr).toMatch(/does not belong to this machine/)
+    expect(r.stderr).toMatch(/does not belong to this machine; pick one with -i\.$/m)
   })
 
   it("a host name that does not resolve", async () => {

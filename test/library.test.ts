@@ -73,6 +73,9 @@ describe("p2pchat as a library", () => {
         expect(e.message).toBe(P2pchat.describeError(e))
         expect(String(e)).toBe(`${e._tag}: ${P2pchat.describeError(e)}`)
       }
+      // a library's messages name no command-line flag (the CLI adds "pick another with -p")
+      const inUse = new P2pchat.ListenError({ host: "127.0.0.1", port: 8000, reason: "AddressInUse", detail: "EADDRINUSE" })
+      expect(inUse.message).toBe("Cannot listen on 127.0.0.1:8000: the port is already in use.")
     })
   )
 

@@ -91,9 +91,9 @@ export const describeError = (error: ChatError): string => {
     case "ListenError":
       switch (error.reason) {
         case "AddressInUse":
-          return `Cannot listen on ${endpoint(error.host, error.port)}: the port is already in use; pick another with -p.`
+          return `Cannot listen on ${endpoint(error.host, error.port)}: the port is already in use.`
         case "AddressNotAvailable":
-          return `Cannot listen on ${endpoint(error.host, error.port)}: that address does not belong to this machine; pick one with -i.`
+          return `Cannot listen on ${endpoint(error.host, error.port)}: that address does not belong to this machine.`
         case "Permission":
           return `Cannot listen on ${endpoint(error.host, error.port)}: permission denied (ports below 1024 need privileges).`
         default:
@@ -159,6 +159,14 @@ for (const ErrorClass of [
     },
     configurable: true
   })
+
+/** describeError, with what to change on the command line where a flag decides it (the CLI's wording). */
+export const describeForCli = (error: ChatError): string => {
+  const sentence = describeError(error)
+  if (error._tag !== "ListenError") return sentence
+  const hint = error.reason === "AddressInUse" ? "pick another with -p" : error.reason === "AddressNotAvailable" ? "pick one with -i" : undefined
+  return hint === undefined ? sentence : `${sentence.slice(0, -1)}; ${hint}.`
+}
 
 /** A stable machine-readable code for the JSON interface: tag and reason. */
 export const errorCode = (error: ChatError): string => ("reason" in error ? `${error._tag}.${error.reason}` : error._tag)
