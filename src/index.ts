@@ -41,6 +41,7 @@ export {
   errorCode,
   FrameError,
   HandshakeError,
+  InputError,
   InternalError,
   ListenError,
   SessionError,

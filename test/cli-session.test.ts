@@ -147,6 +147,22 @@ describe("two p2pchat processes over TLS", () => {
     }
   }, 60_000)
 
+  it("standard input that cannot be read (a directory) is said, ends the input, and the run ends as a failure", async () => {
+    const port = await freePort()
+    const server = start(["-i", "127.0.0.1", "-p", String(port), "-m", "2"])
+    await server.waitFor("listening")
+    const fd = fs.openSync(os.tmpdir(), "r")
+    // it used to read as empty input: nothing said, exit code 0
+    const client = start(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`], { stdin: fd })
+    fs.closeSync(fd)
+    const error = await client.waitFor("error")
+    expect(error.code).toBe("InputError")
+    expect(error.message).toMatch(/^Could not read standard input \(EISDIR/)
+    expect((await client.waitFor("disconnected")).reason).toBe("left")
+    expect(await client.exited).toBe(1)
+    await server.waitFor("peer-left")
+  })
+
   it("a reader that stops taking our output slows the chat down instead of making us buffer it", async () => {
     const { server, client } = await pair(["--heartbeat", "0"])
     await server.waitFor("handshake")

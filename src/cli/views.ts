@@ -1,6 +1,7 @@
 import { Effect, Fiber, Mailbox, Runtime } from "effect"
 import * as fs from "node:fs"
 import * as readline from "node:readline"
+import { describeError, errorCode, InputError } from "../domain/errors.js"
 import { type ChatEvent, event, toJsonLine } from "../domain/events.js"
 import { lineSplitter, type TooLong } from "../domain/lines.js"
 import { MAX_TEXT_BYTES, tooLongRefusal } from "../domain/text.js"
@@ -43,7 +44,9 @@ const FILE_READ_BYTES = 512 * 1024
 export const standardInput = (): NodeJS.ReadableStream => {
   let file = false
   try {
-    file = fs.fstatSync(0).isFile()
+    const stat = fs.fstatSync(0)
+    // a directory too: process.stdin ends at once on one, as if it were empty; a read of it fails, and says so
+    file = stat.isFile() || stat.isDirectory()
   } catch {
     // not expected (node puts /dev/null on a closed descriptor 0 at start): process.stdin, as before
   }
@@ -59,7 +62,8 @@ const END = Symbol("end of input")
 /** Lines from stdin when it is not a terminal: every line is a message; end of input leaves after receipts. */
 const pipeInput = (
   chat: ChatHandle,
-  reportRefusal: (message: string) => void,
+  /** Says a problem as an `error` event would (a refused line, unreadable input): it does not end the chat. */
+  report: (code: string, message: string) => void,
   setInterrupt: (f: () => void) => void,
   input: NodeJS.ReadableStream
 ) =>
@@ -112,8 +116,7 @@ const pipeInput = (
         input.pause()
       }
     }
-    // a read error ends the input as its end does; what is in hand then (an error can come while paused) is
-    // cut whole: nothing read is dropped
+    // what is in hand at the end (an error can come while paused) is cut whole: nothing read is dropped
     const onEnd = () => {
       if (ended) return
       ended = true
@@ -123,9 +126,18 @@ const pipeInput = (
       waiting++
       lines.unsafeOffer(END)
     }
+    // a read error ends the input as its end does, said when it happens; the run then ends as a failure (exit
+    // 1): `p2pchat ... < dir` used to send nothing, say nothing and exit 0
+    let inputError: InputError | undefined
+    const onError = (e: Error) => {
+      if (ended) return
+      inputError = new InputError({ detail: e.message })
+      report(errorCode(inputError), describeError(inputError))
+      onEnd()
+    }
     input.on("data", onData)
     input.on("end", onEnd)
-    input.on("error", onEnd)
+    input.on("error", onError)
     const sender = Effect.gen(function* () {
       for (;;) {
         const [batch] = yield* lines.takeAll
@@ -136,12 +148,12 @@ const pipeInput = (
           // "/quit" and the end of input leave after the lines before them, never before
           if (line === END || line === "/quit") return leave()
           if (typeof line !== "string") {
-            reportRefusal(tooLongRefusal(line.bytes))
+            report("SendRefused", tooLongRefusal(line.bytes))
             continue
           }
           const refused = yield* Effect.match(chat.send(line), { onFailure: (r) => r, onSuccess: () => undefined })
           if (refused === undefined) continue
-          reportRefusal(refused.message)
+          report("SendRefused", refused.message)
           // once the chat is over every later line would be refused the same way: said once, not per line
           if (refused.reason === "Ended") return
         }
@@ -153,19 +165,24 @@ const pipeInput = (
     })
     const fiber = yield* Effect.fork(sender)
     // a bug in the sender (a defect) ends the run with it, instead of leaving the chat without its input
-    return yield* Effect.raceFirst(chat.outcome, Effect.zipRight(Fiber.join(fiber), Effect.never)).pipe(
+    const outcome = yield* Effect.raceFirst(chat.outcome, Effect.zipRight(Fiber.join(fiber), Effect.never)).pipe(
       Effect.ensuring(
         Effect.zipRight(
           Fiber.interrupt(fiber),
           Effect.sync(() => {
-            // the error listener stays: a read error after the chat must not become an uncaught one
+            // the error listener stays, silent from now on (`ended`): a read error after the chat must not become
+            // an uncaught one, nor be reported after the chat's last event
             input.off("data", onData)
             input.off("end", onEnd)
+            ended = true
             input.pause()
           })
         )
       )
     )
+    return inputError !== undefined && outcome._tag !== "Failed"
+      ? ({ _tag: "Failed", error: inputError, undelivered: outcome.undelivered } satisfies ChatOutcome)
+      : outcome
   })
 
 /**
@@ -192,7 +209,7 @@ export const makeJsonView = (out: NodeJS.WritableStream, input: NodeJS.ReadableS
   return {
     onEvents: (events) => writeOut(out, lines(events)),
     run: (chat, setInterrupt) =>
-      pipeInput(chat, (message) => void out.write(lines([event({ _tag: "error", code: "SendRefused", message })])), setInterrupt, input)
+      pipeInput(chat, (code, message) => void out.write(lines([event({ _tag: "error", code, message })])), setInterrupt, input)
   }
 }
 
@@ -212,7 +229,7 @@ export const makePlainView = (out: NodeJS.WritableStream, style: Style, input: N
       return t.length > 0 ? writeOut(out, t) : Effect.void
     },
     run: (chat, setInterrupt) =>
-      pipeInput(chat, (message) => void out.write(text([event({ _tag: "error", code: "SendRefused", message })])), setInterrupt, input)
+      pipeInput(chat, (code, message) => void out.write(text([event({ _tag: "error", code, message })])), setInterrupt, input)
   }
 }
 

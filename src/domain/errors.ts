@@ -61,6 +61,12 @@ export class CertificateError extends Data.TaggedError("CertificateError")<{
 }> {}
 
 /**
+ * Standard input could not be read (pipe mode: `p2pchat ... < dir`, an I/O error): the lines read before it
+ * were sent, and the run ends as a failure rather than as if the input had simply ended.
+ */
+export class InputError extends Data.TaggedError("InputError")<{ readonly detail: string }> {}
+
+/**
  * A bug of ours (an exception where none was expected) ended the chat: reported like any failure, with what
  * was not delivered, rather than leaving the chat hanging.
  */
@@ -79,6 +85,7 @@ export type ChatError =
   | HandshakeError
   | SessionError
   | CertificateError
+  | InputError
   | InternalError
 
 const endpoint = (host: string, port: number) => (host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`)
@@ -135,6 +142,8 @@ export const describeError = (error: ChatError): string => {
       return `The chat was ended because a ${error.protocol} message could not be accepted: ${error.detail}.`
     case "CertificateError":
       return `${error.path}: ${error.detail}.`
+    case "InputError":
+      return `Could not read standard input (${error.detail}); the lines read before it were sent.`
     case "InternalError":
       return `p2pchat hit an internal error and ended the chat (${error.detail}); please report it.`
   }
@@ -151,6 +160,7 @@ for (const ErrorClass of [
   HandshakeError,
   SessionError,
   CertificateError,
+  InputError,
   InternalError
 ])
   Object.defineProperty(ErrorClass.prototype, "message", {
