@@ -67,6 +67,7 @@ describe("p2pchat as a library", () => {
         new P2pchat.HandshakeError({ protocol: "v2", reason: "Confirmation", detail: "wrong key confirmation" }),
         new P2pchat.SessionError({ protocol: "seed", reason: "Decrypt", detail: "authentication failed" }),
         new P2pchat.CertificateError({ reason: "Read", path: "/x.pem", detail: "no such file" }),
+        new P2pchat.InputError({ detail: "EIO: i/o error, read" }),
         new P2pchat.InternalError({ detail: "TypeError: boom" })
       ]
       for (const e of all) {
