@@ -239,8 +239,19 @@ const onSignal = () => {
 }
 process.on("SIGINT", onSignal)
 process.on("SIGTERM", onSignal)
+// Our standard output went away (the reader of our pipe exited: `p2pchat ... | head -3`): nothing more can be
+// shown, so nothing more may be acknowledged. The chat is cut at once (the view's write never completes, so
+// no receipt leaves for what it held); the peer sees a lost connection and every id we did not acknowledge
+// as undelivered. Exit code 141, as SIGPIPE would give. (Before, p2pchat acknowledged all that came after.)
+let outputGone = false
+process.stdout.on("error", () => {
+  if (outputGone) return
+  outputGone = true
+  fiber.unsafeInterruptAsFork(fiber.id())
+})
 fiber.addObserver((exit) => {
-  const code = exitCodeOf(exit)
+  const code = outputGone ? 141 : exitCodeOf(exit)
   // flush stdout (a pipe may still hold events) before leaving
-  process.stdout.write("", () => process.exit(code))
+  if (outputGone) process.exit(code)
+  else process.stdout.write("", () => process.exit(code))
 })

@@ -163,6 +163,26 @@ describe("two p2pchat processes over TLS", () => {
     await server.waitFor("peer-left")
   })
 
+  it("when the reader of our output goes away, nothing more is acknowledged: the chat is cut, exit code 141", async () => {
+    const port = await freePort()
+    const server = start(["-i", "127.0.0.1", "-p", String(port), "-m", "2"])
+    await server.waitFor("listening")
+    const client = start(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`])
+    await client.waitFor("handshake")
+    // as `p2pchat ... | head -3` leaves it: the read end of its standard output closes
+    client.child.stdout!.destroy()
+    const count = 3_000
+    for (let i = 0; i < count; i++) server.send(`m${i}`)
+    expect(await client.exited).toBe(141)
+    const gone = await server.waitFor("disconnected")
+    expect(gone.reason).toBe("connection lost")
+    // nothing was shown (the very first write failed), so nothing was acknowledged: it used to be all 3,000,
+    // each "delivered", and the client stayed until its input ended
+    const delivered = server.events.flatMap((e) => (e._tag === "delivered" ? [e.id] : []))
+    expect(delivered).toEqual([])
+    expect(gone._tag === "disconnected" && gone.undelivered.length).toBe(count)
+  })
+
   it("a reader that stops taking our output slows the chat down instead of making us buffer it", async () => {
     const { server, client } = await pair(["--heartbeat", "0"])
     await server.waitFor("handshake")

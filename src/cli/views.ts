@@ -186,22 +186,17 @@ const pipeInput = (
   })
 
 /**
- * Writes to our standard output, waiting while it is full: a reader that is slow to take our output slows
- * the chat down (and through TCP, the peer) instead of making us buffer without bound.
+ * Writes to our standard output and completes once the stream has taken the text: a reader that is slow to
+ * take our output slows the chat down (and through TCP, the peer) instead of making us buffer without bound.
+ * A write that fails (the reader of our pipe went away) never completes: its events were not shown, so the
+ * chat must not acknowledge them, and the CLI stops it (see main.ts). It used to complete on the error, and
+ * everything the peer sent after was acknowledged as shown.
  */
 const writeOut = (out: NodeJS.WritableStream, text: string): Effect.Effect<void> =>
   Effect.async<void>((resume) => {
-    if (out.write(text)) return resume(Effect.void)
-    const events = ["drain", "close", "error"] as const
-    const stop = () => {
-      for (const e of events) out.off(e, done)
-    }
-    const done = () => {
-      stop()
-      resume(Effect.void)
-    }
-    for (const e of events) out.on(e, done)
-    return Effect.sync(stop)
+    out.write(text, (error) => {
+      if (error === undefined || error === null) resume(Effect.void)
+    })
   })
 
 export const makeJsonView = (out: NodeJS.WritableStream, input: NodeJS.ReadableStream = standardInput()): View => {
