@@ -174,8 +174,11 @@ describe("two p2pchat processes over TLS", () => {
     const count = 3_000
     for (let i = 0; i < count; i++) server.send(`m${i}`)
     expect(await client.exited).toBe(141)
+    const exitedAt = Date.now()
     const gone = await server.waitFor("disconnected")
     expect(gone.reason).toBe("connection lost")
+    // at once, though frames were still queued for the dead connection (it waited 2 s for them to leave)
+    expect(Date.now() - exitedAt).toBeLessThan(1_500)
     // nothing was shown (the very first write failed), so nothing was acknowledged: it used to be all 3,000,
     // each "delivered", and the client stayed until its input ended
     const delivered = server.events.flatMap((e) => (e._tag === "delivered" ? [e.id] : []))

@@ -533,9 +533,11 @@ export const startChat = (
           )
         }
         sendRoom.unsafeOpen()
-        // let the writer flush what the last round produced (goodbye, key reply), bounded in time
+        // let the writer flush what the last round produced (goodbye, key reply), bounded in time, for as long as
+        // it can write: on a connection already lost it has stopped, and waiting for it delayed "connection
+        // lost" by the whole bound whenever frames were still queued (measured: 2 s after a peer reset)
         yield* Effect.gen(function* () {
-          while ((yield* Queue.size(outbound)) > 0) yield* Effect.sleep(5)
+          while ((yield* Queue.size(outbound)) > 0 && writer.unsafePoll() === null) yield* Effect.sleep(5)
         }).pipe(Effect.timeout(2_000), Effect.ignore)
         yield* Fiber.interrupt(reader)
         yield* framed.conn.close.pipe(Effect.timeout(3_000), Effect.ignore)
