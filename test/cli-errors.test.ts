@@ -34,6 +34,9 @@ describe("bad flags and files are refused with one sentence and exit code 2, bef
     ["a target with a bad port", ["-i", "127.0.0.1", "-t", "127.0.0.1:99999"], /is not a port/],
     ["a target that is not an address", ["-i", "127.0.0.1", "-t", "no such host!"], /neither an IP address nor a host name/],
     ["no target without a terminal", ["-i", "127.0.0.1"], /No target given/],
+    // it connected to itself, failed the handshake and retried for good, silently
+    ["in auto mode, a target that is where we listen", ["-i", "127.0.0.1", "-p", "9971", "-t", "127.0.0.1:9971"], /127\.0\.0\.1:9971 is where this p2pchat listens/],
+    ["in auto mode, this host's address on the port of a listener on every address", ["-i", "0.0.0.0", "-t", "127.0.0.1"], /127\.0\.0\.1:8000 is where this p2pchat listens/],
     ["a heartbeat of a millisecond (three of silence ended every chat at once)", ["--heartbeat", "0.001", ...base], /--heartbeat 0\.001 is too short/]
   ]
   for (const [what, args, message] of cases) {

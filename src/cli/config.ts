@@ -1,7 +1,7 @@
 import { Effect, Either, Option, Schema } from "effect"
 import { isIP } from "node:net"
 import * as os from "node:os"
-import { type Endpoint, isValidHost, parseTarget, Port } from "../domain/address.js"
+import { type Endpoint, formatEndpoint, isValidHost, parseTarget, Port } from "../domain/address.js"
 import { UsageError } from "../domain/errors.js"
 import type { ProtocolName } from "../domain/session.js"
 import type { Mode } from "../services/Connection.js"
@@ -45,6 +45,14 @@ export const defaultIp = (): string => {
 
 const usage = (detail: string) => new UsageError({ detail })
 
+/** The addresses a listener on `ip` answers on: `ip` itself, or every address of this host for 0.0.0.0 and ::. */
+const ownAddresses = (ip: string): ReadonlySet<string> => {
+  if (ip !== "0.0.0.0" && ip !== "::") return new Set([ip])
+  const all = new Set(["127.0.0.1", "::1", "0.0.0.0", "::"])
+  for (const list of Object.values(os.networkInterfaces())) for (const a of list ?? []) all.add(a.address)
+  return all
+}
+
 const checkPort = (flag: string, value: number, allowZero: boolean) =>
   Schema.is(Port)(value) || (allowZero && value === 0)
     ? Effect.succeed(value)
@@ -86,16 +94,26 @@ export const resolveConfig = (
     if (flags.heartbeat > 0 && flags.heartbeat < MIN_HEARTBEAT_SECONDS)
       return yield* usage(`--heartbeat ${flags.heartbeat} is too short: 0 turns heartbeats off, else give ${MIN_HEARTBEAT_SECONDS} seconds or more.`)
 
+    // In auto mode we listen too: a target that is where we listen is ourselves (no peer can listen there while
+    // we do), and connecting to it failed its handshake, then retried for good without a word. A likely slip:
+    // `-t` given this machine's own address, with both ports at their default.
+    const listening = mode === "auto" ? ownAddresses(ip) : undefined
+    const checkTarget = (text: string): Either.Either<Endpoint, string> =>
+      Either.flatMap(parseTarget(text, remote), (t) =>
+        listening?.has(t.host) && t.port === port
+          ? Either.left(`${formatEndpoint(t)} is where this p2pchat listens (-i/-p), not a peer; give the peer's address (or another -p).`)
+          : Either.right(t)
+      )
     let target: Endpoint | undefined
     if (mode !== "server") {
       if (Option.isSome(flags.target)) {
-        const parsed = parseTarget(flags.target.value, remote)
+        const parsed = checkTarget(flags.target.value)
         if (Either.isLeft(parsed)) return yield* usage(`-t/--target: ${parsed.left}`)
         target = parsed.right
       } else if (Option.isSome(askTarget)) {
         let problem: string | undefined
         while (target === undefined) {
-          const parsed = parseTarget(yield* askTarget.value(problem), remote)
+          const parsed = checkTarget(yield* askTarget.value(problem))
           if (Either.isLeft(parsed)) problem = parsed.left
           else target = parsed.right
         }
