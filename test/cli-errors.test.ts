@@ -49,6 +49,16 @@ describe("bad flags and files are refused with one sentence and exit code 2, bef
     })
   }
 
+  it("what the user typed is shown back cut short and with control characters made visible", async () => {
+    // a 10,000-character target was quoted whole, an escape sequence raw
+    const long = await run(["-i", "127.0.0.1", "-t", "a".repeat(10_000)])
+    expect(long.code).toBe(2)
+    expect(long.stderr).toMatch(/"a{80}…" is neither an IP address nor a host name\.\n$/)
+    const escape = await run(["-i", "127.0.0.1", "-t", "bad\x1b[2Jhost"])
+    expect(escape.stderr).toContain('"bad\\x1b[2Jhost" is neither')
+    expect(escape.stderr).not.toContain("\x1b")
+  })
+
   it("a key file that does not exist", async () => {
     const r = await run(["-k", path.join(dir, "missing.pem"), "-c", path.join(dir, "missing.crt"), ...base])
     expect(r.code).toBe(2)

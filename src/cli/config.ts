@@ -3,6 +3,7 @@ import { isIP } from "node:net"
 import * as os from "node:os"
 import { type Endpoint, formatEndpoint, isValidHost, parseTarget, Port } from "../domain/address.js"
 import { UsageError } from "../domain/errors.js"
+import { showInput } from "../domain/text.js"
 import type { ProtocolName } from "../domain/session.js"
 import type { Mode } from "../services/Connection.js"
 
@@ -78,9 +79,9 @@ export const resolveConfig = (
     const mode = MODES[flags.mode]
     if (mode === undefined) return yield* usage(`-m/--mode ${flags.mode} is not a mode: use 0 (auto), 1 (client) or 2 (server).`)
     if (flags.protocol !== "seed" && flags.protocol !== "v2")
-      return yield* usage(`--protocol ${flags.protocol} is unknown: use v2 (default) or seed (the original chat.py's).`)
+      return yield* usage(`--protocol ${showInput(flags.protocol)} is unknown: use v2 (default) or seed (the original chat.py's).`)
     const ip = Option.getOrElse(flags.ip, defaultIp).replace(/^\[(.*)\]$/, "$1")
-    if (isIP(ip) === 0 && !isValidHost(ip)) return yield* usage(`-i/--ip ${ip} is not an IP address.`)
+    if (isIP(ip) === 0 && !isValidHost(ip)) return yield* usage(`-i/--ip ${showInput(ip)} is not an IP address.`)
     if (Option.isSome(flags.key) !== Option.isSome(flags.cert))
       return yield* usage("-k/--key and -c/--cert go together: give both PEM files, or neither for a generated certificate.")
     for (const [flag, v, min] of [

@@ -1,5 +1,6 @@
 import { Either, Schema } from "effect"
 import { isIP } from "node:net"
+import { quoteInput } from "./text.js"
 
 /** A TCP port: 1-65535. (-p also takes 0, meaning "any free port", which tests rely on.) */
 export const Port = Schema.Int.pipe(Schema.between(1, 65535), Schema.brand("Port"))
@@ -30,20 +31,20 @@ export const parseTarget = (input: string, defaultPort: number): Either.Either<E
   if (bracketed) {
     host = bracketed[1]!
     portText = bracketed[2]
-    if (isIP(host) !== 6) return Either.left(`"${host}" in brackets is not an IPv6 address.`)
+    if (isIP(host) !== 6) return Either.left(`${quoteInput(host)} in brackets is not an IPv6 address.`)
   } else if (isIP(text) === 6) {
     host = text
   } else {
     const parts = text.split(":")
-    if (parts.length > 2) return Either.left(`"${text}" is not an address: write IPv6 addresses with a port as [addr]:port.`)
+    if (parts.length > 2) return Either.left(`${quoteInput(text)} is not an address: write IPv6 addresses with a port as [addr]:port.`)
     host = parts[0]!
     portText = parts[1]
   }
-  if (!isValidHost(host)) return Either.left(`"${host}" is neither an IP address nor a host name.`)
+  if (!isValidHost(host)) return Either.left(`${quoteInput(host)} is neither an IP address nor a host name.`)
   if (portText === undefined) return Either.right({ host, port: defaultPort })
   const port = parsePort(portText)
   return port === undefined
-    ? Either.left(`"${portText}" is not a port: give a whole number from 1 to 65535.`)
+    ? Either.left(`${quoteInput(portText)} is not a port: give a whole number from 1 to 65535.`)
     : Either.right({ host, port })
 }
 

@@ -34,3 +34,16 @@ export const escapeForTerminal = (text: string): string =>
       return code < 0x100 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`
     }
   )
+
+/** Longest piece of what the user typed that a sentence quotes back. */
+const QUOTED_CHARS = 80
+
+/**
+ * What the user typed, shown back in a sentence: cut to a readable length, control characters made visible
+ * (a 100 KB argument was shown whole, an escape sequence raw).
+ */
+export const showInput = (text: string): string =>
+  escapeForTerminal(text.length > QUOTED_CHARS ? `${text.slice(0, QUOTED_CHARS)}…` : text)
+
+/** The same, between quotes. */
+export const quoteInput = (text: string): string => `"${showInput(text)}"`
