@@ -1,10 +1,24 @@
 import { describe, expect, it } from "vitest"
-import { colors, dropRepeatedConnecting, fold, groupFingerprint, plain, renderEvent, styleFor } from "../src/cli/render.js"
+import { colors, dropRepeatedConnecting, fold, groupFingerprint, idList, plain, renderEvent, styleFor } from "../src/cli/render.js"
 import * as SeedProtocol from "../src/layers/SeedProtocol.js"
 import * as V2Protocol from "../src/layers/V2Protocol.js"
 import { type ChatEvent, event } from "../src/domain/events.js"
 
 describe("the human views", () => {
+  it("undelivered ids are shown as ranges, and a long list is cut with what is left counted", () => {
+    expect(idList(["3"])).toBe("3")
+    expect(idList(["1", "2", "3", "5", "7", "8"])).toBe("1-3, 5, 7-8")
+    // 20,000 ids were one line of 128,892 characters
+    expect(idList(Array.from({ length: 20_000 }, (_, i) => String(i + 1)))).toBe("1-20000")
+    const scattered = Array.from({ length: 1_000 }, (_, i) => String(i * 2 + 1))
+    const shown = idList(scattered)
+    expect(shown.length).toBeLessThan(230)
+    const listed = shown.split(", ").filter((p) => /^\d+$/.test(p)).length
+    expect(shown).toMatch(new RegExp(`, … ${1_000 - listed} more$`))
+    const line = renderEvent(event({ _tag: "disconnected", reason: "connection lost", undelivered: scattered }), plain).join("\n")
+    expect(line).toContain(`Not confirmed as delivered: 1000 message(s) (1, 3, 5, `)
+  })
+
   it("fingerprints are two rows of eight 4-digit groups, for reading aloud", () => {
     const hex = "0123456789abcdef".repeat(4)
     expect(groupFingerprint(hex)).toEqual([

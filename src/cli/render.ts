@@ -57,6 +57,28 @@ export const fold = (text: string, indent: string, width: number = COLUMNS): Arr
 }
 
 /** The terminal lines for one event (none for events the human view does not show). */
+/** Characters of ids a person is shown at most (the JSON view lists them all). */
+const ID_LIST_CHARS = 200
+
+/**
+ * Message ids for a person: runs of consecutive numbers as ranges ("1-20000", where 20,000 ids were listed one
+ * by one on a single line), cut after ID_LIST_CHARS with what is left counted.
+ */
+export const idList = (ids: ReadonlyArray<string>): string => {
+  const numeric = (id: string) => /^\d{1,15}$/.test(id)
+  let shown = ""
+  for (let i = 0; i < ids.length; ) {
+    let j = i
+    while (j + 1 < ids.length && numeric(ids[j]!) && numeric(ids[j + 1]!) && Number(ids[j + 1]) === Number(ids[j]) + 1) j++
+    const part = j > i ? `${ids[i]}-${ids[j]}` : ids[i]!
+    const next = shown === "" ? part : `${shown}, ${part}`
+    if (next.length > ID_LIST_CHARS && shown !== "") return escapeForTerminal(`${shown}, … ${ids.length - i} more`)
+    shown = next
+    i = j + 1
+  }
+  return escapeForTerminal(shown)
+}
+
 export const renderEvent = (e: ChatEvent, s: Style): Array<string> => {
   const stamp = s.dim(`[${hhmmss(e.at)}]`)
   switch (e._tag) {
@@ -102,7 +124,7 @@ export const renderEvent = (e: ChatEvent, s: Style): Array<string> => {
       const lines =
         e.reason === "left" ? [`${stamp} You left the chat.`] : e.reason === "peer left" ? [] : [`${stamp} ${s.red("Disconnected.")}`]
       if (e.undelivered.length > 0)
-        lines.push(`  ${s.yellow(`Not confirmed as delivered: ${e.undelivered.length} message(s) (${e.undelivered.join(", ")}).`)}`)
+        lines.push(`  ${s.yellow(`Not confirmed as delivered: ${e.undelivered.length} message(s) (${idList(e.undelivered)}).`)}`)
       return lines
     }
     case "error":
