@@ -109,7 +109,13 @@ const chat = (config: Config, view: View) =>
       connectFor: `${config.waitSeconds} seconds`,
       handshakeTimeout: `${config.handshakeTimeoutSeconds} seconds`,
       heartbeatMs: config.heartbeatSeconds * 1000,
-      onEvents: (events) => Effect.suspend(() => (quiet.touch(), view.onEvents(events)))
+      onEvents: (events) =>
+        Effect.suspend(() => {
+          quiet.touch()
+          // the chat's last event: how it ended, should our output go away while it is being written
+          for (const e of events) if (e._tag === "disconnected") endedAs = e.reason
+          return view.onEvents(events)
+        })
     })
     return yield* view.run(session, (f) => (onInterrupt = f))
   }).pipe(Effect.scoped)
@@ -162,6 +168,8 @@ const command = Command.make("p2pchat", flags, (raw: RawFlags) =>
 
 /** How the chat ended, for the exit code (0 normal end, 1 failure). */
 let finalOutcome: ChatOutcome | undefined
+/** The reason of the chat's `disconnected` event, once it is being shown. */
+let endedAs: string | undefined
 
 const cli = Command.run(command, { name: "p2pchat", version: VERSION })
 
@@ -243,14 +251,17 @@ process.on("SIGTERM", onSignal)
 // shown, so nothing more may be acknowledged. The chat is cut at once (the view's write never completes, so
 // no receipt leaves for what it held); the peer sees a lost connection and every id we did not acknowledge
 // as undelivered. Exit code 141, as SIGPIPE would give. (Before, p2pchat acknowledged all that came after.)
+// If what could not be written was the chat's end (`... | grep -m1 delivered` exits before it), the chat
+// is over already, goodbye sent: the exit code is its own.
 let outputGone = false
 process.stdout.on("error", () => {
   if (outputGone) return
   outputGone = true
   fiber.unsafeInterruptAsFork(fiber.id())
 })
+const outputGoneCode = () => (endedAs === undefined ? 141 : endedAs === "connection lost" ? 1 : 0)
 fiber.addObserver((exit) => {
-  const code = outputGone ? 141 : exitCodeOf(exit)
+  const code = outputGone ? outputGoneCode() : exitCodeOf(exit)
   // flush stdout (a pipe may still hold events) before leaving
   if (outputGone) process.exit(code)
   else process.stdout.write("", () => process.exit(code))

@@ -186,6 +186,22 @@ describe("two p2pchat processes over TLS", () => {
     expect(gone._tag === "disconnected" && gone.undelivered.length).toBe(count)
   })
 
+  it("when the reader of our output goes away once it has what it wanted (`| grep -m1 delivered`), the chat's own end decides the exit code", async () => {
+    const port = await freePort()
+    const server = start(["-i", "127.0.0.1", "-p", String(port), "-m", "2"])
+    await server.waitFor("listening")
+    const client = start(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`])
+    // as grep -m1 does: gone as soon as the line it waits for is there, before the chat's last event
+    client.child.stdout!.on("data", (d: string) => {
+      if (d.includes('"event":"delivered"')) client.child.stdout!.destroy()
+    })
+    client.send("deploy done")
+    client.endInput()
+    // the goodbye went out and the chat was over: 0, not 141 (the message was delivered, the peer told)
+    expect(await client.exited).toBe(0)
+    expect((await server.waitFor("disconnected")).reason).toBe("peer left")
+  })
+
   it("a reader that stops taking our output slows the chat down instead of making us buffer it", async () => {
     const { server, client } = await pair(["--heartbeat", "0"])
     await server.waitFor("handshake")
