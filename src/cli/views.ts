@@ -1,12 +1,13 @@
 import { Effect, Fiber, Mailbox, Runtime } from "effect"
 import * as fs from "node:fs"
 import * as readline from "node:readline"
+import stringWidth from "string-width"
 import { describeError, errorCode, InputError } from "../domain/errors.js"
 import { type ChatEvent, event, toJsonLine } from "../domain/events.js"
 import { lineSplitter, type TooLong } from "../domain/lines.js"
 import { MAX_TEXT_BYTES, tooLongRefusal } from "../domain/text.js"
 import type { ChatHandle, ChatOutcome } from "../services/Chat.js"
-import { dropRepeatedConnecting, renderEvent, type Style } from "./render.js"
+import { dropRepeatedConnecting, renderEvent, type Style, withoutColour } from "./render.js"
 
 /**
  * A view renders events and feeds input lines to the chat. Three of them: the interactive terminal, plain
@@ -229,7 +230,28 @@ export const makePlainView = (out: NodeJS.WritableStream, style: Style, input: N
 }
 
 const PROMPT = "> "
-const visibleWidth = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, "").length
+
+const graphemes = new Intl.Segmenter(undefined, { granularity: "grapheme" })
+
+/**
+ * Screen rows a line takes on a terminal `columns` wide, as the terminal wraps it: by display width, a wide
+ * character (CJK, most emoji: two columns) that does not fit at the end of a row going to the next. By UTF-16
+ * length, 60 CJK characters were one row, not two: the typed line was not cleared and the delivery mark
+ * landed inside the text.
+ */
+export const rowsOn = (line: string, columns: number): number => {
+  let rows = 1
+  let column = 0
+  for (const { segment } of graphemes.segment(withoutColour(line))) {
+    const width = stringWidth(segment)
+    if (column + width > columns) {
+      rows++
+      column = 0
+    }
+    column += width
+  }
+  return rows
+}
 
 /**
  * The interactive terminal: a prompt that incoming text never clobbers (lines are printed above it and the
@@ -241,7 +263,7 @@ export const makeTerminalView = (style: Style): View => {
   let handshake: ChatEvent | undefined
   // recently printed lines, newest last, with how many screen rows each took, to put marks on them later
   const recent: Array<{ id?: string; rows: number }> = []
-  const rowsOf = (line: string) => Math.max(1, Math.ceil(visibleWidth(line) / Math.max(20, out.columns || 80)))
+  const rowsOf = (line: string) => rowsOn(line, Math.max(20, out.columns || 80))
 
   const print = (lines: ReadonlyArray<string>, ids?: ReadonlyArray<string | undefined>) => {
     if (lines.length === 0) return
