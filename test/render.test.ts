@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest"
 import { colors, dropRepeatedConnecting, fold, groupFingerprint, idList, plain, renderEvent, styleFor } from "../src/cli/render.js"
+import stringWidth from "string-width"
 import { rowsOn } from "../src/cli/views.js"
 import * as SeedProtocol from "../src/layers/SeedProtocol.js"
 import * as V2Protocol from "../src/layers/V2Protocol.js"
@@ -7,19 +8,19 @@ import { type ChatEvent, event } from "../src/domain/events.js"
 
 describe("the human views", () => {
   it("a line's screen rows follow display width, as the terminal wraps it (the typed line is cleared, marks land)", () => {
-    expect(rowsOn("", 80)).toBe(1)
-    expect(rowsOn("x".repeat(80), 80)).toBe(1)
-    expect(rowsOn("x".repeat(81), 80)).toBe(2)
+    expect(rowsOn("", 80, stringWidth)).toBe(1)
+    expect(rowsOn("x".repeat(80), 80, stringWidth)).toBe(1)
+    expect(rowsOn("x".repeat(81), 80, stringWidth)).toBe(2)
     // two columns each: 60 of them took "one row" by UTF-16 length
-    expect(rowsOn("漢".repeat(40), 80)).toBe(1)
-    expect(rowsOn("漢".repeat(41), 80)).toBe(2)
-    expect(rowsOn("漢".repeat(60), 80)).toBe(2)
+    expect(rowsOn("漢".repeat(40), 80, stringWidth)).toBe(1)
+    expect(rowsOn("漢".repeat(41), 80, stringWidth)).toBe(2)
+    expect(rowsOn("漢".repeat(60), 80, stringWidth)).toBe(2)
     // a wide character that does not fit in the last column goes to the next row
-    expect(rowsOn("a" + "漢".repeat(40), 80)).toBe(2)
+    expect(rowsOn("a" + "漢".repeat(40), 80, stringWidth)).toBe(2)
     // combining marks take no column; emoji two; colour none
-    expect(rowsOn("e\u0301".repeat(80), 80)).toBe(1)
-    expect(rowsOn("😀".repeat(41), 80)).toBe(2)
-    expect(rowsOn(`\x1b[1m${"x".repeat(80)}\x1b[22m`, 80)).toBe(1)
+    expect(rowsOn("e\u0301".repeat(80), 80, stringWidth)).toBe(1)
+    expect(rowsOn("😀".repeat(41), 80, stringWidth)).toBe(2)
+    expect(rowsOn(`\x1b[1m${"x".repeat(80)}\x1b[22m`, 80, stringWidth)).toBe(1)
   })
 
   it("undelivered ids are shown as ranges, and a long list is cut with what is left counted", () => {

@@ -1,7 +1,6 @@
 import { Effect, Fiber, Mailbox, Runtime } from "effect"
 import * as fs from "node:fs"
 import * as readline from "node:readline"
-import stringWidth from "string-width"
 import { describeError, errorCode, InputError } from "../domain/errors.js"
 import { type ChatEvent, event, toJsonLine } from "../domain/events.js"
 import { lineSplitter, type TooLong } from "../domain/lines.js"
@@ -231,7 +230,11 @@ export const makePlainView = (out: NodeJS.WritableStream, style: Style, input: N
 
 const PROMPT = "> "
 
-const graphemes = new Intl.Segmenter(undefined, { granularity: "grapheme" })
+/** Columns a piece of text takes on a terminal (string-width's default export). */
+export type DisplayWidth = (text: string) => number
+
+// made on first use: ICU's segmenter costs start-up time that only the interactive view needs
+let graphemes: Intl.Segmenter | undefined
 
 /**
  * Screen rows a line takes on a terminal `columns` wide, as the terminal wraps it: by display width, a wide
@@ -239,11 +242,12 @@ const graphemes = new Intl.Segmenter(undefined, { granularity: "grapheme" })
  * length, 60 CJK characters were one row, not two: the typed line was not cleared and the delivery mark
  * landed inside the text.
  */
-export const rowsOn = (line: string, columns: number): number => {
+export const rowsOn = (line: string, columns: number, displayWidth: DisplayWidth): number => {
+  graphemes ??= new Intl.Segmenter(undefined, { granularity: "grapheme" })
   let rows = 1
   let column = 0
   for (const { segment } of graphemes.segment(withoutColour(line))) {
-    const width = stringWidth(segment)
+    const width = displayWidth(segment)
     if (column + width > columns) {
       rows++
       column = 0
@@ -257,13 +261,13 @@ export const rowsOn = (line: string, columns: number): number => {
  * The interactive terminal: a prompt that incoming text never clobbers (lines are printed above it and the
  * half-typed input is redrawn), a delivery mark on sent lines, and the commands of HELP.
  */
-export const makeTerminalView = (style: Style): View => {
+export const makeTerminalView = (style: Style, displayWidth: DisplayWidth): View => {
   const out = process.stdout
   let rl: readline.Interface | undefined
   let handshake: ChatEvent | undefined
   // recently printed lines, newest last, with how many screen rows each took, to put marks on them later
   const recent: Array<{ id?: string; rows: number }> = []
-  const rowsOf = (line: string) => rowsOn(line, Math.max(20, out.columns || 80))
+  const rowsOf = (line: string) => rowsOn(line, Math.max(20, out.columns || 80), displayWidth)
 
   const print = (lines: ReadonlyArray<string>, ids?: ReadonlyArray<string | undefined>) => {
     if (lines.length === 0) return
