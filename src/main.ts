@@ -112,8 +112,10 @@ const chat = (config: Config, view: View) =>
       onEvents: (events) =>
         Effect.suspend(() => {
           quiet.touch()
-          // the chat's last event: how it ended, should our output go away while it is being written
-          for (const e of events) if (e._tag === "disconnected") endedAs = e.reason
+          // the chat's last event (the last of its last batch): how it ended, should our output go away while it
+          // is being written
+          const last = events[events.length - 1]
+          if (last?._tag === "disconnected") endedAs = last.reason
           return view.onEvents(events)
         })
     })

@@ -56,7 +56,6 @@ export const fold = (text: string, indent: string, width: number = COLUMNS): Arr
   return [...lines, indent + line]
 }
 
-/** The terminal lines for one event (none for events the human view does not show). */
 /** Characters of ids a person is shown at most (the JSON view lists them all). */
 const ID_LIST_CHARS = 200
 
@@ -79,6 +78,7 @@ export const idList = (ids: ReadonlyArray<string>): string => {
   return escapeForTerminal(shown)
 }
 
+/** The terminal lines for one event (none for events the human view does not show). */
 export const renderEvent = (e: ChatEvent, s: Style): Array<string> => {
   const stamp = s.dim(`[${hhmmss(e.at)}]`)
   switch (e._tag) {
