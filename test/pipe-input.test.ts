@@ -1,7 +1,9 @@
 import { Cause, Deferred, Effect, Exit, Fiber } from "effect"
 import { PassThrough, Writable } from "node:stream"
 import { describe, expect, it } from "vitest"
-import { makeJsonView } from "../src/cli/views.js"
+import { plain } from "../src/cli/render.js"
+import { makeJsonView, makePlainView, type View } from "../src/cli/views.js"
+import { type ChatEvent, event, fromJsonLine } from "../src/domain/events.js"
 import type { ChatHandle, ChatOutcome } from "../src/services/Chat.js"
 
 /** A chat that records what it is given; `send` may be replaced. */
@@ -100,5 +102,89 @@ describe("pipe mode's input", () => {
     // 4 MB offered; reading paused after about 1 MB of lines (64 lines are fewer than the 256 that pause it too):
     // the rest is still in the stream, on its writable side
     expect(input.readableLength + input.writableLength).toBeGreaterThan(2_500_000)
+  })
+
+  /**
+   * A chat that, as the real one, says `sent` a round after taking a line: its loop emits what was taken
+   * every few milliseconds. `ended`: it takes nothing and ends with its `disconnected` a little later.
+   */
+  const emittingChat = (view: View, ended = false) =>
+    Effect.gen(function* () {
+      const outcome = yield* Deferred.make<ChatOutcome>()
+      const taken: Array<ChatEvent> = []
+      let id = 0
+      const round = Effect.suspend(() => view.onEvents(taken.splice(0)))
+      yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep("5 millis"), round)))
+      const chat: ChatHandle = {
+        info: {} as ChatHandle["info"],
+        send: (text) =>
+          ended
+            ? Effect.fail({ _tag: "SendRefused", reason: "Ended", message: "The chat is over; nothing was sent." })
+            : text === ""
+              ? Effect.fail({ _tag: "SendRefused", reason: "Empty", message: "An empty message is not sent." })
+              : Effect.sync(() => {
+                  taken.push(event({ _tag: "sent", id: String(++id), text }))
+                  return String(id)
+                }),
+        leave: () =>
+          Effect.zipRight(
+            Effect.sleep("20 millis"),
+            Effect.zipRight(
+              view.onEvents([...taken.splice(0), event({ _tag: "disconnected", reason: "left", undelivered: [] })]),
+              Deferred.succeed(outcome, { _tag: "Left", undelivered: [] })
+            )
+          ).pipe(Effect.forkDaemon, Effect.asVoid),
+        outcome: Deferred.await(outcome)
+      }
+      return chat
+    })
+
+  it("a refused line's error names the line and comes after the `sent` events of the lines before it", async () => {
+    const input = new PassThrough()
+    const { out, text } = output()
+    const view = makeJsonView(out, input)
+    input.end("one\n\ntwo\n" + "x".repeat(70_000) + "\nthree\n")
+    await Effect.runPromise(Effect.scoped(Effect.flatMap(emittingChat(view), (chat) => view.run(chat, () => {}))))
+    const said = text()
+      .trim()
+      .split("\n")
+      .map(fromJsonLine)
+      .map((e) => (e._tag === "sent" ? `sent ${e.text}` : e._tag === "error" ? `error line ${e.line}` : e._tag))
+    expect(said).toEqual(["sent one", "error line 2", "sent two", "error line 4", "sent three", "disconnected"])
+  })
+
+  it("as text: the line's number, in its place", async () => {
+    const input = new PassThrough()
+    const { out, text } = output()
+    const view = makePlainView(out, plain, input)
+    input.end("one\n\ntwo\n")
+    await Effect.runPromise(Effect.scoped(Effect.flatMap(emittingChat(view), (chat) => view.run(chat, () => {}))))
+    const said = text().trim().split("\n")
+    expect(said[0]).toMatch(/^Sent \d\d:\d\d +one$/)
+    expect(said[1]).toMatch(/^\[\d\d:\d\d:\d\d\] Line 2: An empty message is not sent\.$/)
+    expect(said[2]).toMatch(/^Sent \d\d:\d\d +two$/)
+  })
+
+  it("a refusal because the chat is over is said once, naming the first line not sent", async () => {
+    const input = new PassThrough()
+    const { out, text } = output()
+    const view = makeJsonView(out, input)
+    input.end("a\nb\nc\n")
+    await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const chat = yield* emittingChat(view, true)
+          const run = yield* Effect.fork(view.run(chat, () => {}))
+          yield* chat.leave()
+          return yield* Fiber.join(run)
+        })
+      )
+    )
+    const errors = text()
+      .trim()
+      .split("\n")
+      .map(fromJsonLine)
+      .filter((e) => e._tag === "error")
+    expect(errors).toMatchObject([{ code: "SendRefused", line: 1 }])
   })
 })

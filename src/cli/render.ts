@@ -128,7 +128,7 @@ export const renderEvent = (e: ChatEvent, s: Style): Array<string> => {
       return lines
     }
     case "error":
-      return [`${stamp} ${s.red(escapeForTerminal(e.message))}`]
+      return [`${stamp} ${s.red((e.line === undefined ? "" : `Line ${e.line}: `) + escapeForTerminal(e.message))}`]
   }
 }
 

@@ -62,8 +62,8 @@ const END = Symbol("end of input")
 /** Lines from stdin when it is not a terminal: every line is a message; end of input leaves after receipts. */
 const pipeInput = (
   chat: ChatHandle,
-  /** Says a problem as an `error` event would (a refused line, unreadable input): it does not end the chat. */
-  report: (code: string, message: string) => void,
+  /** Says a problem as an `error` event (a refused line, unreadable input): it does not end the chat. */
+  report: Report,
   setInterrupt: (f: () => void) => void,
   input: NodeJS.ReadableStream
 ) =>
@@ -129,10 +129,13 @@ const pipeInput = (
     // a read error ends the input as its end does, said when it happens; the run then ends as a failure (exit
     // 1): `p2pchat ... < dir` used to send nothing, say nothing and exit 0
     let inputError: InputError | undefined
+    // the id of the last line the chat took (ids count up from 1), and the number of the last line taken out
+    let lastId = 0
+    let lineNo = 0
     const onError = (e: Error) => {
       if (ended) return
       inputError = new InputError({ detail: e.message })
-      report(errorCode(inputError), describeError(inputError))
+      report({ code: errorCode(inputError), message: describeError(inputError) }, lastId)
       onEnd()
     }
     input.on("data", onData)
@@ -145,15 +148,16 @@ const pipeInput = (
         for (const line of batch) {
           if (typeof line === "string") waitingUnits -= line.length
           if (leaving) return
+          if (line !== END) lineNo++
           // "/quit" and the end of input leave after the lines before them, never before
           if (line === END || line === "/quit") return leave()
           if (typeof line !== "string") {
-            report("SendRefused", tooLongRefusal(line.bytes))
+            report({ code: "SendRefused", message: tooLongRefusal(line.bytes), line: lineNo }, lastId)
             continue
           }
-          const refused = yield* Effect.match(chat.send(line), { onFailure: (r) => r, onSuccess: () => undefined })
+          const refused = yield* Effect.match(chat.send(line), { onFailure: (r) => r, onSuccess: (id) => void (lastId = Number(id)) })
           if (refused === undefined) continue
-          report("SendRefused", refused.message)
+          report({ code: "SendRefused", message: refused.message, line: lineNo }, lastId)
           // once the chat is over every later line would be refused the same way: said once, not per line
           if (refused.reason === "Ended") return
         }
@@ -190,41 +194,90 @@ const pipeInput = (
  * take our output slows the chat down (and through TCP, the peer) instead of making us buffer without bound.
  * A write that fails (the reader of our pipe went away) never completes: its events were not shown, so the
  * chat must not acknowledge them, and the CLI stops it (see main.ts). It used to complete on the error, and
- * everything the peer sent after was acknowledged as shown.
+ * everything the peer sent after was acknowledged as shown. The text is made when the write is made, so
+ * that what `text` looks at is what the stream has been given.
  */
-const writeOut = (out: NodeJS.WritableStream, text: string): Effect.Effect<void> =>
+const writeOut = (out: NodeJS.WritableStream, text: () => string): Effect.Effect<void> =>
   Effect.async<void>((resume) => {
-    out.write(text, (error) => {
+    const t = text()
+    if (t.length === 0) return resume(Effect.void)
+    out.write(t, (error) => {
       if (error === undefined || error === null) resume(Effect.void)
     })
   })
 
-export const makeJsonView = (out: NodeJS.WritableStream, input: NodeJS.ReadableStream = standardInput()): View => {
-  const lines = (events: ReadonlyArray<ChatEvent>) => events.map((e) => toJsonLine(e) + "\n").join("")
+/** What piped input has to say: `after` is the id of the last line the chat took before it (0: none). */
+type Report = (problem: { readonly code: string; readonly message: string; readonly line?: number }, after: number) => void
+
+/**
+ * A pipe view's output: the chat's events, and the input's problems in their place among them. A refused
+ * line's `error` comes after the `sent` events of the lines before it, which the chat's loop emits a round
+ * after taking them: written at once, it came first (`error` for line 2, then `sent` for line 1).
+ */
+const pipeOutput = (out: NodeJS.WritableStream, render: (events: ReadonlyArray<ChatEvent>) => string) => {
+  // the highest id of a `sent` event given to the stream, and whether the chat's end has been
+  let shown = 0
+  let over = false
+  const waiting: Array<{ readonly after: number; readonly event: ChatEvent }> = []
+  const inPlace = (events: ReadonlyArray<ChatEvent>): ReadonlyArray<ChatEvent> => {
+    if (waiting.length === 0) {
+      for (const e of events) {
+        if (e._tag === "sent") shown = Number(e.id)
+        else if (e._tag === "disconnected") over = true
+      }
+      return events
+    }
+    const all: Array<ChatEvent> = []
+    for (const e of events) {
+      // the chat's end comes after everything: a refusal waiting for a `sent` that never came goes before it
+      if (e._tag === "disconnected") {
+        over = true
+        all.push(...waiting.splice(0).map((w) => w.event))
+      }
+      all.push(e)
+      if (e._tag === "sent") {
+        shown = Number(e.id)
+        while (waiting.length > 0 && waiting[0]!.after <= shown) all.push(waiting.shift()!.event)
+      }
+    }
+    return all
+  }
+  const report: Report = (problem, after) => {
+    const e = event({ _tag: "error", ...problem })
+    if ((after <= shown || over) && waiting.length === 0) void out.write(render([e]))
+    else waiting.push({ after, event: e })
+  }
   return {
-    onEvents: (events) => writeOut(out, lines(events)),
-    run: (chat, setInterrupt) =>
-      pipeInput(chat, (code, message) => void out.write(lines([event({ _tag: "error", code, message })])), setInterrupt, input)
+    onEvents: (events: ReadonlyArray<ChatEvent>) => writeOut(out, () => render(inPlace(events))),
+    report,
+    /** Says what still waits (the input ended with the chat and no `sent` or end came after it). */
+    flush: Effect.sync(() => {
+      if (waiting.length > 0) void out.write(render(waiting.splice(0).map((w) => w.event)))
+    })
+  }
+}
+
+export const makeJsonView = (out: NodeJS.WritableStream, input: NodeJS.ReadableStream = standardInput()): View => {
+  const output = pipeOutput(out, (events) => events.map((e) => toJsonLine(e) + "\n").join(""))
+  return {
+    onEvents: output.onEvents,
+    run: (chat, setInterrupt) => Effect.ensuring(pipeInput(chat, output.report, setInterrupt, input), output.flush)
   }
 }
 
 export const makePlainView = (out: NodeJS.WritableStream, style: Style, input: NodeJS.ReadableStream = standardInput()): View => {
   const shown = dropRepeatedConnecting()
-  const text = (events: ReadonlyArray<ChatEvent>) => {
+  const output = pipeOutput(out, (events) => {
     const lines: Array<string> = []
     for (const e of events.filter(shown)) {
       if (e._tag === "delivered") lines.push(style.dim(`Delivered ${e.at.slice(11, 16)} #${e.id}`))
       else lines.push(...renderEvent(e, style))
     }
     return lines.length > 0 ? lines.join("\n") + "\n" : ""
-  }
+  })
   return {
-    onEvents: (events) => {
-      const t = text(events)
-      return t.length > 0 ? writeOut(out, t) : Effect.void
-    },
-    run: (chat, setInterrupt) =>
-      pipeInput(chat, (code, message) => void out.write(text([event({ _tag: "error", code, message })])), setInterrupt, input)
+    onEvents: output.onEvents,
+    run: (chat, setInterrupt) => Effect.ensuring(pipeInput(chat, output.report, setInterrupt, input), output.flush)
   }
 }
 

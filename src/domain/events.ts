@@ -40,7 +40,13 @@ export const Disconnected = Schema.TaggedStruct("disconnected", {
   reason: Schema.String,
   undelivered: Schema.Array(Schema.String)
 })
-export const ErrorEvent = Schema.TaggedStruct("error", { at, code: Schema.String, message: Schema.String })
+export const ErrorEvent = Schema.TaggedStruct("error", {
+  at,
+  code: Schema.String,
+  message: Schema.String,
+  /** The line of standard input a refusal is about, counted from 1 (pipe mode). */
+  line: Schema.optional(Schema.Number)
+})
 
 export const ChatEvent = Schema.Union(
   Listening,
