@@ -4,6 +4,8 @@ import * as NodePath from "@effect/platform-node/NodePath"
 import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
 import { Cause, Console, Effect, Exit, Layer, Option } from "effect"
 import * as readline from "node:readline"
+import { format } from "node:util"
+import { explainArgs } from "./cli/argv.js"
 import { type Config, type RawFlags, resolveConfig } from "./cli/config.js"
 import { compactWhenQuiet, giveMemoryBack, hideMeasureMemoryNotice, MIN_GROWTH_BYTES, QUIET_MS } from "./cli/compaction.js"
 import { takePrestartedKey } from "./cli/prestart.js"
@@ -188,7 +190,16 @@ const platform = Layer.mergeAll(
   CliConfig.layer({ showBuiltIns: false })
 )
 
-/** @effect/cli writes its help in colour whatever the output: plain wherever ours is (a pipe, a file, NO_COLOR). */
+/**
+ * What @effect/cli said on stderr: its refusal of a command line, held until the exit, where a sentence that
+ * names the flag may replace it (see argv.ts).
+ */
+let cliSaid = ""
+
+/**
+ * @effect/cli writes its help in colour whatever the output: plain wherever ours is (a pipe, a file, NO_COLOR).
+ * What it writes to stderr is held (above).
+ */
 const plainWhereOursIs = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   Console.consoleWith((console) => {
     const to = (stream: NodeJS.WriteStream, args: ReadonlyArray<unknown>) =>
@@ -196,7 +207,7 @@ const plainWhereOursIs = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effec
     return Effect.withConsole(effect, {
       ...console,
       log: (...args) => console.log(...to(process.stdout, args)),
-      error: (...args) => console.error(...to(process.stderr, args))
+      error: (...args) => Effect.sync(() => void (cliSaid += format(...to(process.stderr, args)) + "\n"))
     })
   })
 
@@ -212,6 +223,11 @@ const reportInternalError = (defect: unknown, written?: () => void): void => {
 }
 
 const exitCodeOf = (exit: Exit.Exit<unknown, unknown>): number => {
+  // what @effect/cli said and no refusal of ours replaces
+  if (cliSaid !== "" && !(Exit.isFailure(exit) && Option.exists(Cause.failureOption(exit.cause), ValidationError.isValidationError))) {
+    process.stderr.write(cliSaid)
+    cliSaid = ""
+  }
   // a chat that never ended (cut short by a second Ctrl-C) is an interruption, whatever the CLI layer reports
   if (Exit.isSuccess(exit)) return finalOutcome === undefined ? (forced ? 130 : 0) : finalOutcome._tag === "Failed" ? 1 : 0
   if (Cause.isInterruptedOnly(exit.cause)) return 130
@@ -221,7 +237,13 @@ const exitCodeOf = (exit: Exit.Exit<unknown, unknown>): number => {
     return 1
   }
   const error = failure.value
-  if (ValidationError.isValidationError(error)) return ValidationError.isHelpRequested(error) ? 0 : 2
+  if (ValidationError.isValidationError(error)) {
+    if (ValidationError.isHelpRequested(error)) return 0
+    const sentence = explainArgs(process.argv.slice(2))
+    process.stderr.write(sentence === undefined ? cliSaid : `p2pchat: ${sentence}\n`)
+    cliSaid = ""
+    return 2
+  }
   const e = error as ChatError
   const json = process.argv.includes("--json")
   if (!json) process.stderr.write(`p2pchat: ${describeForCli(e)}\n`)

@@ -1,0 +1,121 @@
+import { quoteInput, showInput } from "../domain/text.js"
+
+/**
+ * What is wrong with a command line that @effect/cli refused, said as one sentence that names the flag.
+ * @effect/cli's own messages do not ("'abc' is not a integer" for `-p abc`; "Received unknown argument: '-p'"
+ * for a `-p` with no value after it), and its parser offers no hook to say better. This is consulted only
+ * after it has refused the line, so it never decides what is valid: where it finds nothing to say,
+ * @effect/cli's message is shown as it was.
+ */
+
+type Kind =
+  | { readonly _tag: "port"; readonly min: 0 | 1 }
+  | { readonly _tag: "mode" }
+  | { readonly _tag: "seconds" }
+  | { readonly _tag: "text"; readonly what: string }
+  | { readonly _tag: "switch" }
+
+interface Flag {
+  readonly long: string
+  readonly short?: string
+  readonly kind: Kind
+}
+
+/** p2pchat's options, as main.ts declares them (a test holds the two together through `--help`). */
+export const FLAGS: ReadonlyArray<Flag> = [
+  { long: "ip", short: "i", kind: { _tag: "text", what: "an IP address" } },
+  { long: "port", short: "p", kind: { _tag: "port", min: 0 } },
+  { long: "target", short: "t", kind: { _tag: "text", what: "the peer's address, ip[:port]" } },
+  { long: "remote", short: "r", kind: { _tag: "port", min: 1 } },
+  { long: "mode", short: "m", kind: { _tag: "mode" } },
+  { long: "key", short: "k", kind: { _tag: "text", what: "a PEM file" } },
+  { long: "cert", short: "c", kind: { _tag: "text", what: "a PEM file" } },
+  { long: "protocol", kind: { _tag: "text", what: "v2 or seed" } },
+  { long: "json", kind: { _tag: "switch" } },
+  { long: "wait", kind: { _tag: "seconds" } },
+  { long: "handshake-timeout", kind: { _tag: "seconds" } },
+  { long: "heartbeat", kind: { _tag: "seconds" } },
+  // @effect/cli's own: known, so never called unknown here
+  { long: "help", short: "h", kind: { _tag: "switch" } },
+  { long: "version", kind: { _tag: "switch" } },
+  { long: "wizard", kind: { _tag: "switch" } },
+  { long: "completions", kind: { _tag: "text", what: "a shell" } },
+  { long: "log-level", kind: { _tag: "text", what: "a log level" } }
+]
+
+const name = (f: Flag) => (f.short === undefined ? `--${f.long}` : `-${f.short}/--${f.long}`)
+
+const wanted = (kind: Kind): string => {
+  switch (kind._tag) {
+    case "port":
+      return `a port, a whole number from ${kind.min} to 65535`
+    case "mode":
+      return "0 (auto), 1 (client) or 2 (server)"
+    case "seconds":
+      return "a number of seconds"
+    case "text":
+      return kind.what
+    case "switch":
+      return "nothing"
+  }
+}
+
+/** Why `value` does not do for `flag`, if it does not (only the numbers are checked: the rest is resolveConfig's). */
+const badValue = (flag: Flag, text: string): string | undefined => {
+  const n = text.trim() === "" ? NaN : Number(text)
+  const value = text === "" ? '""' : text
+  switch (flag.kind._tag) {
+    case "port":
+      return Number.isInteger(n) ? undefined : `${name(flag)} ${showInput(value)} is not a port: give a whole number from ${flag.kind.min} to 65535.`
+    case "mode":
+      return Number.isInteger(n) ? undefined : `${name(flag)} ${showInput(value)} is not a mode: use 0 (auto), 1 (client) or 2 (server).`
+    case "seconds":
+      return Number.isFinite(n) ? undefined : `${name(flag)} ${showInput(value)} is not a number of seconds.`
+    default:
+      return undefined
+  }
+}
+
+const find = (token: string): Flag | undefined =>
+  token.startsWith("--")
+    ? FLAGS.find((f) => f.long === token.slice(2))
+    : token.length === 2
+      ? FLAGS.find((f) => f.short === token.slice(1))
+      : undefined
+
+/** A token that reads as a flag rather than as a value (a negative number is a value). */
+const looksLikeFlag = (token: string) => token.startsWith("-") && token.length > 1 && !/^-[0-9.]/.test(token)
+
+/** The first problem in `args` (the command line without node and the script), said as one sentence. */
+export const explainArgs = (args: ReadonlyArray<string>): string | undefined => {
+  const seen = new Set<Flag>()
+  for (let i = 0; i < args.length; i++) {
+    const token = args[i]!
+    const eq = token.startsWith("--") ? token.indexOf("=") : -1
+    const flag = find(eq > 0 ? token.slice(0, eq) : token)
+    if (flag === undefined) {
+      if (token === "--") return undefined
+      if (!looksLikeFlag(token))
+        return /^[\w.:[\]-]+$/.test(token) && !args.some((a) => a === "-t" || a === "--target" || a.startsWith("--target="))
+          ? `${quoteInput(token)} is not an option: to name the peer, write -t ${showInput(token)}.`
+          : `${quoteInput(token)} is not an option; see p2pchat --help.`
+      const short = /^-([a-zA-Z])[=]?(.+)$/.exec(token)
+      const joined = short === null ? undefined : FLAGS.find((f) => f.short === short[1])
+      if (joined !== undefined && joined.kind._tag !== "switch")
+        return `Write ${showInput(token)} as -${joined.short} ${showInput(short![2]!)}, with a space.`
+      return `${showInput(token)} is not an option of p2pchat; see p2pchat --help.`
+    }
+    if (seen.has(flag)) return `${name(flag)} is given twice; give it once.`
+    seen.add(flag)
+    if (flag.kind._tag === "switch") {
+      if (eq > 0) return `${name(flag)} takes no value.`
+      continue
+    }
+    const value = eq > 0 ? token.slice(eq + 1) : args[i + 1]
+    if (value === undefined || (eq < 0 && looksLikeFlag(value))) return `${name(flag)} needs a value: ${wanted(flag.kind)}.`
+    const bad = badValue(flag, value)
+    if (bad !== undefined) return bad
+    if (eq < 0) i++
+  }
+  return undefined
+}
