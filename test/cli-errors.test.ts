@@ -85,6 +85,24 @@ describe("bad flags and files are refused with one sentence and exit code 2, bef
     expect(r.stderr).toMatch(/junk\.pem: not a PEM private key/)
   })
 
+  it("a key under a passphrase, and key and certificate the other way round, are said as such", async () => {
+    // both were "not a PEM private key", which they are
+    const locked = crypto
+      .generateKeyPairSync("rsa", { modulusLength: 2048 })
+      .privateKey.export({ type: "pkcs8", format: "pem", cipher: "aes-256-cbc", passphrase: "secret" }) as string
+    const encrypted = await run(["-k", file("locked.pem", locked), "-c", file("any.crt", "x"), ...base])
+    expect(encrypted.code).toBe(2)
+    expect(encrypted.stderr).toMatch(/locked\.pem: an encrypted private key, and p2pchat does not ask for passphrases \(openssl pkey -in \S+locked\.pem -out key\.pem/)
+    const { generateIdentity } = await import("../src/layers/ForgeCertificate.js")
+    const { Effect } = await import("effect")
+    const identity = await Effect.runPromise(generateIdentity("test"))
+    const swapped = await run(["-k", file("cert.crt", identity.certPem), "-c", file("key.pem", identity.keyPem), ...base])
+    expect(swapped.code).toBe(2)
+    expect(swapped.stderr).toMatch(/cert\.crt: a certificate, not a private key \(are -k and -c swapped\?\)/)
+    const keyTwice = await run(["-k", file("key2.pem", identity.keyPem), "-c", file("key3.pem", identity.keyPem), ...base])
+    expect(keyTwice.stderr).toMatch(/key3\.pem: a private key, not a certificate/)
+  })
+
   it("a certificate that does not match the key", async () => {
     // a valid certificate made for another key
     const { generateIdentity } = await import("../src/layers/ForgeCertificate.js")

@@ -98,6 +98,20 @@ const readText = (path: string) =>
       })
   })
 
+const CERTIFICATE_PEM = /-----BEGIN (TRUSTED )?CERTIFICATE-----/
+const KEY_PEM = /-----BEGIN ([A-Z]+ )?PRIVATE KEY-----/
+
+/** What a file given as -k holds instead of a private key that can be used, as far as its PEM says. */
+const whyNotAKey = (pem: string, path: string): string =>
+  /-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(pem)
+    ? `an encrypted private key, and p2pchat does not ask for passphrases (openssl pkey -in ${path} -out key.pem makes an unencrypted copy)`
+    : CERTIFICATE_PEM.test(pem) && !KEY_PEM.test(pem)
+      ? "a certificate, not a private key (are -k and -c swapped?)"
+      : "not a PEM private key"
+
+const whyNotACertificate = (pem: string): string =>
+  KEY_PEM.test(pem) && !CERTIFICATE_PEM.test(pem) ? "a private key, not a certificate (are -k and -c swapped?)" : "not a PEM certificate"
+
 /** Loads `-k KEY -c CERT` and checks that they are PEM, and that the certificate belongs to the key. */
 export const loadIdentity = (keyPath: string, certPath: string): Effect.Effect<TlsIdentity, CertificateError> =>
   Effect.gen(function* () {
@@ -105,11 +119,11 @@ export const loadIdentity = (keyPath: string, certPath: string): Effect.Effect<T
     const certPem = yield* readText(certPath)
     const key = yield* Effect.try({
       try: () => crypto.createPrivateKey(keyPem),
-      catch: () => new CertificateError({ reason: "NotAKey", path: keyPath, detail: "not a PEM private key" })
+      catch: () => new CertificateError({ reason: "NotAKey", path: keyPath, detail: whyNotAKey(keyPem, keyPath) })
     })
     const cert = yield* Effect.try({
       try: () => new crypto.X509Certificate(certPem),
-      catch: () => new CertificateError({ reason: "NotACertificate", path: certPath, detail: "not a PEM certificate" })
+      catch: () => new CertificateError({ reason: "NotACertificate", path: certPath, detail: whyNotACertificate(certPem) })
     })
     if (!cert.checkPrivateKey(key))
       return yield* new CertificateError({
