@@ -1,6 +1,6 @@
 import { Either, Schema } from "effect"
 import { isIP } from "node:net"
-import { quoteInput } from "./text.js"
+import { quoteInput, showInput } from "./text.js"
 
 /** A TCP port: 1-65535. (-p also takes 0, meaning "any free port", which tests rely on.) */
 export const Port = Schema.Int.pipe(Schema.between(1, 65535), Schema.brand("Port"))
@@ -25,6 +25,10 @@ export const isValidHost = (host: string): boolean => isIP(host) !== 0 || HOSTNA
 export const parseTarget = (input: string, defaultPort: number): Either.Either<Endpoint, string> => {
   const text = input.trim()
   if (text.length === 0) return Either.left("The target address is empty; give it as ip[:port].")
+  // what a browser's address bar would take: said as such rather than as a host "http" with port "//..."
+  const url = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/([^/?#]*)/.exec(text)
+  if (url !== null)
+    return Either.left(`${quoteInput(text)} is a URL; give the peer's address alone, as ip[:port]${url[1] ? ` (${showInput(url[1])})` : ""}.`)
   let host: string
   let portText: string | undefined
   const bracketed = /^\[([^\]]+)\](?::(.*))?$/.exec(text)
@@ -39,6 +43,7 @@ export const parseTarget = (input: string, defaultPort: number): Either.Either<E
     if (parts.length > 2) return Either.left(`${quoteInput(text)} is not an address: write IPv6 addresses with a port as [addr]:port.`)
     host = parts[0]!
     portText = parts[1]
+    if (host === "") return Either.left(`${quoteInput(text)} names no host; give it as ip[:port].`)
   }
   if (!isValidHost(host)) return Either.left(`${quoteInput(host)} is neither an IP address nor a host name.`)
   if (portText === undefined) return Either.right({ host, port: defaultPort })

@@ -1,0 +1,31 @@
+import { Either } from "effect"
+import { describe, expect, it } from "vitest"
+import { parseTarget } from "../src/domain/address.js"
+
+describe("a target as the user types it", () => {
+  it("takes host, host:port, [v6], [v6]:port and a bare IPv6 address", () => {
+    expect(parseTarget(" 10.0.0.5 ", 8000)).toEqual(Either.right({ host: "10.0.0.5", port: 8000 }))
+    expect(parseTarget("peer.example:9000", 8000)).toEqual(Either.right({ host: "peer.example", port: 9000 }))
+    expect(parseTarget("[::1]", 7000)).toEqual(Either.right({ host: "::1", port: 7000 }))
+    expect(parseTarget("[fe80::1]:9000", 8000)).toEqual(Either.right({ host: "fe80::1", port: 9000 }))
+    expect(parseTarget("2001:db8::7", 8000)).toEqual(Either.right({ host: "2001:db8::7", port: 8000 }))
+  })
+
+  const refused: Array<[string, string]> = [
+    ["", "The target address is empty; give it as ip[:port]."],
+    // was: "//10.0.0.5:9000" is not a port
+    ["http://10.0.0.5:9000/", '"http://10.0.0.5:9000/" is a URL; give the peer\'s address alone, as ip[:port] (10.0.0.5:9000).'],
+    ["tcp://[::1]:9000", '"tcp://[::1]:9000" is a URL; give the peer\'s address alone, as ip[:port] ([::1]:9000).'],
+    // was: "" is neither an IP address nor a host name
+    [":9000", '":9000" names no host; give it as ip[:port].'],
+    ["10.0.0.5:", '"" is not a port: give a whole number from 1 to 65535.'],
+    ["10.0.0.5:0", '"0" is not a port: give a whole number from 1 to 65535.'],
+    ["1:2:3", '"1:2:3" is not an address: write IPv6 addresses with a port as [addr]:port.'],
+    ["[10.0.0.5]:80", '"10.0.0.5" in brackets is not an IPv6 address.'],
+    ["no such host!", '"no such host!" is neither an IP address nor a host name.']
+  ]
+  for (const [text, sentence] of refused)
+    it(`refuses ${JSON.stringify(text)} with a sentence`, () => {
+      expect(parseTarget(text, 8000)).toEqual(Either.left(sentence))
+    })
+})
