@@ -4,6 +4,7 @@ import * as NodePath from "@effect/platform-node/NodePath"
 import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
 import { Cause, Console, Effect, Exit, Layer, Option } from "effect"
 import * as readline from "node:readline"
+import { isatty } from "node:tty"
 import { format } from "node:util"
 import { explainArgs } from "./cli/argv.js"
 import { type Config, type RawFlags, resolveConfig } from "./cli/config.js"
@@ -63,7 +64,7 @@ const flags = {
 }
 
 /** What Ctrl-C does right now: interrupt while connecting, leave politely once chatting. */
-let onInterrupt: () => void = () => {}
+let onInterrupt: (drainMs?: number) => void = () => {}
 
 /** The peer's address, asked at the terminal (after what was wrong with the last answer). */
 const askTarget = (problem: string | undefined) =>
@@ -254,6 +255,8 @@ const exitCodeOf = (exit: Exit.Exit<unknown, unknown>): number => {
 // The last resort for a bug outside every fiber (an exception in an event handler, a rejection nobody
 // handles): one sentence, as for a defect inside the chat, instead of node's stack trace; then exit 1.
 process.on("uncaughtException", (defect) => {
+  // after a hang-up these are the terminal's errors (readline cannot reset it), and there is no one to tell
+  if (hungUp) return
   const leave = () => process.exit(1)
   reportInternalError(defect, leave)
   // a stream that cannot take the line must not keep a broken process alive
@@ -276,6 +279,40 @@ const onSignal = () => {
 }
 process.on("SIGINT", onSignal)
 process.on("SIGTERM", onSignal)
+// The terminal went away (its window closed, the ssh connection dropped): leave as /quit does, so the peer
+// reads "left" rather than "connection lost" (SIGHUP used to kill us), but without waiting for receipts:
+// what the peer sends now can be shown to nobody, and no receipt may vouch for it. Writes to the terminal,
+// and readline's resetting of it, fail from now on (EIO), whichever comes first: no reason to cut the
+// goodbye short, nor a bug to report. Once it is said (or after 5 s) the process ends as SIGHUP would have
+// ended it: an exit through node's own path aborts it (node's ResetStdio asserts that the terminal it
+// restores still exists, nodejs/node#51519).
+let hungUp = false
+const endAsHungUp = () => {
+  process.removeAllListeners("SIGHUP")
+  process.kill(process.pid, "SIGHUP")
+}
+const hangUp = () => {
+  if (hungUp) return
+  hungUp = true
+  onInterrupt(0)
+  setTimeout(endAsHungUp, 5_000).unref()
+}
+// Only with a terminal to lose: without one, whoever sends SIGHUP means its default (end at once).
+if (isatty(0) || isatty(1)) process.on("SIGHUP", hangUp)
+if (isatty(0)) {
+  // readline resets the terminal when it closes, and a terminal that is gone makes that throw
+  const stdin = process.stdin
+  const setRawMode = stdin.setRawMode.bind(stdin)
+  stdin.setRawMode = (mode) => {
+    try {
+      return setRawMode(mode)
+    } catch {
+      hangUp()
+      return stdin
+    }
+  }
+  stdin.on("error", hangUp)
+}
 // Our standard output went away (the reader of our pipe exited: `p2pchat ... | head -3`): nothing more can be
 // shown, so nothing more may be acknowledged. The chat is cut at once (the view's write never completes, so
 // no receipt leaves for what it held); the peer sees a lost connection and every id we did not acknowledge
@@ -284,12 +321,15 @@ process.on("SIGTERM", onSignal)
 // is over already, goodbye sent: the exit code is its own.
 let outputGone = false
 process.stdout.on("error", () => {
-  if (outputGone) return
+  // a terminal does not go away as a pipe's reader does: it hangs up
+  if (process.stdout.isTTY) return hangUp()
+  if (outputGone || hungUp) return
   outputGone = true
   fiber.unsafeInterruptAsFork(fiber.id())
 })
 const outputGoneCode = () => (endedAs === undefined ? 141 : endedAs === "connection lost" ? 1 : 0)
 fiber.addObserver((exit) => {
+  if (hungUp) return endAsHungUp()
   const code = outputGone ? outputGoneCode() : exitCodeOf(exit)
   // flush stdout (a pipe may still hold events) before leaving
   if (outputGone) process.exit(code)

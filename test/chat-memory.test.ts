@@ -100,6 +100,19 @@ describe("a whole chat over the in-memory transport", () => {
     }).pipe(Effect.provide(Layer.mergeAll(MemoryTransport.layer, LengthPrefixFraming.layer(), L.v2)))
   )
 
+  it.scopedLive("a leave without waiting cuts short the wait for receipts of one before it (a terminal that went away)", () =>
+    Effect.gen(function* () {
+      // the raw peer never acknowledges: the first leave would wait its whole minute
+      const { chat } = yield* chatWithRawPeer
+      yield* chat.send("never acknowledged")
+      yield* chat.leave({ drainMs: 60_000 })
+      yield* Effect.sleep(50)
+      yield* chat.leave({ drainMs: 0 })
+      const outcome = yield* chat.outcome.pipe(Effect.timeout("3 seconds"))
+      expect(outcome).toEqual({ _tag: "Left", undelivered: ["1"] })
+    })
+  )
+
   it.scopedLive("texts sent faster than they can be encrypted share frames; the peer gets every one, in order", () =>
     Effect.gen(function* () {
       const { fc, sc, chat } = yield* chatWithRawPeer

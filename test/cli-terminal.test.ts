@@ -28,6 +28,8 @@ const inTerminal = (args: ReadonlyArray<string>) => {
         const poll = setInterval(() => found() && (clearInterval(poll), clearTimeout(timer), resolve()), 20)
       }),
     exited,
+    /** Closes the terminal, as closing its window does: the pty goes, its processes get SIGHUP. */
+    hangUp: () => child.kill("SIGKILL"),
     kill: () => child.kill("SIGKILL")
   }
   running.push(term)
@@ -106,5 +108,21 @@ describe("the interactive terminal", () => {
     await term.waitFor("Peer address (ip[:port]): ")
     term.type("\x03")
     expect(await term.exited).toBe(130)
+  })
+
+  it("a terminal closed in the middle of a chat says goodbye: the peer reads 'left', not 'connection lost'", async () => {
+    // SIGHUP used to kill p2pchat on the spot; handled, it then died of node's assertion on the gone terminal
+    const port = await freePort()
+    const peer: CliProcess = startCli(["-i", "127.0.0.1", "-p", String(port), "-m", "2"])
+    running.push(peer)
+    await peer.waitFor("listening")
+    const term = inTerminal(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`])
+    await term.waitFor("> ")
+    term.type("before the window closed\r")
+    await peer.waitFor("message", (m) => m.text === "before the window closed")
+    term.hangUp()
+    await peer.waitFor("peer-left", undefined, 5_000)
+    const end = await peer.waitFor("disconnected")
+    expect(end.reason).toBe("peer left")
   })
 })

@@ -14,9 +14,14 @@ import { dropRepeatedConnecting, renderEvent, type Style, withoutColour } from "
  */
 export interface View {
   readonly onEvents: (events: ReadonlyArray<ChatEvent>) => Effect.Effect<void>
-  /** Reads input until the chat is over; `setInterrupt` tells the CLI what Ctrl-C does from now on (leave). */
-  readonly run: (chat: ChatHandle, setInterrupt: (f: () => void) => void) => Effect.Effect<ChatOutcome>
+  /**
+   * Reads input until the chat is over; `setInterrupt` tells the CLI what Ctrl-C does from now on: leave,
+   * after waiting up to `drainMs` for the peer's receipts (the view's own wait if not given; 0 at once).
+   */
+  readonly run: (chat: ChatHandle, setInterrupt: SetInterrupt) => Effect.Effect<ChatOutcome>
 }
+
+export type SetInterrupt = (f: (drainMs?: number) => void) => void
 
 const HELP = [
   "Commands:",
@@ -64,17 +69,18 @@ const pipeInput = (
   chat: ChatHandle,
   /** Says a problem as an `error` event (a refused line, unreadable input): it does not end the chat. */
   report: Report,
-  setInterrupt: (f: () => void) => void,
+  setInterrupt: SetInterrupt,
   input: NodeJS.ReadableStream
 ) =>
   Effect.gen(function* () {
     const runtime = yield* Effect.runtime<never>()
     const run = Runtime.runFork(runtime)
     let leaving = false
-    const leave = () => {
-      if (leaving) return
+    // a leave at once (the terminal went away) cuts short the wait of one already under way
+    const leave = (drainMs = DRAIN_MS) => {
+      if (leaving && drainMs > 0) return
       leaving = true
-      run(chat.leave({ drainMs: DRAIN_MS }))
+      run(chat.leave({ drainMs }))
     }
     setInterrupt(leave)
     // One fiber sends the lines in order, as many as are waiting at a time: lines that arrive together reach
@@ -215,7 +221,7 @@ type Report = (problem: { readonly code: string; readonly message: string; reado
  * after taking them: written at once, it came first (`error` for line 2, then `sent` for line 1).
  */
 const pipeOutput = (out: NodeJS.WritableStream, render: (events: ReadonlyArray<ChatEvent>) => string) => {
-  // the highest id of a `sent` event given to the stream, and whether the chat's end has been
+  // the highest id of a `sent` event given to the stream, and whether the chat's end has been given to it
   let shown = 0
   let over = false
   const waiting: Array<{ readonly after: number; readonly event: ChatEvent }> = []
@@ -376,15 +382,16 @@ export const makeTerminalView = (style: Style, displayWidth: DisplayWidth): View
         const face = readline.createInterface({ input: process.stdin, output: out, prompt: PROMPT, terminal: true })
         rl = face
         let leaving = false
-        const leave = () => {
-          if (leaving) return
+        // a leave at once (the terminal went away) cuts short the wait of one already under way
+        const leave = (drainMs = 3_000) => {
+          if (leaving && drainMs > 0) return
+          if (!leaving) print([style.dim("Leaving...")])
           leaving = true
-          print([style.dim("Leaving...")])
-          run(chat.leave({ drainMs: 3_000 }))
+          run(chat.leave({ drainMs }))
         }
         setInterrupt(leave)
-        face.on("SIGINT", leave)
-        face.on("close", leave)
+        face.on("SIGINT", () => leave())
+        face.on("close", () => leave())
         face.on("line", (line) => {
           // the echoed input line is replaced by the "Sent" line
           const rows = rowsOf(PROMPT + line)

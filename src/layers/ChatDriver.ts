@@ -400,6 +400,8 @@ export const startChat = (
               written(input)
               break
             case "Leave":
+              // a leave without waiting cuts short the wait of one before it
+              if (st.leaving === "draining" && input.drainMs <= 0) sayGoodbye()
               if (st.leaving !== "no") break
               if (undelivered.size > 0 || deferred.length > 0) {
                 st.leaving = "draining"

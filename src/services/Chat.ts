@@ -27,7 +27,8 @@ export interface ChatHandle {
   readonly send: (text: string) => Effect.Effect<string, SendRefused>
   /**
    * Leaves the chat: waits (up to `drainMs`) for receipts of messages still in flight, then says goodbye.
-   * Returns at once; `outcome` tells when it is over.
+   * Returns at once; `outcome` tells when it is over. A leave with `drainMs` 0 during an earlier one's wait
+   * says goodbye at once.
    */
   readonly leave: (options?: { readonly drainMs?: number }) => Effect.Effect<void>
   /** Completes when the chat is over, for whatever reason. */
