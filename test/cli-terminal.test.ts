@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process"
+import { Terminal } from "@xterm/headless"
 import { afterEach, describe, expect, it } from "vitest"
 import { CLI, type CliProcess, freePort, startCli } from "./support/cli.js"
 
@@ -8,8 +9,9 @@ afterEach(() => {
   for (const p of running.splice(0)) p.kill()
 })
 
-const inTerminal = (args: ReadonlyArray<string>) => {
-  const command = [process.execPath, CLI, ...args].map((a) => `'${a}'`).join(" ")
+const inTerminal = (args: ReadonlyArray<string>, size?: { readonly columns: number; readonly rows: number }) => {
+  // `script`'s pty has no size unless given one (readline then never wraps the typed line)
+  const command = (size === undefined ? "" : `stty cols ${size.columns} rows ${size.rows}; `) + [process.execPath, CLI, ...args].map((a) => `'${a}'`).join(" ")
   const child = spawn("script", ["-qfec", command, "/dev/null"], {
     env: { ...process.env, NO_COLOR: "", COLUMNS: "100", LINES: "30", TERM: "xterm" },
     stdio: ["pipe", "pipe", "pipe"]
@@ -30,6 +32,17 @@ const inTerminal = (args: ReadonlyArray<string>) => {
     exited,
     /** Closes the terminal, as closing its window does: the pty goes, its processes get SIGHUP. */
     hangUp: () => child.kill("SIGKILL"),
+    /** The screen as a terminal of `size` shows what was written so far: its rows, trailing blanks cut. */
+    rendered: (size: { readonly columns: number; readonly rows: number }) =>
+      new Promise<Array<string>>((resolve) => {
+        const terminal = new Terminal({ cols: size.columns, rows: size.rows, allowProposedApi: true })
+        terminal.write(screen.replace(/\r?\n/g, "\r\n"), () => {
+          const buffer = terminal.buffer.active
+          const rows = Array.from({ length: buffer.length }, (_, i) => buffer.getLine(i)?.translateToString(true) ?? "")
+          terminal.dispose()
+          resolve(rows.filter((row) => row !== ""))
+        })
+      }),
     kill: () => child.kill("SIGKILL")
   }
   running.push(term)
@@ -124,5 +137,45 @@ describe("the interactive terminal", () => {
     await peer.waitFor("peer-left", undefined, 5_000)
     const end = await peer.waitFor("disconnected")
     expect(end.reason).toBe("peer left")
+  })
+
+  it("a typed line longer than the terminal is wide stays whole, and nothing printed above it is wiped", async () => {
+    // only its last row was cleared before each incoming line: the first stayed on screen, and readline,
+    // redrawing the prompt from a row up, wiped the line just printed (the second of two never showed)
+    const size = { columns: 60, rows: 20 }
+    const port = await freePort()
+    const peer: CliProcess = startCli(["-i", "127.0.0.1", "-p", String(port), "-m", "2"])
+    running.push(peer)
+    await peer.waitFor("listening")
+    const term = inTerminal(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`], size)
+    await term.waitFor("> ")
+    await peer.waitFor("handshake")
+    // a receipt that arrives while the long line is typed: its mark goes on the sent line (it went a row low)
+    peer.child.kill("SIGSTOP")
+    term.type("marked while typing\r")
+    await term.waitFor("marked while typing")
+    const typed = "a line typed slowly that goes on past the sixty columns of this terminal, to a second row"
+    for (const c of typed) term.type(c)
+    await term.waitFor("second row")
+    peer.child.kill("SIGCONT")
+    await peer.waitFor("message", (m) => m.text === "marked while typing")
+    await term.waitFor("✓")
+    peer.send("first incoming")
+    await term.waitFor("first incoming")
+    peer.send("second incoming")
+    await term.waitFor("second incoming")
+    // the screen settles: nothing more is written to the terminal for a moment
+    for (let seen = -1; seen !== term.screen().length; ) {
+      seen = term.screen().length
+      await new Promise((r) => setTimeout(r, 200))
+    }
+    const rows = await term.rendered(size)
+    expect(rows.filter((row) => row.includes("✓"))).toEqual([expect.stringMatching(/^Sent \d\d:\d\d ✓ +marked while typing$/)])
+    const bottom = rows.slice(-4)
+    expect(bottom[0]).toMatch(/^Received \d\d:\d\d\s+first incoming$/)
+    expect(bottom[1]).toMatch(/^Received \d\d:\d\d\s+second incoming$/)
+    expect(bottom[2] + bottom[3]).toBe(`> ${typed}`)
+    // no stale copy of the typed line's first row anywhere
+    expect(rows.filter((row) => row.startsWith("> a line typed"))).toHaveLength(1)
   })
 })

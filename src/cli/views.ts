@@ -317,6 +317,15 @@ export const rowsOn = (line: string, columns: number, displayWidth: DisplayWidth
 }
 
 /**
+ * How many rows up readline's next redraw of the prompt starts: its `prevRows`, the cursor's row in the
+ * typed line when it last drew it (an internal of node's readline; the cursor's row now where it is missing).
+ */
+const readlineRowsUp = (rl: readline.Interface): number => {
+  const kept = (rl as unknown as { prevRows?: unknown }).prevRows
+  return typeof kept === "number" ? kept : rl.getCursorPos().rows
+}
+
+/**
  * The interactive terminal: a prompt that incoming text never clobbers (lines are printed above it and the
  * half-typed input is redrawn), a delivery mark on sent lines, and the commands of HELP.
  */
@@ -330,18 +339,31 @@ export const makeTerminalView = (style: Style, displayWidth: DisplayWidth): View
 
   const print = (lines: ReadonlyArray<string>, ids?: ReadonlyArray<string | undefined>) => {
     if (lines.length === 0) return
+    // A typed line longer than the terminal is wide takes several rows, the cursor on any of them: the
+    // whole of it is cleared, from its first row. Clearing the cursor's row alone left the rows above it on
+    // screen, and readline, redrawing the prompt from as many rows up, then wiped the line just printed.
+    const above = rl === undefined ? 0 : rl.getCursorPos().rows
     if (rl) {
+      if (above > 0) readline.moveCursor(out, 0, -above)
       readline.cursorTo(out, 0)
-      readline.clearLine(out, 0)
+      readline.clearScreenDown(out)
     }
     out.write(lines.join("\n") + "\n")
     lines.forEach((line, i) => recent.push({ ...(ids?.[i] !== undefined ? { id: ids[i]! } : {}), rows: rowsOf(line) }))
     if (recent.length > 200) recent.splice(0, recent.length - 200)
-    rl?.prompt(true)
+    if (rl) {
+      // readline redraws the prompt from as many rows up as it last left the cursor below the line's first
+      // (not always where the cursor is now: typing at the end of the line does not tell it): blank rows for
+      // it to go up into
+      const redrawFrom = readlineRowsUp(rl)
+      if (redrawFrom > 0) out.write("\n".repeat(redrawFrom))
+      rl.prompt(true)
+    }
   }
 
   const markDelivered = (id: string) => {
-    let rowsUp = 0
+    // counted from the typed line's first row, above which the printed lines are
+    let rowsUp = rl === undefined ? 0 : rl.getCursorPos().rows
     for (let i = recent.length - 1; i >= 0; i--) {
       const entry = recent[i]!
       rowsUp += entry.rows
