@@ -44,14 +44,6 @@ export const decodeUtf8 = (bytes: Uint8Array): string | undefined => {
   }
 }
 
-/** Constant-time comparison: the time taken depends on the length only, never on where bytes differ. */
-export const constantTimeEqual = (a: Uint8Array, b: Uint8Array): boolean => {
-  if (a.length !== b.length) return false
-  let diff = 0
-  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!
-  return diff === 0
-}
-
 /** Overwrites secret material that is no longer needed (best effort in a garbage-collected runtime). */
 export const wipe = (...arrays: ReadonlyArray<Uint8Array | undefined>): void => {
   for (const a of arrays) a?.fill(0)

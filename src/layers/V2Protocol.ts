@@ -1,5 +1,7 @@
 import { Effect, Layer } from "effect"
-import { concatBytes, constantTimeEqual, readU32be, toHex, u32be, utf8, wipe } from "../domain/bytes.js"
+// constant time (its time depends on the length only, never on where the bytes differ), audited
+import { equalBytes } from "@noble/ciphers/utils.js"
+import { concatBytes, readU32be, toHex, u32be, utf8, wipe } from "../domain/bytes.js"
 import { HandshakeError, SessionError, type TransportError } from "../domain/errors.js"
 import { decodePayloadBytes, encodePayload, MAX_BATCH, type Payload, PAYLOAD_VERSION } from "../domain/payload.js"
 import { MAX_TEXT_BYTES } from "../domain/text.js"
@@ -170,7 +172,7 @@ export const handshake = (p: Primitives, framed: FramedConn, role: Role, options
       const helloConnector = yield* read
       const body = expectFrame(helloConnector, MSG.helloConnector, PUBLIC_BYTES + NONCE_BYTES, "key")
       if (body instanceof HandshakeError) return yield* body
-      if (!constantTimeEqual(p.kdf.hash("sha384", helloConnector), committed))
+      if (!equalBytes(p.kdf.hash("sha384", helloConnector), committed))
         return yield* hsError("Commitment", "the peer's key does not match what it committed to (a man in the middle?)")
       peerPublic = body.slice(0, PUBLIC_BYTES)
       frames = { announce, commit, helloListener: ownHello, helloConnector }
@@ -188,7 +190,7 @@ export const handshake = (p: Primitives, framed: FramedConn, role: Role, options
       const body = expectFrame(frame, role === "connector" ? MSG.confirmListener : MSG.confirmConnector, HASH_BYTES, "key confirmation")
       if (body instanceof HandshakeError) return body
       const wanted = confirmMac(p, role === "connector" ? keys.confirmListenerKey : keys.confirmConnectorKey, peerRole, keys.transcript)
-      return constantTimeEqual(body, wanted)
+      return equalBytes(body, wanted)
         ? undefined
         : hsError("Confirmation", "the peer derived different keys (a changed handshake byte, or a relayed TLS session)")
     }
