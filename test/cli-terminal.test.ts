@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process"
+import { execFileSync, spawn } from "node:child_process"
 import { Terminal } from "@xterm/headless"
 import { afterEach, describe, expect, it } from "vitest"
 import { CLI, type CliProcess, freePort, startCli } from "./support/cli.js"
@@ -9,9 +9,17 @@ afterEach(() => {
   for (const p of running.splice(0)) p.kill()
 })
 
-const inTerminal = (args: ReadonlyArray<string>, size?: { readonly columns: number; readonly rows: number }) => {
-  // `script`'s pty has no size unless given one (readline then never wraps the typed line)
-  const command = (size === undefined ? "" : `stty cols ${size.columns} rows ${size.rows}; `) + [process.execPath, CLI, ...args].map((a) => `'${a}'`).join(" ")
+interface Size {
+  readonly columns: number
+  readonly rows: number
+}
+
+const inTerminal = (args: ReadonlyArray<string>, size?: Size) => {
+  // `script`'s pty has no size unless given one (readline then never wraps the typed line); with one, the
+  // pty's name is shown first, for `resize`
+  const command =
+    (size === undefined ? "" : `stty cols ${size.columns} rows ${size.rows}; echo "pty:$(tty)"; exec `) +
+    [process.execPath, CLI, ...args].map((a) => `'${a}'`).join(" ")
   const child = spawn("script", ["-qfec", command, "/dev/null"], {
     env: { ...process.env, NO_COLOR: "", COLUMNS: "100", LINES: "30", TERM: "xterm" },
     stdio: ["pipe", "pipe", "pipe"]
@@ -20,6 +28,8 @@ const inTerminal = (args: ReadonlyArray<string>, size?: { readonly columns: numb
   child.stdout.setEncoding("utf8")
   child.stdout.on("data", (d: string) => (screen += d))
   const exited = new Promise<number>((resolve) => child.on("exit", (code) => resolve(code ?? -1)))
+  // where in the output the terminal was resized, and to what
+  const resizes: Array<{ readonly at: number; readonly size: Size }> = []
   const term = {
     screen: () => screen,
     type: (keys: string) => child.stdin.write(keys),
@@ -32,17 +42,41 @@ const inTerminal = (args: ReadonlyArray<string>, size?: { readonly columns: numb
     exited,
     /** Closes the terminal, as closing its window does: the pty goes, its processes get SIGHUP. */
     hangUp: () => child.kill("SIGKILL"),
-    /** The screen as a terminal of `size` shows what was written so far: its rows, trailing blanks cut. */
-    rendered: (size: { readonly columns: number; readonly rows: number }) =>
-      new Promise<Array<string>>((resolve) => {
-        const terminal = new Terminal({ cols: size.columns, rows: size.rows, allowProposedApi: true })
-        terminal.write(screen.replace(/\r?\n/g, "\r\n"), () => {
-          const buffer = terminal.buffer.active
-          const rows = Array.from({ length: buffer.length }, (_, i) => buffer.getLine(i)?.translateToString(true) ?? "")
-          terminal.dispose()
-          resolve(rows.filter((row) => row !== ""))
-        })
-      }),
+    /** Resizes the terminal, as dragging its window's corner does: the program gets SIGWINCH. */
+    resize: (to: Size) => {
+      const pty = /pty:(\/dev\/pts\/\d+)/.exec(screen)?.[1]
+      if (pty === undefined) throw new Error("no pty name on screen: start the terminal with a size")
+      resizes.push({ at: screen.length, size: to })
+      execFileSync("stty", ["-F", pty, "cols", String(to.columns), "rows", String(to.rows)])
+    },
+    /** Resolves once nothing has been written for 200 ms. */
+    settled: async () => {
+      for (let seen = -1, i = 0; seen !== screen.length && i < 50; i++) {
+        seen = screen.length
+        await new Promise((r) => setTimeout(r, 200))
+      }
+    },
+    /**
+     * The screen as a terminal of `size` (and of each later size at the point it was resized) shows what was
+     * written so far: its rows, blank ones left out.
+     */
+    rendered: async (size: Size) => {
+      // rewrapping the cursor's line on a resize too, as tmux, VTE (GNOME Terminal), Konsole, kitty, Alacritty
+      // and Windows Terminal do (xterm.js does not by default)
+      const terminal = new Terminal({ cols: size.columns, rows: size.rows, allowProposedApi: true, reflowCursorLine: true })
+      const write = (text: string) => new Promise<void>((resolve) => terminal.write(text, resolve))
+      let from = 0
+      for (const { at, size: to } of resizes) {
+        await write(screen.slice(from, at))
+        terminal.resize(to.columns, to.rows)
+        from = at
+      }
+      await write(screen.slice(from))
+      const buffer = terminal.buffer.active
+      const rows = Array.from({ length: buffer.length }, (_, i) => buffer.getLine(i)?.translateToString(true) ?? "")
+      terminal.dispose()
+      return rows.filter((row) => row !== "")
+    },
     kill: () => child.kill("SIGKILL")
   }
   running.push(term)
@@ -164,11 +198,7 @@ describe("the interactive terminal", () => {
     await term.waitFor("first incoming")
     peer.send("second incoming")
     await term.waitFor("second incoming")
-    // the screen settles: nothing more is written to the terminal for a moment
-    for (let seen = -1; seen !== term.screen().length; ) {
-      seen = term.screen().length
-      await new Promise((r) => setTimeout(r, 200))
-    }
+    await term.settled()
     const rows = await term.rendered(size)
     expect(rows.filter((row) => row.includes("✓"))).toEqual([expect.stringMatching(/^Sent \d\d:\d\d ✓ +marked while typing$/)])
     const bottom = rows.slice(-4)
@@ -177,5 +207,34 @@ describe("the interactive terminal", () => {
     expect(bottom[2] + bottom[3]).toBe(`> ${typed}`)
     // no stale copy of the typed line's first row anywhere
     expect(rows.filter((row) => row.startsWith("> a line typed"))).toHaveLength(1)
+  })
+
+  it("a window resized while a long line is typed loses nothing from the screen", async () => {
+    // readline redrew the typed line from as many rows up as it took at the old width: widening the window
+    // erased the line above the prompt
+    const size = { columns: 60, rows: 20 }
+    const port = await freePort()
+    const peer: CliProcess = startCli(["-i", "127.0.0.1", "-p", String(port), "-m", "2"])
+    running.push(peer)
+    await peer.waitFor("listening")
+    const term = inTerminal(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`], size)
+    await term.waitFor("> ")
+    const typed = "a line typed before the window is made wider, long enough for two rows of sixty"
+    for (const c of typed) term.type(c)
+    await term.waitFor("sixty")
+    peer.send("before widening")
+    await term.waitFor("before widening")
+    await term.settled()
+    term.resize({ columns: 100, rows: 20 })
+    await term.settled()
+    peer.send("after widening")
+    await term.waitFor("after widening")
+    await term.settled()
+    const rows = await term.rendered(size)
+    expect(rows.slice(-3)).toEqual([
+      expect.stringMatching(/^Received \d\d:\d\d\s+before widening$/),
+      expect.stringMatching(/^Received \d\d:\d\d\s+after widening$/),
+      `> ${typed}`
+    ])
   })
 })

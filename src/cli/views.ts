@@ -403,6 +403,14 @@ export const makeTerminalView = (style: Style, displayWidth: DisplayWidth): View
         const run = Runtime.runFork(runtime)
         const face = readline.createInterface({ input: process.stdin, output: out, prompt: PROMPT, terminal: true })
         rl = face
+        // On a resize readline redraws the typed line from as many rows up as the cursor was at the old width.
+        // A terminal that rewraps its lines (most now do) has put the cursor on its row at the new width: the
+        // redraw starts from there (from the old count, widening a window erased the line above the prompt).
+        const onResize = () => {
+          const state = face as unknown as { prevRows?: unknown }
+          if (typeof state.prevRows === "number") state.prevRows = face.getCursorPos().rows
+        }
+        out.prependListener("resize", onResize)
         let leaving = false
         // a leave at once (the terminal went away) cuts short the wait of one already under way
         const leave = (drainMs = 3_000) => {
@@ -434,6 +442,7 @@ export const makeTerminalView = (style: Style, displayWidth: DisplayWidth): View
         const outcome = yield* chat.outcome
         leaving = true
         rl = undefined
+        out.off("resize", onResize)
         readline.cursorTo(out, 0)
         readline.clearLine(out, 0)
         face.close()
