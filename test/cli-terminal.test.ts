@@ -209,7 +209,7 @@ describe("the interactive terminal", () => {
     expect(rows.filter((row) => row.startsWith("> a line typed"))).toHaveLength(1)
   })
 
-  it("a window resized while a long line is typed loses nothing from the screen", async () => {
+  it("a window resized while a long line is typed loses nothing from the screen, and later delivery marks land on their lines", async () => {
     // readline redrew the typed line from as many rows up as it took at the old width: widening the window
     // erased the line above the prompt
     const size = { columns: 60, rows: 20 }
@@ -219,20 +219,33 @@ describe("the interactive terminal", () => {
     await peer.waitFor("listening")
     const term = inTerminal(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`], size)
     await term.waitFor("> ")
-    const typed = "a line typed before the window is made wider, long enough for two rows of sixty"
-    for (const c of typed) term.type(c)
-    await term.waitFor("sixty")
+    await peer.waitFor("handshake")
     peer.send("before widening")
     await term.waitFor("before widening")
+    // two sent lines whose receipts come after the resize, the second of two rows at sixty columns and one at
+    // a hundred: a mark counted rows as they were printed, and went a row too high
+    peer.child.kill("SIGSTOP")
+    const long = "a sent line that takes two rows of a terminal sixty wide and one of a wider one"
+    term.type("short one\r")
+    await term.waitFor("short one")
+    term.type(`${long}\r`)
+    await term.waitFor("wider one")
+    const typed = "a line typed before the window is made wider, long enough for two rows of sixty"
+    for (const c of typed) term.type(c)
+    await term.waitFor("rows of sixty")
     await term.settled()
     term.resize({ columns: 100, rows: 20 })
     await term.settled()
+    peer.child.kill("SIGCONT")
+    await peer.waitFor("message", (m) => m.text === long)
     peer.send("after widening")
     await term.waitFor("after widening")
     await term.settled()
     const rows = await term.rendered(size)
-    expect(rows.slice(-3)).toEqual([
+    expect(rows.slice(-5)).toEqual([
       expect.stringMatching(/^Received \d\d:\d\d\s+before widening$/),
+      expect.stringMatching(/^Sent \d\d:\d\d ✓ +short one$/),
+      expect.stringMatching(new RegExp(`^Sent \\d\\d:\\d\\d ✓ +${long}$`)),
       expect.stringMatching(/^Received \d\d:\d\d\s+after widening$/),
       `> ${typed}`
     ])

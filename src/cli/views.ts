@@ -333,9 +333,18 @@ export const makeTerminalView = (style: Style, displayWidth: DisplayWidth): View
   const out = process.stdout
   let rl: readline.Interface | undefined
   let handshake: ChatEvent | undefined
-  // recently printed lines, newest last, with how many screen rows each took, to put marks on them later
-  const recent: Array<{ id?: string; rows: number }> = []
-  const rowsOf = (line: string) => rowsOn(line, Math.max(20, out.columns || 80), displayWidth)
+  const columns = () => Math.max(20, out.columns || 80)
+  const rowsOf = (line: string) => rowsOn(line, columns(), displayWidth)
+  // recently printed lines, newest last, to put marks on them later: how many screen rows each takes, at the
+  // width it was last measured at (a terminal rewraps its lines when resized)
+  const recent: Array<{ id?: string; line: string; rows: number; columns: number }> = []
+  const rowsNow = (entry: (typeof recent)[number]) => {
+    if (entry.columns !== columns()) {
+      entry.columns = columns()
+      entry.rows = rowsOf(entry.line)
+    }
+    return entry.rows
+  }
 
   const print = (lines: ReadonlyArray<string>, ids?: ReadonlyArray<string | undefined>) => {
     if (lines.length === 0) return
@@ -349,7 +358,9 @@ export const makeTerminalView = (style: Style, displayWidth: DisplayWidth): View
       readline.clearScreenDown(out)
     }
     out.write(lines.join("\n") + "\n")
-    lines.forEach((line, i) => recent.push({ ...(ids?.[i] !== undefined ? { id: ids[i]! } : {}), rows: rowsOf(line) }))
+    lines.forEach((line, i) =>
+      recent.push({ ...(ids?.[i] !== undefined ? { id: ids[i]! } : {}), line, rows: rowsOf(line), columns: columns() })
+    )
     if (recent.length > 200) recent.splice(0, recent.length - 200)
     if (rl) {
       // readline redraws the prompt from as many rows up as it last left the cursor below the line's first
@@ -366,9 +377,9 @@ export const makeTerminalView = (style: Style, displayWidth: DisplayWidth): View
     let rowsUp = rl === undefined ? 0 : rl.getCursorPos().rows
     for (let i = recent.length - 1; i >= 0; i--) {
       const entry = recent[i]!
-      rowsUp += entry.rows
+      rowsUp += rowsNow(entry)
+      if (rowsUp >= (out.rows || 24)) return // scrolled away: nothing to mark
       if (entry.id === id) {
-        if (rowsUp >= (out.rows || 24)) return // scrolled away: nothing to mark
         // save cursor, go up to the sent line, write the mark in its reserved column, restore
         out.write(`\x1b7\x1b[${rowsUp}A\r\x1b[11C${style.green("✓")}\x1b8`)
         return
