@@ -1,4 +1,5 @@
 import { Data } from "effect"
+import { formatEndpoint } from "./address.js"
 
 /**
  * Every failure a user can meet, as tagged data with a closed `reason`.
@@ -88,7 +89,7 @@ export type ChatError =
   | InputError
   | InternalError
 
-const endpoint = (host: string, port: number) => (host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`)
+const endpoint = (host: string, port: number) => formatEndpoint({ host, port })
 
 /** The single sentence shown to the user for an error: no stack trace, enough to act on. */
 export const describeError = (error: ChatError): string => {
