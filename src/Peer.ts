@@ -145,7 +145,8 @@ export const open = (
         return Effect.map(handshake.run(framed, role), (session) => ({ framed, session }))
       },
       emit: (e) => emit([e]),
-      describe: (e) => describeError(e as ChatError)
+      describe: (e) => describeError(e as ChatError),
+      spare: (e) => e._tag === "HandshakeError" && e.reason === "Closed"
     })
     const { framed, session } = established.result
     const info = session.info

@@ -33,6 +33,13 @@ export interface EstablishOptions<A, E> {
   readonly emit: (e: ChatEvent) => Effect.Effect<void>
   /** The sentence for a turned-away connection attempt (listening side: reported, then it waits on). */
   readonly describe: (e: E | TransportError) => string
+  /**
+   * Whether a turned-away attempt may be a spare connection of the real peer, closed unused (in a
+   * simultaneous start of two auto-mode sides one of them drops its extra connection): such an attempt is
+   * reported only if no handshake succeeds within SPARE_GRACE. It was reported at once, as a failed
+   * handshake with a hint about --protocol seed, just before the chat started.
+   */
+  readonly spare?: (e: E | TransportError) => boolean
 }
 
 export interface Established<A> {
@@ -54,6 +61,7 @@ const inChildScope = <A, E, R>(
   )
 
 const RETRY_SPACING = Duration.millis(400)
+const SPARE_GRACE = Duration.seconds(2)
 /** Handshakes the listener runs at once; more connections wait in the accept queue (and beyond it are dropped). */
 const MAX_PENDING_HANDSHAKES = 8
 
@@ -106,9 +114,12 @@ export const establish = <A, E>(
           Effect.uninterruptibleMask((restore) =>
             restore(handshakeOn(conn, "listener")).pipe(
               Effect.flatMap((r) => Deferred.succeed(winner, r)),
-              Effect.tapError((e) =>
-                options.emit(event({ _tag: "rejected", peer: peerOf(conn), reason: options.describe(e) }))
-              ),
+              Effect.tapError((e) => {
+                const report = options.emit(event({ _tag: "rejected", peer: peerOf(conn), reason: options.describe(e) }))
+                // a winner clears the attempts, this wait among them (interruptible: forked here, it would inherit
+                // the attempt's mask, and the winner would wait it out)
+                return options.spare?.(e) ? FiberSet.run(attempts, Effect.interruptible(Effect.delay(report, SPARE_GRACE))) : report
+              }),
               Effect.onExit((exit) =>
                 Exit.isSuccess(exit) ? Effect.void : Effect.zipRight(conn.close, Scope.close(child, Exit.void))
               ),
