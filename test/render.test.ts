@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { colors, dropRepeatedConnecting, fold, groupFingerprint, idList, plain, renderEvent, styleFor } from "../src/cli/render.js"
+import { colors, dropRepeatedConnecting, fold, groupFingerprint, idList, localTime, plain, renderEvent, styleFor } from "../src/cli/render.js"
 import stringWidth from "string-width"
 import { rowsOn } from "../src/cli/views.js"
 import * as SeedProtocol from "../src/layers/SeedProtocol.js"
@@ -21,6 +21,21 @@ describe("the human views", () => {
     expect(rowsOn("e\u0301".repeat(80), 80, stringWidth)).toBe(1)
     expect(rowsOn("😀".repeat(41), 80, stringWidth)).toBe(2)
     expect(rowsOn(`\x1b[1m${"x".repeat(80)}\x1b[22m`, 80, stringWidth)).toBe(1)
+  })
+
+  it("times are shown in the reader's time zone (events carry UTC, which read an hour or more off)", () => {
+    const zone = process.env.TZ
+    try {
+      process.env.TZ = "Asia/Kolkata" // UTC+05:30, no daylight saving
+      expect(localTime("2026-11-26T14:22:47.599Z")).toBe("19:52:47")
+      const sent = renderEvent(event({ _tag: "sent", id: "1", text: "hi" }, "2026-11-26T23:59:30.000Z"), plain)
+      expect(sent[0]).toMatch(/^Sent 05:29 /)
+      process.env.TZ = "America/New_York" // UTC-05:00 in November
+      expect(localTime("2026-11-26T14:22:48.000Z")).toBe("09:22:48")
+    } finally {
+      if (zone === undefined) delete process.env.TZ
+      else process.env.TZ = zone
+    }
   })
 
   it("undelivered ids are shown as ranges, and a long list is cut with what is left counted", () => {

@@ -31,8 +31,26 @@ export const styleFor = (stream: NodeJS.WriteStream): Style => (colourOn(stream)
 /** SGR sequences (colour, bold): what text made for a terminal carries that a pipe or a file should not. */
 export const withoutColour = (text: string): string => text.replace(/\x1b\[[0-9;]*m/g, "")
 
-const hhmm = (iso: string) => iso.slice(11, 16)
-const hhmmss = (iso: string) => iso.slice(11, 19)
+const two = (n: number) => (n < 10 ? `0${n}` : String(n))
+
+/**
+ * An event's time as a person reads it: local time (events carry UTC, which people east or west of
+ * Greenwich read as an hour or more off). HH:MM:SS; `hhmm` its first five characters. Remembered for the
+ * last second seen: a busy view renders many events of the same second.
+ */
+let lastSecond = ""
+let lastLocal = ""
+export const localTime = (iso: string): string => {
+  const second = iso.slice(0, 19)
+  if (second !== lastSecond) {
+    const d = new Date(iso)
+    lastSecond = second
+    lastLocal = Number.isNaN(d.getTime()) ? iso.slice(11, 19) : `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`
+  }
+  return lastLocal
+}
+export const hhmm = (iso: string) => localTime(iso).slice(0, 5)
+const hhmmss = localTime
 
 /** 64 hex digits as two rows of eight 4-digit groups: easier to read aloud than one run. */
 export const groupFingerprint = (hex: string): [string, string] => {

@@ -6,7 +6,7 @@ import { type ChatEvent, event, toJsonLine } from "../domain/events.js"
 import { lineSplitter, type TooLong } from "../domain/lines.js"
 import { MAX_TEXT_BYTES, tooLongRefusal } from "../domain/text.js"
 import type { ChatHandle, ChatOutcome } from "../services/Chat.js"
-import { dropRepeatedConnecting, renderEvent, type Style, withoutColour } from "./render.js"
+import { dropRepeatedConnecting, hhmm, renderEvent, type Style, withoutColour } from "./render.js"
 
 /**
  * A view renders events and feeds input lines to the chat. Three of them: the interactive terminal, plain
@@ -276,7 +276,7 @@ export const makePlainView = (out: NodeJS.WritableStream, style: Style, input: N
   const output = pipeOutput(out, (events) => {
     const lines: Array<string> = []
     for (const e of events.filter(shown)) {
-      if (e._tag === "delivered") lines.push(style.dim(`Delivered ${e.at.slice(11, 16)} #${e.id}`))
+      if (e._tag === "delivered") lines.push(style.dim(`Delivered ${hhmm(e.at)} #${e.id}`))
       else lines.push(...renderEvent(e, style))
     }
     return lines.length > 0 ? lines.join("\n") + "\n" : ""
