@@ -321,9 +321,11 @@ export const rowsOn = (line: string, columns: number, displayWidth: DisplayWidth
  * typed line when it last drew it (an internal of node's readline; the cursor's row now where it is missing).
  */
 const readlineRowsUp = (rl: readline.Interface): number => {
-  const kept = (rl as unknown as { prevRows?: unknown }).prevRows
+  const kept = readlineState(rl).prevRows
   return typeof kept === "number" ? kept : rl.getCursorPos().rows
 }
+
+const readlineState = (rl: readline.Interface) => rl as unknown as { prevRows?: unknown }
 
 /**
  * The interactive terminal: a prompt that incoming text never clobbers (lines are printed above it and the
@@ -418,7 +420,7 @@ export const makeTerminalView = (style: Style, displayWidth: DisplayWidth): View
         // A terminal that rewraps its lines (most now do) has put the cursor on its row at the new width: the
         // redraw starts from there (from the old count, widening a window erased the line above the prompt).
         const onResize = () => {
-          const state = face as unknown as { prevRows?: unknown }
+          const state = readlineState(face)
           if (typeof state.prevRows === "number") state.prevRows = face.getCursorPos().rows
         }
         out.prependListener("resize", onResize)
