@@ -289,7 +289,12 @@ process.on("SIGTERM", onSignal)
 let hungUp = false
 const endAsHungUp = () => {
   process.removeAllListeners("SIGHUP")
-  process.kill(process.pid, "SIGHUP")
+  try {
+    process.kill(process.pid, "SIGHUP")
+  } catch {
+    // where there is no SIGHUP to send (Windows), nor a terminal state for node to restore
+    process.exit(129)
+  }
 }
 const hangUp = () => {
   if (hungUp) return
