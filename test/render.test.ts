@@ -79,6 +79,15 @@ describe("the human views", () => {
       for (const line of lines) expect(line.length).toBeLessThanOrEqual(80)
       expect(lines.join(" ").replace(/ +/g, " ")).toContain(suite)
     }
+    // a phone's terminal: four groups to a row, sentences folded, nothing broken by the terminal
+    const narrow = renderEvent(
+      event({ _tag: "handshake", protocol: "v2", localFingerprint: "a".repeat(64), peerFingerprint: "b".repeat(64), sas: "1234 5678", suite: V2Protocol.SUITE }),
+      plain,
+      40
+    )
+    for (const line of narrow) expect(line.length).toBeLessThanOrEqual(40)
+    expect(narrow.filter((line) => /^ {4}(you |peer| {4})  [ab]{4} [ab]{4} [ab]{4} [ab]{4}$/.test(line))).toHaveLength(8)
+    expect(narrow.join(" ").replace(/ +/g, " ")).toContain("Read it aloud with your peer: if the codes differ, someone is in the middle.")
     expect(fold("aaa bbb ccc", "  ", 9)).toEqual(["  aaa bbb", "  ccc"])
     expect(fold("a-word-longer-than-the-width", "  ", 9)).toEqual(["  a-word-longer-than-the-width"])
   })

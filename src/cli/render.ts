@@ -52,10 +52,38 @@ export const localTime = (iso: string): string => {
 export const hhmm = (iso: string) => localTime(iso).slice(0, 5)
 const hhmmss = localTime
 
-/** 64 hex digits as two rows of eight 4-digit groups: easier to read aloud than one run. */
-export const groupFingerprint = (hex: string): [string, string] => {
+/** 64 hex digits as rows of 4-digit groups, eight to a row unless fewer are asked: easier to read aloud than one run. */
+export const groupFingerprint = (hex: string, perRow = 8): Array<string> => {
   const groups = hex.match(/.{1,4}/g) ?? []
-  return [groups.slice(0, 8).join(" "), groups.slice(8).join(" ")]
+  const rows: Array<string> = []
+  for (let i = 0; i < groups.length; i += perRow) rows.push(groups.slice(i, i + perRow).join(" "))
+  return rows
+}
+
+/** Columns a fingerprint row of eight groups takes after its label ("    peer  "). */
+const EIGHT_GROUPS = 10 + 8 * 5 - 1
+
+/**
+ * What the two people compare: both fingerprints and (v2) the safety code, for a terminal `columns` wide
+ * (a narrow one, as a phone's, gets four groups to a row rather than rows the terminal breaks).
+ * `/verify` shows it again.
+ */
+export const verification = (e: Extract<ChatEvent, { _tag: "handshake" }>, s: Style, columns: number = COLUMNS): Array<string> => {
+  const width = Math.min(columns, COLUMNS)
+  const perRow = width >= EIGHT_GROUPS ? 8 : 4
+  const labelled = (label: string, hex: string) =>
+    groupFingerprint(hex, perRow).map((row, i) => `    ${(i === 0 ? label : "").padEnd(6)}${row}`)
+  const lines = [
+    ...fold("Public key fingerprints (SHA-256), to compare over another channel:", "  ", width),
+    ...labelled("you", e.localFingerprint),
+    ...labelled("peer", e.peerFingerprint)
+  ]
+  if (e.sas !== undefined)
+    lines.push(
+      `  ${s.bold("Safety code:")} ${s.bold(s.cyan(e.sas))}`,
+      ...fold("Read it aloud with your peer: if the codes differ, someone is in the middle.", "  ", width)
+    )
+  return lines
 }
 
 /** Columns the handshake's lines keep within: the width of the smallest common terminal. */
@@ -96,8 +124,8 @@ export const idList = (ids: ReadonlyArray<string>): string => {
   return escapeForTerminal(shown)
 }
 
-/** The terminal lines for one event (none for events the human view does not show). */
-export const renderEvent = (e: ChatEvent, s: Style): Array<string> => {
+/** The terminal lines for one event (none for events the human view does not show), for a terminal `columns` wide. */
+export const renderEvent = (e: ChatEvent, s: Style, columns: number = COLUMNS): Array<string> => {
   const stamp = s.dim(`[${hhmmss(e.at)}]`)
   switch (e._tag) {
     case "listening":
@@ -108,26 +136,15 @@ export const renderEvent = (e: ChatEvent, s: Style): Array<string> => {
       return [`${stamp} Connected ${e.role === "connector" ? "to" : "from"} ${e.peer}`]
     case "rejected":
       return [`${stamp} ${s.yellow("Turned away")} ${e.peer}: ${escapeForTerminal(e.reason)} Still waiting.`]
-    case "handshake": {
-      const [l1, l2] = groupFingerprint(e.localFingerprint)
-      const [p1, p2] = groupFingerprint(e.peerFingerprint)
-      const lines = [
+    case "handshake":
+      return [
         `${stamp} Secure session ready (${e.protocol}).`,
-        ...fold(e.suite, "  ").map(s.dim),
-        `  Public key fingerprints (SHA-256), to compare over another channel:`,
-        `    you   ${l1}`,
-        `          ${l2}`,
-        `    peer  ${p1}`,
-        `          ${p2}`
+        ...fold(e.suite, "  ", Math.min(columns, COLUMNS)).map(s.dim),
+        ...verification(e, s, columns),
+        ...(columns >= 53
+          ? [`  Type a message and press Enter. ${s.dim("/help for commands.")}`]
+          : [...fold("Type a message and press Enter.", "  ", columns), `  ${s.dim("/help for commands.")}`])
       ]
-      if (e.sas !== undefined)
-        lines.push(
-          `  ${s.bold("Safety code:")} ${s.bold(s.cyan(e.sas))}`,
-          `  Read it aloud with your peer: if the codes differ, someone is in the middle.`
-        )
-      lines.push(`  Type a message and press Enter. ${s.dim("/help for commands.")}`)
-      return lines
-    }
     case "sent":
       return [`${s.dim(`Sent ${hhmm(e.at)}`)}      ${s.bold(escapeForTerminal(e.text))}`]
     case "delivered":

@@ -6,7 +6,7 @@ import { type ChatEvent, event, toJsonLine } from "../domain/events.js"
 import { lineSplitter, type TooLong } from "../domain/lines.js"
 import { MAX_TEXT_BYTES, tooLongRefusal } from "../domain/text.js"
 import type { ChatHandle, ChatOutcome } from "../services/Chat.js"
-import { dropRepeatedConnecting, hhmm, renderEvent, type Style, withoutColour } from "./render.js"
+import { dropRepeatedConnecting, hhmm, renderEvent, type Style, verification, withoutColour } from "./render.js"
 
 /**
  * A view renders events and feeds input lines to the chat. Three of them: the interactive terminal, plain
@@ -334,7 +334,7 @@ const readlineState = (rl: readline.Interface) => rl as unknown as { prevRows?: 
 export const makeTerminalView = (style: Style, displayWidth: DisplayWidth): View => {
   const out = process.stdout
   let rl: readline.Interface | undefined
-  let handshake: ChatEvent | undefined
+  let handshake: Extract<ChatEvent, { _tag: "handshake" }> | undefined
   const columns = () => Math.max(20, out.columns || 80)
   const rowsOf = (line: string) => rowsOn(line, columns(), displayWidth)
   // recently printed lines, newest last, to put marks on them later: how many screen rows each takes, at the
@@ -400,7 +400,7 @@ export const makeTerminalView = (style: Style, displayWidth: DisplayWidth): View
         markDelivered(e.id)
         continue
       }
-      for (const line of renderEvent(e, style)) {
+      for (const line of renderEvent(e, style, columns())) {
         lines.push(e._tag === "sent" ? line.replace("     ", ` ${style.dim("○")}   `) : line)
         ids.push(e._tag === "sent" ? e.id : undefined)
       }
@@ -445,7 +445,7 @@ export const makeTerminalView = (style: Style, displayWidth: DisplayWidth): View
             const cmd = line.trim()
             if (cmd === "/quit" || cmd === "/exit") return leave()
             if (cmd === "/help") return print(HELP)
-            if (cmd === "/verify") return print(handshake ? renderEvent(handshake, style).slice(2, -1) : ["No session yet."])
+            if (cmd === "/verify") return print(handshake ? verification(handshake, style, columns()) : ["No session yet."])
             return print([style.yellow(`Unknown command ${cmd}; /help lists them (//text sends a line starting with /).`)])
           }
           const text = line.startsWith("//") ? line.slice(1) : line
