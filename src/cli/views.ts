@@ -196,21 +196,27 @@ const pipeInput = (
   })
 
 /**
- * Writes to our standard output and completes once the stream has taken the text: a reader that is slow to
- * take our output slows the chat down (and through TCP, the peer) instead of making us buffer without bound.
- * A write that fails (the reader of our pipe went away) never completes: its events were not shown, so the
- * chat must not acknowledge them, and the CLI stops it (see main.ts). It used to complete on the error, and
- * everything the peer sent after was acknowledged as shown. The text is made when the write is made, so
- * that what `text` looks at is what the stream has been given.
+ * Hands `text` to our standard output at once, and completes once the stream has taken it: a reader that is
+ * slow to take our output slows the chat down (and through TCP, the peer) instead of making us buffer without
+ * bound. A write that fails (the reader of our pipe went away) never completes: its events were not shown, so
+ * the chat must not acknowledge them, and the CLI stops it (see main.ts). It used to complete on the error,
+ * and everything the peer sent after was acknowledged as shown. The write is made when this is called, not
+ * when the effect runs, so that a caller can keep account of what the stream has been given (pipeOutput).
  */
-const writeOut = (out: NodeJS.WritableStream, text: () => string): Effect.Effect<void> =>
-  Effect.async<void>((resume) => {
-    const t = text()
-    if (t.length === 0) return resume(Effect.void)
-    out.write(t, (error) => {
-      if (error === undefined || error === null) resume(Effect.void)
-    })
+const writeNow = (out: NodeJS.WritableStream, text: string): Effect.Effect<void> => {
+  if (text.length === 0) return Effect.void
+  let taken = false
+  let waiter: ((done: Effect.Effect<void>) => void) | undefined
+  out.write(text, (error) => {
+    if (error !== undefined && error !== null) return
+    taken = true
+    waiter?.(Effect.void)
   })
+  return Effect.async<void>((resume) => {
+    if (taken) resume(Effect.void)
+    else waiter = resume
+  })
+}
 
 /** What piped input has to say: `after` is the id of the last line the chat took before it (0: none). */
 type Report = (problem: { readonly code: string; readonly message: string; readonly line?: number }, after: number) => void
@@ -254,7 +260,7 @@ const pipeOutput = (out: NodeJS.WritableStream, render: (events: ReadonlyArray<C
     else waiting.push({ after, event: e })
   }
   return {
-    onEvents: (events: ReadonlyArray<ChatEvent>) => writeOut(out, () => render(inPlace(events))),
+    onEvents: (events: ReadonlyArray<ChatEvent>) => writeNow(out, render(inPlace(events))),
     report,
     /** Says what still waits (the input ended with the chat and no `sent` or end came after it). */
     flush: Effect.sync(() => {
