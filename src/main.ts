@@ -10,7 +10,7 @@ import { explainArgs } from "./cli/argv.js"
 import { type Config, type RawFlags, resolveConfig } from "./cli/config.js"
 import { compactWhenQuiet, giveMemoryBack, hideMeasureMemoryNotice, MIN_GROWTH_BYTES, QUIET_MS } from "./cli/compaction.js"
 import { takePrestartedKey } from "./cli/prestart.js"
-import { colourOn, styleFor, withoutColour } from "./cli/render.js"
+import { colourOn, dumbTerminal, styleFor, withoutColour } from "./cli/render.js"
 import { makeJsonView, makePlainView, makeTerminalView, type View } from "./cli/views.js"
 import { formatEndpoint } from "./domain/address.js"
 import { type ChatError, describeForCli, errorCode, internalError, UsageError } from "./domain/errors.js"
@@ -137,8 +137,10 @@ const banner = (config: Config) => {
 
 const command = Command.make("p2pchat", flags, (raw: RawFlags) =>
   Effect.gen(function* () {
-    const interactive = !raw.json && process.stdin.isTTY === true && process.stdout.isTTY === true
-    const config = yield* resolveConfig(raw, interactive ? Option.some(askTarget) : Option.none())
+    // a person at a terminal: asked for a missing target; the interactive view unless the terminal is dumb
+    const atTerminal = !raw.json && process.stdin.isTTY === true && process.stdout.isTTY === true
+    const interactive = atTerminal && !dumbTerminal()
+    const config = yield* resolveConfig(raw, atTerminal ? Option.some(askTarget) : Option.none())
     const style = styleFor(process.stdout)
     const view = config.json
       ? makeJsonView(process.stdout)

@@ -14,14 +14,14 @@ interface Size {
   readonly rows: number
 }
 
-const inTerminal = (args: ReadonlyArray<string>, size?: Size) => {
+const inTerminal = (args: ReadonlyArray<string>, size?: Size, env: Readonly<Record<string, string>> = {}) => {
   // `script`'s pty has no size unless given one (readline then never wraps the typed line); with one, the
   // pty's name is shown first, for `resize`
   const command =
     (size === undefined ? "" : `stty cols ${size.columns} rows ${size.rows}; echo "pty:$(tty)"; exec `) +
     [process.execPath, CLI, ...args].map((a) => `'${a}'`).join(" ")
   const child = spawn("script", ["-qfec", command, "/dev/null"], {
-    env: { ...process.env, NO_COLOR: "", COLUMNS: "100", LINES: "30", TERM: "xterm" },
+    env: { ...process.env, NO_COLOR: "", COLUMNS: "100", LINES: "30", TERM: "xterm", ...env },
     stdio: ["pipe", "pipe", "pipe"]
   })
   let screen = ""
@@ -249,5 +249,21 @@ describe("the interactive terminal", () => {
       expect.stringMatching(/^Received \d\d:\d\d\s+after widening$/),
       `> ${typed}`
     ])
+  })
+
+  it("a dumb terminal (TERM=dumb: Emacs' shell) gets plain lines, no escape sequence at all", async () => {
+    // it got the interactive view's colours and cursor movements, shown there as garbage
+    const port = await freePort()
+    const peer: CliProcess = startCli(["-i", "127.0.0.1", "-p", String(port), "-m", "2"])
+    running.push(peer)
+    await peer.waitFor("listening")
+    const term = inTerminal(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`], undefined, { TERM: "dumb" })
+    await term.waitFor("Safety code:")
+    term.type("from a dumb terminal\r")
+    await peer.waitFor("message", (m) => m.text === "from a dumb terminal")
+    await term.waitFor(/Sent \d\d:\d\d +from a dumb terminal/)
+    peer.send("back to it")
+    await term.waitFor(/Received \d\d:\d\d +back to it/)
+    expect(term.screen()).not.toContain("\x1b")
   })
 })

@@ -24,7 +24,13 @@ export const plain: Style = { bold: id, dim: id, green: id, cyan: id, yellow: id
 
 /** NO_COLOR (no-color.org) or output that is not a terminal turns colour off. */
 export const colourOn = (stream: NodeJS.WriteStream): boolean =>
-  stream.isTTY === true && !("NO_COLOR" in process.env && process.env.NO_COLOR !== "")
+  stream.isTTY === true && !dumbTerminal() && !("NO_COLOR" in process.env && process.env.NO_COLOR !== "")
+
+/**
+ * A terminal that says it understands no escape sequences (TERM=dumb: Emacs' shell buffer, some IDE
+ * consoles): it gets plain lines, neither colour nor the interactive view's cursor movements.
+ */
+export const dumbTerminal = (): boolean => process.env.TERM === "dumb"
 
 export const styleFor = (stream: NodeJS.WriteStream): Style => (colourOn(stream) ? colors : plain)
 
