@@ -7,10 +7,10 @@ import * as readline from "node:readline"
 import { isatty } from "node:tty"
 import { format } from "node:util"
 import { explainArgs } from "./cli/argv.js"
-import { type Config, type RawFlags, resolveConfig } from "./cli/config.js"
+import { type Config, type RawFlags, resolveConfig, sameMachineHint } from "./cli/config.js"
 import { compactWhenQuiet, giveMemoryBack, hideMeasureMemoryNotice, MIN_GROWTH_BYTES, QUIET_MS } from "./cli/compaction.js"
 import { takePrestartedKey } from "./cli/prestart.js"
-import { colourOn, dumbTerminal, styleFor, withoutColour } from "./cli/render.js"
+import { colourOn, dumbTerminal, fold, styleFor, withoutColour } from "./cli/render.js"
 import { makeJsonView, makePlainView, makeTerminalView, type View } from "./cli/views.js"
 import { formatEndpoint } from "./domain/address.js"
 import { type ChatError, describeForCli, errorCode, internalError, UsageError } from "./domain/errors.js"
@@ -132,6 +132,8 @@ const banner = (config: Config) => {
     // client mode neither listens nor makes a certificate: an address it does not use would mislead
     `  local  ${config.mode === "client" ? "(none: connecting only)" : formatEndpoint(config.listen)}   target  ${config.target ? formatEndpoint(config.target) : "(none: listening only)"}   mode ${config.mode}`
   ]
+  const hint = sameMachineHint(config)
+  if (hint !== undefined) lines.push(...fold(hint, "  ", Math.min(80, process.stdout.columns || 80)).map((line) => s.yellow(line)))
   process.stdout.write(lines.join("\n") + "\n")
 }
 

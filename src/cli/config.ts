@@ -132,3 +132,23 @@ export const resolveConfig = (
       heartbeatSeconds: flags.heartbeat
     }
   })
+
+const isLoopback = (host: string): boolean =>
+  host === "localhost" || host === "::1" || (isIP(host) === 4 && host.startsWith("127."))
+
+/**
+ * In auto mode, a target on this machine's loopback while we listen on another address: two p2pchats on one
+ * machine, each naming the other as 127.0.0.1 and each listening on this host's address (the default -i),
+ * never meet; both kept trying, silently, for good. Said once at the start (not an error: the other side
+ * may listen on every address, or name us by our own address).
+ */
+export const sameMachineHint = (config: Config): string | undefined =>
+  config.mode === "auto" &&
+  config.target !== undefined &&
+  isLoopback(config.target.host) &&
+  !isLoopback(config.listen.host) &&
+  config.listen.host !== "0.0.0.0" &&
+  config.listen.host !== "::"
+    ? `The peer is on this machine (${formatEndpoint(config.target)}), and this side listens on ${config.listen.host} only: if the peer names this side as ${config.target.host} too, give both sides -i ${config.target.host === "::1" ? "::1" : "127.0.0.1"}.`
+    : undefined
+

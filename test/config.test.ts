@@ -1,0 +1,34 @@
+import { describe, expect, it } from "vitest"
+import { type Config, sameMachineHint } from "../src/cli/config.js"
+
+const config = (mode: Config["mode"], listen: string, target: string | undefined): Config => ({
+  listen: { host: listen, port: 9001 },
+  target: target === undefined ? undefined : { host: target, port: 9002 },
+  mode,
+  tls: undefined,
+  protocol: "v2",
+  json: false,
+  waitSeconds: 10,
+  handshakeTimeoutSeconds: 5,
+  heartbeatSeconds: 5
+})
+
+describe("the hint for two p2pchats on one machine", () => {
+  it("is given in auto mode when the peer is on loopback and this side listens on another address only", () => {
+    // both sides kept trying for good, silently: each listened on the host's address, each named the other 127.0.0.1
+    expect(sameMachineHint(config("auto", "192.0.2.2", "127.0.0.1"))).toBe(
+      "The peer is on this machine (127.0.0.1:9002), and this side listens on 192.0.2.2 only: if the peer names this side as 127.0.0.1 too, give both sides -i 127.0.0.1."
+    )
+    expect(sameMachineHint(config("auto", "192.0.2.2", "localhost"))).toMatch(/give both sides -i 127\.0\.0\.1\.$/)
+    expect(sameMachineHint(config("auto", "2001:db8::2", "::1"))).toMatch(/\(\[::1\]:9002\).*give both sides -i ::1\.$/)
+  })
+
+  it("is not given where the two can meet, or where this side does not listen", () => {
+    expect(sameMachineHint(config("auto", "127.0.0.1", "127.0.0.1"))).toBeUndefined()
+    expect(sameMachineHint(config("auto", "0.0.0.0", "127.0.0.1"))).toBeUndefined()
+    expect(sameMachineHint(config("auto", "::", "::1"))).toBeUndefined()
+    expect(sameMachineHint(config("auto", "192.0.2.2", "192.0.2.7"))).toBeUndefined()
+    expect(sameMachineHint(config("client", "192.0.2.2", "127.0.0.1"))).toBeUndefined()
+    expect(sameMachineHint(config("server", "192.0.2.2", undefined))).toBeUndefined()
+  })
+})
