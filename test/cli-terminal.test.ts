@@ -83,13 +83,20 @@ const inTerminal = (args: ReadonlyArray<string>, size?: Size, env: Readonly<Reco
   return term
 }
 
+/** A listening peer (JSON lines) and the CLI connected to it in a terminal: both past the handshake. */
+const chatInTerminal = async (size?: Size, env?: Readonly<Record<string, string>>) => {
+  const port = await freePort()
+  const peer: CliProcess = startCli(["-i", "127.0.0.1", "-p", String(port), "-m", "2"])
+  running.push(peer)
+  await peer.waitFor("listening")
+  const term = inTerminal(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`], size, env)
+  await peer.waitFor("handshake")
+  return { peer, term }
+}
+
 describe("the interactive terminal", () => {
   it("prompt, sent line with a delivery mark, typing kept across incoming text, /verify, /help, /quit", async () => {
-    const port = await freePort()
-    const peer: CliProcess = startCli(["-i", "127.0.0.1", "-p", String(port), "-m", "2"])
-    running.push(peer)
-    await peer.waitFor("listening")
-    const term = inTerminal(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`])
+    const { peer, term } = await chatInTerminal()
     await term.waitFor("Safety code:")
     const handshake = await peer.waitFor("handshake")
     expect(term.screen()).toContain(handshake.sas!)
@@ -159,11 +166,7 @@ describe("the interactive terminal", () => {
 
   it("a terminal closed in the middle of a chat says goodbye: the peer reads 'left', not 'connection lost'", async () => {
     // SIGHUP used to kill p2pchat on the spot; handled, it then died of node's assertion on the gone terminal
-    const port = await freePort()
-    const peer: CliProcess = startCli(["-i", "127.0.0.1", "-p", String(port), "-m", "2"])
-    running.push(peer)
-    await peer.waitFor("listening")
-    const term = inTerminal(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`])
+    const { peer, term } = await chatInTerminal()
     await term.waitFor("> ")
     term.type("before the window closed\r")
     await peer.waitFor("message", (m) => m.text === "before the window closed")
@@ -177,13 +180,8 @@ describe("the interactive terminal", () => {
     // only its last row was cleared before each incoming line: the first stayed on screen, and readline,
     // redrawing the prompt from a row up, wiped the line just printed (the second of two never showed)
     const size = { columns: 60, rows: 20 }
-    const port = await freePort()
-    const peer: CliProcess = startCli(["-i", "127.0.0.1", "-p", String(port), "-m", "2"])
-    running.push(peer)
-    await peer.waitFor("listening")
-    const term = inTerminal(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`], size)
+    const { peer, term } = await chatInTerminal(size)
     await term.waitFor("> ")
-    await peer.waitFor("handshake")
     // a receipt that arrives while the long line is typed: its mark goes on the sent line (it went a row low)
     peer.child.kill("SIGSTOP")
     term.type("marked while typing\r")
@@ -213,13 +211,8 @@ describe("the interactive terminal", () => {
     // readline redrew the typed line from as many rows up as it took at the old width: widening the window
     // erased the line above the prompt
     const size = { columns: 60, rows: 20 }
-    const port = await freePort()
-    const peer: CliProcess = startCli(["-i", "127.0.0.1", "-p", String(port), "-m", "2"])
-    running.push(peer)
-    await peer.waitFor("listening")
-    const term = inTerminal(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`], size)
+    const { peer, term } = await chatInTerminal(size)
     await term.waitFor("> ")
-    await peer.waitFor("handshake")
     peer.send("before widening")
     await term.waitFor("before widening")
     // two sent lines whose receipts come after the resize, the second of two rows at sixty columns and one at
@@ -253,11 +246,7 @@ describe("the interactive terminal", () => {
 
   it("a dumb terminal (TERM=dumb: Emacs' shell) gets plain lines, no escape sequence at all", async () => {
     // it got the interactive view's colours and cursor movements, shown there as garbage
-    const port = await freePort()
-    const peer: CliProcess = startCli(["-i", "127.0.0.1", "-p", String(port), "-m", "2"])
-    running.push(peer)
-    await peer.waitFor("listening")
-    const term = inTerminal(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`], undefined, { TERM: "dumb" })
+    const { peer, term } = await chatInTerminal(undefined, { TERM: "dumb" })
     await term.waitFor("Safety code:")
     term.type("from a dumb terminal\r")
     await peer.waitFor("message", (m) => m.text === "from a dumb terminal")
