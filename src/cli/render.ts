@@ -130,6 +130,9 @@ export const idList = (ids: ReadonlyArray<string>): string => {
   return escapeForTerminal(shown)
 }
 
+const TYPE_HINT = "Type a message and press Enter."
+const HELP_HINT = "/help for commands."
+
 /** The terminal lines for one event (none for events the human view does not show), for a terminal `columns` wide. */
 export const renderEvent = (e: ChatEvent, s: Style, columns: number = COLUMNS): Array<string> => {
   const stamp = s.dim(`[${hhmmss(e.at)}]`)
@@ -147,9 +150,9 @@ export const renderEvent = (e: ChatEvent, s: Style, columns: number = COLUMNS): 
         `${stamp} Secure session ready (${e.protocol}).`,
         ...fold(e.suite, "  ", Math.min(columns, COLUMNS)).map(s.dim),
         ...verification(e, s, columns),
-        ...(columns >= 53
-          ? [`  Type a message and press Enter. ${s.dim("/help for commands.")}`]
-          : [...fold("Type a message and press Enter.", "  ", columns), `  ${s.dim("/help for commands.")}`])
+        ...(`  ${TYPE_HINT} ${HELP_HINT}`.length <= columns
+          ? [`  ${TYPE_HINT} ${s.dim(HELP_HINT)}`]
+          : [...fold(TYPE_HINT, "  ", columns), `  ${s.dim(HELP_HINT)}`])
       ]
     case "sent":
       return [`${s.dim(`Sent ${hhmm(e.at)}`)}      ${s.bold(escapeForTerminal(e.text))}`]
