@@ -104,6 +104,11 @@ describe("the human views", () => {
     const attempt = (port: number): ChatEvent => event({ _tag: "connecting", address: "127.0.0.1", port })
     expect([attempt(1), attempt(1), attempt(1), attempt(2), attempt(1)].map(keep)).toEqual([true, false, false, true, true])
     expect(keep(event({ _tag: "listening", address: "127.0.0.1", port: 1 }))).toBe(true)
+    // a wait that goes on is seen to go on: one line every 30 s of retries (it was one line, then nothing)
+    const still = dropRepeatedConnecting()
+    const at = (ms: number): ChatEvent =>
+      event({ _tag: "connecting", address: "127.0.0.1", port: 1 }, new Date(Date.UTC(2026, 10, 26, 15, 0, 0, ms)).toISOString())
+    expect([0, 400, 29_900, 30_000, 30_400, 59_900, 60_100].map((ms) => still(at(ms)))).toEqual([true, false, false, true, false, false, true])
   })
 
   it("colour is off when NO_COLOR is set or output is not a terminal", () => {

@@ -176,17 +176,24 @@ export const renderEvent = (e: ChatEvent, s: Style, columns: number = COLUMNS): 
   }
 }
 
+/** How often a person is shown that retries go on. */
+const STILL_TRYING_MS = 30_000
+
 /**
  * Retries in auto and client mode make a `connecting` event every few hundred milliseconds: the JSON stream
- * keeps them all, a person sees the first one per target only.
+ * keeps them all, a person sees the first one per target, then one every 30 s (by the events' times), so
+ * that a wait that goes on (auto mode retries for good) is seen to go on: it showed one line, then nothing.
  */
 export const dropRepeatedConnecting = () => {
   let last: string | undefined
+  let shownAt = 0
   return (e: ChatEvent): boolean => {
     if (e._tag !== "connecting") return true
     const key = `${e.address}:${e.port}`
-    if (key === last) return false
+    const at = Date.parse(e.at)
+    if (key === last && !(at - shownAt >= STILL_TRYING_MS)) return false
     last = key
+    shownAt = at
     return true
   }
 }
