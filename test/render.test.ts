@@ -99,7 +99,7 @@ describe("the human views", () => {
     expect(renderEvent(event({ _tag: "message", id: "1", text: "x" }), plain)[0]).toMatch(/^Received \d\d:\d\d {2}x$/)
   })
 
-  it("repeated connection attempts to one target show once", () => {
+  it("repeated connection attempts to one target show once, then once every 30 s", () => {
     const keep = dropRepeatedConnecting()
     const attempt = (port: number): ChatEvent => event({ _tag: "connecting", address: "127.0.0.1", port })
     expect([attempt(1), attempt(1), attempt(1), attempt(2), attempt(1)].map(keep)).toEqual([true, false, false, true, true])
