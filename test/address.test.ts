@@ -22,7 +22,10 @@ describe("a target as the user types it", () => {
     ["10.0.0.5:0", '"0" is not a port: give a whole number from 1 to 65535.'],
     ["1:2:3", '"1:2:3" is not an address: write IPv6 addresses with a port as [addr]:port.'],
     ["[10.0.0.5]:80", '"10.0.0.5" in brackets is not an IPv6 address.'],
-    ["no such host!", '"no such host!" is neither an IP address nor a host name.']
+    ["no such host!", '"no such host!" is neither an IP address nor a host name.'],
+    // digits and dots are an IPv4 address or nothing: it was taken for a host name that then did not resolve
+    ["999.1.1.1", '"999.1.1.1" is neither an IP address nor a host name.'],
+    ["10.0.0", '"10.0.0" is neither an IP address nor a host name.']
   ]
   for (const [text, sentence] of refused)
     it(`refuses ${JSON.stringify(text)} with a sentence`, () => {

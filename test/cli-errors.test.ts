@@ -41,6 +41,7 @@ describe("bad flags and files are refused with one sentence and exit code 2, bef
     // @effect/cli's own words named no flag: "'abc' is not a integer", "Received unknown argument: '-p'"
     ["a port that is not a number", ["-p", "abc", ...base], /^p2pchat: -p\/--port abc is not a port: give a whole number from 0 to 65535\.\n$/],
     ["a flag with no value after it", [...base, "-p"], /^p2pchat: -p\/--port needs a value: a port, a whole number from 0 to 65535\.\n$/],
+    ["a local address that cannot be one (it failed late, as an address not on this machine)", ["-i", "999.1.1.1", "-m", "2"], /^p2pchat: -i\/--ip 999\.1\.1\.1 is not an IP address\.\n$/],
     ["the peer's address without -t", ["-i", "127.0.0.1", "10.0.0.5"], /^p2pchat: "10\.0\.0\.5" is not an option: to name the peer, write -t 10\.0\.0\.5\.\n$/]
   ]
   for (const [what, args, message] of cases) {
@@ -202,5 +203,17 @@ describe("a bug outside the chat's fibers", () => {
     const last = JSON.parse(stdout.trim().split("\n").at(-1)!)
     expect(last).toMatchObject({ event: "error", code: "InternalError", message: expect.stringContaining("RangeError: thrown by the test") })
     expect(stderr).toBe("")
+  })
+})
+
+describe("flags that say more than they used to", () => {
+  it("-i takes a network interface's name for its address (it was taken for a host name, and refused)", async () => {
+    const p = startCli(["-i", "lo", "-p", String(await freePort()), "-m", "2"])
+    try {
+      const listening = await p.waitFor("listening")
+      expect(listening.address).toBe("127.0.0.1")
+    } finally {
+      p.kill()
+    }
   })
 })

@@ -46,6 +46,16 @@ export const defaultIp = (): string => {
 
 const usage = (detail: string) => new UsageError({ detail })
 
+/**
+ * `-i eth0`: a network interface's name stands for its address (IPv4 first), as many tools take it; it was
+ * taken for a host name and failed as "that address does not belong to this machine".
+ */
+const interfaceAddress = (ip: string): string => {
+  const addresses = os.networkInterfaces()[ip]
+  if (addresses === undefined || addresses.length === 0) return ip
+  return (addresses.find((a) => a.family === "IPv4") ?? addresses[0]!).address
+}
+
 /** The addresses a listener on `ip` answers on: `ip` itself, or every address of this host for 0.0.0.0 and ::. */
 const ownAddresses = (ip: string): ReadonlySet<string> => {
   if (ip !== "0.0.0.0" && ip !== "::") return new Set([ip])
@@ -80,7 +90,7 @@ export const resolveConfig = (
     if (mode === undefined) return yield* usage(`-m/--mode ${flags.mode} is not a mode: use 0 (auto), 1 (client) or 2 (server).`)
     if (flags.protocol !== "seed" && flags.protocol !== "v2")
       return yield* usage(`--protocol ${showInput(flags.protocol)} is unknown: use v2 (default) or seed (the original chat.py's).`)
-    const ip = Option.getOrElse(flags.ip, defaultIp).replace(/^\[(.*)\]$/, "$1")
+    const ip = interfaceAddress(Option.getOrElse(flags.ip, defaultIp).replace(/^\[(.*)\]$/, "$1"))
     if (isIP(ip) === 0 && !isValidHost(ip)) return yield* usage(`-i/--ip ${showInput(ip)} is not an IP address.`)
     if (Option.isSome(flags.key) !== Option.isSome(flags.cert))
       return yield* usage("-k/--key and -c/--cert go together: give both PEM files, or neither for a generated certificate.")

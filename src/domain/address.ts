@@ -16,7 +16,9 @@ export const formatEndpoint = ({ host, port }: Endpoint): string => (host.includ
 // RFC 1123 host names; anything else is refused before it reaches the resolver
 const HOSTNAME = /^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*\.?$/
 
-export const isValidHost = (host: string): boolean => isIP(host) !== 0 || HOSTNAME.test(host)
+// digits and dots only is an IPv4 address or nothing (no top-level domain is all digits): 999.1.1.1 was taken
+// for a host name, and failed late, as a name that does not resolve or an address not on this machine
+export const isValidHost = (host: string): boolean => isIP(host) !== 0 || (HOSTNAME.test(host) && !/^[\d.]+$/.test(host))
 
 /**
  * Parses what a user types as a target: `host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 address.
