@@ -1,4 +1,5 @@
 import { quoteInput, showInput } from "../domain/text.js"
+import { notAMode, notAPort } from "./config.js"
 
 /**
  * What is wrong with a command line that @effect/cli refused, said as one sentence that names the flag.
@@ -66,9 +67,9 @@ const badValue = (flag: Flag, text: string): string | undefined => {
   const value = text === "" ? '""' : text
   switch (flag.kind._tag) {
     case "port":
-      return Number.isInteger(n) ? undefined : `${name(flag)} ${showInput(value)} is not a port: give a whole number from ${flag.kind.min} to 65535.`
+      return Number.isInteger(n) ? undefined : notAPort(name(flag), showInput(value), flag.kind.min)
     case "mode":
-      return Number.isInteger(n) ? undefined : `${name(flag)} ${showInput(value)} is not a mode: use 0 (auto), 1 (client) or 2 (server).`
+      return Number.isInteger(n) ? undefined : notAMode(name(flag), showInput(value))
     case "seconds":
       return Number.isFinite(n) ? undefined : `${name(flag)} ${showInput(value)} is not a number of seconds.`
     default:

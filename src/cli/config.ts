@@ -56,18 +56,26 @@ const interfaceAddress = (ip: string): string => {
   return (addresses.find((a) => a.family === "IPv4") ?? addresses[0]!).address
 }
 
+/** A listen address that stands for every address of this host. */
+const isWildcard = (ip: string) => ip === "0.0.0.0" || ip === "::"
+
 /** The addresses a listener on `ip` answers on: `ip` itself, or every address of this host for 0.0.0.0 and ::. */
 const ownAddresses = (ip: string): ReadonlySet<string> => {
-  if (ip !== "0.0.0.0" && ip !== "::") return new Set([ip])
+  if (!isWildcard(ip)) return new Set([ip])
   const all = new Set(["127.0.0.1", "::1", "0.0.0.0", "::"])
   for (const list of Object.values(os.networkInterfaces())) for (const a of list ?? []) all.add(a.address)
   return all
 }
 
+/** The sentences for a port or a mode that is none, here and where a value is not even a number (argv.ts). */
+export const notAPort = (flag: string, value: string, min: 0 | 1) =>
+  `${flag} ${value} is not a port: give a whole number from ${min} to 65535.`
+export const notAMode = (flag: string, value: string) => `${flag} ${value} is not a mode: use 0 (auto), 1 (client) or 2 (server).`
+
 const checkPort = (flag: string, value: number, allowZero: boolean) =>
   Schema.is(Port)(value) || (allowZero && value === 0)
     ? Effect.succeed(value)
-    : Effect.fail(usage(`${flag} ${value} is not a port: give a whole number from ${allowZero ? 0 : 1} to 65535.`))
+    : Effect.fail(usage(notAPort(flag, String(value), allowZero ? 0 : 1)))
 
 const MODES: Record<number, Mode> = { 0: "auto", 1: "client", 2: "server" }
 
@@ -87,7 +95,7 @@ export const resolveConfig = (
     const port = yield* checkPort("-p/--port", flags.port, true)
     const remote = yield* checkPort("-r/--remote", flags.remote, false)
     const mode = MODES[flags.mode]
-    if (mode === undefined) return yield* usage(`-m/--mode ${flags.mode} is not a mode: use 0 (auto), 1 (client) or 2 (server).`)
+    if (mode === undefined) return yield* usage(notAMode("-m/--mode", String(flags.mode)))
     if (flags.protocol !== "seed" && flags.protocol !== "v2")
       return yield* usage(`--protocol ${showInput(flags.protocol)} is unknown: use v2 (default) or seed (the original chat.py's).`)
     const ip = interfaceAddress(Option.getOrElse(flags.ip, defaultIp).replace(/^\[(.*)\]$/, "$1"))
@@ -157,8 +165,6 @@ export const sameMachineHint = (config: Config): string | undefined =>
   config.target !== undefined &&
   isLoopback(config.target.host) &&
   !isLoopback(config.listen.host) &&
-  config.listen.host !== "0.0.0.0" &&
-  config.listen.host !== "::"
+  !isWildcard(config.listen.host)
     ? `The peer is on this machine (${formatEndpoint(config.target)}), and this side listens on ${config.listen.host} only: if the peer names this side as ${config.target.host} too, give both sides -i ${config.target.host === "::1" ? "::1" : "127.0.0.1"}.`
     : undefined
-

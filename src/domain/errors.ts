@@ -89,8 +89,6 @@ export type ChatError =
   | InputError
   | InternalError
 
-const endpoint = (host: string, port: number) => formatEndpoint({ host, port })
-
 /** The single sentence shown to the user for an error: no stack trace, enough to act on. */
 export const describeError = (error: ChatError): string => {
   switch (error._tag) {
@@ -99,28 +97,28 @@ export const describeError = (error: ChatError): string => {
     case "ListenError":
       switch (error.reason) {
         case "AddressInUse":
-          return `Cannot listen on ${endpoint(error.host, error.port)}: the port is already in use.`
+          return `Cannot listen on ${formatEndpoint(error)}: the port is already in use.`
         case "AddressNotAvailable":
-          return `Cannot listen on ${endpoint(error.host, error.port)}: that address does not belong to this machine.`
+          return `Cannot listen on ${formatEndpoint(error)}: that address does not belong to this machine.`
         case "Permission":
-          return `Cannot listen on ${endpoint(error.host, error.port)}: permission denied (ports below 1024 need privileges).`
+          return `Cannot listen on ${formatEndpoint(error)}: permission denied (ports below 1024 need privileges).`
         default:
-          return `Cannot listen on ${endpoint(error.host, error.port)}: ${error.detail}.`
+          return `Cannot listen on ${formatEndpoint(error)}: ${error.detail}.`
       }
     case "ConnectError":
       switch (error.reason) {
         case "Refused":
-          return `Could not reach ${endpoint(error.host, error.port)}: nobody is listening there (connection refused).`
+          return `Could not reach ${formatEndpoint(error)}: nobody is listening there (connection refused).`
         case "Unreachable":
-          return `Could not reach ${endpoint(error.host, error.port)}: the network or host is unreachable.`
+          return `Could not reach ${formatEndpoint(error)}: the network or host is unreachable.`
         case "NameNotFound":
-          return `Could not reach ${endpoint(error.host, error.port)}: the name does not resolve to an address.`
+          return `Could not reach ${formatEndpoint(error)}: the name does not resolve to an address.`
         case "Timeout":
-          return `Could not reach ${endpoint(error.host, error.port)}: no answer before the time limit.`
+          return `Could not reach ${formatEndpoint(error)}: no answer before the time limit.`
         case "Tls":
-          return `Could not set up TLS with ${endpoint(error.host, error.port)}: ${error.detail}.`
+          return `Could not set up TLS with ${formatEndpoint(error)}: ${error.detail}.`
         default:
-          return `Could not reach ${endpoint(error.host, error.port)}: ${error.detail}.`
+          return `Could not reach ${formatEndpoint(error)}: ${error.detail}.`
       }
     case "TransportError":
       switch (error.reason) {
