@@ -60,6 +60,11 @@ const flags = {
   heartbeat: Options.float("heartbeat").pipe(
     Options.withDefault(5),
     Options.withDescription("seconds of silence before a keep-alive (v2; default 5); 3x this without a sound ends the chat; 0 turns it off")
+  ),
+  stay: Options.boolean("stay").pipe(
+    Options.withDescription(
+      "when standard input is not a terminal, its end does not leave: the chat lasts until the peer leaves, a /quit line or Ctrl-C (to only receive: --stay < /dev/null)"
+    )
   )
 }
 
@@ -145,11 +150,12 @@ const command = Command.make("p2pchat", flags, (raw: RawFlags) =>
     const config = yield* resolveConfig(raw, atTerminal ? Option.some(askTarget) : Option.none())
     const style = styleFor(process.stdout)
     const view = config.json
-      ? makeJsonView(process.stdout)
+      ? makeJsonView(process.stdout, undefined, { stay: config.stay })
       : interactive
         ? // loaded here, not at start: its tables and ICU's segmenter took 19 ms of every start-up (measured)
           makeTerminalView(style, (yield* Effect.promise(() => import("string-width"))).default)
-        : makePlainView(process.stdout, style)
+        : // a dumb terminal: a person types there, and commands are read as in the interactive view
+          makePlainView(process.stdout, style, undefined, { stay: config.stay, typed: atTerminal })
     // files are read and checked here, before any socket is opened; a generated key starts in the thread pool,
     // except for a client, which never listens: its certificate would only take CPU from its own handshake
     const certificate = config.tls

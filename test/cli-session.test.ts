@@ -253,6 +253,41 @@ describe("two p2pchat processes over TLS", () => {
     expect(out).not.toMatch(/[\x1b\x07\x9b\u202e]/)
   })
 
+  it("--stay with standard input at /dev/null (a service, a script's `&`): it receives until the peer leaves", async () => {
+    // it left right after the handshake, before anything could arrive
+    const port = await freePort()
+    const devNull = fs.openSync("/dev/null", "r")
+    const server = start(["-i", "127.0.0.1", "-p", String(port), "-m", "2", "--stay"], { stdin: devNull })
+    fs.closeSync(devNull)
+    await server.waitFor("listening")
+    const client = start(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`])
+    await client.waitFor("handshake")
+    await new Promise((r) => setTimeout(r, 300))
+    client.send("first")
+    client.send("second")
+    client.endInput()
+    expect(await client.exited).toBe(0)
+    expect(await server.exited).toBe(0)
+    expect(server.events.filter((e) => e._tag === "message").map((e) => (e._tag === "message" ? e.text : ""))).toEqual(["first", "second"])
+    expect(server.events.at(-1)).toMatchObject({ _tag: "disconnected", reason: "peer left" })
+    expect(client.events.find((e) => e._tag === "disconnected")).toMatchObject({ undelivered: [] })
+  })
+
+  it("the plain view on a pipe does not offer the chat's commands (there /help would be sent as a message)", async () => {
+    const port = await freePort()
+    const server = start(["-i", "127.0.0.1", "-p", String(port), "-m", "2"])
+    await server.waitFor("listening")
+    const client = start(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`], { json: false })
+    await new Promise<void>((resolve) => {
+      const check = setInterval(() => client.stdout().includes("Safety code") && (clearInterval(check), resolve()), 20)
+    })
+    client.endInput()
+    expect(await client.exited).toBe(0)
+    expect(await server.exited).toBe(0)
+    expect(client.stdout()).toContain("Safety code")
+    expect(client.stdout()).not.toContain("/help")
+  })
+
   it("IPv6: a listener on ::1 and a client with -t [::1]:port chat", async () => {
     const port = await freePort()
     const server = start(["-i", "::1", "-p", String(port), "-m", "2"])

@@ -248,8 +248,18 @@ describe("the interactive terminal", () => {
     // it got the interactive view's colours and cursor movements, shown there as garbage
     const { peer, term } = await chatInTerminal(undefined, { TERM: "dumb" })
     await term.waitFor("Safety code:")
+    // its lines are read as at the interactive view: commands answered, not sent to the peer as messages
+    await term.waitFor("/help for commands")
+    term.type("/help\r")
+    await term.waitFor("/verify   show the fingerprints")
+    term.type("//slash\r")
+    await peer.waitFor("message", (m) => m.text === "/slash")
     term.type("from a dumb terminal\r")
     await peer.waitFor("message", (m) => m.text === "from a dumb terminal")
+    expect(peer.events.filter((e) => e._tag === "message").map((e) => (e._tag === "message" ? e.text : ""))).toEqual([
+      "/slash",
+      "from a dumb terminal"
+    ])
     await term.waitFor(/Sent \d\d:\d\d +from a dumb terminal/)
     peer.send("back to it")
     await term.waitFor(/Received \d\d:\d\d +back to it/)

@@ -10,7 +10,8 @@ const config = (mode: Config["mode"], listen: string, target: string | undefined
   json: false,
   waitSeconds: 10,
   handshakeTimeoutSeconds: 5,
-  heartbeatSeconds: 5
+  heartbeatSeconds: 5,
+  stay: false
 })
 
 describe("the hint for two p2pchats on one machine", () => {

@@ -2,7 +2,7 @@ import { Cause, Deferred, Effect, Exit, Fiber } from "effect"
 import { PassThrough, Writable } from "node:stream"
 import { describe, expect, it } from "vitest"
 import { plain } from "../src/cli/render.js"
-import { makeJsonView, makePlainView, type View } from "../src/cli/views.js"
+import { EMPTY_INPUT_NOTICE, makeJsonView, makePlainView, type View } from "../src/cli/views.js"
 import { type ChatEvent, event, fromJsonLine } from "../src/domain/events.js"
 import type { ChatHandle, ChatOutcome } from "../src/services/Chat.js"
 
@@ -186,5 +186,71 @@ describe("pipe mode's input", () => {
       .map(fromJsonLine)
       .filter((e) => e._tag === "error")
     expect(errors).toMatchObject([{ code: "SendRefused", line: 1 }])
+  })
+
+  it("--stay: the end of input does not leave; the chat ends as the peer ends it", async () => {
+    const input = new PassThrough()
+    const result = await Effect.runPromise(
+      Effect.gen(function* () {
+        const outcome = yield* Deferred.make<ChatOutcome>()
+        const { chat, sent } = fakeChat(outcome)
+        input.end("only line\n")
+        const run = yield* Effect.fork(makeJsonView(output().out, input, { stay: true }).run(chat, () => {}))
+        yield* Effect.sleep("200 millis")
+        // without --stay, leave() had ended the chat by now
+        const stillOn = !(yield* Deferred.isDone(outcome))
+        yield* Deferred.succeed(outcome, { _tag: "PeerLeft", reason: "bye", undelivered: [] })
+        return { stillOn, end: yield* Fiber.join(run), sent }
+      })
+    )
+    expect(result.stillOn).toBe(true)
+    expect(result.sent).toEqual(["only line"])
+    expect(result.end._tag).toBe("PeerLeft")
+  })
+
+  it("an empty input leaves at once, and the plain view says why and how to stay; not when lines came", async () => {
+    const plainRun = (text: string) => {
+      const input = new PassThrough()
+      const { out, text: said } = output()
+      input.end(text)
+      return Effect.runPromise(
+        Effect.gen(function* () {
+          const outcome = yield* Deferred.make<ChatOutcome>()
+          const end = yield* makePlainView(out, plain, input).run(fakeChat(outcome).chat, () => {})
+          return { end: end._tag, said: said() }
+        })
+      )
+    }
+    const empty = await plainRun("")
+    expect(empty.end).toBe("Left")
+    expect(empty.said).toContain(EMPTY_INPUT_NOTICE)
+    expect(EMPTY_INPUT_NOTICE).toContain("--stay")
+    expect((await plainRun("a line\n")).said).not.toContain(EMPTY_INPUT_NOTICE)
+  })
+
+  it("lines typed by a person (a dumb terminal) are read as commands; piped lines are all messages", async () => {
+    const lines = "/help\n/verify\n/nope\n   \n//slash\nhello\n/exit\nafter\n"
+    const run = (typed: boolean) => {
+      const input = new PassThrough()
+      const { out, text } = output()
+      input.end(lines)
+      return Effect.runPromise(
+        Effect.gen(function* () {
+          const outcome = yield* Deferred.make<ChatOutcome>()
+          const { chat, sent } = fakeChat(outcome)
+          yield* makePlainView(out, plain, input, { typed }).run(chat, () => {})
+          return { sent, said: text() }
+        })
+      )
+    }
+    const person = await run(true)
+    expect(person.sent).toEqual(["/slash", "hello"])
+    expect(person.said).toContain("/verify   show the fingerprints")
+    expect(person.said).toContain("No session yet.")
+    expect(person.said).toContain("Unknown command /nope")
+    const pipe = await run(false)
+    // an empty line is refused as ever; /quit alone leaves a pipe
+    expect(pipe.sent).toEqual(["/help", "/verify", "/nope", "   ", "//slash", "hello", "/exit", "after"])
+    expect(pipe.said).not.toContain("Commands:")
   })
 })

@@ -36,6 +36,7 @@ export const FLAGS: ReadonlyArray<Flag> = [
   { long: "wait", kind: { _tag: "seconds" } },
   { long: "handshake-timeout", kind: { _tag: "seconds" } },
   { long: "heartbeat", kind: { _tag: "seconds" } },
+  { long: "stay", kind: { _tag: "switch" } },
   // @effect/cli's own: known, so never called unknown here
   { long: "help", short: "h", kind: { _tag: "switch" } },
   { long: "version", kind: { _tag: "switch" } },

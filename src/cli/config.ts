@@ -21,6 +21,7 @@ export interface RawFlags {
   readonly wait: number
   readonly handshakeTimeout: number
   readonly heartbeat: number
+  readonly stay: boolean
 }
 
 /** Validated settings: everything a run needs, checked before any network activity. */
@@ -35,6 +36,8 @@ export interface Config {
   readonly waitSeconds: number
   readonly handshakeTimeoutSeconds: number
   readonly heartbeatSeconds: number
+  /** The end of piped input does not leave: the chat lasts until the peer leaves, `/quit` or a signal. */
+  readonly stay: boolean
 }
 
 /** This host's first non-internal IPv4 address (what chat.py's gethostbyname(hostname) usually gives). */
@@ -147,7 +150,8 @@ export const resolveConfig = (
       json: flags.json,
       waitSeconds: flags.wait,
       handshakeTimeoutSeconds: flags.handshakeTimeout,
-      heartbeatSeconds: flags.heartbeat
+      heartbeatSeconds: flags.heartbeat,
+      stay: flags.stay
     }
   })
 

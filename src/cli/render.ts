@@ -133,6 +133,15 @@ export const idList = (ids: ReadonlyArray<string>): string => {
 const TYPE_HINT = "Type a message and press Enter."
 const HELP_HINT = "/help for commands."
 
+/**
+ * How to chat, said after the handshake where a person types (not to a pipe: there /help would be sent as a
+ * message).
+ */
+export const typeHint = (s: Style, columns: number = COLUMNS): Array<string> =>
+  `  ${TYPE_HINT} ${HELP_HINT}`.length <= columns
+    ? [`  ${TYPE_HINT} ${s.dim(HELP_HINT)}`]
+    : [...fold(TYPE_HINT, "  ", columns), `  ${s.dim(HELP_HINT)}`]
+
 /** The terminal lines for one event (none for events the human view does not show), for a terminal `columns` wide. */
 export const renderEvent = (e: ChatEvent, s: Style, columns: number = COLUMNS): Array<string> => {
   const stamp = s.dim(`[${hhmmss(e.at)}]`)
@@ -149,10 +158,7 @@ export const renderEvent = (e: ChatEvent, s: Style, columns: number = COLUMNS): 
       return [
         `${stamp} Secure session ready (${e.protocol}).`,
         ...fold(e.suite, "  ", Math.min(columns, COLUMNS)).map(s.dim),
-        ...verification(e, s, columns),
-        ...(`  ${TYPE_HINT} ${HELP_HINT}`.length <= columns
-          ? [`  ${TYPE_HINT} ${s.dim(HELP_HINT)}`]
-          : [...fold(TYPE_HINT, "  ", columns), `  ${s.dim(HELP_HINT)}`])
+        ...verification(e, s, columns)
       ]
     case "sent":
       return [`${s.dim(`Sent ${hhmm(e.at)}`)}      ${s.bold(escapeForTerminal(e.text))}`]

@@ -5,8 +5,9 @@ import { describeError, errorCode, InputError } from "../domain/errors.js"
 import { type ChatEvent, event, toJsonLine } from "../domain/events.js"
 import { lineSplitter, type TooLong } from "../domain/lines.js"
 import { MAX_TEXT_BYTES, tooLongRefusal } from "../domain/text.js"
+import { HELP, readTyped, type Typed, unknownCommand } from "./commands.js"
 import type { ChatHandle, ChatOutcome } from "../services/Chat.js"
-import { dropRepeatedConnecting, hhmm, renderEvent, type Style, verification, withoutColour } from "./render.js"
+import { dropRepeatedConnecting, hhmm, renderEvent, type Style, typeHint, verification, withoutColour } from "./render.js"
 
 /**
  * A view renders events and feeds input lines to the chat. Three of them: the interactive terminal, plain
@@ -22,14 +23,6 @@ export interface View {
 }
 
 export type SetInterrupt = (f: (drainMs?: number) => void) => void
-
-const HELP = [
-  "Commands:",
-  "  /quit     leave the chat (your peer is told); Ctrl-C and Ctrl-D do the same",
-  "  /verify   show the fingerprints (and the safety code) again",
-  "  /help     this list",
-  "  //text    send a line that starts with /"
-]
 
 const DRAIN_MS = 10_000
 const MAX_WAITING_LINES = 256
@@ -64,13 +57,41 @@ const CUT_BYTES = 64 * 1024
 /** End of standard input, in the queue of lines. */
 const END = Symbol("end of input")
 
-/** Lines from stdin when it is not a terminal: every line is a message; end of input leaves after receipts. */
+/** How a pipe view treats the end of its input. */
+export interface PipeOptions {
+  /**
+   * The end of input does not leave: the chat goes on until the peer leaves, a `/quit` line or a signal. A
+   * receiving script (a service, whose standard input is /dev/null; `p2pchat ... &` in a script) used to
+   * leave right after the handshake, before anything could arrive.
+   */
+  readonly stay?: boolean
+  /**
+   * Lines are typed by a person (a terminal that gets the plain view: TERM=dumb) and read as the interactive
+   * view reads them: commands are answered, blank lines skipped. Piped lines are all messages.
+   */
+  readonly typed?: boolean
+}
+
+/** A command that the view answers (the others, /quit and a message, the input acts on). */
+type Answered = Extract<Typed, { _tag: "help" | "verify" | "unknown" }>
+
+/** What the plain view is told by its input. */
+interface InputNotices {
+  /** The input ended without a single line, and so leaves. */
+  readonly empty: () => void
+  /** Present when lines are typed by a person (PipeOptions.typed): a command to answer. */
+  readonly command?: (typed: Answered) => void
+}
+
+/** Lines from stdin when it is not a terminal: every line is a message; end of input leaves after receipts (unless `stay`). */
 const pipeInput = (
   chat: ChatHandle,
   /** Says a problem as an `error` event (a refused line, unreadable input): it does not end the chat. */
   report: Report,
   setInterrupt: SetInterrupt,
-  input: NodeJS.ReadableStream
+  input: NodeJS.ReadableStream,
+  stay: boolean,
+  notices?: InputNotices
 ) =>
   Effect.gen(function* () {
     const runtime = yield* Effect.runtime<never>()
@@ -155,13 +176,26 @@ const pipeInput = (
           if (typeof line === "string") waitingUnits -= line.length
           if (leaving) return
           if (line !== END) lineNo++
+          else if (stay) return
+          else if (lineNo === 0 && inputError === undefined) notices?.empty()
           // "/quit" and the end of input leave after the lines before them, never before
           if (line === END || line === "/quit") return leave()
           if (typeof line !== "string") {
             report({ code: "SendRefused", message: tooLongRefusal(line.bytes), line: lineNo }, lastId)
             continue
           }
-          const refused = yield* Effect.match(chat.send(line), { onFailure: (r) => r, onSuccess: (id) => void (lastId = Number(id)) })
+          let text = line
+          if (notices?.command !== undefined) {
+            const typed = readTyped(line)
+            if (typed._tag === "quit") return leave()
+            if (typed._tag === "nothing") continue
+            if (typed._tag !== "send") {
+              notices.command(typed)
+              continue
+            }
+            text = typed.text
+          }
+          const refused = yield* Effect.match(chat.send(text), { onFailure: (r) => r, onSuccess: (id) => void (lastId = Number(id)) })
           if (refused === undefined) continue
           report({ code: "SendRefused", message: refused.message, line: lineNo }, lastId)
           // once the chat is over every later line would be refused the same way: said once, not per line
@@ -269,27 +303,59 @@ const pipeOutput = (out: NodeJS.WritableStream, render: (events: ReadonlyArray<C
   }
 }
 
-export const makeJsonView = (out: NodeJS.WritableStream, input: NodeJS.ReadableStream = standardInput()): View => {
+export const makeJsonView = (
+  out: NodeJS.WritableStream,
+  input: NodeJS.ReadableStream = standardInput(),
+  options: PipeOptions = {}
+): View => {
   const output = pipeOutput(out, (events) => events.map((e) => toJsonLine(e) + "\n").join(""))
   return {
     onEvents: output.onEvents,
-    run: (chat, setInterrupt) => Effect.ensuring(pipeInput(chat, output.report, setInterrupt, input), output.flush)
+    run: (chat, setInterrupt) => Effect.ensuring(pipeInput(chat, output.report, setInterrupt, input, options.stay === true), output.flush)
   }
 }
 
-export const makePlainView = (out: NodeJS.WritableStream, style: Style, input: NodeJS.ReadableStream = standardInput()): View => {
+/** Said by the plain view when its input ends before a line: a script meant to receive leaves at once. */
+export const EMPTY_INPUT_NOTICE = "Standard input ended before any line, so you leave the chat (--stay keeps it open to receive)."
+
+export const makePlainView = (
+  out: NodeJS.WritableStream,
+  style: Style,
+  input: NodeJS.ReadableStream = standardInput(),
+  options: PipeOptions = {}
+): View => {
   const shown = dropRepeatedConnecting()
+  let handshake: Extract<ChatEvent, { _tag: "handshake" }> | undefined
   const output = pipeOutput(out, (events) => {
     const lines: Array<string> = []
     for (const e of events.filter(shown)) {
       if (e._tag === "delivered") lines.push(style.dim(`Delivered ${hhmm(e.at)} #${e.id}`))
       else lines.push(...renderEvent(e, style))
+      if (e._tag === "handshake") {
+        handshake = e
+        if (options.typed === true) lines.push(...typeHint(style))
+      }
     }
     return lines.length > 0 ? lines.join("\n") + "\n" : ""
   })
+  const say = (lines: ReadonlyArray<string>) => void out.write(lines.join("\n") + "\n")
+  const command = (typed: Answered) =>
+    say(
+      typed._tag === "help"
+        ? HELP
+        : typed._tag === "verify"
+          ? handshake === undefined
+            ? ["No session yet."]
+            : verification(handshake, style)
+          : [style.yellow(unknownCommand(typed.command))]
+    )
+  // a person's Ctrl-D leaves, --stay or not, and needs no explaining
+  const typed = options.typed === true
+  const notices: InputNotices = typed ? { empty: () => {}, command } : { empty: () => say([style.dim(EMPTY_INPUT_NOTICE)]) }
   return {
     onEvents: output.onEvents,
-    run: (chat, setInterrupt) => Effect.ensuring(pipeInput(chat, output.report, setInterrupt, input), output.flush)
+    run: (chat, setInterrupt) =>
+      Effect.ensuring(pipeInput(chat, output.report, setInterrupt, input, options.stay === true && !typed, notices), output.flush)
   }
 }
 
@@ -406,7 +472,7 @@ export const makeTerminalView = (style: Style, displayWidth: DisplayWidth): View
         markDelivered(e.id)
         continue
       }
-      for (const line of renderEvent(e, style, columns())) {
+      for (const line of [...renderEvent(e, style, columns()), ...(e._tag === "handshake" ? typeHint(style, columns()) : [])]) {
         lines.push(e._tag === "sent" ? line.replace("     ", ` ${style.dim("○")}   `) : line)
         ids.push(e._tag === "sent" ? e.id : undefined)
       }
@@ -446,16 +512,21 @@ export const makeTerminalView = (style: Style, displayWidth: DisplayWidth): View
           const rows = rowsOf(PROMPT + line)
           readline.moveCursor(out, 0, -rows)
           readline.clearScreenDown(out)
-          if (line.trim() === "") return face.prompt()
-          if (line.startsWith("/") && !line.startsWith("//")) {
-            const cmd = line.trim()
-            if (cmd === "/quit" || cmd === "/exit") return leave()
-            if (cmd === "/help") return print(HELP)
-            if (cmd === "/verify") return print(handshake ? verification(handshake, style, columns()) : ["No session yet."])
-            return print([style.yellow(`Unknown command ${cmd}; /help lists them (//text sends a line starting with /).`)])
+          const typed = readTyped(line)
+          switch (typed._tag) {
+            case "nothing":
+              return face.prompt()
+            case "quit":
+              return leave()
+            case "help":
+              return print(HELP)
+            case "verify":
+              return print(handshake ? verification(handshake, style, columns()) : ["No session yet."])
+            case "unknown":
+              return print([style.yellow(unknownCommand(typed.command))])
+            case "send":
+              return run(chat.send(typed.text).pipe(Effect.catchAll((refused) => Effect.sync(() => print([style.red(refused.message)])))))
           }
-          const text = line.startsWith("//") ? line.slice(1) : line
-          run(chat.send(text).pipe(Effect.catchAll((refused) => Effect.sync(() => print([style.red(refused.message)])))))
         })
         face.prompt()
         const outcome = yield* chat.outcome

@@ -1,0 +1,34 @@
+/**
+ * What a person types at a terminal: a message, or one of the chat's commands. Both the interactive view
+ * and the plain view at a dumb terminal read it so; piped input does not (every line of it is a message,
+ * `/quit` aside: the scripting contract).
+ */
+export type Typed =
+  | { readonly _tag: "send"; readonly text: string }
+  | { readonly _tag: "nothing" }
+  | { readonly _tag: "quit" }
+  | { readonly _tag: "help" }
+  | { readonly _tag: "verify" }
+  | { readonly _tag: "unknown"; readonly command: string }
+
+export const HELP = [
+  "Commands:",
+  "  /quit     leave the chat (your peer is told); Ctrl-C and Ctrl-D do the same",
+  "  /verify   show the fingerprints (and the safety code) again",
+  "  /help     this list",
+  "  //text    send a line that starts with /"
+]
+
+export const readTyped = (line: string): Typed => {
+  if (line.trim() === "") return { _tag: "nothing" }
+  if (line.startsWith("//")) return { _tag: "send", text: line.slice(1) }
+  if (!line.startsWith("/")) return { _tag: "send", text: line }
+  const command = line.trim()
+  if (command === "/quit" || command === "/exit") return { _tag: "quit" }
+  if (command === "/help") return { _tag: "help" }
+  if (command === "/verify") return { _tag: "verify" }
+  return { _tag: "unknown", command }
+}
+
+export const unknownCommand = (command: string) =>
+  `Unknown command ${command}; /help lists them (//text sends a line starting with /).`
