@@ -14,12 +14,16 @@ interface Size {
   readonly rows: number
 }
 
-const inTerminal = (args: ReadonlyArray<string>, size?: Size, env: Readonly<Record<string, string>> = {}) => {
+/** The CLI's command line, for a shell. */
+const cliCommand = (args: ReadonlyArray<string>) => [process.execPath, CLI, ...args].map((a) => `'${a}'`).join(" ")
+
+const inTerminal = (args: ReadonlyArray<string>, size?: Size, env: Readonly<Record<string, string>> = {}) =>
   // `script`'s pty has no size unless given one (readline then never wraps the typed line); with one, the
   // pty's name is shown first, for `resize`
-  const command =
-    (size === undefined ? "" : `stty cols ${size.columns} rows ${size.rows}; echo "pty:$(tty)"; exec `) +
-    [process.execPath, CLI, ...args].map((a) => `'${a}'`).join(" ")
+  terminalRunning((size === undefined ? "" : `stty cols ${size.columns} rows ${size.rows}; echo "pty:$(tty)"; exec `) + cliCommand(args), env)
+
+/** A terminal running `command` under `sh -c`. */
+const terminalRunning = (command: string, env: Readonly<Record<string, string>> = {}) => {
   const child = spawn("script", ["-qfec", command, "/dev/null"], {
     env: { ...process.env, NO_COLOR: "", COLUMNS: "100", LINES: "30", TERM: "xterm", ...env },
     stdio: ["pipe", "pipe", "pipe"]
@@ -242,6 +246,32 @@ describe("the interactive terminal", () => {
       expect.stringMatching(/^Received \d\d:\d\d\s+after widening$/),
       `> ${typed}`
     ])
+  })
+
+  it("Ctrl-Z, then fg in the shell: the chat takes typing again", async () => {
+    // readline pauses its input when the process continues, for the program to resume: nothing typed after
+    // `fg` was read, for good
+    const port = await freePort()
+    const peer: CliProcess = startCli(["-i", "127.0.0.1", "-p", String(port), "-m", "2"])
+    running.push(peer)
+    await peer.waitFor("listening")
+    // a shell with job control, as a person has
+    const term = terminalRunning("exec bash --norc --noprofile -i")
+    await term.waitFor(/bash-[\d.]+[#$] /)
+    term.type(cliCommand(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`]) + "\r")
+    await peer.waitFor("handshake")
+    await term.waitFor("/help for commands")
+    term.type("before\r")
+    await peer.waitFor("message", (m) => m.text === "before")
+    term.type("\x1a")
+    await term.waitFor(/Stopped/)
+    term.type("fg\r")
+    await new Promise((r) => setTimeout(r, 500))
+    term.type("after\r")
+    await peer.waitFor("message", (m) => m.text === "after", 5_000)
+    term.type("/quit\r")
+    await peer.waitFor("peer-left")
+    term.type("exit\r")
   })
 
   it("a dumb terminal (TERM=dumb: Emacs' shell) gets plain lines, no escape sequence at all", async () => {

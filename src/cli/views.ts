@@ -506,6 +506,9 @@ export const makeTerminalView = (style: Style, displayWidth: DisplayWidth): View
         }
         setInterrupt(leave)
         face.on("SIGINT", () => leave())
+        // Ctrl-Z then `fg`: readline pauses its input as the process continues, for the program to resume (its
+        // documented use); nothing typed after `fg` was read
+        face.on("SIGCONT", () => face.resume())
         face.on("close", () => leave())
         face.on("line", (line) => {
           // the echoed input line is replaced by the "Sent" line
