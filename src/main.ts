@@ -11,7 +11,7 @@ import { type Config, type RawFlags, resolveConfig, sameMachineHint } from "./cl
 import { compactWhenQuiet, giveMemoryBack, hideMeasureMemoryNotice, MIN_GROWTH_BYTES, QUIET_MS } from "./cli/compaction.js"
 import { takePrestartedKey } from "./cli/prestart.js"
 import { colourOn, dumbTerminal, fold, styleFor, withoutColour } from "./cli/render.js"
-import { makeJsonView, makePlainView, makeTerminalView, type View } from "./cli/views.js"
+import { makeJsonView, makePlainView, makeTerminalView, readOnAfterFg, type View } from "./cli/views.js"
 import { formatEndpoint } from "./domain/address.js"
 import { type ChatError, describeForCli, errorCode, internalError, UsageError } from "./domain/errors.js"
 import { event, toJsonLine } from "./domain/events.js"
@@ -83,6 +83,7 @@ const askTarget = (problem: string | undefined) =>
       rl.close()
       resume(result)
     }
+    readOnAfterFg(rl)
     rl.question("Peer address (ip[:port]): ", (answer) => finish(Effect.succeed(answer)))
     // Ctrl-C is an interruption, as anywhere before the chat (exit 130); Ctrl-D gives no address
     rl.on("SIGINT", () => (process.stdout.write("\n"), finish(Effect.interrupt)))

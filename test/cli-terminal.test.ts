@@ -274,6 +274,29 @@ describe("the interactive terminal", () => {
     term.type("exit\r")
   })
 
+  it("Ctrl-Z and fg at the question for the peer's address: the answer is still taken", async () => {
+    // p2pchat exited 0 on the spot at `fg`, its question half answered, and the shell took the rest
+    const port = await freePort()
+    const peer: CliProcess = startCli(["-i", "127.0.0.1", "-p", String(port), "-m", "2"])
+    running.push(peer)
+    await peer.waitFor("listening")
+    const term = terminalRunning("exec bash --norc --noprofile -i")
+    await term.waitFor(/bash-[\d.]+[#$] /)
+    term.type(cliCommand(["-i", "127.0.0.1", "-m", "1"]) + "\r")
+    await term.waitFor("Peer address")
+    term.type("127.0.")
+    await new Promise((r) => setTimeout(r, 200))
+    term.type("\x1a")
+    await term.waitFor(/Stopped/)
+    term.type("fg\r")
+    await new Promise((r) => setTimeout(r, 500))
+    term.type(`0.1:${port}\r`)
+    await peer.waitFor("handshake", () => true, 5_000)
+    term.type("/quit\r")
+    await peer.waitFor("peer-left")
+    term.type("exit\r")
+  })
+
   it("a dumb terminal (TERM=dumb: Emacs' shell) gets plain lines, no escape sequence at all", async () => {
     // it got the interactive view's colours and cursor movements, shown there as garbage
     const { peer, term } = await chatInTerminal(undefined, { TERM: "dumb" })

@@ -359,6 +359,13 @@ export const makePlainView = (
   }
 }
 
+/**
+ * Ctrl-Z then `fg`: readline pauses its input as the process continues, for the program to resume (its
+ * documented use). In the chat nothing typed after `fg` was read; at the target question, with nothing else
+ * keeping node alive, p2pchat exited 0 on the spot.
+ */
+export const readOnAfterFg = (rl: readline.Interface): void => void rl.on("SIGCONT", () => rl.resume())
+
 const PROMPT = "> "
 
 /** Columns a piece of text takes on a terminal (string-width's default export). */
@@ -506,9 +513,7 @@ export const makeTerminalView = (style: Style, displayWidth: DisplayWidth): View
         }
         setInterrupt(leave)
         face.on("SIGINT", () => leave())
-        // Ctrl-Z then `fg`: readline pauses its input as the process continues, for the program to resume (its
-        // documented use); nothing typed after `fg` was read
-        face.on("SIGCONT", () => face.resume())
+        readOnAfterFg(face)
         face.on("close", () => leave())
         face.on("line", (line) => {
           // the echoed input line is replaced by the "Sent" line
