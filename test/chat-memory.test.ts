@@ -223,6 +223,27 @@ describe("a whole chat over the in-memory transport", () => {
     })
   )
 
+  it.scopedLive.each([
+    { peer: "a longer interval", peerMs: 1_000 },
+    { peer: "heartbeats off", peerMs: 0 }
+  ])("a side with heartbeats hears from a peer with $peer: its heartbeats are answered, the idle chat lives on", ({ peerMs }) =>
+    Effect.gen(function* () {
+      // the peer's interval is its own (--heartbeat is per side): a side that heard nothing for three of its own
+      // intervals took the connection for lost, every few seconds of quiet (measured: 3.0 s at --heartbeat 1
+      // against a default peer)
+      const { fc, sc, fl, sl } = yield* handshaken
+      const heartbeatMs = 100
+      const listenerSaw: Array<ChatEvent> = []
+      const listener = yield* startChat(fl, sl, { emit: (es) => Effect.sync(() => void listenerSaw.push(...es)), heartbeatMs })
+      const connectorSaw: Array<ChatEvent> = []
+      const connector = yield* startChat(fc, sc, { emit: (es) => Effect.sync(() => void connectorSaw.push(...es)), heartbeatMs: peerMs })
+      yield* Effect.sleep(8 * heartbeatMs)
+      expect([...listenerSaw, ...connectorSaw].filter((e) => e._tag === "error" || e._tag === "disconnected")).toEqual([])
+      yield* connector.leave()
+      expect((yield* listener.outcome)._tag).toBe("PeerLeft")
+    })
+  )
+
   it.scopedLive("events reach onEvents with or without a stream running; a stream that starts later gets the replay, then live, once each", () =>
     Effect.gen(function* () {
       const seen: Array<string> = []

@@ -228,6 +228,17 @@ describe("v2 sessions (Double Ratchet), property-based", () => {
     })
   )
 
+  it.effect("a heartbeat asks for an answer, an answer asks for none (no ping-pong between two sides)", () =>
+    Effect.gen(function* () {
+      const { connector: a, listener: b } = yield* linkedV2()
+      expect(ok(b.receive(a.heartbeat().frames[0]!)).events).toEqual([{ _tag: "Asked" }])
+      expect(ok(a.receive(b.heartbeat(true).frames[0]!)).events).toEqual([])
+      // a peer that does not know `answer` (an earlier version) sends plain heartbeats: each is asked for one
+      const plain = a.seal({ v: 1, kind: "heartbeat" })
+      expect(ok(b.receive(plain)).events).toEqual([{ _tag: "Asked" }])
+    })
+  )
+
   it.effect("goodbye is an authenticated message", () =>
     Effect.gen(function* () {
       const { connector: a, listener: b } = yield* linkedV2()

@@ -68,7 +68,16 @@ export const Goodbye = Schema.Struct({
   kind: Schema.Literal("goodbye"),
   reason: Schema.String.pipe(Schema.maxLength(200))
 })
-export const Heartbeat = Schema.Struct({ v: Schema.Literal(PAYLOAD_VERSION), kind: Schema.Literal("heartbeat") })
+/**
+ * A keep-alive. One without `answer` asks for a sign of life, answered at once with one that has it (never
+ * answered itself): each side hears from the other within a round trip of its own heartbeats, whatever the
+ * other's interval, heartbeats off included. A peer that does not know `answer` ignores it.
+ */
+export const Heartbeat = Schema.Struct({
+  v: Schema.Literal(PAYLOAD_VERSION),
+  kind: Schema.Literal("heartbeat"),
+  answer: Schema.optional(Schema.Literal(true))
+})
 
 export const Payload = Schema.Union(Text, Texts, Receipt, Goodbye, Heartbeat)
 export type Payload = typeof Payload.Type

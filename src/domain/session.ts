@@ -23,6 +23,8 @@ export type SessionEvent =
   | { readonly _tag: "Delivered"; readonly ids: ReadonlyArray<string> }
   | { readonly _tag: "PeerLeft"; readonly reason: string }
   | { readonly _tag: "Unsupported"; readonly kind: string }
+  /** The peer's heartbeat asks for a sign of life: owed a `heartbeat(true)` unless something else goes out. */
+  | { readonly _tag: "Asked" }
 
 /** The result of one protocol step: frames to write (in order) and events to report. */
 export interface Step {
@@ -54,8 +56,8 @@ export interface Session {
   readonly flush?: () => Step
   /** How many acknowledgements `flush` would send now. */
   readonly pendingFlush?: () => number
-  /** A keep-alive frame for the heartbeat, where the protocol has one. */
-  readonly heartbeat?: () => Step
+  /** A keep-alive frame for the heartbeat, where the protocol has one; `answer`: one that answers the peer's. */
+  readonly heartbeat?: (answer?: boolean) => Step
   /**
    * Frames of ours the connection is done with (written): the session may reuse their memory for later
    * frames, so none of them may be read again by anyone.

@@ -281,6 +281,8 @@ export const startChat = (
         /** texts of this round not yet encrypted: sealed together (sendMany) before any other frame */
         outgoing: [] as Array<{ readonly id: string; readonly text: string }>,
         outgoingBytes: 0,
+        /** the peer's heartbeat asked for a sign of life */
+        asked: false,
         /** timers to start once the round's inputs are handled */
         timers: [] as Array<Effect.Effect<void>>
       }
@@ -315,6 +317,9 @@ export const startChat = (
             case "PeerLeft":
               round.events.push(event({ _tag: "peer-left", reason: e.reason }, at))
               finish({ _tag: "PeerLeft", reason: e.reason })
+              break
+            case "Asked":
+              round.asked = true
               break
           }
         }
@@ -456,6 +461,14 @@ export const startChat = (
         inHand = []
         while (deferred.length > 0 && roomToSend() && st.leaving !== "goodbye") transmit(deferred.shift()!)
         sendOutgoing()
+        // the peer's heartbeat answered, whatever our own interval (heartbeats off included), unless the round
+        // sends something anyway: any frame tells it we are there. The peer's interval is its own: without
+        // answers, a side with a shorter one than its peer's took every few seconds of quiet for a lost connection
+        if (round.asked) {
+          round.asked = false
+          if (round.frames.length === 0 && result === undefined && st.leaving !== "goodbye" && session.heartbeat)
+            apply(session.heartbeat(true))
+        }
         if (round.freed > 0) {
           queuedSends -= round.freed
           queuedUnits -= round.freedUnits

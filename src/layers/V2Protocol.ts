@@ -350,7 +350,10 @@ export class V2Session implements Session {
     return { frames: [...receipts.frames, this.seal({ v: PAYLOAD_VERSION, kind: "goodbye", reason: reason.slice(0, 200) })], events: [] }
   }
 
-  heartbeat = (): Step => ({ frames: [this.seal({ v: PAYLOAD_VERSION, kind: "heartbeat" })], events: [] })
+  heartbeat = (answer = false): Step => ({
+    frames: [this.seal(answer ? { v: PAYLOAD_VERSION, kind: "heartbeat", answer } : { v: PAYLOAD_VERSION, kind: "heartbeat" })],
+    events: []
+  })
 
   recycle = (frames: ReadonlyArray<Uint8Array>): void => this.frameBuffers.give(frames)
 
@@ -390,6 +393,7 @@ export class V2Session implements Session {
           events.push({ _tag: "PeerLeft", reason: payload.reason })
           break
         case "heartbeat":
+          if (payload.answer !== true) events.push({ _tag: "Asked" })
           break
       }
     }
