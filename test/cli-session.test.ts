@@ -288,6 +288,24 @@ describe("two p2pchat processes over TLS", () => {
     expect(client.stdout()).not.toContain("/help")
   })
 
+  it("a process stopped for longer than its silence limit (Ctrl-Z, a debugger) does not take its peer for gone", async () => {
+    // on waking, its overdue heartbeat timer ran before the socket's waiting frames were read: "nothing heard
+    // from the peer for 2.6 s", while the peer had been there all along
+    const { server, client } = await pair([], ["--heartbeat", "0.5"])
+    await client.waitFor("handshake")
+    await server.waitFor("handshake")
+    client.kill("SIGSTOP")
+    await new Promise((r) => setTimeout(r, 2_000))
+    client.kill("SIGCONT")
+    await new Promise((r) => setTimeout(r, 1_500))
+    client.send("still here")
+    await server.waitFor("message", (m) => m.text === "still here")
+    client.endInput()
+    expect(await client.exited).toBe(0)
+    expect(await server.exited).toBe(0)
+    expect([...client.events, ...server.events].filter((e) => e._tag === "error")).toEqual([])
+  })
+
   it("IPv6: a listener on ::1 and a client with -t [::1]:port chat", async () => {
     const port = await freePort()
     const server = start(["-i", "::1", "-p", String(port), "-m", "2"])

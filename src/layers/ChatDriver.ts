@@ -171,6 +171,8 @@ export const startChat = (
       const st: { leaving: "no" | "draining" | "goodbye" } = { leaving: "no" }
       let lastHeard = Date.now()
       let lastSent = Date.now()
+      // when the heartbeat timer last beat
+      let lastBeat = Date.now()
       let receiptsScheduled = false
       let receiptsDue = false
       let result: ChatOutcome | undefined
@@ -422,8 +424,14 @@ export const startChat = (
               }
               else if (input.what === "heartbeat" && st.leaving === "no") {
                 const now = Date.now()
+                // A beat long after the last: this process did not run meanwhile (Ctrl-Z, a debugger, a machine
+                // asleep), and what the peer sent since may still wait unread in the socket. Judged at the next
+                // beat, after a heartbeat of ours has asked the peer for a sign of life: judged now, a stop longer
+                // than the limit ended chats whose peer had been there all along (1 run in about 8, measured).
+                const woke = now - lastBeat > 2 * heartbeatMs
+                lastBeat = now
                 if (readHeld) lastHeard = now
-                if (framesWaiting === 0 && now - lastHeard > 3 * heartbeatMs)
+                if (!woke && framesWaiting === 0 && now - lastHeard > 3 * heartbeatMs)
                   finish({
                     _tag: "Failed",
                     error: new TransportError({ reason: "Timeout", detail: `nothing heard from the peer for ${silence(now - lastHeard)}` })
