@@ -59,7 +59,7 @@ const flags = {
   ),
   heartbeat: Options.float("heartbeat").pipe(
     Options.withDefault(5),
-    Options.withDescription("seconds of silence before a keep-alive (v2; default 5); 3x this without a sound ends the chat; 0 turns it off")
+    Options.withDescription("seconds of silence before a keep-alive, which the peer answers (v2; default 5); 3x this without a sound ends the chat; 0 turns it off (the peer's are still answered)")
   ),
   stay: Options.boolean("stay").pipe(
     Options.withDescription(
