@@ -128,4 +128,23 @@ describe("the node:tls transport", () => {
       expect(secureAt - connectedAt).toBeLessThan(250)
     }).pipe(Effect.provide(tlsLayer))
   )
+
+  it.scopedLive("a target that does not speak TLS (a web server) is said in a sentence, without OpenSSL's internals", () =>
+    Effect.gen(function* () {
+      const net = yield* Effect.promise(() => import("node:net"))
+      // answers as a web server does to what is not HTTP
+      const server = net.createServer((s) => s.once("data", () => s.end("HTTP/1.0 400 Bad Request\r\n\r\n")))
+      yield* Effect.acquireRelease(
+        Effect.async<void>((resume) => void server.listen(0, "127.0.0.1", () => resume(Effect.void))),
+        () => Effect.sync(() => server.close())
+      )
+      const port = (server.address() as { port: number }).port
+      const transport = yield* Transport
+      const error = yield* Effect.flip(transport.connect({ host: "127.0.0.1", port }, { connectTimeoutMs: 5_000 }))
+      const { describeError } = yield* Effect.promise(() => import("../src/domain/errors.js"))
+      expect(error).toMatchObject({ _tag: "ConnectError", reason: "Tls" })
+      // it read "...: 80EC652AD47F0000:error:0A00010B:SSL routines:ssl3_get_record:wrong version number:../deps/..."
+      expect(describeError(error)).toBe(`Could not set up TLS with 127.0.0.1:${port}: what answers there does not speak TLS (is it p2pchat?).`)
+    }).pipe(Effect.provide(tlsLayer))
+  )
 })

@@ -183,6 +183,20 @@ const connectReason = (e: unknown): ConnectError["reason"] => {
   }
 }
 
+/**
+ * What went wrong in TLS, for a person. OpenSSL's messages carry its internals ("80EC...:error:0A00010B:SSL
+ * routines:ssl3_get_record:wrong version number:../deps/openssl/openssl/ssl/record/ssl3_record.c:350:", then
+ * a line break), and the commonest case, something that is not TLS at all (a web server, a plain TCP
+ * service), deserves a sentence of its own.
+ */
+const tlsDetail = (e: Error): string => {
+  const code = errnoOf(e)
+  if (code === "ERR_SSL_WRONG_VERSION_NUMBER" || code === "ERR_SSL_PACKET_LENGTH_TOO_LONG" || code === "ERR_SSL_HTTP_REQUEST")
+    return "what answers there does not speak TLS (is it p2pchat?)"
+  const reason = /:error:[0-9A-Fa-f]+:[^:]*:[^:]*:([^:]+):/.exec(e.message)?.[1]
+  return reason ?? e.message.split("\n")[0]!
+}
+
 const prepare = (socket: net.Socket) => {
   socket.setNoDelay(true)
   socket.setKeepAlive(true, KEEPALIVE_MS)
@@ -211,7 +225,8 @@ const connect = (to: Endpoint, options?: { readonly connectTimeoutMs?: number })
         clearTimeout(timer)
         clearImmediate(ready)
         socket.destroy()
-        resume(Effect.fail(new ConnectError({ ...to, reason: connectReason(e), detail: e.message })))
+        const reason = connectReason(e)
+        resume(Effect.fail(new ConnectError({ ...to, reason, detail: reason === "Tls" ? tlsDetail(e) : e.message })))
       }
       socket.once("error", onError)
       socket.once("secureConnect", () => {
