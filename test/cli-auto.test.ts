@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from "vitest"
+import { afterEach, describe, expect, it, onTestFinished } from "vitest"
 import { type CliProcess, freePort, startCli } from "./support/cli.js"
 
 const running: Array<CliProcess> = []
@@ -70,4 +70,28 @@ describe("auto mode (two real processes over TLS on 127.0.0.1)", () => {
       expect(codes).toEqual([0, 0])
     })
   }
+
+  it("a target that answers but does not speak TLS (a web server) is said once while auto mode waits on; the peer still gets in", async () => {
+    // auto mode retried it every 400 ms for good, without a word ("Connecting to ..." and nothing else)
+    const net = await import("node:net")
+    const web = net.createServer((s) => s.once("data", () => s.end("HTTP/1.0 400 Bad Request\r\n\r\n")))
+    await new Promise<void>((resolve) => web.listen(0, "127.0.0.1", resolve))
+    onTestFinished(() => void web.close())
+    const webPort = (web.address() as { port: number }).port
+    const port = await freePort()
+    const a = start(["-i", "127.0.0.1", "-p", String(port), "-t", `127.0.0.1:${webPort}`])
+    await a.waitFor("rejected")
+    // several more attempts, none of them said again
+    await sleep(1_500)
+    expect(a.events.filter((e) => e._tag === "connecting").length).toBeGreaterThan(3)
+    expect(a.events.filter((e) => e._tag === "rejected")).toEqual([
+      expect.objectContaining({ role: "connector", peer: `127.0.0.1:${webPort}`, reason: expect.stringMatching(/does not speak TLS/) })
+    ])
+    // the peer, started later, connects to it: the chat starts
+    const b = start(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`])
+    await Promise.all([a.waitFor("handshake"), b.waitFor("handshake")])
+    b.endInput()
+    expect(await b.exited).toBe(0)
+    expect(await a.exited).toBe(0)
+  })
 })

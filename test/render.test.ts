@@ -7,6 +7,13 @@ import * as V2Protocol from "../src/layers/V2Protocol.js"
 import { type ChatEvent, event } from "../src/domain/events.js"
 
 describe("the human views", () => {
+  it("a connection we turned away and a lasting failure of our own attempts read differently", () => {
+    const turnedAway = renderEvent(event({ _tag: "rejected", peer: "10.0.0.9:5000", reason: "It spoke another protocol.", role: "listener" }), plain)
+    expect(turnedAway).toEqual([expect.stringMatching(/^\[\d\d:\d\d:\d\d\] Turned away 10\.0\.0\.9:5000: It spoke another protocol\. Still waiting\.$/)])
+    const ours = renderEvent(event({ _tag: "rejected", peer: "peer.lan:8000", reason: "Could not reach peer.lan:8000: the name does not resolve to an address.", role: "connector" }), plain)
+    expect(ours).toEqual([expect.stringMatching(/\] Could not reach peer\.lan:8000: the name does not resolve to an address\. Still trying, and waiting for the peer to connect\.$/)])
+  })
+
   it("a line's screen rows follow display width, as the terminal wraps it (the typed line is cleared, marks land)", () => {
     expect(rowsOn("", 80, stringWidth)).toBe(1)
     expect(rowsOn("x".repeat(80), 80, stringWidth)).toBe(1)

@@ -153,7 +153,9 @@ export const renderEvent = (e: ChatEvent, s: Style, columns: number = COLUMNS): 
     case "connected":
       return [`${stamp} Connected ${e.role === "connector" ? "to" : "from"} ${e.peer}`]
     case "rejected":
-      return [`${stamp} ${s.yellow("Turned away")} ${e.peer}: ${escapeForTerminal(e.reason)} Still waiting.`]
+      return e.role === "connector"
+        ? [`${stamp} ${s.yellow(escapeForTerminal(e.reason))} Still trying, and waiting for the peer to connect.`]
+        : [`${stamp} ${s.yellow("Turned away")} ${e.peer}: ${escapeForTerminal(e.reason)} Still waiting.`]
     case "handshake":
       return [
         `${stamp} Secure session ready (${e.protocol}).`,

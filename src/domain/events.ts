@@ -16,7 +16,17 @@ export const Connected = Schema.TaggedStruct("connected", {
   peer: Schema.String
 })
 /** A connection attempt that was turned away while we wait for the real peer (bad handshake, wrong protocol). */
-export const Rejected = Schema.TaggedStruct("rejected", { at, peer: Schema.String, reason: Schema.String })
+/**
+ * A connection attempt that came to nothing while we wait on. `role`: our side of it, as in `connected`
+ * (listener: a connection we turned away; connector: our own attempt to reach the target failed in a way
+ * that waiting alone may not mend, such as a name that does not resolve or a target that does not speak TLS).
+ */
+export const Rejected = Schema.TaggedStruct("rejected", {
+  at,
+  peer: Schema.String,
+  reason: Schema.String,
+  role: Schema.optional(Schema.Literal("connector", "listener"))
+})
 export const Handshake = Schema.TaggedStruct("handshake", {
   at,
   protocol: Schema.Literal("seed", "v2"),

@@ -32,7 +32,7 @@ export interface EstablishOptions<A, E> {
   readonly handshake: (conn: Conn, role: Role) => Effect.Effect<A, E>
   readonly emit: (e: ChatEvent) => Effect.Effect<void>
   /** The sentence for a turned-away connection attempt (listening side: reported, then it waits on). */
-  readonly describe: (e: E | TransportError) => string
+  readonly describe: (e: E | TransportError | ConnectError) => string
   /**
    * Whether a turned-away attempt may be a spare connection of the real peer, closed unused (in a
    * simultaneous start of two auto-mode sides one of them drops its extra connection): such an attempt is
@@ -92,7 +92,7 @@ export const establish = <A, E>(
       })
 
     // the event is made when the effect runs: each retry is an attempt of its own, at its own time
-    const connectOnce = (timeoutMs: number) =>
+    const connectTarget = (timeoutMs: number) =>
       Effect.zipRight(
         Effect.suspend(() => options.emit(event({ _tag: "connecting", address: options.target!.host, port: options.target!.port }))),
         transport.connect(options.target!, { connectTimeoutMs: timeoutMs })
@@ -115,7 +115,7 @@ export const establish = <A, E>(
             restore(handshakeOn(conn, "listener")).pipe(
               Effect.flatMap((r) => Deferred.succeed(winner, r)),
               Effect.tapError((e) => {
-                const report = options.emit(event({ _tag: "rejected", peer: peerOf(conn), reason: options.describe(e) }))
+                const report = options.emit(event({ _tag: "rejected", peer: peerOf(conn), reason: options.describe(e), role: "listener" }))
                 // a winner clears the attempts, this wait among them (interruptible: forked here, it would inherit
                 // the attempt's mask, and the winner would wait it out)
                 return options.spare?.(e) ? FiberSet.run(attempts, Effect.interruptible(Effect.delay(report, SPARE_GRACE))) : report
@@ -152,7 +152,7 @@ export const establish = <A, E>(
         return yield* serve(yield* startListening)
 
       case "client": {
-        const conn = yield* inChildScope(connectOnce(5_000)).pipe(
+        const conn = yield* inChildScope(connectTarget(5_000)).pipe(
           Effect.retry({
             schedule: Schedule.spaced(RETRY_SPACING).pipe(Schedule.upTo(options.connectFor)),
             // only "nobody there yet" is worth retrying; a bad name or TLS failure will not heal
@@ -167,6 +167,19 @@ export const establish = <A, E>(
         const target = options.target!
         const lower = compareEndpoints({ host: options.local.host, port: listener.address.port }, target) < 0
         const retryForever = Schedule.spaced(RETRY_SPACING).pipe(Schedule.jittered)
+        // Auto mode retries for good (the peer may connect to us meanwhile), and so, in silence, past failures
+        // that are not "nobody there yet": a name that does not resolve, a web server where the peer should be.
+        // Each is said once.
+        let lastSaid: string | undefined
+        const sayLasting = (e: ConnectError) =>
+          Effect.suspend(() => {
+            if (e.reason === "Refused" || e.reason === "Timeout" || e.reason === "Unreachable") return Effect.void
+            const reason = options.describe(e)
+            if (reason === lastSaid) return Effect.void
+            lastSaid = reason
+            return options.emit(event({ _tag: "rejected", peer: formatEndpoint(target), reason, role: "connector" }))
+          })
+        const connectOnce = (timeoutMs: number) => Effect.tapError(connectTarget(timeoutMs), sayLasting)
         let picked: { conn: Conn; role: Role; accepted: boolean }
         if (lower) {
           const outgoing = inChildScope(connectOnce(5_000)).pipe(Effect.retry(retryForever))
