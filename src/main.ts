@@ -155,8 +155,9 @@ const command = Command.make("p2pchat", flags, (raw: RawFlags) =>
       : interactive
         ? // loaded here, not at start: its tables and ICU's segmenter took 19 ms of every start-up (measured)
           makeTerminalView(style, (yield* Effect.promise(() => import("string-width"))).default)
-        : // a dumb terminal: a person types there, and commands are read as in the interactive view
-          makePlainView(process.stdout, style, undefined, { stay: config.stay, typed: atTerminal })
+        : // where a person types (a dumb terminal; a terminal whose output goes to `tee`), commands are read
+          // as in the interactive view
+          makePlainView(process.stdout, style, undefined, { stay: config.stay, typed: process.stdin.isTTY === true })
     // files are read and checked here, before any socket is opened; a generated key starts in the thread pool,
     // except for a client, which never listens: its certificate would only take CPU from its own handshake
     const certificate = config.tls

@@ -297,6 +297,23 @@ describe("the interactive terminal", () => {
     term.type("exit\r")
   })
 
+  it("typing at a terminal whose output goes through a pipe (`| tee log`): commands are read, not sent", async () => {
+    // the plain view took every typed line for a message: /help reached the peer
+    const port = await freePort()
+    const peer: CliProcess = startCli(["-i", "127.0.0.1", "-p", String(port), "-m", "2"])
+    running.push(peer)
+    await peer.waitFor("listening")
+    const term = terminalRunning(`${cliCommand(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`])} | cat`)
+    await term.waitFor("/help for commands")
+    term.type("/help\r")
+    await term.waitFor("/verify   show the fingerprints")
+    term.type("a message\r")
+    await peer.waitFor("message", (m) => m.text === "a message")
+    term.type("/quit\r")
+    await peer.waitFor("peer-left")
+    expect(peer.events.filter((e) => e._tag === "message").map((e) => (e._tag === "message" ? e.text : ""))).toEqual(["a message"])
+  })
+
   it("a dumb terminal (TERM=dumb: Emacs' shell) gets plain lines, no escape sequence at all", async () => {
     // it got the interactive view's colours and cursor movements, shown there as garbage
     const { peer, term } = await chatInTerminal(undefined, { TERM: "dumb" })
