@@ -68,6 +68,9 @@ const flags = {
   )
 }
 
+/** The signal (Ctrl-C: SIGINT, or SIGTERM) last received, which ends the run as interrupted if no chat ended it. */
+let stoppedBy: NodeJS.Signals | undefined
+
 /** What Ctrl-C does right now: interrupt while connecting, leave politely once chatting. */
 let onInterrupt: (drainMs?: number) => void = () => {}
 
@@ -86,7 +89,7 @@ const askTarget = (problem: string | undefined) =>
     readOnAfterFg(rl)
     rl.question("Peer address (ip[:port]): ", (answer) => finish(Effect.succeed(answer)))
     // Ctrl-C is an interruption, as anywhere before the chat (exit 130); Ctrl-D gives no address
-    rl.on("SIGINT", () => (process.stdout.write("\n"), finish(Effect.interrupt)))
+    rl.on("SIGINT", () => ((stoppedBy = "SIGINT"), process.stdout.write("\n"), finish(Effect.interrupt)))
     rl.on("close", () => {
       if (!done) process.stdout.write("\n")
       finish(Effect.fail(new UsageError({ detail: "No target given." })))
@@ -282,7 +285,8 @@ const fiber = Effect.runFork(main)
 onInterrupt = () => fiber.unsafeInterruptAsFork(fiber.id())
 let interrupts = 0
 let forced = false
-const onSignal = () => {
+const onSignal = (signal: NodeJS.Signals) => {
+  stoppedBy = signal
   interrupts++
   if (interrupts > 1) {
     forced = true
@@ -345,10 +349,24 @@ process.stdout.on("error", () => {
   fiber.unsafeInterruptAsFork(fiber.id())
 })
 const outputGoneCode = () => (endedAs === undefined ? 141 : endedAs === "connection lost" ? 1 : 0)
+/**
+ * A run stopped by a signal before any chat ended it dies of that signal, as a program that did not catch it:
+ * a shell running a script then stops the script too (with exit code 130 it took Ctrl-C as handled and went on
+ * to the next command), and a service manager takes SIGTERM's stop as clean (exit code 130 was a failure).
+ */
+const endBySignal = (signal: NodeJS.Signals) => {
+  process.removeAllListeners(signal)
+  try {
+    process.kill(process.pid, signal)
+  } catch {
+    process.exit(130)
+  }
+}
 fiber.addObserver((exit) => {
   if (hungUp) return endAsHungUp()
   const code = outputGone ? outputGoneCode() : exitCodeOf(exit)
+  const end = () => (code === 130 && stoppedBy !== undefined ? endBySignal(stoppedBy) : process.exit(code))
   // flush stdout (a pipe may still hold events) before leaving
-  if (outputGone) process.exit(code)
-  else process.stdout.write("", () => process.exit(code))
+  if (outputGone) end()
+  else process.stdout.write("", end)
 })

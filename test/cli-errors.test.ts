@@ -217,3 +217,32 @@ describe("flags that say more than they used to", () => {
     }
   })
 })
+
+describe("stopped by a signal before any chat", () => {
+  it("SIGTERM (a service stopped) ends the process by SIGTERM, as uncaught; it exited with code 130, a failure", async () => {
+    const p = startCli(["-i", "127.0.0.1", "-p", String(await freePort()), "-m", "2"])
+    await p.waitFor("listening")
+    const ended = new Promise<NodeJS.Signals | null>((resolve) => p.child.on("exit", (_, signal) => resolve(signal)))
+    p.kill("SIGTERM")
+    expect(await ended).toBe("SIGTERM")
+  })
+
+  it("Ctrl-C in a shell script stops the script too (with exit code 130 the shell took it as handled and went on)", async () => {
+    const { spawn } = await import("node:child_process")
+    const port = await freePort()
+    // a script of its own process group, as a terminal's foreground job is; Ctrl-C signals the whole group
+    const script = spawn("bash", ["-c", `'${process.execPath}' '${CLI}' --json -i 127.0.0.1 -p ${port} -m 2; echo "went on: $?"`], {
+      detached: true,
+      stdio: ["pipe", "pipe", "pipe"]
+    })
+    let out = ""
+    script.stdout.setEncoding("utf8")
+    script.stdout.on("data", (d: string) => (out += d))
+    for (let i = 0; i < 200 && !out.includes('"listening"'); i++) await new Promise((r) => setTimeout(r, 25))
+    expect(out).toContain('"listening"')
+    const ended = new Promise<NodeJS.Signals | null>((resolve) => script.on("exit", (_, signal) => resolve(signal)))
+    process.kill(-script.pid!, "SIGINT")
+    expect(await ended).toBe("SIGINT")
+    expect(out).not.toContain("went on")
+  })
+})
