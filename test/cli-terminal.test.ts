@@ -248,6 +248,24 @@ describe("the interactive terminal", () => {
     ])
   })
 
+  it("a screen cleared with Ctrl-L: a later delivery mark does not land on the typed line", async () => {
+    // the mark counted rows up to a line that the clear had taken off the screen, and was written into the prompt
+    const size = { columns: 80, rows: 20 }
+    const { peer, term } = await chatInTerminal(size)
+    await term.waitFor("> ")
+    peer.child.kill("SIGSTOP")
+    term.type("sent before the clear\r")
+    await term.waitFor("sent before the clear")
+    term.type("\x0c")
+    await term.settled()
+    term.type("typing")
+    await term.waitFor("typing")
+    peer.child.kill("SIGCONT")
+    await peer.waitFor("message", (m) => m.text === "sent before the clear")
+    await term.settled()
+    expect(await term.rendered(size)).toEqual(["> typing"])
+  })
+
   it("Ctrl-Z, then fg in the shell: the chat takes typing again", async () => {
     // readline pauses its input when the process continues, for the program to resume: nothing typed after
     // `fg` was read, for good

@@ -503,6 +503,12 @@ export const makeTerminalView = (style: Style, displayWidth: DisplayWidth): View
           if (typeof state.prevRows === "number") state.prevRows = face.getCursorPos().rows
         }
         out.prependListener("resize", onResize)
+        // Ctrl-L: readline clears the screen, and the lines printed so far are no longer there to be marked (a
+        // mark counted rows up to one of them, and was written into the typed line)
+        const onKey = (_: string | undefined, key: { ctrl?: boolean; name?: string } | undefined) => {
+          if (key?.ctrl === true && key.name === "l") recent.length = 0
+        }
+        process.stdin.on("keypress", onKey)
         let leaving = false
         // a leave at once (the terminal went away) cuts short the wait of one already under way
         const leave = (drainMs = 3_000) => {
@@ -541,6 +547,7 @@ export const makeTerminalView = (style: Style, displayWidth: DisplayWidth): View
         leaving = true
         rl = undefined
         out.off("resize", onResize)
+        process.stdin.off("keypress", onKey)
         readline.cursorTo(out, 0)
         readline.clearLine(out, 0)
         face.close()
