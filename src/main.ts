@@ -3,6 +3,7 @@ import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
 import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
 import { Cause, Console, Effect, Exit, Layer, Option } from "effect"
+import { constants as osConstants } from "node:os"
 import * as readline from "node:readline"
 import { isatty } from "node:tty"
 import { format } from "node:util"
@@ -359,7 +360,8 @@ const endBySignal = (signal: NodeJS.Signals) => {
   try {
     process.kill(process.pid, signal)
   } catch {
-    process.exit(130)
+    // where a process cannot signal itself: the code a shell gives a process ended by that signal
+    process.exit(128 + (osConstants.signals[signal] ?? 2))
   }
 }
 fiber.addObserver((exit) => {

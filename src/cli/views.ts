@@ -66,8 +66,9 @@ export interface PipeOptions {
    */
   readonly stay?: boolean
   /**
-   * Lines are typed by a person (a terminal that gets the plain view: TERM=dumb) and read as the interactive
-   * view reads them: commands are answered, blank lines skipped. Piped lines are all messages.
+   * Lines are typed by a person (standard input is a terminal, and the view plain: TERM=dumb, or our output
+   * piped) and read as the interactive view reads them: commands are answered, blank lines skipped, and the
+   * end of input (Ctrl-D) leaves, `stay` or not. Piped lines are all messages.
    */
   readonly typed?: boolean
 }
