@@ -341,15 +341,23 @@ if (isatty(0)) {
 // as undelivered. Exit code 141, as SIGPIPE would give. (Before, p2pchat acknowledged all that came after.)
 // If what could not be written was the chat's end (`... | grep -m1 delivered` exits before it), the chat
 // is over already, goodbye sent: the exit code is its own.
+// Output that fails otherwise (a full disk: ENOSPC; EIO) cuts the chat the same way, but that is a failure to
+// say: it ended with exit code 141 and not a word, before any connection when the first event failed.
 let outputGone = false
-process.stdout.on("error", () => {
+let outputFailure: string | undefined
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
   // a terminal does not go away as a pipe's reader does: it hangs up
   if (process.stdout.isTTY) return hangUp()
   if (outputGone || hungUp) return
   outputGone = true
+  // node's message is "ENOSPC: no space left on device, write"
+  if (error.code !== "EPIPE") outputFailure = `${error.code ?? "error"}: ${error.message.replace(/^\w+: /, "").replace(/, \w+$/, "")}`
   fiber.unsafeInterruptAsFork(fiber.id())
 })
-const outputGoneCode = () => (endedAs === undefined ? 141 : endedAs === "connection lost" ? 1 : 0)
+const outputGoneCode = () => {
+  if (outputFailure !== undefined) process.stderr.write(`p2pchat: could not write to standard output (${outputFailure}), so it stopped.\n`)
+  return endedAs === undefined ? (outputFailure === undefined ? 141 : 1) : endedAs === "connection lost" ? 1 : 0
+}
 /**
  * A run stopped by a signal before any chat ended it dies of that signal, as a program that did not catch it:
  * a shell running a script then stops the script too (with exit code 130 it took Ctrl-C as handled and went on

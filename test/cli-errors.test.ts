@@ -246,3 +246,20 @@ describe("stopped by a signal before any chat", () => {
     expect(out).not.toContain("went on")
   })
 })
+
+describe("standard output that cannot be written", () => {
+  it("a full disk (ENOSPC) is said on stderr, exit code 1 (it was 141, as for a closed pipe, and not a word)", async () => {
+    const { spawn } = await import("node:child_process")
+    const full = fs.openSync("/dev/full", "w")
+    const child = spawn(process.execPath, [CLI, "--json", "-i", "127.0.0.1", "-p", String(await freePort()), "-m", "2"], {
+      stdio: ["pipe", full, "pipe"]
+    })
+    fs.closeSync(full)
+    let stderr = ""
+    child.stderr.setEncoding("utf8")
+    child.stderr.on("data", (d: string) => (stderr += d))
+    const code = await new Promise<number | null>((resolve) => child.on("exit", (c) => resolve(c)))
+    expect(code).toBe(1)
+    expect(stderr).toBe("p2pchat: could not write to standard output (ENOSPC: no space left on device), so it stopped.\n")
+  })
+})
