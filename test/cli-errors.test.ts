@@ -256,8 +256,8 @@ describe("standard output that cannot be written", () => {
     })
     fs.closeSync(full)
     let stderr = ""
-    child.stderr.setEncoding("utf8")
-    child.stderr.on("data", (d: string) => (stderr += d))
+    child.stderr!.setEncoding("utf8")
+    child.stderr!.on("data", (d: string) => (stderr += d))
     const code = await new Promise<number | null>((resolve) => child.on("exit", (c) => resolve(c)))
     expect(code).toBe(1)
     expect(stderr).toBe("p2pchat: could not write to standard output (ENOSPC: no space left on device), so it stopped.\n")

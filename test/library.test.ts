@@ -30,6 +30,28 @@ describe("p2pchat as a library", () => {
     })
   )
 
+  it.live.each([0, 5_000])("leave, then the end of the session's scope: the peer reads the goodbye (heartbeat %i ms)", (heartbeatMs) =>
+    // with heartbeats off the scope cut the goodbye: the peer read "The connection was closed by the other side."
+    Effect.gen(function* () {
+      const port = yield* Effect.promise(() => freePort())
+      const listen = { host: "127.0.0.1", port }
+      const server = Effect.gen(function* () {
+        const s = yield* P2pchat.open({ mode: "server", listen, heartbeatMs })
+        yield* Stream.runHead(s.messages)
+        yield* Effect.sleep("300 millis")
+        yield* s.leave()
+      }).pipe(Effect.scoped, Effect.provide(P2pchat.layer()))
+      const client = Effect.gen(function* () {
+        yield* Effect.sleep("200 millis")
+        const c = yield* P2pchat.open({ mode: "client", target: listen })
+        yield* c.send("hi")
+        return yield* c.outcome
+      }).pipe(Effect.scoped, Effect.provide(P2pchat.layer()))
+      const [, outcome] = yield* Effect.all([server, client], { concurrency: 2 })
+      expect(outcome).toMatchObject({ _tag: "PeerLeft", undelivered: [] })
+    })
+  )
+
   it.effect("client and auto mode without a target die saying what is missing", () =>
     Effect.gen(function* () {
       const network = yield* P2pchat.MemoryTransport.make

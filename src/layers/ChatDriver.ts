@@ -1,4 +1,4 @@
-import { Chunk, Deferred, Effect, Equal, Fiber, Mailbox, Queue, type Scope } from "effect"
+import { Chunk, Deferred, Effect, Equal, Exit, Fiber, Mailbox, Queue, type Scope } from "effect"
 import { type ChatError, describeError, errorCode, internalError, SessionError, TransportError } from "../domain/errors.js"
 import { type ChatEvent, event } from "../domain/events.js"
 import type { Session, Step } from "../domain/session.js"
@@ -59,6 +59,11 @@ const RECEIPT_DELAY_MS = 2
 const RECEIPT_BATCH = 512
 /** How long a seed goodbye waits for the peer's key reply before closing anyway. */
 const SETTLE_MS = 3_000
+/**
+ * How much longer than its drain a leave asked for may hold the end of the chat's scope: the settle wait, then
+ * finishAll's bounded flush (2 s) and close (3 s).
+ */
+const LEAVE_GRACE_MS = SETTLE_MS + 5_000
 
 /**
  * Lets the event loop poll the sockets. Effect's own yields are microtasks, and no I/O happens between
@@ -601,6 +606,19 @@ export const startChat = (
       )
     )
 
+    // A leave asked for, then the end of the chat's scope (the natural `yield* session.leave()` as a program's
+    // last step): the scope interrupted the loop before its goodbye was written, and the peer read a lost
+    // connection. The scope's end now waits for the chat to end as asked, bounded by the drain asked for; not
+    // when the scope is interrupted (the CLI's second Ctrl-C: stop at once).
+    let leaveAsked: number | undefined
+    yield* Effect.addFinalizer((exit) =>
+      Effect.suspend(() =>
+        leaveAsked === undefined || Exit.isInterrupted(exit)
+          ? Effect.void
+          : Deferred.await(outcome).pipe(Effect.timeout(leaveAsked + LEAVE_GRACE_MS), Effect.ignore)
+      )
+    )
+
     const hasRoom = () => queuedSends < SEND_SLOTS && queuedUnits < SEND_QUEUE_UNITS
     const offerSend = (text: string): string => {
       queuedSends++
@@ -634,7 +652,12 @@ export const startChat = (
           // room at once is the usual case: offered in this step, without the wait's
           return hasRoom() ? Effect.succeed(offerSend(text)) : accept(text)
         }),
-      leave: (opts) => Effect.asVoid(inputs.offer({ _tag: "Leave", drainMs: opts?.drainMs ?? 0 })),
+      leave: (opts) =>
+        Effect.suspend(() => {
+          const drainMs = opts?.drainMs ?? 0
+          leaveAsked = Math.min(leaveAsked ?? drainMs, drainMs)
+          return Effect.asVoid(inputs.offer({ _tag: "Leave", drainMs }))
+        }),
       outcome: Deferred.await(outcome)
     }
     return handle
