@@ -248,6 +248,22 @@ describe("the interactive terminal", () => {
     ])
   })
 
+  it("Ctrl-C leaves, waiting a little for receipts; a second Ctrl-C stops at once", async () => {
+    // in this view a second Ctrl-C only left again, and the wait for receipts went on to its end (3 s)
+    const { peer, term } = await chatInTerminal()
+    await term.waitFor("> ")
+    peer.child.kill("SIGSTOP") // no receipt will come
+    term.type("never acknowledged\r")
+    await term.waitFor("never acknowledged")
+    term.type("\x03")
+    await term.waitFor("Leaving...")
+    const pressed = Date.now()
+    term.type("\x03")
+    expect(await term.exited).toBe(130)
+    expect(Date.now() - pressed).toBeLessThan(1_500)
+    peer.child.kill("SIGCONT")
+  })
+
   it("a screen cleared with Ctrl-L: a later delivery mark does not land on the typed line", async () => {
     // the mark counted rows up to a line that the clear had taken off the screen, and was written into the prompt
     const size = { columns: 80, rows: 20 }

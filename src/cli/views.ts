@@ -519,7 +519,10 @@ export const makeTerminalView = (style: Style, displayWidth: DisplayWidth): View
           run(chat.leave({ drainMs }))
         }
         setInterrupt(leave)
-        face.on("SIGINT", () => leave())
+        // Ctrl-C, which readline takes from the terminal, goes the way of the signal: the first leaves (through
+        // setInterrupt), a second stops at once. Taken here, a second one only left again: a wait for receipts
+        // went on to its end.
+        face.on("SIGINT", () => void process.emit("SIGINT", "SIGINT"))
         readOnAfterFg(face)
         face.on("close", () => leave())
         face.on("line", (line) => {
