@@ -31,7 +31,7 @@ import { VERSION } from "./version.js"
 const flags = {
   ip: Options.text("ip").pipe(
     Options.withAlias("i"),
-    Options.withDescription("local IP address to listen on (default: this host's first non-internal IPv4 address)"),
+    Options.withDescription("local IP address to listen on (default: the address this host reaches the target from; without a target, its first non-internal IPv4 address)"),
     Options.optional
   ),
   port: Options.integer("port").pipe(

@@ -94,4 +94,17 @@ describe("auto mode (two real processes over TLS on 127.0.0.1)", () => {
     expect(await b.exited).toBe(0)
     expect(await a.exited).toBe(0)
   })
+
+  it("two on one machine, each naming the other as 127.0.0.1, without -i: they meet", async () => {
+    // each listened on this host's LAN address by default, which -t 127.0.0.1 never reached: both retried for good
+    const [pa, pb] = [await freePort(), await freePort()]
+    const a = start(["-p", String(pa), "-t", `127.0.0.1:${pb}`])
+    const b = start(["-p", String(pb), "-t", `127.0.0.1:${pa}`])
+    expect((await a.waitFor("listening")).address).toBe("127.0.0.1")
+    const [ha, hb] = await Promise.all([a.waitFor("handshake"), b.waitFor("handshake")])
+    expect(ha.sas).toBe(hb.sas)
+    a.endInput()
+    b.endInput()
+    expect(await Promise.all([a.exited, b.exited])).toEqual([0, 0])
+  })
 })

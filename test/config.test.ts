@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest"
-import { type Config, sameMachineHint } from "../src/cli/config.js"
+import { Effect } from "effect"
+import { type Config, routeAddress, sameMachineHint } from "../src/cli/config.js"
 
 const config = (mode: Config["mode"], listen: string, target: string | undefined): Config => ({
   listen: { host: listen, port: 9001 },
@@ -31,5 +32,19 @@ describe("the hint for two p2pchats on one machine", () => {
     expect(sameMachineHint(config("auto", "192.0.2.2", "192.0.2.7"))).toBeUndefined()
     expect(sameMachineHint(config("client", "192.0.2.2", "127.0.0.1"))).toBeUndefined()
     expect(sameMachineHint(config("server", "192.0.2.2", undefined))).toBeUndefined()
+  })
+})
+
+describe("the default -i: the address this host reaches the target from", () => {
+  it("is loopback for a peer on this machine, by address or name, in either family", async () => {
+    const route = (host: string) => Effect.runPromise(routeAddress({ host, port: 9 }))
+    expect(await route("127.0.0.1")).toBe("127.0.0.1")
+    expect(await route("127.0.0.5")).toMatch(/^127\./)
+    expect(await route("localhost")).toBe("127.0.0.1")
+    expect(await route("::1")).toBe("::1")
+  })
+
+  it("is none for a name that does not resolve (the first non-internal IPv4 is taken then; it was 0.0.0.0)", async () => {
+    expect(await Effect.runPromise(routeAddress({ host: "no-such-host.invalid", port: 9 }))).toBeUndefined()
   })
 })

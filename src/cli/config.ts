@@ -1,4 +1,5 @@
 import { Effect, Either, Option, Schema } from "effect"
+import * as dgram from "node:dgram"
 import { isIP } from "node:net"
 import * as os from "node:os"
 import { type Endpoint, formatEndpoint, isValidHost, parseTarget, Port } from "../domain/address.js"
@@ -40,7 +41,10 @@ export interface Config {
   readonly stay: boolean
 }
 
-/** This host's first non-internal IPv4 address (what chat.py's gethostbyname(hostname) usually gives). */
+/**
+ * This host's first non-internal IPv4 address (what chat.py's gethostbyname(hostname) usually gives): the
+ * default -i when there is no target to face.
+ */
 export const defaultIp = (): string => {
   for (const list of Object.values(os.networkInterfaces()))
     for (const a of list ?? []) if (a.family === "IPv4" && !a.internal) return a.address
@@ -48,6 +52,52 @@ export const defaultIp = (): string => {
 }
 
 const usage = (detail: string) => new UsageError({ detail })
+
+/**
+ * The address this host reaches `target` from: the address of the interface its route goes out of (a UDP
+ * socket's connect picks it; nothing is sent). That is where the peer can reach us back, and the address it
+ * names us by when both are on one network. The first non-internal IPv4 address could be another network's
+ * (a second card, a VPN, a container bridge), and for a peer on this machine (`-t 127.0.0.1:9002`) it was the
+ * LAN's, which `-t 127.0.0.1` on the other side never reached: both sides retried for good. Undefined when
+ * there is no route (or the name does not resolve in time).
+ */
+export const routeAddress = (target: Endpoint): Effect.Effect<string | undefined> =>
+  Effect.async<string | undefined>((resume) => {
+    const zone = /%.+$/.exec(target.host)?.[0] ?? ""
+    const socket = dgram.createSocket(isIP(target.host) === 6 ? "udp6" : "udp4")
+    let done = false
+    const finish = (address: string | undefined) => {
+      if (done) return
+      done = true
+      socket.close()
+      resume(Effect.succeed(address))
+    }
+    socket.once("error", () => finish(undefined))
+    // called on an error too (a name that does not resolve), with it
+    socket.connect(target.port, target.host, (error?: Error) => {
+      if (error) return finish(undefined)
+      try {
+        const address = socket.address().address
+        if (isWildcard(address)) return finish(undefined)
+        // a link-local address is only usable with its interface, which the target's zone names
+        finish(/^fe80:/i.test(address) && !address.includes("%") ? (zone === "" ? undefined : address + zone) : address)
+      } catch {
+        finish(undefined)
+      }
+    })
+    return Effect.sync(() => {
+      if (!done) {
+        done = true
+        socket.close()
+      }
+    })
+  }).pipe(
+    Effect.timeout(ROUTE_LOOKUP_MS),
+    Effect.orElseSucceed(() => undefined)
+  )
+
+/** A target's name resolved for the route lookup: a name that does not answer is left to the connection to say. */
+const ROUTE_LOOKUP_MS = 2_000
 
 /**
  * `-i eth0`: a network interface's name stands for its address (IPv4 first), as many tools take it; it was
@@ -101,8 +151,16 @@ export const resolveConfig = (
     if (mode === undefined) return yield* usage(notAMode("-m/--mode", String(flags.mode)))
     if (flags.protocol !== "seed" && flags.protocol !== "v2")
       return yield* usage(`--protocol ${showInput(flags.protocol)} is unknown: use v2 (default) or seed (the original chat.py's).`)
-    const ip = interfaceAddress(Option.getOrElse(flags.ip, defaultIp).replace(/^\[(.*)\]$/, "$1"))
-    if (isIP(ip) === 0 && !isValidHost(ip)) return yield* usage(`-i/--ip ${showInput(ip)} is not an IP address.`)
+    const given = Option.map(flags.ip, (ip) => interfaceAddress(ip.replace(/^\[(.*)\]$/, "$1")))
+    if (Option.isSome(given) && isIP(given.value) === 0 && !isValidHost(given.value))
+      return yield* usage(`-i/--ip ${showInput(given.value)} is not an IP address.`)
+    // without -i: the address facing the target (see routeAddress), or without one, the first non-internal IPv4
+    const localFor = (target: Endpoint | undefined): Effect.Effect<string> =>
+      Option.isSome(given)
+        ? Effect.succeed(given.value)
+        : target === undefined
+          ? Effect.sync(defaultIp)
+          : Effect.map(routeAddress(target), (address) => address ?? defaultIp())
     if (Option.isSome(flags.key) !== Option.isSome(flags.cert))
       return yield* usage("-k/--key and -c/--cert go together: give both PEM files, or neither for a generated certificate.")
     for (const [flag, v, min] of [
@@ -119,28 +177,33 @@ export const resolveConfig = (
     // In auto mode we listen too: a target that is where we listen is ourselves (no peer can listen there while
     // we do), and connecting to it failed its handshake, then retried for good without a word. A likely slip:
     // `-t` given this machine's own address, with both ports at their default.
-    const listening = mode === "auto" ? ownAddresses(ip) : undefined
-    const checkTarget = (text: string): Either.Either<Endpoint, string> =>
-      Either.flatMap(parseTarget(text, remote), (t) =>
-        listening?.has(t.host) && t.port === port
-          ? Either.left(`${formatEndpoint(t)} is where this p2pchat listens (-i/-p), not a peer; give the peer's address (or another -p).`)
-          : Either.right(t)
-      )
-    let target: Endpoint | undefined
+    const checkTarget = (text: string): Effect.Effect<Either.Either<{ target: Endpoint; ip: string }, string>> =>
+      Either.match(parseTarget(text, remote), {
+        onLeft: (problem) => Effect.succeed(Either.left(problem)),
+        onRight: (t) =>
+          Effect.map(localFor(t), (ip) =>
+            mode === "auto" && ownAddresses(ip).has(t.host) && t.port === port
+              ? Either.left(`${formatEndpoint(t)} is where this p2pchat listens (-i/-p), not a peer; give the peer's address (or another -p).`)
+              : Either.right({ target: t, ip })
+          )
+      })
+    let chosen: { target: Endpoint; ip: string } | undefined
     if (mode !== "server") {
       if (Option.isSome(flags.target)) {
-        const parsed = checkTarget(flags.target.value)
+        const parsed = yield* checkTarget(flags.target.value)
         if (Either.isLeft(parsed)) return yield* usage(`-t/--target: ${parsed.left}`)
-        target = parsed.right
+        chosen = parsed.right
       } else if (Option.isSome(askTarget)) {
         let problem: string | undefined
-        while (target === undefined) {
-          const parsed = checkTarget(yield* askTarget.value(problem))
+        while (chosen === undefined) {
+          const parsed = yield* checkTarget(yield* askTarget.value(problem))
           if (Either.isLeft(parsed)) problem = parsed.left
-          else target = parsed.right
+          else chosen = parsed.right
         }
       } else return yield* usage("No target given: pass -t/--target ip[:port] (or use -m 2 to only listen).")
     }
+    const target = chosen?.target
+    const ip = chosen?.ip ?? (yield* localFor(undefined))
     return {
       listen: { host: ip, port },
       target,
