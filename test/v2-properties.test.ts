@@ -236,6 +236,7 @@ describe("v2 sessions (Double Ratchet), property-based", () => {
       // a peer that does not know `answer` (an earlier version) sends plain heartbeats: each is asked for one
       const plain = a.seal({ v: 1, kind: "heartbeat" })
       expect(ok(b.receive(plain)).events).toEqual([{ _tag: "Asked" }])
+      expect(ok(b.receive(a.seal({ v: 1, kind: "heartbeat", answer: false }))).events).toEqual([{ _tag: "Asked" }])
     })
   )
 

@@ -76,7 +76,8 @@ export const Goodbye = Schema.Struct({
 export const Heartbeat = Schema.Struct({
   v: Schema.Literal(PAYLOAD_VERSION),
   kind: Schema.Literal("heartbeat"),
-  answer: Schema.optional(Schema.Literal(true))
+  // a boolean rather than the literal true: `false` (the same as none) must not end a chat as malformed
+  answer: Schema.optional(Schema.Boolean)
 })
 
 export const Payload = Schema.Union(Text, Texts, Receipt, Goodbye, Heartbeat)
