@@ -87,12 +87,33 @@ const terminalRunning = (command: string, env: Readonly<Record<string, string>> 
   return term
 }
 
-/** A listening peer (JSON lines) and the CLI connected to it in a terminal: both past the handshake. */
-const chatInTerminal = async (size?: Size, env?: Readonly<Record<string, string>>) => {
+/** A peer listening on 127.0.0.1 (JSON lines), for a CLI in a terminal to connect to. */
+const listeningPeer = async () => {
   const port = await freePort()
   const peer: CliProcess = startCli(["-i", "127.0.0.1", "-p", String(port), "-m", "2"])
   running.push(peer)
   await peer.waitFor("listening")
+  return { peer, port }
+}
+
+/** A terminal running an interactive shell (with job control, as a person has), at its prompt. */
+const shellInTerminal = async () => {
+  const term = terminalRunning("exec bash --norc --noprofile -i")
+  await term.waitFor(/bash-[\d.]+[#$] /)
+  return term
+}
+
+/** Ctrl-Z, then `fg` in the shell. */
+const suspendAndResume = async (term: ReturnType<typeof terminalRunning>) => {
+  term.type("\x1a")
+  await term.waitFor(/Stopped/)
+  term.type("fg\r")
+  await new Promise((r) => setTimeout(r, 500))
+}
+
+/** A listening peer (JSON lines) and the CLI connected to it in a terminal: both past the handshake. */
+const chatInTerminal = async (size?: Size, env?: Readonly<Record<string, string>>) => {
+  const { peer, port } = await listeningPeer()
   const term = inTerminal(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`], size, env)
   await peer.waitFor("handshake")
   return { peer, term }
@@ -136,10 +157,7 @@ describe("the interactive terminal", () => {
   })
 
   it("asks for a missing target again after an answer that is not an address, then connects", async () => {
-    const port = await freePort()
-    const peer: CliProcess = startCli(["-i", "127.0.0.1", "-p", String(port), "-m", "2"])
-    running.push(peer)
-    await peer.waitFor("listening")
+    const { peer, port } = await listeningPeer()
     const term = inTerminal(["-i", "127.0.0.1", "-m", "1"])
     await term.waitFor("Peer address (ip[:port]): ")
     term.type("not an address!\r")
@@ -285,22 +303,15 @@ describe("the interactive terminal", () => {
   it("Ctrl-Z, then fg in the shell: the chat takes typing again", async () => {
     // readline pauses its input when the process continues, for the program to resume: nothing typed after
     // `fg` was read, for good
-    const port = await freePort()
-    const peer: CliProcess = startCli(["-i", "127.0.0.1", "-p", String(port), "-m", "2"])
-    running.push(peer)
-    await peer.waitFor("listening")
+    const { peer, port } = await listeningPeer()
     // a shell with job control, as a person has
-    const term = terminalRunning("exec bash --norc --noprofile -i")
-    await term.waitFor(/bash-[\d.]+[#$] /)
+    const term = await shellInTerminal()
     term.type(cliCommand(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`]) + "\r")
     await peer.waitFor("handshake")
     await term.waitFor("/help for commands")
     term.type("before\r")
     await peer.waitFor("message", (m) => m.text === "before")
-    term.type("\x1a")
-    await term.waitFor(/Stopped/)
-    term.type("fg\r")
-    await new Promise((r) => setTimeout(r, 500))
+    await suspendAndResume(term)
     term.type("after\r")
     await peer.waitFor("message", (m) => m.text === "after", 5_000)
     term.type("/quit\r")
@@ -310,20 +321,13 @@ describe("the interactive terminal", () => {
 
   it("Ctrl-Z and fg at the question for the peer's address: the answer is still taken", async () => {
     // p2pchat exited 0 on the spot at `fg`, its question half answered, and the shell took the rest
-    const port = await freePort()
-    const peer: CliProcess = startCli(["-i", "127.0.0.1", "-p", String(port), "-m", "2"])
-    running.push(peer)
-    await peer.waitFor("listening")
-    const term = terminalRunning("exec bash --norc --noprofile -i")
-    await term.waitFor(/bash-[\d.]+[#$] /)
+    const { peer, port } = await listeningPeer()
+    const term = await shellInTerminal()
     term.type(cliCommand(["-i", "127.0.0.1", "-m", "1"]) + "\r")
     await term.waitFor("Peer address")
     term.type("127.0.")
     await new Promise((r) => setTimeout(r, 200))
-    term.type("\x1a")
-    await term.waitFor(/Stopped/)
-    term.type("fg\r")
-    await new Promise((r) => setTimeout(r, 500))
+    await suspendAndResume(term)
     term.type(`0.1:${port}\r`)
     await peer.waitFor("handshake", () => true, 5_000)
     term.type("/quit\r")
@@ -333,10 +337,7 @@ describe("the interactive terminal", () => {
 
   it("typing at a terminal whose output goes through a pipe (`| tee log`): commands are read, not sent", async () => {
     // the plain view took every typed line for a message: /help reached the peer
-    const port = await freePort()
-    const peer: CliProcess = startCli(["-i", "127.0.0.1", "-p", String(port), "-m", "2"])
-    running.push(peer)
-    await peer.waitFor("listening")
+    const { peer, port } = await listeningPeer()
     const term = terminalRunning(`${cliCommand(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`])} | cat`)
     await term.waitFor("/help for commands")
     term.type("/help\r")
