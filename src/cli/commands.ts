@@ -1,7 +1,7 @@
 /**
- * What a person types at a terminal: a message, or one of the chat's commands. Both the interactive view
- * and the plain view at a dumb terminal read it so; piped input does not (every line of it is a message,
- * `/quit` aside: the scripting contract).
+ * What a person types at a terminal: a message, or one of the chat's commands. The interactive view reads
+ * it so, and the plain view where standard input is a terminal (TERM=dumb, or our output piped); piped input
+ * does not (every line of it is a message, `/quit` aside: the scripting contract).
  */
 export type Typed =
   | { readonly _tag: "send"; readonly text: string }

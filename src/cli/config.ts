@@ -66,10 +66,17 @@ export const routeAddress = (target: Endpoint): Effect.Effect<string | undefined
     const zone = /%.+$/.exec(target.host)?.[0] ?? ""
     const socket = dgram.createSocket(isIP(target.host) === 6 ? "udp6" : "udp4")
     let done = false
+    const close = () => {
+      try {
+        socket.close()
+      } catch {
+        // already closed by its error
+      }
+    }
     const finish = (address: string | undefined) => {
       if (done) return
       done = true
-      socket.close()
+      close()
       resume(Effect.succeed(address))
     }
     socket.once("error", () => finish(undefined))
@@ -88,7 +95,7 @@ export const routeAddress = (target: Endpoint): Effect.Effect<string | undefined
     return Effect.sync(() => {
       if (!done) {
         done = true
-        socket.close()
+        close()
       }
     })
   }).pipe(

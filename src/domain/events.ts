@@ -15,7 +15,6 @@ export const Connected = Schema.TaggedStruct("connected", {
   role: Schema.Literal("connector", "listener"),
   peer: Schema.String
 })
-/** A connection attempt that was turned away while we wait for the real peer (bad handshake, wrong protocol). */
 /**
  * A connection attempt that came to nothing while we wait on. `role`: our side of it, as in `connected`
  * (listener: a connection we turned away; connector: our own attempt to reach the target failed in a way
