@@ -62,6 +62,8 @@ const inChildScope = <A, E, R>(
 
 const RETRY_SPACING = Duration.millis(400)
 const SPARE_GRACE = Duration.seconds(2)
+/** Attempts in a row that fail the same way (other than "nobody there yet") before auto mode says so. */
+const LASTING_FAILURES = 3
 /** Handshakes the listener runs at once; more connections wait in the accept queue (and beyond it are dropped). */
 const MAX_PENDING_HANDSHAKES = 8
 
@@ -169,15 +171,18 @@ export const establish = <A, E>(
         const retryForever = Schedule.spaced(RETRY_SPACING).pipe(Schedule.jittered)
         // Auto mode retries for good (the peer may connect to us meanwhile), and so, in silence, past failures
         // that are not "nobody there yet": a name that does not resolve, a web server where the peer should be.
-        // Each is said once.
-        let lastSaid: string | undefined
+        // Each is said once it lasts.
+        // A failure is said once it has come LASTING_FAILURES times in a row: a reset in a simultaneous start
+        // (the peer closing its listener as its chat begins) comes once, and is nobody's concern.
+        let last: { reason: string; times: number } | undefined
         const sayLasting = (e: ConnectError) =>
           Effect.suspend(() => {
             if (e.reason === "Refused" || e.reason === "Timeout" || e.reason === "Unreachable") return Effect.void
             const reason = options.describe(e)
-            if (reason === lastSaid) return Effect.void
-            lastSaid = reason
-            return options.emit(event({ _tag: "rejected", peer: formatEndpoint(target), reason, role: "connector" }))
+            last = last?.reason === reason ? { reason, times: last.times + 1 } : { reason, times: 1 }
+            return last.times === LASTING_FAILURES
+              ? options.emit(event({ _tag: "rejected", peer: formatEndpoint(target), reason, role: "connector" }))
+              : Effect.void
           })
         const connectOnce = (timeoutMs: number) => Effect.tapError(connectTarget(timeoutMs), sayLasting)
         let picked: { conn: Conn; role: Role; accepted: boolean }
