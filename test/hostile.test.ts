@@ -117,13 +117,16 @@ describe("a listener under hostile input keeps serving the real peer", () => {
     const spare = await tlsSend(port)
     await new Promise((r) => spare.once("data", r)) // the listener's first handshake message
     spare.end()
-    await server.waitFor("connected")
+    await new Promise((r) => setTimeout(r, 200))
     const client = start(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`])
     await Promise.all([client.waitFor("handshake"), server.waitFor("handshake")])
     client.send("after the spare")
     await server.waitFor("message", (m) => m.text === "after the spare")
     await new Promise((r) => setTimeout(r, 2_500)) // past the grace a spare gets
     expect(server.events.filter((e) => e._tag === "rejected").map((e) => JSON.stringify(e))).toEqual([])
+    // nor said to have connected: a listener says so once the other side has spoken (it was a second
+    // "Connected from ..." just before the chat)
+    expect(server.events.filter((e) => e._tag === "connected")).toHaveLength(1)
 
     // with no handshake after it, the same close is reported (a seed client meeting a v2 listener does this)
     const alone = start(["-i", "127.0.0.1", "-p", String(await freePort()), "-m", "2"])

@@ -67,6 +67,26 @@ const LASTING_FAILURES = 3
 /** Handshakes the listener runs at once; more connections wait in the accept queue (and beyond it are dropped). */
 const MAX_PENDING_HANDSHAKES = 8
 
+/**
+ * `conn`, whose first read of the peer's bytes runs `first` (once); from then on its reads are the
+ * connection's own again, so that nothing is added to every read of the chat.
+ */
+const onFirstBytes = (conn: Conn, first: Effect.Effect<void>): Conn => {
+  const watched: { -readonly [K in keyof Conn]: Conn[K] } = { ...conn }
+  let seen = false
+  const once = Effect.suspend(() => {
+    if (seen) return Effect.void
+    seen = true
+    watched.read = conn.read
+    if (conn.readAtLeast) watched.readAtLeast = conn.readAtLeast
+    return first
+  })
+  watched.read = Effect.tap(conn.read, () => once)
+  const readAtLeast = conn.readAtLeast
+  if (readAtLeast) watched.readAtLeast = (bytes) => Effect.tap(readAtLeast(bytes), () => once)
+  return watched
+}
+
 export const establish = <A, E>(
   options: EstablishOptions<A, E>
 ): Effect.Effect<Established<A>, E | ConnectError | ListenError | TransportError, Transport | Scope.Scope> =>
@@ -80,9 +100,13 @@ export const establish = <A, E>(
 
     const handshakeOn = (conn: Conn, role: Role) =>
       Effect.gen(function* () {
-        yield* options.emit(event({ _tag: "connected", role, peer: peerOf(conn) }))
+        const connected = Effect.suspend(() => options.emit(event({ _tag: "connected", role, peer: peerOf(conn) })))
+        // A listener says `connected` once the connecting side has spoken (the listener speaks first): a
+        // connection closed before that, as the spare one of a simultaneous start in auto mode is, was a second
+        // "Connected from ..." just before the chat began.
+        if (role === "connector") yield* connected
         const result = yield* options
-          .handshake(conn, role)
+          .handshake(role === "listener" ? onFirstBytes(conn, connected) : conn, role)
           .pipe(
             Effect.timeoutFail({
               duration: options.handshakeTimeout,
