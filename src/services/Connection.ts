@@ -1,6 +1,6 @@
 import { Deferred, Duration, Effect, ExecutionStrategy, Exit, FiberSet, Schedule, Scope } from "effect"
 import { compareEndpoints, type Endpoint, formatEndpoint } from "../domain/address.js"
-import { type ConnectError, type ListenError, TransportError } from "../domain/errors.js"
+import { type ConnectError, describeError, type ListenError, TransportError } from "../domain/errors.js"
 import { type ChatEvent, event } from "../domain/events.js"
 import type { Role } from "../domain/session.js"
 import { type Conn, type Listener, Transport } from "./Transport.js"
@@ -32,7 +32,7 @@ export interface EstablishOptions<A, E> {
   readonly handshake: (conn: Conn, role: Role) => Effect.Effect<A, E>
   readonly emit: (e: ChatEvent) => Effect.Effect<void>
   /** The sentence for a turned-away connection attempt (listening side: reported, then it waits on). */
-  readonly describe: (e: E | TransportError | ConnectError) => string
+  readonly describe: (e: E | TransportError) => string
   /**
    * Whether a turned-away attempt may be a spare connection of the real peer, closed unused (in a
    * simultaneous start of two auto-mode sides one of them drops its extra connection): such an attempt is
@@ -202,7 +202,7 @@ export const establish = <A, E>(
         const sayLasting = (e: ConnectError) =>
           Effect.suspend(() => {
             if (e.reason === "Refused" || e.reason === "Timeout" || e.reason === "Unreachable") return Effect.void
-            const reason = options.describe(e)
+            const reason = describeError(e)
             last = last?.reason === reason ? { reason, times: last.times + 1 } : { reason, times: 1 }
             return last.times === LASTING_FAILURES
               ? options.emit(event({ _tag: "rejected", peer: formatEndpoint(target), reason, role: "connector" }))
