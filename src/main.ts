@@ -286,13 +286,23 @@ const fiber = Effect.runFork(main)
 onInterrupt = () => fiber.unsafeInterruptAsFork(fiber.id())
 let interrupts = 0
 let forced = false
+const force = () => {
+  forced = true
+  fiber.unsafeInterruptAsFork(fiber.id())
+}
+/** How long a second Ctrl-C lets the goodbye take before stopping regardless. */
+const GOODBYE_MS = 500
+// Ctrl-C (or SIGTERM): the first leaves, waiting a little for receipts; a second says goodbye at once, so that
+// the peer reads that we left (it read "connection lost", and every message of ours as undelivered, when the
+// second cut the connection), and stops regardless after GOODBYE_MS; a third stops at once.
 const onSignal = (signal: NodeJS.Signals) => {
   stoppedBy = signal
   interrupts++
-  if (interrupts > 1) {
-    forced = true
-    fiber.unsafeInterruptAsFork(fiber.id())
-  } else onInterrupt()
+  if (interrupts === 1) onInterrupt()
+  else if (interrupts === 2) {
+    onInterrupt(0)
+    setTimeout(force, GOODBYE_MS).unref()
+  } else force()
 }
 process.on("SIGINT", onSignal)
 process.on("SIGTERM", onSignal)

@@ -266,8 +266,9 @@ describe("the interactive terminal", () => {
     ])
   })
 
-  it("Ctrl-C leaves, waiting a little for receipts; a second Ctrl-C stops at once", async () => {
-    // in this view a second Ctrl-C only left again, and the wait for receipts went on to its end (3 s)
+  it("Ctrl-C leaves, waiting a little for receipts; a second Ctrl-C leaves at once, still with a goodbye", async () => {
+    // in this view a second Ctrl-C only left again, and the wait for receipts went on to its end (3 s); where a
+    // second Ctrl-C did stop at once, it cut the connection, and the peer read "connection lost"
     const { peer, term } = await chatInTerminal()
     await term.waitFor("> ")
     peer.child.kill("SIGSTOP") // no receipt will come
@@ -277,9 +278,11 @@ describe("the interactive terminal", () => {
     await term.waitFor("Leaving...")
     const pressed = Date.now()
     term.type("\x03")
+    // the goodbye goes at once; the wait for the stopped peer to close its side is cut short (130)
     expect(await term.exited).toBe(130)
     expect(Date.now() - pressed).toBeLessThan(1_500)
     peer.child.kill("SIGCONT")
+    expect(await peer.waitFor("disconnected")).toMatchObject({ reason: "peer left" })
   })
 
   it("a screen cleared with Ctrl-L: a later delivery mark does not land on the typed line", async () => {
