@@ -285,6 +285,23 @@ describe("the interactive terminal", () => {
     expect(await peer.waitFor("disconnected")).toMatchObject({ reason: "peer left" })
   })
 
+  it("what was being typed when the peer left is shown, not dropped with the prompt", async () => {
+    const size = { columns: 60, rows: 20 }
+    const { peer, term } = await chatInTerminal(size)
+    await term.waitFor("> ")
+    const typed = "a reply that was half written when the other side left the chat"
+    term.type(typed)
+    await term.waitFor("chat")
+    peer.endInput()
+    expect(await term.exited).toBe(0)
+    const rows = await term.rendered(size)
+    expect(rows.slice(-3)).toEqual([
+      expect.stringMatching(/Your peer left the chat\.$/),
+      `Not sent (you were typing it): ${typed.slice(0, 60 - 31)}`,
+      typed.slice(60 - 31)
+    ])
+  })
+
   it("a screen cleared with Ctrl-L: a later delivery mark does not land on the typed line", async () => {
     // the mark counted rows up to a line that the clear had taken off the screen, and was written into the prompt
     const size = { columns: 80, rows: 20 }

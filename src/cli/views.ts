@@ -552,8 +552,14 @@ export const makeTerminalView = (style: Style, displayWidth: DisplayWidth): View
         rl = undefined
         out.off("resize", onResize)
         process.stdin.off("keypress", onKey)
+        // the prompt goes, all its rows (a long typed line takes several); what was being typed is shown, not
+        // dropped: the chat ended under it, and it may be worth copying
+        const typed = face.line
+        const above = face.getCursorPos().rows
+        if (above > 0) readline.moveCursor(out, 0, -above)
         readline.cursorTo(out, 0)
-        readline.clearLine(out, 0)
+        readline.clearScreenDown(out)
+        if (typed.trim() !== "") out.write(`${style.yellow("Not sent (you were typing it):")} ${typed}\n`)
         face.close()
         return outcome
       })
