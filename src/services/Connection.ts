@@ -195,9 +195,8 @@ export const establish = <A, E>(
         const retryForever = Schedule.spaced(RETRY_SPACING).pipe(Schedule.jittered)
         // Auto mode retries for good (the peer may connect to us meanwhile), and so, in silence, past failures
         // that are not "nobody there yet": a name that does not resolve, a web server where the peer should be.
-        // Each is said once it lasts.
-        // A failure is said once it has come LASTING_FAILURES times in a row: a reset in a simultaneous start
-        // (the peer closing its listener as its chat begins) comes once, and is nobody's concern.
+        // Such a failure is said once it has come LASTING_FAILURES times in a row: a reset in a simultaneous
+        // start (the peer closing its listener as its chat begins) comes once, and is nobody's concern.
         let last: { reason: string; times: number } | undefined
         const sayLasting = (e: ConnectError) =>
           Effect.suspend(() => {
