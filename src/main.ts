@@ -75,11 +75,19 @@ let stoppedBy: NodeJS.Signals | undefined
 /** What Ctrl-C does right now: interrupt while connecting, leave politely once chatting. */
 let onInterrupt: (drainMs?: number) => void = () => {}
 
+/**
+ * The terminal's output for the question: standard output, or where that goes elsewhere (`p2pchat > log`,
+ * `| tee log`) standard error, so that the question reaches the person and not the file.
+ */
+const questionOutput = (): NodeJS.WriteStream | undefined =>
+  process.stdout.isTTY ? process.stdout : process.stderr.isTTY ? process.stderr : undefined
+
 /** The peer's address, asked at the terminal (after what was wrong with the last answer). */
 const askTarget = (problem: string | undefined) =>
   Effect.async<string, UsageError>((resume) => {
-    if (problem !== undefined) process.stdout.write(`${problem}\n`)
-    const rl = readline.createInterface({ input: process.stdin, output: process.stdout })
+    const out = questionOutput() ?? process.stdout
+    if (problem !== undefined) out.write(`${problem}\n`)
+    const rl = readline.createInterface({ input: process.stdin, output: out })
     let done = false
     const finish = (result: Effect.Effect<string, UsageError>) => {
       if (done) return
@@ -90,9 +98,9 @@ const askTarget = (problem: string | undefined) =>
     readOnAfterFg(rl)
     rl.question("Peer address (ip[:port]): ", (answer) => finish(Effect.succeed(answer)))
     // Ctrl-C is an interruption, as anywhere before the chat (exit 130); Ctrl-D gives no address
-    rl.on("SIGINT", () => ((stoppedBy = "SIGINT"), process.stdout.write("\n"), finish(Effect.interrupt)))
+    rl.on("SIGINT", () => ((stoppedBy = "SIGINT"), out.write("\n"), finish(Effect.interrupt)))
     rl.on("close", () => {
-      if (!done) process.stdout.write("\n")
+      if (!done) out.write("\n")
       finish(Effect.fail(new UsageError({ detail: "No target given." })))
     })
     // interrupted from outside: the prompt goes, nothing is resumed
@@ -152,7 +160,9 @@ const command = Command.make("p2pchat", flags, (raw: RawFlags) =>
     // a person at a terminal: asked for a missing target; the interactive view unless the terminal is dumb
     const atTerminal = !raw.json && process.stdin.isTTY === true && process.stdout.isTTY === true
     const interactive = atTerminal && !dumbTerminal()
-    const config = yield* resolveConfig(raw, atTerminal ? Option.some(askTarget) : Option.none())
+    // a person types at a terminal even where our output goes to a file or a pipe: the question goes to stderr
+    const canAsk = !raw.json && process.stdin.isTTY === true && questionOutput() !== undefined
+    const config = yield* resolveConfig(raw, canAsk ? Option.some(askTarget) : Option.none())
     const style = styleFor(process.stdout)
     const view = config.json
       ? makeJsonView(process.stdout, undefined, { stay: config.stay })

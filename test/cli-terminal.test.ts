@@ -369,6 +369,17 @@ describe("the interactive terminal", () => {
     expect(peer.events.filter((e) => e._tag === "message").map((e) => (e._tag === "message" ? e.text : ""))).toEqual(["a message"])
   })
 
+  it("with output piped and no -t, the question for the peer's address is still asked, on stderr", async () => {
+    // it was a usage error ("No target given"), though a person sat at the terminal
+    const { peer, port } = await listeningPeer()
+    const term = terminalRunning(`${cliCommand(["-i", "127.0.0.1", "-m", "1"])} > /dev/null`)
+    await term.waitFor("Peer address (ip[:port]): ")
+    term.type(`127.0.0.1:${port}\r`)
+    await peer.waitFor("handshake")
+    peer.endInput()
+    expect(await term.exited).toBe(0)
+  })
+
   it("a dumb terminal (TERM=dumb: Emacs' shell) gets plain lines, no escape sequence at all", async () => {
     // it got the interactive view's colours and cursor movements, shown there as garbage
     const { peer, term } = await chatInTerminal(undefined, { TERM: "dumb" })
