@@ -253,4 +253,26 @@ describe("pipe mode's input", () => {
     expect(pipe.sent).toEqual(["/help", "/verify", "/nope", "   ", "//slash", "hello", "/exit", "after"])
     expect(pipe.said).not.toContain("Commands:")
   })
+
+  it("--stay with input that cannot be read (nohup's): the error is said, the chat's outcome stays its own", async () => {
+    const input = new PassThrough()
+    const { out, text } = output()
+    const result = await Effect.runPromise(
+      Effect.gen(function* () {
+        const outcome = yield* Deferred.make<ChatOutcome>()
+        const { chat } = fakeChat(outcome)
+        const run = yield* Effect.fork(makeJsonView(out, input, { stay: true }).run(chat, () => {}))
+        yield* Effect.sleep("20 millis")
+        input.destroy(Object.assign(new Error("EBADF: bad file descriptor, read"), { code: "EBADF" }))
+        yield* Effect.sleep("100 millis")
+        const stillOn = !(yield* Deferred.isDone(outcome))
+        yield* Deferred.succeed(outcome, { _tag: "PeerLeft", reason: "bye", undelivered: [] })
+        return { stillOn, end: yield* Fiber.join(run) }
+      })
+    )
+    expect(result.stillOn).toBe(true)
+    // it was Failed (exit code 1) after a chat that ended as the peer left
+    expect(result.end._tag).toBe("PeerLeft")
+    expect(text()).toContain('"code":"InputError"')
+  })
 })

@@ -225,7 +225,9 @@ const pipeInput = (
         )
       )
     )
-    return inputError !== undefined && outcome._tag !== "Failed"
+    // with `stay` the input was not what ends the chat (`nohup` gives an unreadable one on purpose): its error is
+    // said, and the chat's outcome is its own
+    return inputError !== undefined && !stay && outcome._tag !== "Failed"
       ? ({ _tag: "Failed", error: inputError, undelivered: outcome.undelivered } satisfies ChatOutcome)
       : outcome
   })
