@@ -76,6 +76,21 @@ export interface PipeOptions {
 /** A command that the view answers (the others, /quit and a message, the input acts on). */
 type Answered = Extract<Typed, { _tag: "help" | "verify" | "unknown" }>
 
+/** The lines that answer a command, in the interactive view and the plain one alike. */
+const answer = (
+  typed: Answered,
+  handshake: Extract<ChatEvent, { _tag: "handshake" }> | undefined,
+  style: Style,
+  columns?: number
+): ReadonlyArray<string> =>
+  typed._tag === "help"
+    ? HELP
+    : typed._tag === "verify"
+      ? handshake === undefined
+        ? ["No session yet."]
+        : verification(handshake, style, columns)
+      : [style.yellow(unknownCommand(typed.command))]
+
 /** What the plain view is told by its input. */
 interface InputNotices {
   /** The input ended without a single line, and so leaves. */
@@ -342,16 +357,7 @@ export const makePlainView = (
     return lines.length > 0 ? lines.join("\n") + "\n" : ""
   })
   const say = (lines: ReadonlyArray<string>) => void out.write(lines.join("\n") + "\n")
-  const command = (typed: Answered) =>
-    say(
-      typed._tag === "help"
-        ? HELP
-        : typed._tag === "verify"
-          ? handshake === undefined
-            ? ["No session yet."]
-            : verification(handshake, style)
-          : [style.yellow(unknownCommand(typed.command))]
-    )
+  const command = (typed: Answered) => say(answer(typed, handshake, style))
   // a person's Ctrl-D leaves, --stay or not, and needs no explaining
   const typed = options.typed === true
   const notices: InputNotices = typed ? { empty: () => {}, command } : { empty: () => say([style.dim(EMPTY_INPUT_NOTICE)]) }
@@ -539,11 +545,9 @@ export const makeTerminalView = (style: Style, displayWidth: DisplayWidth): View
             case "quit":
               return leave()
             case "help":
-              return print(HELP)
             case "verify":
-              return print(handshake ? verification(handshake, style, columns()) : ["No session yet."])
             case "unknown":
-              return print([style.yellow(unknownCommand(typed.command))])
+              return print(answer(typed, handshake, style, columns()))
             case "send":
               return run(chat.send(typed.text).pipe(Effect.catchAll((refused) => Effect.sync(() => print([style.red(refused.message)])))))
           }
