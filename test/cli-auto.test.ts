@@ -1,4 +1,6 @@
+import { Effect } from "effect"
 import { afterEach, describe, expect, it, onTestFinished } from "vitest"
+import * as ForgeCertificate from "../src/layers/ForgeCertificate.js"
 import { type CliProcess, freePort, startCli } from "./support/cli.js"
 
 const running: Array<CliProcess> = []
@@ -88,6 +90,31 @@ describe("auto mode (two real processes over TLS on 127.0.0.1)", () => {
       expect.objectContaining({ role: "connector", peer: `127.0.0.1:${webPort}`, reason: expect.stringMatching(/does not speak TLS/) })
     ])
     // the peer, started later, connects to it: the chat starts
+    const b = start(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`])
+    await Promise.all([a.waitFor("handshake"), b.waitFor("handshake")])
+    b.endInput()
+    expect(await b.exited).toBe(0)
+    expect(await a.exited).toBe(0)
+  })
+
+  it("a target that takes the TLS connection and then says nothing is said at once, not waited on for good; the peer still gets in", async () => {
+    // the side whose port sorts higher counts its connection only once the other side speaks (a p2pchat listener
+    // speaks at once), and waited for that for good: "Connecting to ..." and then nothing, an HTTPS server being
+    // the commonest wrong target
+    const tls = await import("node:tls")
+    const identity = await Effect.runPromise(ForgeCertificate.generateIdentity("silent"))
+    const [p1, p2] = [await freePort(), await freePort()]
+    const [silentPort, port] = p1 < p2 ? [p1, p2] : [p2, p1]
+    const silent = tls.createServer({ key: identity.keyPem, cert: identity.certPem }, (s) => s.on("error", () => {}))
+    await new Promise<void>((resolve) => silent.listen(silentPort, "127.0.0.1", resolve))
+    onTestFinished(() => void silent.close())
+    const a = start(["-i", "127.0.0.1", "-p", String(port), "-t", `127.0.0.1:${silentPort}`, "--handshake-timeout", "1"])
+    expect(await a.waitFor("rejected")).toEqual(
+      expect.objectContaining({ role: "connector", peer: `127.0.0.1:${silentPort}`, reason: `No p2pchat answered at 127.0.0.1:${silentPort}: it took the connection but said nothing for 1s.` })
+    )
+    // it goes on trying (the peer may yet listen there) without saying it again
+    await a.waitFor("connecting", () => a.events.filter((e) => e._tag === "connecting").length >= 3)
+    expect(a.events.filter((e) => e._tag === "rejected")).toHaveLength(1)
     const b = start(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`])
     await Promise.all([a.waitFor("handshake"), b.waitFor("handshake")])
     b.endInput()

@@ -19,7 +19,8 @@ export class ListenError extends Data.TaggedError("ListenError")<{
 export class ConnectError extends Data.TaggedError("ConnectError")<{
   readonly host: string
   readonly port: number
-  readonly reason: "Refused" | "Unreachable" | "NameNotFound" | "Timeout" | "Tls" | "Other"
+  /** Silent: TLS was set up, then nothing came where a p2pchat speaks at once (auto mode). */
+  readonly reason: "Refused" | "Unreachable" | "NameNotFound" | "Timeout" | "Tls" | "Silent" | "Other"
   readonly detail: string
 }> {}
 
@@ -117,6 +118,8 @@ export const describeError = (error: ChatError): string => {
           return `Could not reach ${formatEndpoint(error)}: no answer before the time limit.`
         case "Tls":
           return `Could not set up TLS with ${formatEndpoint(error)}: ${error.detail}.`
+        case "Silent":
+          return `No p2pchat answered at ${formatEndpoint(error)}: ${error.detail}.`
         default:
           return `Could not reach ${formatEndpoint(error)}: ${error.detail}.`
       }

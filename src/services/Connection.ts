@@ -1,6 +1,6 @@
 import { Deferred, Duration, Effect, ExecutionStrategy, Exit, FiberSet, Schedule, Scope } from "effect"
 import { compareEndpoints, type Endpoint, formatEndpoint } from "../domain/address.js"
-import { type ConnectError, describeError, type ListenError, TransportError } from "../domain/errors.js"
+import { ConnectError, describeError, type ListenError, TransportError } from "../domain/errors.js"
 import { type ChatEvent, event } from "../domain/events.js"
 import type { Role } from "../domain/session.js"
 import { type Conn, type Listener, Transport } from "./Transport.js"
@@ -197,13 +197,15 @@ export const establish = <A, E>(
         // that are not "nobody there yet": a name that does not resolve, a web server where the peer should be.
         // Such a failure is said once it has come LASTING_FAILURES times in a row: a reset in a simultaneous
         // start (the peer closing its listener as its chat begins) comes once, and is nobody's concern.
+        // A target that takes the connection and then says nothing (an HTTPS server, any TLS service that waits
+        // for its client) is said at once: silence for the whole handshake time is no accident of a start.
         let last: { reason: string; times: number } | undefined
         const sayLasting = (e: ConnectError) =>
           Effect.suspend(() => {
             if (e.reason === "Refused" || e.reason === "Timeout" || e.reason === "Unreachable") return Effect.void
             const reason = describeError(e)
             last = last?.reason === reason ? { reason, times: last.times + 1 } : { reason, times: 1 }
-            return last.times === LASTING_FAILURES
+            return last.times === (e.reason === "Silent" ? 1 : LASTING_FAILURES)
               ? options.emit(event({ _tag: "rejected", peer: formatEndpoint(target), reason, role: "connector" }))
               : Effect.void
           })
@@ -231,8 +233,21 @@ export const establish = <A, E>(
           const outgoing = inChildScope(
             Effect.gen(function* () {
               const out = yield* connectOnce(5_000)
-              // the lower side drops our connection when it prefers its own: count ours only once it speaks
-              const firstChunk = yield* out.read
+              // the lower side drops our connection when it prefers its own: count ours only once it speaks. It
+              // speaks at once when it keeps ours; waiting for good was a silent hang on a TLS service that
+              // waits for its client to speak.
+              const firstChunk = yield* out.read.pipe(
+                Effect.timeoutFail({
+                  duration: options.handshakeTimeout,
+                  onTimeout: () =>
+                    new ConnectError({
+                      ...target,
+                      reason: "Silent",
+                      detail: `it took the connection but said nothing for ${Duration.format(options.handshakeTimeout)}`
+                    })
+                }),
+                Effect.tapError((e) => (e._tag === "ConnectError" ? sayLasting(e) : Effect.void))
+              )
               out.unread(firstChunk)
               return out
             })
