@@ -1,4 +1,4 @@
-import { CliConfig, Command, Options, ValidationError } from "@effect/cli"
+import { CliConfig, Command, ValidationError } from "@effect/cli"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
 import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
@@ -10,6 +10,7 @@ import { format } from "node:util"
 import { explainArgs } from "./cli/argv.js"
 import { type Config, type RawFlags, resolveConfig, sameMachineHint } from "./cli/config.js"
 import { compactWhenQuiet, giveMemoryBack, hideMeasureMemoryNotice, MIN_GROWTH_BYTES, QUIET_MS } from "./cli/compaction.js"
+import { DESCRIPTION, helpText, options } from "./cli/flags.js"
 import { takePrestartedKey } from "./cli/prestart.js"
 import { colourOn, dumbTerminal, fold, styleFor, withoutColour } from "./cli/render.js"
 import { makeJsonView, makePlainView, makeTerminalView, readOnAfterFg, type View } from "./cli/views.js"
@@ -28,46 +29,6 @@ import { open } from "./Peer.js"
 import type { ChatOutcome } from "./services/Chat.js"
 import { VERSION } from "./version.js"
 
-const flags = {
-  ip: Options.text("ip").pipe(
-    Options.withAlias("i"),
-    Options.withDescription("local IP address to listen on (default: the address this host reaches the target from; without a target, its first non-internal IPv4 address)"),
-    Options.optional
-  ),
-  port: Options.integer("port").pipe(
-    Options.withAlias("p"),
-    Options.withDefault(8000),
-    Options.withDescription("local port to listen on (default 8000; 0: any free port)")
-  ),
-  target: Options.text("target").pipe(
-    Options.withAlias("t"),
-    Options.withDescription("peer address as ip[:port] or [ipv6]:port (asked for at a terminal if missing)"),
-    Options.optional
-  ),
-  remote: Options.integer("remote").pipe(Options.withAlias("r"), Options.withDefault(8000), Options.withDescription("peer port when -t has none (default 8000)")),
-  mode: Options.integer("mode").pipe(Options.withAlias("m"), Options.withDefault(0), Options.withDescription("0 auto (default: connect or be connected), 1 client (connect only), 2 server (listen only)")),
-  key: Options.text("key").pipe(Options.withAlias("k"), Options.withDescription("TLS private key, PEM (with -c)"), Options.optional),
-  cert: Options.text("cert").pipe(Options.withAlias("c"), Options.withDescription("TLS certificate, PEM (with -k)"), Options.optional),
-  protocol: Options.text("protocol").pipe(
-    Options.withDefault("v2"),
-    Options.withDescription("wire protocol: v2 (default: Double Ratchet, safety code, receipts) or seed (talks to the original chat.py)")
-  ),
-  json: Options.boolean("json").pipe(Options.withDescription("print one JSON object per line for every event (for scripts)")),
-  wait: Options.float("wait").pipe(Options.withDefault(10), Options.withDescription("seconds client mode keeps trying to reach the target (default 10)")),
-  handshakeTimeout: Options.float("handshake-timeout").pipe(
-    Options.withDefault(5),
-    Options.withDescription("seconds a connecting peer has to complete the handshake (default 5)")
-  ),
-  heartbeat: Options.float("heartbeat").pipe(
-    Options.withDefault(5),
-    Options.withDescription("seconds of silence before a keep-alive, which the peer answers (v2; default 5); 3x this without a sound ends the chat; 0 turns it off (the peer's are still answered)")
-  ),
-  stay: Options.boolean("stay").pipe(
-    Options.withDescription(
-      "when standard input is not a terminal, its end does not leave: the chat lasts until the peer leaves, a /quit line or Ctrl-C (to only receive: --stay < /dev/null)"
-    )
-  )
-}
 
 /** The signal (Ctrl-C: SIGINT, or SIGTERM) last received, which ends the run as interrupted if no chat ended it. */
 let stoppedBy: NodeJS.Signals | undefined
@@ -155,7 +116,7 @@ const banner = (config: Config) => {
   process.stdout.write(lines.join("\n") + "\n")
 }
 
-const command = Command.make("p2pchat", flags, (raw: RawFlags) =>
+const command = Command.make("p2pchat", options, (raw: RawFlags) =>
   Effect.gen(function* () {
     // a person at a terminal: asked for a missing target; the interactive view unless the terminal is dumb
     const atTerminal = !raw.json && process.stdin.isTTY === true && process.stdout.isTTY === true
@@ -196,10 +157,7 @@ const command = Command.make("p2pchat", flags, (raw: RawFlags) =>
     )
   }).pipe(Effect.scoped)
 ).pipe(
-  Command.withDescription(
-    "Peer-to-peer, end-to-end encrypted chat: run it on both machines, each naming the other with -t, and compare " +
-      "the safety code. In the chat: /quit, /verify, /help. --version prints the version."
-  )
+  Command.withDescription(DESCRIPTION)
 )
 
 /** How the chat ended, for the exit code (0 normal end, 1 failure). */
@@ -224,7 +182,8 @@ const platform = Layer.mergeAll(
 let cliSaid = ""
 
 /**
- * @effect/cli writes its help in colour whatever the output: plain wherever ours is (a pipe, a file, NO_COLOR).
+ * @effect/cli writes in colour whatever the output (--version, --wizard): plain wherever ours is (a pipe, a file,
+ * NO_COLOR).
  * What it writes to stderr is held (above).
  */
 const plainWhereOursIs = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
@@ -238,7 +197,15 @@ const plainWhereOursIs = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effec
     })
   })
 
-const main = Effect.suspend(() => cli(process.argv)).pipe(plainWhereOursIs, Effect.provide(platform))
+/** `-h`/`--help` anywhere before a `--`: ours, not @effect/cli's (see helpText). */
+const wantsHelp = (args: ReadonlyArray<string>) => {
+  const end = args.indexOf("--")
+  return (end < 0 ? args : args.slice(0, end)).some((a) => a === "-h" || a === "--help")
+}
+
+const main = wantsHelp(process.argv.slice(2))
+  ? Effect.sync(() => void process.stdout.write(helpText(process.stdout.isTTY ? Math.min(process.stdout.columns || 80, 100) : 80)))
+  : Effect.suspend(() => cli(process.argv)).pipe(plainWhereOursIs, Effect.provide(platform))
 
 /** A bug that stopped the CLI, said in one sentence (an `error` event with --json), never as a stack trace. */
 const reportInternalError = (defect: unknown, written?: () => void): void => {

@@ -1,6 +1,8 @@
 import { execFileSync } from "node:child_process"
 import { describe, expect, it } from "vitest"
-import { explainArgs, FLAGS } from "../src/cli/argv.js"
+import { HelpDoc, Options } from "@effect/cli"
+import { explainArgs } from "../src/cli/argv.js"
+import { FLAGS, options } from "../src/cli/flags.js"
 import { CLI } from "./support/cli.js"
 
 describe("a refused command line, said with the flag it is about", () => {
@@ -35,13 +37,41 @@ describe("a refused command line, said with the flag it is about", () => {
     expect(explainArgs(["-r", "-5"])).toBeUndefined()
   })
 
-  it("knows every option --help lists, and lists none that --help does not", () => {
-    const help = execFileSync(process.execPath, [CLI, "--help"], { env: { ...process.env, NO_COLOR: "1" }, encoding: "utf8" })
-    const listed = [...help.matchAll(/^\((-\w), --([\w-]+) \w+\)$|^--([\w-]+)(?: \w+)?$/gm)].map((m) =>
+  it("@effect/cli parses exactly the options the table lists: the table that --help and these sentences come from", () => {
+    // eslint-disable-next-line no-control-regex
+    const parsed = HelpDoc.toAnsiText(Options.getHelp(Options.all(options))).replace(/\x1b\[[0-9;]*m/g, "")
+    const listed = [...parsed.matchAll(/^\((-\w), --([\w-]+) \w+\)$|^--([\w-]+)(?: \w+)?$/gm)].map((m) =>
       m[1] === undefined ? { long: m[3] } : { short: m[1].slice(1), long: m[2] }
     )
     expect(listed.length).toBeGreaterThan(10)
     const ours = FLAGS.filter((f) => !["help", "version", "wizard", "completions", "log-level"].includes(f.long))
     expect(new Set(listed.map((f) => `${f.short ?? ""}/${f.long}`))).toEqual(new Set(ours.map((f) => `${f.short ?? ""}/${f.long}`)))
   })
+
+  it("--help lists every flag, its value and what it does, folded to the width, and not @effect/cli's built-ins", () => {
+    // @effect/cli's own help took 118 lines: each flag with "A user-defined piece of text." and "This setting is optional."
+    const help = execFileSync(process.execPath, [CLI, "--help"], { env: { ...process.env, NO_COLOR: "1" }, encoding: "utf8" })
+    for (const line of help.split("\n")) expect(line.length).toBeLessThanOrEqual(80)
+    expect(help).not.toMatch(/user-defined|This setting is optional|--wizard|--completions|--log-level/)
+    // one entry a flag: its label, then its text from column 26 (on the label's row when the label leaves room)
+    const entries = new Map<string, string>()
+    let label: string | undefined
+    for (const line of help.slice(help.indexOf("Options:\n") + 9, help.indexOf("\n\n", help.indexOf("Options:"))).split("\n")) {
+      const entry = /^ {2}(-\w, | {4})(--\S+(?: \S+)?)(?: {2,}(.*))?$/.exec(line)
+      if (entry !== null) {
+        label = `${entry[1]!.trim()} ${entry[2]}`.trim()
+        entries.set(label, entry[3] ?? "")
+      } else {
+        expect(line).toMatch(/^ {26}\S/)
+        entries.set(label!, `${entries.get(label!)} ${line.trim()}`.trim())
+      }
+    }
+    const listed = FLAGS.filter((f) => f.help !== undefined)
+    expect(entries).toEqual(
+      new Map(listed.map((f) => [`${f.short === undefined ? "" : `-${f.short}, `}--${f.long}${f.value === undefined ? "" : ` ${f.value}`}`, f.help!]))
+    )
+    // `-h` anywhere, as @effect/cli took it
+    expect(execFileSync(process.execPath, [CLI, "-t", "10.0.0.5", "-h"], { encoding: "utf8" })).toBe(help)
+  })
+
 })

@@ -1,5 +1,6 @@
 import { quoteInput, showInput } from "../domain/text.js"
 import { notAMode, notAPort } from "./config.js"
+import { type Flag, FLAGS, type Kind } from "./flags.js"
 
 /**
  * What is wrong with a command line that @effect/cli refused, said as one sentence that names the flag.
@@ -8,42 +9,6 @@ import { notAMode, notAPort } from "./config.js"
  * after it has refused the line, so it never decides what is valid: where it finds nothing to say,
  * @effect/cli's message is shown as it was.
  */
-
-type Kind =
-  | { readonly _tag: "port"; readonly min: 0 | 1 }
-  | { readonly _tag: "mode" }
-  | { readonly _tag: "seconds" }
-  | { readonly _tag: "text"; readonly what: string }
-  | { readonly _tag: "switch" }
-
-interface Flag {
-  readonly long: string
-  readonly short?: string
-  readonly kind: Kind
-}
-
-/** p2pchat's options, as main.ts declares them (a test holds the two together through `--help`). */
-export const FLAGS: ReadonlyArray<Flag> = [
-  { long: "ip", short: "i", kind: { _tag: "text", what: "an IP address" } },
-  { long: "port", short: "p", kind: { _tag: "port", min: 0 } },
-  { long: "target", short: "t", kind: { _tag: "text", what: "the peer's address, ip[:port]" } },
-  { long: "remote", short: "r", kind: { _tag: "port", min: 1 } },
-  { long: "mode", short: "m", kind: { _tag: "mode" } },
-  { long: "key", short: "k", kind: { _tag: "text", what: "a PEM file" } },
-  { long: "cert", short: "c", kind: { _tag: "text", what: "a PEM file" } },
-  { long: "protocol", kind: { _tag: "text", what: "v2 or seed" } },
-  { long: "json", kind: { _tag: "switch" } },
-  { long: "wait", kind: { _tag: "seconds" } },
-  { long: "handshake-timeout", kind: { _tag: "seconds" } },
-  { long: "heartbeat", kind: { _tag: "seconds" } },
-  { long: "stay", kind: { _tag: "switch" } },
-  // @effect/cli's own: known, so never called unknown here
-  { long: "help", short: "h", kind: { _tag: "switch" } },
-  { long: "version", kind: { _tag: "switch" } },
-  { long: "wizard", kind: { _tag: "switch" } },
-  { long: "completions", kind: { _tag: "text", what: "a shell" } },
-  { long: "log-level", kind: { _tag: "text", what: "a log level" } }
-]
 
 const name = (f: Flag) => (f.short === undefined ? `--${f.long}` : `-${f.short}/--${f.long}`)
 
