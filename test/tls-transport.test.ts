@@ -1,10 +1,12 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Schedule } from "effect"
 import { spawn } from "node:child_process"
+import * as tls from "node:tls"
 import { DEFAULT_MAX_FRAME } from "../src/domain/frame.js"
 import { frame } from "../src/layers/LengthPrefixFraming.js"
 import * as ForgeCertificate from "../src/layers/ForgeCertificate.js"
 import * as NodeTlsTransport from "../src/layers/NodeTlsTransport.js"
+import { Certificate } from "../src/services/Certificate.js"
 import { Transport } from "../src/services/Transport.js"
 
 const tlsLayer = NodeTlsTransport.layer.pipe(Layer.provide(ForgeCertificate.layerGenerated))
@@ -146,5 +148,26 @@ describe("the node:tls transport", () => {
       // it read "...: 80EC652AD47F0000:error:0A00010B:SSL routines:ssl3_get_record:wrong version number:../deps/..."
       expect(describeError(error)).toBe(`Could not set up TLS with 127.0.0.1:${port}: what answers there does not speak TLS (is it p2pchat?).`)
     }).pipe(Effect.provide(tlsLayer))
+  )
+  it.scopedLive("a connection still in its TLS handshake when the listener closes is closed too, not left open unclaimed", () =>
+    Effect.gen(function* () {
+      // the certificate is late, so TLS waits on it; the listener closes meanwhile (auto mode closes its
+      // listener once its own connection wins, a spare connection of the peer's may be half way through TLS)
+      const identity = yield* ForgeCertificate.generateIdentity("late")
+      const late = Layer.succeed(Certificate, { identity: Effect.delay(Effect.succeed(identity), "300 millis") })
+      const listener = yield* Effect.flatMap(Transport, (t) => t.listen({ host: "127.0.0.1", port: 0 })).pipe(
+        Effect.provide(NodeTlsTransport.layer.pipe(Layer.provide(late)))
+      )
+      const client = yield* Effect.acquireRelease(
+        Effect.sync(() => tls.connect({ host: "127.0.0.1", port: listener.address.port, rejectUnauthorized: false }).on("error", () => {})),
+        (c) => Effect.sync(() => c.destroy())
+      )
+      const closed = new Promise<"closed">((resolve) => client.once("close", () => resolve("closed")))
+      yield* Effect.sleep("100 millis")
+      yield* listener.close
+      // it stayed open for good: secured after the close, it went into the queue nobody takes from
+      const outcome = yield* Effect.promise(() => Promise.race([closed, new Promise<"open">((r) => setTimeout(() => r("open"), 1_500))]))
+      expect(outcome).toBe("closed")
+    })
   )
 })

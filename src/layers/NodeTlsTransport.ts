@@ -281,11 +281,21 @@ const listen = (on: Endpoint) =>
     )
     context.catch(() => {})
     const accepted = yield* Queue.bounded<tls.TLSSocket>(16)
+    // Connections still in their TLS handshake. Closing the listener ends them too: one that finished after
+    // the close went into a queue nobody takes from any more, and stayed open for good (its peer, waiting for
+    // the first word, with it).
+    const inHandshake = new Set<net.Socket>()
+    let closed = false
     const onConnection = (raw: net.Socket) => {
+      if (closed) return void raw.destroy()
+      inHandshake.add(raw)
       // a silent client, or one that never finishes TLS, is cut at the deadline
       const timer = setTimeout(() => raw.destroy(), TLS_HANDSHAKE_TIMEOUT_MS)
       raw.on("error", () => raw.destroy())
-      raw.on("close", () => clearTimeout(timer))
+      raw.on("close", () => {
+        clearTimeout(timer)
+        inHandshake.delete(raw)
+      })
       context.then(
         (secureContext) => {
           if (raw.destroyed) return
@@ -294,13 +304,20 @@ const listen = (on: Endpoint) =>
           socket.on("error", () => socket.destroy())
           socket.once("secure", () => {
             clearTimeout(timer)
+            inHandshake.delete(raw)
             prepare(socket)
             // a flood of connections must not grow the backlog: beyond the queue's room they are dropped
-            if (!Queue.unsafeOffer(accepted, socket)) socket.destroy()
+            if (closed || !Queue.unsafeOffer(accepted, socket)) socket.destroy()
           })
         },
         () => raw.destroy()
       )
+    }
+    const shut = (server: net.Server) => {
+      closed = true
+      server.close()
+      for (const raw of inHandshake) raw.destroy()
+      inHandshake.clear()
     }
     const server = yield* Effect.acquireRelease(
       Effect.async<net.Server, ListenError>((resume) => {
@@ -314,7 +331,7 @@ const listen = (on: Endpoint) =>
           resume(Effect.succeed(server))
         })
       }),
-      (server) => Effect.sync(() => void server.close())
+      (server) => Effect.sync(() => shut(server))
     )
     const address = server.address() as net.AddressInfo
     const listener: Listener = {
@@ -322,7 +339,7 @@ const listen = (on: Endpoint) =>
       accept: Effect.acquireRelease(Effect.interruptible(Queue.take(accepted)), (socket) =>
         Effect.sync(() => socket.destroy())
       ).pipe(Effect.map(fromSocket)),
-      close: Effect.sync(() => server.close()).pipe(
+      close: Effect.sync(() => shut(server)).pipe(
         // sockets already accepted but never taken are refused too
         Effect.zipRight(Queue.takeAll(accepted)),
         Effect.map((pending) => {
