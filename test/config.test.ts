@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest"
-import { Effect } from "effect"
-import { type Config, routeAddress, sameMachineHint } from "../src/cli/config.js"
+import { Effect, Option } from "effect"
+import { type Config, type RawFlags, resolveConfig, routeAddress, sameMachineHint } from "../src/cli/config.js"
 
 const config = (mode: Config["mode"], listen: string, target: string | undefined): Config => ({
   listen: { host: listen, port: 9001 },
@@ -46,5 +46,42 @@ describe("the default -i: the address this host reaches the target from", () => 
 
   it("is none for a name that does not resolve (the first non-internal IPv4 is taken then; it was 0.0.0.0)", async () => {
     expect(await Effect.runPromise(routeAddress({ host: "no-such-host.invalid", port: 9 }))).toBeUndefined()
+  })
+})
+
+describe("a target that is this p2pchat itself (auto mode listens there too)", () => {
+  const flags = (ip: string | undefined, target: string, mode = 0): RawFlags => ({
+    ip: Option.fromNullable(ip),
+    port: 9400,
+    target: Option.some(target),
+    remote: 8000,
+    mode,
+    key: Option.none(),
+    cert: Option.none(),
+    protocol: "v2",
+    json: true,
+    wait: 10,
+    handshakeTimeout: 5,
+    heartbeat: 5,
+    stay: false
+  })
+  const problem = (f: RawFlags) =>
+    Effect.runPromise(resolveConfig(f, Option.none()).pipe(Effect.match({ onFailure: (e) => e.detail, onSuccess: () => undefined })))
+
+  it("is refused before any connection, by address or by a name that resolves to it", async () => {
+    expect(await problem(flags("127.0.0.1", "127.0.0.1:9400"))).toBe(
+      "-t/--target: 127.0.0.1:9400 is where this p2pchat listens (-i/-p), not a peer; give the peer's address (or another -p)."
+    )
+    // by name it connected to itself and failed 5 s later: "the peer did not complete the handshake in time"
+    expect(await problem(flags("127.0.0.1", "localhost:9400"))).toMatch(/^-t\/--target: localhost:9400 \(127\.0\.0\.1\) is where this p2pchat listens/)
+    expect(await problem(flags(undefined, "localhost:9400"))).toMatch(/localhost:9400 \(127\.0\.0\.1\) is where/)
+    // listening on every address: loopback among them
+    expect(await problem(flags("0.0.0.0", "localhost:9400"))).toMatch(/localhost:9400 \(127\.0\.0\.1\) is where/)
+  })
+
+  it("is not refused where it is not ourselves: another port, client mode, a name that does not resolve", async () => {
+    expect(await problem(flags("127.0.0.1", "localhost:9401"))).toBeUndefined()
+    expect(await problem(flags("127.0.0.1", "localhost:9400", 1))).toBeUndefined()
+    expect(await problem(flags("127.0.0.1", "no-such-host.invalid:9400"))).toBeUndefined()
   })
 })

@@ -1,5 +1,6 @@
 import { Effect, Either, Option, Schema } from "effect"
 import * as dgram from "node:dgram"
+import * as dns from "node:dns"
 import { isIP } from "node:net"
 import * as os from "node:os"
 import { type Endpoint, formatEndpoint, isValidHost, parseTarget, Port } from "../domain/address.js"
@@ -106,6 +107,16 @@ export const routeAddress = (target: Endpoint): Effect.Effect<string | undefined
 /** A target's name resolved for the route lookup: a name that does not answer is left to the connection to say. */
 const ROUTE_LOOKUP_MS = 2_000
 
+/** The addresses a target's name stands for (an address stands for itself); none if it does not resolve in time. */
+const addressesOf = (host: string): Effect.Effect<ReadonlyArray<string>> =>
+  isIP(host) !== 0
+    ? Effect.succeed([host])
+    : Effect.tryPromise(() => dns.promises.lookup(host, { all: true })).pipe(
+        Effect.map((found) => found.map((a) => a.address)),
+        Effect.timeout(ROUTE_LOOKUP_MS),
+        Effect.orElseSucceed(() => [])
+      )
+
 /**
  * `-i eth0`: a network interface's name stands for its address (IPv4 first), as many tools take it; it was
  * taken for a host name and failed as "that address does not belong to this machine".
@@ -188,10 +199,18 @@ export const resolveConfig = (
       Either.match(parseTarget(text, remote), {
         onLeft: (problem) => Effect.succeed(Either.left(problem)),
         onRight: (t) =>
-          Effect.map(localFor(t), (ip) =>
-            mode === "auto" && ownAddresses(ip).has(t.host) && t.port === port
-              ? Either.left(`${formatEndpoint(t)} is where this p2pchat listens (-i/-p), not a peer; give the peer's address (or another -p).`)
-              : Either.right({ target: t, ip })
+          Effect.map(
+            Effect.all([localFor(t), mode === "auto" && t.port === port ? addressesOf(t.host) : Effect.succeed([])], { concurrency: 2 }),
+            ([ip, addresses]) => {
+              // a name too: `-t localhost` with both ports at 8000 connected to ourselves, and failed after 5 s
+              // as "the peer did not complete the handshake in time"
+              const ours = addresses.find((a) => ownAddresses(ip).has(a))
+              return ours === undefined
+                ? Either.right({ target: t, ip })
+                : Either.left(
+                    `${formatEndpoint(t)}${ours === t.host ? "" : ` (${ours})`} is where this p2pchat listens (-i/-p), not a peer; give the peer's address (or another -p).`
+                  )
+            }
           )
       })
     let chosen: { target: Endpoint; ip: string } | undefined
