@@ -170,4 +170,22 @@ describe("the node:tls transport", () => {
       expect(outcome).toBe("closed")
     })
   )
+  it.scopedLive("an IPv6 address with letters in it is not sent as the TLS server name (node warned on stderr about it)", () =>
+    Effect.gen(function* () {
+      const warnings: Array<string> = []
+      const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`)
+      yield* Effect.acquireRelease(
+        Effect.sync(() => process.on("warning", onWarning)),
+        () => Effect.sync(() => process.off("warning", onWarning))
+      )
+      const transport = yield* Transport
+      const listener = yield* transport.listen({ host: "127.0.0.1", port: 0 })
+      // the IPv4 listener, reached through its IPv4-mapped IPv6 address
+      yield* Effect.all([listener.accept, transport.connect({ host: "::ffff:127.0.0.1", port: listener.address.port }, { connectTimeoutMs: 5_000 })], {
+        concurrency: 2
+      })
+      yield* Effect.sleep("50 millis")
+      expect(warnings).toEqual([])
+    }).pipe(Effect.provide(tlsLayer))
+  )
 })

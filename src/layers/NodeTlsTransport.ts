@@ -213,8 +213,9 @@ const connect = (to: Endpoint, options?: { readonly connectTimeoutMs?: number })
         host: to.host,
         port: to.port,
         rejectUnauthorized: false,
-        // SNI must be a name, never an address
-        ...(/^[0-9.:]+$/.test(to.host) ? {} : { servername: to.host })
+        // SNI must be a name, never an address (an IPv6 address with letters, fe80::1, was taken for a name: node
+        // printed a DeprecationWarning on our stderr)
+        ...(net.isIP(to.host.replace(/%.*$/, "")) === 0 ? { servername: to.host } : {})
       })
       const timer = setTimeout(() => {
         socket.destroy()
