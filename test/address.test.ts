@@ -7,7 +7,10 @@ describe("a target as the user types it", () => {
     expect(parseTarget(" 10.0.0.5 ", 8000)).toEqual(Either.right({ host: "10.0.0.5", port: 8000 }))
     expect(parseTarget("peer.example:9000", 8000)).toEqual(Either.right({ host: "peer.example", port: 9000 }))
     expect(parseTarget("[::1]", 7000)).toEqual(Either.right({ host: "::1", port: 7000 }))
-    expect(parseTarget("[fe80::1]:9000", 8000)).toEqual(Either.right({ host: "fe80::1", port: 9000 }))
+    expect(parseTarget("[fe80::1%eth0]:9000", 8000)).toEqual(Either.right({ host: "fe80::1%eth0", port: 9000 }))
+    expect(parseTarget("fe80::1%2", 8000)).toEqual(Either.right({ host: "fe80::1%2", port: 8000 }))
+    // 0fe8:: is no link-local address
+    expect(parseTarget("[fe8::1]:9000", 8000)).toEqual(Either.right({ host: "fe8::1", port: 9000 }))
     expect(parseTarget("2001:db8::7", 8000)).toEqual(Either.right({ host: "2001:db8::7", port: 8000 }))
   })
 
@@ -25,7 +28,10 @@ describe("a target as the user types it", () => {
     ["no such host!", '"no such host!" is neither an IP address nor a host name.'],
     // digits and dots are an IPv4 address or nothing: it was taken for a host name that then did not resolve
     ["999.1.1.1", '"999.1.1.1" is neither an IP address nor a host name.'],
-    ["10.0.0", '"10.0.0" is neither an IP address nor a host name.']
+    ["10.0.0", '"10.0.0" is neither an IP address nor a host name.'],
+    // connecting failed with node's "connect EINVAL fe80::1:8000 - Local (:::0)"
+    ["[fe80::1]:9000", "fe80::1 is a link-local address, reached only through the interface it is on: name it after a %, as [fe80::1%eth0]:9000."],
+    ["FEBF::2", "FEBF::2 is a link-local address, reached only through the interface it is on: name it after a %, as [FEBF::2%eth0]:8000."]
   ]
   for (const [text, sentence] of refused)
     it(`refuses ${JSON.stringify(text)} with a sentence`, () => {

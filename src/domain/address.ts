@@ -48,6 +48,12 @@ export const parseTarget = (input: string, defaultPort: number): Either.Either<E
     if (host === "") return Either.left(`${quoteInput(text)} names no host; give it as ip[:port].`)
   }
   if (!isValidHost(host)) return Either.left(`${quoteInput(host)} is neither an IP address nor a host name.`)
+  // fe80::/10 is reachable only through the interface it is on; without one, connecting failed with node's
+  // "connect EINVAL fe80::1:8000 - Local (:::0)"
+  if (/^fe[89ab][0-9a-f]:/i.test(host) && isIP(host) === 6 && !host.includes("%"))
+    return Either.left(
+      `${host} is a link-local address, reached only through the interface it is on: name it after a %, as [${host}%eth0]:${portText ?? defaultPort}.`
+    )
   if (portText === undefined) return Either.right({ host, port: defaultPort })
   const port = parsePort(portText)
   return port === undefined
