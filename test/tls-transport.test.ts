@@ -188,4 +188,28 @@ describe("the node:tls transport", () => {
       expect(warnings).toEqual([])
     }).pipe(Effect.provide(tlsLayer))
   )
+  it.scopedLive("a target that takes the connection and closes or resets it before TLS is said in a sentence, not in node's words", () =>
+    Effect.gen(function* () {
+      const net = yield* Effect.promise(() => import("node:net"))
+      const { describeError } = yield* Effect.promise(() => import("../src/domain/errors.js"))
+      const transport = yield* Transport
+      for (const [how, end] of [
+        // they read "Client network socket disconnected before secure TLS connection was established" and "read ECONNRESET"
+        ["closes", (s: import("node:net").Socket) => void s.end()],
+        ["resets", (s: import("node:net").Socket) => void s.resetAndDestroy()]
+      ] as const) {
+        const server = net.createServer(end)
+        yield* Effect.acquireRelease(
+          Effect.async<void>((resume) => void server.listen(0, "127.0.0.1", () => resume(Effect.void))),
+          () => Effect.sync(() => server.close())
+        )
+        const port = (server.address() as { port: number }).port
+        const error = yield* Effect.flip(transport.connect({ host: "127.0.0.1", port }, { connectTimeoutMs: 5_000 }))
+        expect({ how, error: describeError(error) }).toEqual({
+          how,
+          error: `Could not set up TLS with 127.0.0.1:${port}: it closed the connection before TLS was set up (is it p2pchat?).`
+        })
+      }
+    }).pipe(Effect.provide(tlsLayer))
+  )
 })

@@ -178,6 +178,10 @@ const connectReason = (e: unknown): ConnectError["reason"] => {
       return "NameNotFound"
     case "ETIMEDOUT":
       return "Timeout"
+    // the connection was taken (a refusal is ECONNREFUSED), then ended before TLS was set up
+    case "ECONNRESET":
+    case "EPIPE":
+      return "Tls"
     default:
       return code.startsWith("ERR_SSL") || code.startsWith("ERR_TLS") ? "Tls" : "Other"
   }
@@ -193,6 +197,8 @@ const tlsDetail = (e: Error): string => {
   const code = errnoOf(e)
   if (code === "ERR_SSL_WRONG_VERSION_NUMBER" || code === "ERR_SSL_PACKET_LENGTH_TOO_LONG" || code === "ERR_SSL_HTTP_REQUEST")
     return "what answers there does not speak TLS (is it p2pchat?)"
+  // node says "Client network socket disconnected before secure TLS connection was established", or "read ECONNRESET"
+  if (code === "ECONNRESET" || code === "EPIPE") return "it closed the connection before TLS was set up (is it p2pchat?)"
   const reason = /:error:[0-9A-Fa-f]+:[^:]*:[^:]*:([^:]+):/.exec(e.message)?.[1]
   return reason ?? e.message.split("\n")[0]!
 }
