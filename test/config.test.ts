@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest"
 import { Effect, Option } from "effect"
-import { type Config, type RawFlags, resolveConfig, routeAddress, sameMachineHint } from "../src/cli/config.js"
+import { type Config, type RawFlags, resolveConfig, routeAddress, sameMachineHint, withZone } from "../src/cli/config.js"
 
 const config = (mode: Config["mode"], listen: string, target: string | undefined): Config => ({
   listen: { host: listen, port: 9001 },
@@ -13,6 +13,24 @@ const config = (mode: Config["mode"], listen: string, target: string | undefined
   handshakeTimeoutSeconds: 5,
   heartbeatSeconds: 5,
   stay: false
+})
+
+/** The flags as @effect/cli gives them with nothing on the command line, and `given` on it. */
+const rawFlags = (given: Partial<RawFlags>): RawFlags => ({
+  ip: Option.none(),
+  port: 8000,
+  target: Option.none(),
+  remote: 8000,
+  mode: 0,
+  key: Option.none(),
+  cert: Option.none(),
+  protocol: "v2",
+  json: true,
+  wait: 10,
+  handshakeTimeout: 5,
+  heartbeat: 5,
+  stay: false,
+  ...given
 })
 
 describe("the hint for two p2pchats on one machine", () => {
@@ -50,21 +68,8 @@ describe("the default -i: the address this host reaches the target from", () => 
 })
 
 describe("a target that is this p2pchat itself (auto mode listens there too)", () => {
-  const flags = (ip: string | undefined, target: string, mode = 0): RawFlags => ({
-    ip: Option.fromNullable(ip),
-    port: 9400,
-    target: Option.some(target),
-    remote: 8000,
-    mode,
-    key: Option.none(),
-    cert: Option.none(),
-    protocol: "v2",
-    json: true,
-    wait: 10,
-    handshakeTimeout: 5,
-    heartbeat: 5,
-    stay: false
-  })
+  const flags = (ip: string | undefined, target: string, mode = 0): RawFlags =>
+    rawFlags({ ip: Option.fromNullable(ip), port: 9400, target: Option.some(target), mode })
   const problem = (f: RawFlags) =>
     Effect.runPromise(resolveConfig(f, Option.none()).pipe(Effect.match({ onFailure: (e) => e.detail, onSuccess: () => undefined })))
 
@@ -83,5 +88,27 @@ describe("a target that is this p2pchat itself (auto mode listens there too)", (
     expect(await problem(flags("127.0.0.1", "localhost:9401"))).toBeUndefined()
     expect(await problem(flags("127.0.0.1", "localhost:9400", 1))).toBeUndefined()
     expect(await problem(flags("127.0.0.1", "no-such-host.invalid:9400"))).toBeUndefined()
+  })
+})
+
+describe("-i with a link-local address (fe80::/10)", () => {
+  // without its interface, listening failed with node's "listen EINVAL: invalid argument fe80::1:8000"
+  it("gets the interface that has it, whatever the case it is written in; other addresses stay as they are", () => {
+    const interfaces = { lo: [{ address: "::1" }, { address: "127.0.0.1" }], wlan0: [{ address: "192.0.2.9" }, { address: "fe80::1c2:3ff:fe04:506" }] }
+    expect(withZone("fe80::1c2:3ff:fe04:506", interfaces)).toBe("fe80::1c2:3ff:fe04:506%wlan0")
+    expect(withZone("FE80::1C2:3FF:FE04:506", interfaces)).toBe("FE80::1C2:3FF:FE04:506%wlan0")
+    expect(withZone("fe80::1c2:3ff:fe04:506%eth1", interfaces)).toBe("fe80::1c2:3ff:fe04:506%eth1")
+    expect(withZone("fe80::99", interfaces)).toBe("fe80::99")
+    expect(withZone("192.0.2.9", interfaces)).toBe("192.0.2.9")
+  })
+
+  it("is refused in a sentence when no interface of this machine has it", async () => {
+    const refused = await Effect.runPromise(
+      resolveConfig(
+        rawFlags({ ip: Option.some("fe80::99:99"), mode: 2 }),
+        Option.none()
+      ).pipe(Effect.flip)
+    )
+    expect(refused.detail).toBe("-i/--ip fe80::99:99 is a link-local address that no interface of this machine has.")
   })
 })

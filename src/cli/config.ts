@@ -3,7 +3,7 @@ import * as dgram from "node:dgram"
 import * as dns from "node:dns"
 import { isIP } from "node:net"
 import * as os from "node:os"
-import { type Endpoint, formatEndpoint, isValidHost, parseTarget, Port } from "../domain/address.js"
+import { type Endpoint, formatEndpoint, isLinkLocal, isValidHost, parseTarget, Port } from "../domain/address.js"
 import { UsageError } from "../domain/errors.js"
 import { showInput } from "../domain/text.js"
 import type { ProtocolName } from "../domain/session.js"
@@ -123,8 +123,20 @@ const addressesOf = (host: string): Effect.Effect<ReadonlyArray<string>> =>
  */
 const interfaceAddress = (ip: string): string => {
   const addresses = os.networkInterfaces()[ip]
-  if (addresses === undefined || addresses.length === 0) return ip
-  return (addresses.find((a) => a.family === "IPv4") ?? addresses[0]!).address
+  if (addresses === undefined || addresses.length === 0) return withZone(ip)
+  const address = (addresses.find((a) => a.family === "IPv4") ?? addresses[0]!).address
+  return isLinkLocal(address) ? `${address}%${ip}` : address
+}
+
+/**
+ * A link-local address of this host with its interface (`-i fe80::1` listens as fe80::1%eth0): without one,
+ * listening failed with node's "listen EINVAL: invalid argument fe80::1:8000". Others are left as they are.
+ */
+export const withZone = (ip: string, interfaces: NodeJS.Dict<ReadonlyArray<{ readonly address: string }>> = os.networkInterfaces()): string => {
+  if (!isLinkLocal(ip) || ip.includes("%")) return ip
+  for (const [name, list] of Object.entries(interfaces))
+    if (list?.some((a) => a.address.toLowerCase() === ip.toLowerCase())) return `${ip}%${name}`
+  return ip
 }
 
 /** A listen address that stands for every address of this host. */
@@ -172,6 +184,8 @@ export const resolveConfig = (
     const given = Option.map(flags.ip, (ip) => interfaceAddress(ip.replace(/^\[(.*)\]$/, "$1")))
     if (Option.isSome(given) && isIP(given.value) === 0 && !isValidHost(given.value))
       return yield* usage(`-i/--ip ${showInput(given.value)} is not an IP address.`)
+    if (Option.isSome(given) && isLinkLocal(given.value) && !given.value.includes("%"))
+      return yield* usage(`-i/--ip ${given.value} is a link-local address that no interface of this machine has.`)
     // without -i: the address facing the target (see routeAddress), or without one, the first non-internal IPv4
     const localFor = (target: Endpoint | undefined): Effect.Effect<string> =>
       Option.isSome(given)

@@ -20,6 +20,9 @@ const HOSTNAME = /^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.
 // for a host name, and failed late, as a name that does not resolve or an address not on this machine
 export const isValidHost = (host: string): boolean => isIP(host) !== 0 || (HOSTNAME.test(host) && !/^[\d.]+$/.test(host))
 
+/** An IPv6 link-local address (fe80::/10): usable only with the interface it is on, named after a `%`. */
+export const isLinkLocal = (host: string): boolean => /^fe[89ab][0-9a-f]:/i.test(host) && isIP(host) === 6
+
 /**
  * Parses what a user types as a target: `host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 address.
  * Returns a sentence on failure.
@@ -48,9 +51,8 @@ export const parseTarget = (input: string, defaultPort: number): Either.Either<E
     if (host === "") return Either.left(`${quoteInput(text)} names no host; give it as ip[:port].`)
   }
   if (!isValidHost(host)) return Either.left(`${quoteInput(host)} is neither an IP address nor a host name.`)
-  // fe80::/10 is reachable only through the interface it is on; without one, connecting failed with node's
-  // "connect EINVAL fe80::1:8000 - Local (:::0)"
-  if (/^fe[89ab][0-9a-f]:/i.test(host) && isIP(host) === 6 && !host.includes("%"))
+  // without its interface, connecting failed with node's "connect EINVAL fe80::1:8000 - Local (:::0)"
+  if (isLinkLocal(host) && !host.includes("%"))
     return Either.left(
       `${host} is a link-local address, reached only through the interface it is on: name it after a %, as [${host}%eth0]:${portText ?? defaultPort}.`
     )
