@@ -10,7 +10,7 @@ import { type Conn, type Listener, Transport } from "./Transport.js"
  *
  * Auto mode (0) rule, which makes start order irrelevant, simultaneous starts included:
  * both sides listen at once and keep trying to connect. The side whose listen endpoint sorts lower
- * (port, then host) prefers its own outgoing connection; the other prefers the incoming one.
+ * (port, then address: a target's name is resolved first) prefers its own outgoing connection; the other prefers the incoming one.
  * - lower side: an outgoing connection wins; on an incoming one it first tries one immediate connect to the
  *   target, and only if that fails does it serve the incoming connection.
  * - higher side: an incoming connection wins; its outgoing connection counts only once the first byte arrives
@@ -191,7 +191,11 @@ export const establish = <A, E>(
       case "auto": {
         const listener = yield* startListening
         const target = options.target!
-        const lower = compareEndpoints({ host: options.local.host, port: listener.address.port }, target) < 0
+        // By address on both sides: each side knows itself by its address and the other by whatever it was given.
+        // Both sides naming each other (bob.local, alice.local; both ports at 8000) both took themselves for the
+        // lower side (digits sort before letters): two connectors, and a start at the same moment failed.
+        const targetAddress = (transport.resolve ? yield* transport.resolve(target.host) : undefined) ?? target.host
+        const lower = compareEndpoints(listener.address, { host: targetAddress, port: target.port }) < 0
         const retryForever = Schedule.spaced(RETRY_SPACING).pipe(Schedule.jittered)
         // Auto mode retries for good (the peer may connect to us meanwhile), and so, in silence, past failures
         // that are not "nobody there yet": a name that does not resolve, a web server where the peer should be.

@@ -58,5 +58,11 @@ export class Transport extends Context.Tag("p2pchat/Transport")<
   {
     readonly connect: (to: Endpoint, options?: TransportOptions) => Effect.Effect<Conn, ConnectError, Scope.Scope>
     readonly listen: (on: Endpoint) => Effect.Effect<Listener, ListenError, Scope.Scope>
+    /**
+     * The address `connect` would reach for a host name (an address stands for itself); undefined if the name
+     * does not resolve. Auto mode orders the two sides by address, and each side knows the other by the name
+     * it was given but itself by its address. Without it, names are compared as written.
+     */
+    readonly resolve?: (host: string) => Effect.Effect<string | undefined>
   }
 >() {}
