@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest"
 import { Effect, Option } from "effect"
-import { type Config, type RawFlags, resolveConfig, routeAddress, sameMachineHint, withZone } from "../src/cli/config.js"
+import { type Config, type RawFlags, resolveConfig, sameMachineHint, withZone } from "../src/cli/config.js"
+import { routeAddress } from "../src/layers/NodeAddresses.js"
 
 const config = (mode: Config["mode"], listen: string, target: string | undefined): Config => ({
   listen: { host: listen, port: 9001 },

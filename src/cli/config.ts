@@ -1,9 +1,8 @@
 import { Effect, Either, Option, Schema } from "effect"
-import * as dgram from "node:dgram"
-import * as dns from "node:dns"
 import { isIP } from "node:net"
 import * as os from "node:os"
-import { type Endpoint, formatEndpoint, isLinkLocal, isValidHost, parseTarget, Port } from "../domain/address.js"
+import { type Endpoint, formatEndpoint, isLinkLocal, isValidHost, isWildcard, parseTarget, Port } from "../domain/address.js"
+import { addressesOf, routeAddress } from "../layers/NodeAddresses.js"
 import { UsageError } from "../domain/errors.js"
 import { showInput } from "../domain/text.js"
 import type { ProtocolName } from "../domain/session.js"
@@ -55,69 +54,6 @@ export const defaultIp = (): string => {
 const usage = (detail: string) => new UsageError({ detail })
 
 /**
- * The address this host reaches `target` from: the address of the interface its route goes out of (a UDP
- * socket's connect picks it; nothing is sent). That is where the peer can reach us back, and the address it
- * names us by when both are on one network. The first non-internal IPv4 address could be another network's
- * (a second card, a VPN, a container bridge), and for a peer on this machine (`-t 127.0.0.1:9002`) it was the
- * LAN's, which `-t 127.0.0.1` on the other side never reached: both sides retried for good. Undefined when
- * there is no route (or the name does not resolve in time).
- */
-export const routeAddress = (target: Endpoint): Effect.Effect<string | undefined> =>
-  Effect.async<string | undefined>((resume) => {
-    const zone = /%.+$/.exec(target.host)?.[0] ?? ""
-    const socket = dgram.createSocket(isIP(target.host) === 6 ? "udp6" : "udp4")
-    let done = false
-    const close = () => {
-      try {
-        socket.close()
-      } catch {
-        // already closed by its error
-      }
-    }
-    const finish = (address: string | undefined) => {
-      if (done) return
-      done = true
-      close()
-      resume(Effect.succeed(address))
-    }
-    socket.once("error", () => finish(undefined))
-    // called on an error too (a name that does not resolve), with it
-    socket.connect(target.port, target.host, (error?: Error) => {
-      if (error) return finish(undefined)
-      try {
-        const address = socket.address().address
-        if (isWildcard(address)) return finish(undefined)
-        // a link-local address is only usable with its interface, which the target's zone names
-        finish(/^fe80:/i.test(address) && !address.includes("%") ? (zone === "" ? undefined : address + zone) : address)
-      } catch {
-        finish(undefined)
-      }
-    })
-    return Effect.sync(() => {
-      if (!done) {
-        done = true
-        close()
-      }
-    })
-  }).pipe(
-    Effect.timeout(ROUTE_LOOKUP_MS),
-    Effect.orElseSucceed(() => undefined)
-  )
-
-/** A target's name resolved for the route lookup: a name that does not answer is left to the connection to say. */
-const ROUTE_LOOKUP_MS = 2_000
-
-/** The addresses a target's name stands for (an address stands for itself); none if it does not resolve in time. */
-const addressesOf = (host: string): Effect.Effect<ReadonlyArray<string>> =>
-  isIP(host) !== 0
-    ? Effect.succeed([host])
-    : Effect.tryPromise(() => dns.promises.lookup(host, { all: true })).pipe(
-        Effect.map((found) => found.map((a) => a.address)),
-        Effect.timeout(ROUTE_LOOKUP_MS),
-        Effect.orElseSucceed(() => [])
-      )
-
-/**
  * `-i eth0`: a network interface's name stands for its address (IPv4 first), as many tools take it; it was
  * taken for a host name and failed as "that address does not belong to this machine".
  */
@@ -138,9 +74,6 @@ export const withZone = (ip: string, interfaces: NodeJS.Dict<ReadonlyArray<{ rea
     if (list?.some((a) => a.address.toLowerCase() === ip.toLowerCase())) return `${ip}%${name}`
   return ip
 }
-
-/** A listen address that stands for every address of this host. */
-const isWildcard = (ip: string) => ip === "0.0.0.0" || ip === "::"
 
 /** The addresses a listener on `ip` answers on: `ip` itself, or every address of this host for 0.0.0.0 and ::. */
 const ownAddresses = (ip: string): ReadonlySet<string> => {

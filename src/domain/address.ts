@@ -20,6 +20,9 @@ const HOSTNAME = /^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.
 // for a host name, and failed late, as a name that does not resolve or an address not on this machine
 export const isValidHost = (host: string): boolean => isIP(host) !== 0 || (HOSTNAME.test(host) && !/^[\d.]+$/.test(host))
 
+/** A listen address that stands for every address of this host. */
+export const isWildcard = (ip: string): boolean => ip === "0.0.0.0" || ip === "::"
+
 /** An IPv6 link-local address (fe80::/10): usable only with the interface it is on, named after a `%`. */
 export const isLinkLocal = (host: string): boolean => /^fe[89ab][0-9a-f]:/i.test(host) && isIP(host) === 6
 

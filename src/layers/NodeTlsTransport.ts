@@ -1,10 +1,10 @@
 import { Effect, Layer, Queue } from "effect"
-import * as dns from "node:dns/promises"
 import * as net from "node:net"
 import * as tls from "node:tls"
 import type { Endpoint } from "../domain/address.js"
 import { ConnectError, ListenError, TransportError } from "../domain/errors.js"
 import { Certificate } from "../services/Certificate.js"
+import { firstAddress, routeAddress } from "./NodeAddresses.js"
 import { type Conn, type Listener, Transport } from "../services/Transport.js"
 
 /** Read-side buffer above which the socket is paused, so a fast peer cannot make us buffer without bound. */
@@ -276,8 +276,6 @@ const TLS_HANDSHAKE_TIMEOUT_MS = 5_000
 
 /** Connections (in TLS set-up or waiting to be taken) held at once; the OS refuses more. */
 const MAX_CONNECTIONS = 64
-/** How long a name may take to resolve for auto mode's ordering (the connection then says what is wrong). */
-const RESOLVE_TIMEOUT_MS = 2_000
 
 /**
  * TCP listens at once; TLS starts on each connection when the certificate is ready. Start-up therefore does
@@ -360,16 +358,6 @@ const listen = (on: Endpoint) =>
     return listener
   })
 
-/** What a name resolves to first, as node's connect looks it up; bounded, as a name may not answer. */
-const resolve = (host: string): Effect.Effect<string | undefined> =>
-  net.isIP(host.replace(/%.*$/, "")) !== 0
-    ? Effect.succeed(host)
-    : Effect.tryPromise(() => dns.lookup(host)).pipe(
-        Effect.map((found) => found.address),
-        Effect.timeout(RESOLVE_TIMEOUT_MS),
-        Effect.orElseSucceed(() => undefined)
-      )
-
 /** TLS over TCP through node:tls. Needs the listener's certificate. */
 export const layer: Layer.Layer<Transport, never, Certificate> = Layer.effect(
   Transport,
@@ -377,7 +365,8 @@ export const layer: Layer.Layer<Transport, never, Certificate> = Layer.effect(
     Transport.of({
       connect: (to, options) => connect(to, options),
       listen: (on) => Effect.provide(listen(on), ctx),
-      resolve
+      resolve: firstAddress,
+      localAddressTo: routeAddress
     })
   )
 )

@@ -1,5 +1,5 @@
 import { Deferred, Duration, Effect, ExecutionStrategy, Exit, FiberSet, Schedule, Scope } from "effect"
-import { compareEndpoints, type Endpoint, formatEndpoint } from "../domain/address.js"
+import { compareEndpoints, type Endpoint, formatEndpoint, isWildcard } from "../domain/address.js"
 import { ConnectError, describeError, type ListenError, TransportError } from "../domain/errors.js"
 import { type ChatEvent, event } from "../domain/events.js"
 import type { Role } from "../domain/session.js"
@@ -194,8 +194,9 @@ export const establish = <A, E>(
         // By address on both sides: each side knows itself by its address and the other by whatever it was given.
         // Both sides naming each other (bob.local, alice.local; both ports at 8000) both took themselves for the
         // lower side (digits sort before letters): two connectors, and a start at the same moment failed.
-        const targetAddress = (transport.resolve ? yield* transport.resolve(target.host) : undefined) ?? target.host
-        const lower = compareEndpoints(listener.address, { host: targetAddress, port: target.port }) < 0
+        const them = { host: (transport.resolve ? yield* transport.resolve(target.host) : undefined) ?? target.host, port: target.port }
+        const ownHost = isWildcard(listener.address.host) && transport.localAddressTo ? yield* transport.localAddressTo(them) : undefined
+        const lower = compareEndpoints({ host: ownHost ?? listener.address.host, port: listener.address.port }, them) < 0
         const retryForever = Schedule.spaced(RETRY_SPACING).pipe(Schedule.jittered)
         // Auto mode retries for good (the peer may connect to us meanwhile), and so, in silence, past failures
         // that are not "nobody there yet": a name that does not resolve, a web server where the peer should be.

@@ -64,5 +64,11 @@ export class Transport extends Context.Tag("p2pchat/Transport")<
      * it was given but itself by its address. Without it, names are compared as written.
      */
     readonly resolve?: (host: string) => Effect.Effect<string | undefined>
+    /**
+     * The address of this host that reaches `target` (its route's interface); undefined if none does. A side
+     * listening on every address (0.0.0.0) is ordered by it: both sides so listening took themselves for the
+     * lower side ("0.0.0.0" sorts first).
+     */
+    readonly localAddressTo?: (target: Endpoint) => Effect.Effect<string | undefined>
   }
 >() {}
