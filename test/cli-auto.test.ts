@@ -97,30 +97,55 @@ describe("auto mode (two real processes over TLS on 127.0.0.1)", () => {
     expect(await a.exited).toBe(0)
   })
 
-  it("a target that takes the TLS connection and then says nothing is said at once, not waited on for good; the peer still gets in", async () => {
-    // the side whose port sorts higher counts its connection only once the other side speaks (a p2pchat listener
-    // speaks at once), and waited for that for good: "Connecting to ..." and then nothing, an HTTPS server being
-    // the commonest wrong target
-    const tls = await import("node:tls")
-    const identity = await Effect.runPromise(ForgeCertificate.generateIdentity("silent"))
-    const [p1, p2] = [await freePort(), await freePort()]
-    const [silentPort, port] = p1 < p2 ? [p1, p2] : [p2, p1]
-    const silent = tls.createServer({ key: identity.keyPem, cert: identity.certPem }, (s) => s.on("error", () => {}))
-    await new Promise<void>((resolve) => silent.listen(silentPort, "127.0.0.1", resolve))
-    onTestFinished(() => void silent.close())
-    const a = start(["-i", "127.0.0.1", "-p", String(port), "-t", `127.0.0.1:${silentPort}`, "--handshake-timeout", "1"])
-    expect(await a.waitFor("rejected")).toEqual(
-      expect.objectContaining({ role: "connector", peer: `127.0.0.1:${silentPort}`, reason: `No p2pchat answered at 127.0.0.1:${silentPort}: it took the connection but said nothing for 1s.` })
-    )
-    // it goes on trying (the peer may yet listen there) without saying it again
-    await a.waitFor("connecting", () => a.events.filter((e) => e._tag === "connecting").length >= 3)
-    expect(a.events.filter((e) => e._tag === "rejected")).toHaveLength(1)
-    const b = start(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`])
-    await Promise.all([a.waitFor("handshake"), b.waitFor("handshake")])
-    b.endInput()
-    expect(await b.exited).toBe(0)
-    expect(await a.exited).toBe(0)
-  })
+  // A TLS service where the peer should be, on either side of auto mode's order. The side whose port sorts higher
+  // counts its connection once the other side speaks (a p2pchat listener speaks at once): it waited for that for
+  // good in silence, and retried one that closed at once for good in silence; now it says so and waits on for
+  // the peer. The lower side keeps its own connection: it ends the run, now with the same sentence (it read
+  // "the peer did not complete the handshake in time", "the connection was closed by the other side").
+  for (const [what, behaviour, reason, waitFor] of [
+    ["says nothing", "silent", (port: number) => `No p2pchat answered at 127.0.0.1:${port}: it took the connection but said nothing for 1s.`, 3],
+    ["closes it at once", "closing", (port: number) => `No p2pchat answered at 127.0.0.1:${port}: it closed the connection without a word.`, 5]
+  ] as const) {
+    it(`a target that takes the TLS connection and ${what} ends the lower side's run, said as such`, async () => {
+      const tls = await import("node:tls")
+      const identity = await Effect.runPromise(ForgeCertificate.generateIdentity("service"))
+      const [p1, p2] = [await freePort(), await freePort()]
+      const [port, servicePort] = p1 < p2 ? [p1, p2] : [p2, p1]
+      const service = tls.createServer({ key: identity.keyPem, cert: identity.certPem }, (s) => {
+        s.on("error", () => {})
+        if (behaviour === "closing") s.end()
+      })
+      await new Promise<void>((resolve) => service.listen(servicePort, "127.0.0.1", resolve))
+      onTestFinished(() => void service.close())
+      const a = start(["-i", "127.0.0.1", "-p", String(port), "-t", `127.0.0.1:${servicePort}`, "--handshake-timeout", "1"])
+      expect(await a.exited).toBe(1)
+      expect(a.events.at(-1)).toEqual(expect.objectContaining({ _tag: "error", message: reason(servicePort) }))
+    })
+
+    it(`a target that takes the TLS connection and ${what} is said, not waited on nor fatal, on the higher side; the peer still gets in`, async () => {
+      const tls = await import("node:tls")
+      const identity = await Effect.runPromise(ForgeCertificate.generateIdentity("service"))
+      const [p1, p2] = [await freePort(), await freePort()]
+      const [servicePort, port] = p1 < p2 ? [p1, p2] : [p2, p1]
+      const service = tls.createServer({ key: identity.keyPem, cert: identity.certPem }, (s) => {
+        s.on("error", () => {})
+        if (behaviour === "closing") s.end()
+      })
+      await new Promise<void>((resolve) => service.listen(servicePort, "127.0.0.1", resolve))
+      onTestFinished(() => void service.close())
+      const a = start(["-i", "127.0.0.1", "-p", String(port), "-t", `127.0.0.1:${servicePort}`, "--handshake-timeout", "1"])
+      expect(await a.waitFor("rejected")).toEqual(expect.objectContaining({ role: "connector", peer: `127.0.0.1:${servicePort}`, reason: reason(servicePort) }))
+      // it goes on trying (the peer may yet listen there) without saying it again
+      await a.waitFor("connecting", () => a.events.filter((e) => e._tag === "connecting").length >= waitFor)
+      expect(a.events.filter((e) => e._tag === "rejected")).toHaveLength(1)
+      expect(a.events.filter((e) => e._tag === "listening")).toHaveLength(1)
+      const b = start(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`])
+      await Promise.all([a.waitFor("handshake"), b.waitFor("handshake")])
+      b.endInput()
+      expect(await b.exited).toBe(0)
+      expect(await a.exited).toBe(0)
+    })
+  }
 
   it("two on one machine, each naming the other as 127.0.0.1, without -i: they meet", async () => {
     // each listened on this host's LAN address by default, which -t 127.0.0.1 never reached: both retried for good

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import { isIP } from "node:net"
 import { Effect } from "effect"
 import { type Endpoint, isWildcard } from "../src/domain/address.js"
 import type { Role } from "../src/domain/session.js"
@@ -6,7 +7,8 @@ import * as MemoryTransport from "../src/layers/MemoryTransport.js"
 import { establish } from "../src/services/Connection.js"
 import { type Conn, Transport } from "../src/services/Transport.js"
 
-const names: Record<string, string> = { "alice.local": "10.0.0.1", "bob.local": "10.0.0.2" }
+// 203.0.113.7 and 198.51.100.4: the two sides' public addresses, behind NAT
+const names: Record<string, string> = { "alice.local": "10.0.0.1", "bob.local": "10.0.0.2", "203.0.113.7": "10.0.0.2", "198.51.100.4": "10.0.0.1" }
 
 /**
  * One machine on the in-memory network, with address `self`: hosts also go by names (as mDNS gives them on a
@@ -16,7 +18,8 @@ const machine = (network: Transport["Type"], self: string): Transport["Type"] =>
   connect: (to, options) => network.connect({ host: names[to.host] ?? to.host, port: to.port }, options),
   listen: (on) =>
     Effect.map(network.listen(isWildcard(on.host) ? { host: self, port: on.port } : on), (l) => ({ ...l, address: { ...l.address, host: on.host } })),
-  resolve: (host) => Effect.succeed(names[host] ?? host),
+  // an address is itself: a public one leads to the private one only on the way (NAT)
+  resolve: (host) => Effect.succeed(isIP(host) !== 0 ? host : (names[host] ?? host)),
   localAddressTo: () => Effect.succeed(self)
 })
 
@@ -55,6 +58,47 @@ describe("auto mode, both ports the same: the two sides meet on one connection",
     // at the same moment failed, between two network namespaces
     it.live(`both listening on every address: ${order}`, () => meet({ host: "0.0.0.0", target: "10.0.0.2" }, { host: "0.0.0.0", target: "10.0.0.1" }, delayA, delayB))
   }
+})
+
+describe("auto mode, where the two sides see each other's addresses differently (NAT)", () => {
+  // Each knows itself by its own private address and the other by its public one, so both take themselves for
+  // the lower side ("10.0.0.1" < "203.0.113.7", "10.0.0.2" < "198.51.100.4"). Started at the same moment, each
+  // kept a connection of its own and closed its listener, and with it the other's: the run ended on both sides
+  // ("The connection was reset"; 1 start in 30 between two network namespaces).
+  it.live("a start at the same moment, each side's connection taken before either side chooses, still meets", () =>
+    Effect.gen(function* () {
+      const network = yield* MemoryTransport.make
+      const bothListen = yield* Effect.makeLatch(false)
+      const bothConnected = yield* Effect.makeLatch(false)
+      let listeners = 0
+      let connections = 0
+      const atOnce = (t: Transport["Type"]): Transport["Type"] => ({
+        ...t,
+        listen: (on) => Effect.tap(t.listen(on), () => (++listeners === 2 ? bothListen.open : Effect.void)),
+        connect: (to, options) =>
+          Effect.gen(function* () {
+            yield* bothListen.await
+            const nth = ++connections
+            // each side, on the other's connection, tries one of its own at once: those come too late here
+            if (nth > 2) yield* Effect.sleep("20 millis")
+            const conn = yield* t.connect(to, options)
+            if (nth === 2) yield* bothConnected.open
+            if (nth <= 2) yield* bothConnected.await
+            return conn
+          })
+      })
+      const roles = yield* Effect.all(
+        [
+          side(atOnce(machine(network, "10.0.0.1")), { host: "10.0.0.1", port: 8000 }, { host: "203.0.113.7", port: 8000 }),
+          side(atOnce(machine(network, "10.0.0.2")), { host: "10.0.0.2", port: 8000 }, { host: "198.51.100.4", port: 8000 })
+        ],
+        { concurrency: 2 }
+      ).pipe(Effect.timeout("10 seconds"))
+      expect(new Set(roles)).toEqual(new Set(["connector", "listener"]))
+      // it started over at least once: the two first connections were both kept, and both dropped
+      expect(connections).toBeGreaterThan(2)
+    })
+  )
 })
 
 const meet = (a: { host: string; target: string }, b: { host: string; target: string }, delayA: number, delayB: number) =>

@@ -19,8 +19,11 @@ export class ListenError extends Data.TaggedError("ListenError")<{
 export class ConnectError extends Data.TaggedError("ConnectError")<{
   readonly host: string
   readonly port: number
-  /** Silent: TLS was set up, then nothing came where a p2pchat speaks at once (auto mode). */
-  readonly reason: "Refused" | "Unreachable" | "NameNotFound" | "Timeout" | "Tls" | "Silent" | "Other"
+  /**
+   * Silent: TLS was set up, then nothing came where a p2pchat speaks at once; Closed: it was closed before a word
+   * (auto mode, where the peer also drops a spare connection: said when it lasts).
+   */
+  readonly reason: "Refused" | "Unreachable" | "NameNotFound" | "Timeout" | "Tls" | "Silent" | "Closed" | "Other"
   readonly detail: string
 }> {}
 
@@ -119,6 +122,7 @@ export const describeError = (error: ChatError): string => {
         case "Tls":
           return `Could not set up TLS with ${formatEndpoint(error)}: ${error.detail}.`
         case "Silent":
+        case "Closed":
           return `No p2pchat answered at ${formatEndpoint(error)}: ${error.detail}.`
         default:
           return `Could not reach ${formatEndpoint(error)}: ${error.detail}.`

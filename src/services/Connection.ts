@@ -1,4 +1,4 @@
-import { Deferred, Duration, Effect, ExecutionStrategy, Exit, FiberSet, Schedule, Scope } from "effect"
+import { Data, Deferred, Duration, Effect, Either, ExecutionStrategy, Exit, FiberSet, Schedule, Scope } from "effect"
 import { compareEndpoints, type Endpoint, formatEndpoint, isWildcard } from "../domain/address.js"
 import { ConnectError, describeError, type ListenError, TransportError } from "../domain/errors.js"
 import { type ChatEvent, event } from "../domain/events.js"
@@ -47,6 +47,9 @@ export interface Established<A> {
   readonly conn: Conn
   readonly role: Role
 }
+
+/** Auto mode's signal to try again from listening: our connection was dropped before the peer said a word. */
+class StartOver extends Data.TaggedError("StartOver") {}
 
 /** Runs `effect` in a child scope that is closed at once unless the effect succeeds (then it lives on). */
 const inChildScope = <A, E, R>(
@@ -167,15 +170,16 @@ export const establish = <A, E>(
         return result
       })
 
-    const startListening = Effect.gen(function* () {
-      const listener = yield* transport.listen(options.local)
-      yield* options.emit(event({ _tag: "listening", address: listener.address.host, port: listener.address.port }))
-      return listener
-    })
+    const startListening = (on: Endpoint, say = true) =>
+      Effect.gen(function* () {
+        const listener = yield* transport.listen(on)
+        if (say) yield* options.emit(event({ _tag: "listening", address: listener.address.host, port: listener.address.port }))
+        return listener
+      })
 
     switch (options.mode) {
       case "server":
-        return yield* serve(yield* startListening)
+        return yield* serve(yield* startListening(options.local))
 
       case "client": {
         const conn = yield* inChildScope(connectTarget(5_000)).pipe(
@@ -189,14 +193,14 @@ export const establish = <A, E>(
       }
 
       case "auto": {
-        const listener = yield* startListening
         const target = options.target!
+        const first = yield* startListening(options.local)
         // By address on both sides: each side knows itself by its address and the other by whatever it was given.
         // Both sides naming each other (bob.local, alice.local; both ports at 8000) both took themselves for the
         // lower side (digits sort before letters): two connectors, and a start at the same moment failed.
         const them = { host: (transport.resolve ? yield* transport.resolve(target.host) : undefined) ?? target.host, port: target.port }
-        const ownHost = isWildcard(listener.address.host) && transport.localAddressTo ? yield* transport.localAddressTo(them) : undefined
-        const lower = compareEndpoints({ host: ownHost ?? listener.address.host, port: listener.address.port }, them) < 0
+        const ownHost = isWildcard(first.address.host) && transport.localAddressTo ? yield* transport.localAddressTo(them) : undefined
+        const lower = compareEndpoints({ host: ownHost ?? first.address.host, port: first.address.port }, them) < 0
         const retryForever = Schedule.spaced(RETRY_SPACING).pipe(Schedule.jittered)
         // Auto mode retries for good (the peer may connect to us meanwhile), and so, in silence, past failures
         // that are not "nobody there yet": a name that does not resolve, a web server where the peer should be.
@@ -214,57 +218,89 @@ export const establish = <A, E>(
               ? options.emit(event({ _tag: "rejected", peer: formatEndpoint(target), reason, role: "connector" }))
               : Effect.void
           })
+        const silent = () =>
+          new ConnectError({
+            ...target,
+            reason: "Silent",
+            detail: `it took the connection but said nothing for ${Duration.format(options.handshakeTimeout)}`
+          })
+        const closedUnheard = () => new ConnectError({ ...target, reason: "Closed", detail: "it closed the connection without a word" })
         const connectOnce = (timeoutMs: number) => Effect.tapError(connectTarget(timeoutMs), sayLasting)
-        let picked: { conn: Conn; role: Role; accepted: boolean }
-        if (lower) {
-          const outgoing = inChildScope(connectOnce(5_000)).pipe(Effect.retry(retryForever))
-          const incoming = inChildScope(
-            Effect.gen(function* () {
-              const inc = yield* listener.accept
-              // the peer is listening too (or it could not have reached us from auto mode): prefer our own direction
-              const out = yield* Effect.either(inChildScope(connectOnce(1_000)))
-              if (out._tag === "Right") {
-                yield* inc.close
-                return { conn: out.right, role: "connector" as const, accepted: false }
-              }
-              return { conn: inc, role: "listener" as const, accepted: true }
-            })
-          )
-          picked = yield* Effect.race(
-            Effect.map(outgoing, (conn) => ({ conn, role: "connector" as const, accepted: false })),
-            incoming
-          )
-        } else {
-          const outgoing = inChildScope(
-            Effect.gen(function* () {
-              const out = yield* connectOnce(5_000)
-              // the lower side drops our connection when it prefers its own: count ours only once it speaks. It
-              // speaks at once when it keeps ours; waiting for good was a silent hang on a TLS service that
-              // waits for its client to speak.
-              const firstChunk = yield* out.read.pipe(
-                Effect.timeoutFail({
-                  duration: options.handshakeTimeout,
-                  onTimeout: () =>
-                    new ConnectError({
-                      ...target,
-                      reason: "Silent",
-                      detail: `it took the connection but said nothing for ${Duration.format(options.handshakeTimeout)}`
-                    })
-                }),
-                Effect.tapError((e) => (e._tag === "ConnectError" ? sayLasting(e) : Effect.void))
+
+        /** One try at the rule above, on `listener`: fails with StartOver when our connection was dropped unheard. */
+        const round = (listen: Effect.Effect<Listener, ListenError, Scope.Scope>) =>
+          Effect.gen(function* () {
+            const listener = yield* listen
+            let picked: { conn: Conn; role: Role; accepted: boolean }
+            if (lower) {
+              const outgoing = inChildScope(connectOnce(5_000)).pipe(Effect.retry(retryForever))
+              const incoming = inChildScope(
+                Effect.gen(function* () {
+                  const inc = yield* listener.accept
+                  // the peer is listening too (or it could not have reached us from auto mode): prefer our own direction
+                  const out = yield* Effect.either(inChildScope(connectOnce(1_000)))
+                  if (out._tag === "Right") {
+                    yield* inc.close
+                    return { conn: out.right, role: "connector" as const, accepted: false }
+                  }
+                  return { conn: inc, role: "listener" as const, accepted: true }
+                })
               )
-              out.unread(firstChunk)
-              return out
-            })
-          ).pipe(Effect.retry(retryForever))
-          picked = yield* Effect.race(
-            Effect.map(outgoing, (conn) => ({ conn, role: "connector" as const, accepted: false })),
-            Effect.map(inChildScope(listener.accept), (conn) => ({ conn, role: "listener" as const, accepted: true }))
-          )
+              picked = yield* Effect.race(
+                Effect.map(outgoing, (conn) => ({ conn, role: "connector" as const, accepted: false })),
+                incoming
+              )
+            } else {
+              const outgoing = inChildScope(
+                Effect.gen(function* () {
+                  const out = yield* connectOnce(5_000)
+                  // the lower side drops our connection when it prefers its own: count ours only once it speaks. It
+                  // speaks at once when it keeps ours; waiting for good was a silent hang on a TLS service that
+                  // waits for its client to speak, and one that closes at once was retried for good in silence.
+                  const firstChunk = yield* out.read.pipe(
+                    Effect.mapError(closedUnheard),
+                    Effect.timeoutFail({ duration: options.handshakeTimeout, onTimeout: silent }),
+                    Effect.tapError(sayLasting)
+                  )
+                  out.unread(firstChunk)
+                  return out
+                })
+              ).pipe(Effect.retry(retryForever))
+              picked = yield* Effect.race(
+                Effect.map(outgoing, (conn) => ({ conn, role: "connector" as const, accepted: false })),
+                Effect.map(inChildScope(listener.accept), (conn) => ({ conn, role: "listener" as const, accepted: true }))
+              )
+            }
+            if (picked.role === "listener") return yield* serve(listener, picked.conn)
+            yield* listener.close
+            // Our connection, closed before the peer said a word, is no chat yet: both sides took themselves for
+            // the lower one (addresses that differ on the way, as through NAT) and each kept its own, closing the
+            // other's; it was the end of the run, for both sides at once. Start over: the rule then has the timing
+            // to break the tie. A target that does it every time, or says nothing at all, is no p2pchat: said as
+            // such and the end (here our listener is closed most of the time, so the peer could not get in).
+            let heard = false
+            return yield* handshakeOn(onFirstBytes(picked.conn, Effect.sync(() => void (heard = true))), "connector").pipe(
+              Effect.catchAll((e): Effect.Effect<Established<A>, E | TransportError | ConnectError | StartOver> => {
+                const transportReason = e instanceof TransportError ? e.reason : undefined
+                if (heard) return Effect.fail(e)
+                if (transportReason === "Timeout") return Effect.fail(silent())
+                if (!(options.spare?.(e) === true || transportReason === "Eof" || transportReason === "Reset")) return Effect.fail(e)
+                return ++startedOver < LASTING_FAILURES ? Effect.fail(new StartOver()) : Effect.fail(closedUnheard())
+              })
+            )
+          })
+
+        // each round in a scope of its own, closed when it starts over
+        // (the same port, also when 0 was asked for: it is where the peer was told to find us)
+        let startedOver = 0
+        let listen: Effect.Effect<Listener, ListenError, Scope.Scope> = Effect.succeed(first)
+        for (;;) {
+          const outcome = yield* Effect.either(inChildScope(round(listen)))
+          if (Either.isRight(outcome)) return outcome.right
+          if (!(outcome.left instanceof StartOver)) return yield* Effect.fail(outcome.left)
+          yield* Effect.sleep(Duration.millis(Math.random() * Duration.toMillis(RETRY_SPACING)))
+          listen = startListening({ host: options.local.host, port: first.address.port }, false)
         }
-        if (picked.role === "listener") return yield* serve(listener, picked.conn)
-        yield* listener.close
-        return yield* handshakeOn(picked.conn, "connector")
       }
     }
   })
