@@ -1,4 +1,4 @@
-import { Data, Deferred, Duration, Effect, Either, ExecutionStrategy, Exit, FiberSet, Schedule, Scope } from "effect"
+import { Data, Deferred, Duration, Effect, Either, ExecutionStrategy, Exit, FiberSet, Random, Schedule, Scope } from "effect"
 import { compareEndpoints, type Endpoint, formatEndpoint, isWildcard } from "../domain/address.js"
 import { ConnectError, describeError, type ListenError, TransportError } from "../domain/errors.js"
 import { type ChatEvent, event } from "../domain/events.js"
@@ -290,15 +290,16 @@ export const establish = <A, E>(
             )
           })
 
-        // each round in a scope of its own, closed when it starts over
-        // (the same port, also when 0 was asked for: it is where the peer was told to find us)
+        // Each round in a scope of its own, closed when it starts over, which it does LASTING_FAILURES - 1 times at
+        // most (every other outcome ends the loop); again on the same port, also when 0 was asked for: it is where
+        // the peer was told to find us.
         let startedOver = 0
         let listen: Effect.Effect<Listener, ListenError, Scope.Scope> = Effect.succeed(first)
         for (;;) {
           const outcome = yield* Effect.either(inChildScope(round(listen)))
           if (Either.isRight(outcome)) return outcome.right
           if (!(outcome.left instanceof StartOver)) return yield* Effect.fail(outcome.left)
-          yield* Effect.sleep(Duration.millis(Math.random() * Duration.toMillis(RETRY_SPACING)))
+          yield* Effect.sleep(Duration.millis(yield* Random.nextIntBetween(0, Duration.toMillis(RETRY_SPACING))))
           listen = startListening({ host: options.local.host, port: first.address.port }, false)
         }
       }
