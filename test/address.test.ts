@@ -29,6 +29,9 @@ describe("a target as the user types it", () => {
     // digits and dots are an IPv4 address or nothing: it was taken for a host name that then did not resolve
     ["999.1.1.1", '"999.1.1.1" is neither an IP address nor a host name.'],
     ["10.0.0", '"10.0.0" is neither an IP address nor a host name.'],
+    // it connected to this machine
+    ["0.0.0.0:9000", "0.0.0.0 stands for every address of a machine (for -i), not for a peer; give the peer's address."],
+    ["[::]", ":: stands for every address of a machine (for -i), not for a peer; give the peer's address."],
     // connecting failed with node's "connect EINVAL fe80::1:8000 - Local (:::0)"
     ["[fe80::1]:9000", "fe80::1 is a link-local address, reached only through the interface it is on: name it after a %, as [fe80::1%eth0]:9000."],
     ["FEBF::2", "FEBF::2 is a link-local address, reached only through the interface it is on: name it after a %, as [FEBF::2%eth0]:8000."]

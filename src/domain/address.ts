@@ -54,6 +54,8 @@ export const parseTarget = (input: string, defaultPort: number): Either.Either<E
     if (host === "") return Either.left(`${quoteInput(text)} names no host; give it as ip[:port].`)
   }
   if (!isValidHost(host)) return Either.left(`${quoteInput(host)} is neither an IP address nor a host name.`)
+  // connecting to "every address" reaches this machine (Linux), or fails elsewhere: never a peer
+  if (isWildcard(host)) return Either.left(`${host} stands for every address of a machine (for -i), not for a peer; give the peer's address.`)
   // without its interface, connecting failed with node's "connect EINVAL fe80::1:8000 - Local (:::0)"
   if (isLinkLocal(host) && !host.includes("%"))
     return Either.left(
