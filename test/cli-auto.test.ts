@@ -97,6 +97,22 @@ describe("auto mode (two real processes over TLS on 127.0.0.1)", () => {
     expect(await a.exited).toBe(0)
   })
 
+  /** A TLS service that is no p2pchat, and a port for our side that sorts `order` to the service's. */
+  const tlsService = async (behaviour: "silent" | "closing", order: "lower" | "higher") => {
+    const tls = await import("node:tls")
+    const identity = await Effect.runPromise(ForgeCertificate.generateIdentity("service"))
+    const [p1, p2] = [await freePort(), await freePort()]
+    const [low, high] = p1 < p2 ? [p1, p2] : [p2, p1]
+    const [port, servicePort] = order === "lower" ? [low, high] : [high, low]
+    const service = tls.createServer({ key: identity.keyPem, cert: identity.certPem }, (s) => {
+      s.on("error", () => {})
+      if (behaviour === "closing") s.end()
+    })
+    await new Promise<void>((resolve) => service.listen(servicePort, "127.0.0.1", resolve))
+    onTestFinished(() => void service.close())
+    return { port, servicePort }
+  }
+
   // A TLS service where the peer should be, on either side of auto mode's order. The side whose port sorts higher
   // counts its connection once the other side speaks (a p2pchat listener speaks at once): it waited for that for
   // good in silence, and retried one that closed at once for good in silence; now it says so and waits on for
@@ -107,32 +123,14 @@ describe("auto mode (two real processes over TLS on 127.0.0.1)", () => {
     ["closes it at once", "closing", (port: number) => `No p2pchat answered at 127.0.0.1:${port}: it closed the connection without a word.`, 5]
   ] as const) {
     it(`a target that takes the TLS connection and ${what} ends the lower side's run, said as such`, async () => {
-      const tls = await import("node:tls")
-      const identity = await Effect.runPromise(ForgeCertificate.generateIdentity("service"))
-      const [p1, p2] = [await freePort(), await freePort()]
-      const [port, servicePort] = p1 < p2 ? [p1, p2] : [p2, p1]
-      const service = tls.createServer({ key: identity.keyPem, cert: identity.certPem }, (s) => {
-        s.on("error", () => {})
-        if (behaviour === "closing") s.end()
-      })
-      await new Promise<void>((resolve) => service.listen(servicePort, "127.0.0.1", resolve))
-      onTestFinished(() => void service.close())
+      const { port, servicePort } = await tlsService(behaviour, "lower")
       const a = start(["-i", "127.0.0.1", "-p", String(port), "-t", `127.0.0.1:${servicePort}`, "--handshake-timeout", "1"])
       expect(await a.exited).toBe(1)
       expect(a.events.at(-1)).toEqual(expect.objectContaining({ _tag: "error", message: reason(servicePort) }))
     })
 
     it(`a target that takes the TLS connection and ${what} is said, not waited on nor fatal, on the higher side; the peer still gets in`, async () => {
-      const tls = await import("node:tls")
-      const identity = await Effect.runPromise(ForgeCertificate.generateIdentity("service"))
-      const [p1, p2] = [await freePort(), await freePort()]
-      const [servicePort, port] = p1 < p2 ? [p1, p2] : [p2, p1]
-      const service = tls.createServer({ key: identity.keyPem, cert: identity.certPem }, (s) => {
-        s.on("error", () => {})
-        if (behaviour === "closing") s.end()
-      })
-      await new Promise<void>((resolve) => service.listen(servicePort, "127.0.0.1", resolve))
-      onTestFinished(() => void service.close())
+      const { port, servicePort } = await tlsService(behaviour, "higher")
       const a = start(["-i", "127.0.0.1", "-p", String(port), "-t", `127.0.0.1:${servicePort}`, "--handshake-timeout", "1"])
       expect(await a.waitFor("rejected")).toEqual(expect.objectContaining({ role: "connector", peer: `127.0.0.1:${servicePort}`, reason: reason(servicePort) }))
       // it goes on trying (the peer may yet listen there) without saying it again
