@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest"
 import { Effect, Option } from "effect"
-import { type Config, type RawFlags, resolveConfig, sameMachineHint, withZone } from "../src/cli/config.js"
+import { type Config, defaultIp, type RawFlags, resolveConfig, sameMachineHint, withZone } from "../src/cli/config.js"
 import { routeAddress } from "../src/layers/NodeAddresses.js"
 
 const config = (mode: Config["mode"], listen: string, target: string | undefined): Config => ({
@@ -111,5 +111,14 @@ describe("-i with a link-local address (fe80::/10)", () => {
       ).pipe(Effect.flip)
     )
     expect(refused.detail).toBe("-i/--ip fe80::99:99 is a link-local address that no interface of this machine has.")
+  })
+})
+
+describe("the default -i without a target", () => {
+  const a = (address: string, family: "IPv4" | "IPv6", internal = false) => ({ address, family, internal })
+  it("is the first non-internal IPv4 address, else a routable IPv6 one (an IPv6-only host listened on 127.0.0.1), else 127.0.0.1", () => {
+    expect(defaultIp({ lo: [a("127.0.0.1", "IPv4", true)], eth0: [a("fe80::1", "IPv6"), a("2001:db8::5", "IPv6"), a("192.0.2.5", "IPv4")] })).toBe("192.0.2.5")
+    expect(defaultIp({ lo: [a("127.0.0.1", "IPv4", true), a("::1", "IPv6", true)], eth0: [a("fe80::1", "IPv6"), a("2001:db8::5", "IPv6")] })).toBe("2001:db8::5")
+    expect(defaultIp({ lo: [a("127.0.0.1", "IPv4", true)], eth0: [a("fe80::1", "IPv6")] })).toBe("127.0.0.1")
   })
 })

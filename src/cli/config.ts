@@ -43,12 +43,14 @@ export interface Config {
 
 /**
  * This host's first non-internal IPv4 address (what chat.py's gethostbyname(hostname) usually gives): the
- * default -i when there is no target to face.
+ * default -i when there is no target to face. On a host without one, its first IPv6 address that is neither
+ * internal nor link-local (it listened on 127.0.0.1, where no peer can reach it); else 127.0.0.1.
  */
-export const defaultIp = (): string => {
-  for (const list of Object.values(os.networkInterfaces()))
-    for (const a of list ?? []) if (a.family === "IPv4" && !a.internal) return a.address
-  return "127.0.0.1"
+export const defaultIp = (
+  interfaces: NodeJS.Dict<ReadonlyArray<{ readonly address: string; readonly family: string; readonly internal: boolean }>> = os.networkInterfaces()
+): string => {
+  const all = Object.values(interfaces).flatMap((list) => list ?? []).filter((a) => !a.internal)
+  return (all.find((a) => a.family === "IPv4") ?? all.find((a) => a.family === "IPv6" && !isLinkLocal(a.address)))?.address ?? "127.0.0.1"
 }
 
 const usage = (detail: string) => new UsageError({ detail })
@@ -124,7 +126,7 @@ export const resolveConfig = (
       Option.isSome(given)
         ? Effect.succeed(given.value)
         : target === undefined
-          ? Effect.sync(defaultIp)
+          ? Effect.sync(() => defaultIp())
           : Effect.map(routeAddress(target), (address) => address ?? defaultIp())
     if (Option.isSome(flags.key) !== Option.isSome(flags.cert))
       return yield* usage("-k/--key and -c/--cert go together: give both PEM files, or neither for a generated certificate.")
