@@ -183,7 +183,11 @@ describe("two p2pchat processes over TLS", () => {
     // each "delivered", and the client stayed until its input ended
     const delivered = server.events.flatMap((e) => (e._tag === "delivered" ? [e.id] : []))
     expect(delivered).toEqual([])
-    expect(gone._tag === "disconnected" && gone.undelivered.length).toBe(count)
+    // every message sent is listed as undelivered (how many were read from the input before the connection's
+    // end was noticed varies: the rest were never sent)
+    const sent = server.events.flatMap((e) => (e._tag === "sent" ? [e.id] : []))
+    expect(sent.length).toBeGreaterThan(0)
+    expect(gone._tag === "disconnected" && [...gone.undelivered].sort()).toEqual([...sent].sort())
   })
 
   it("when the reader of our output goes away once it has what it wanted (`| grep -m1 delivered`), the chat's own end decides the exit code", async () => {

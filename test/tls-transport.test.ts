@@ -212,4 +212,41 @@ describe("the node:tls transport", () => {
       }
     }).pipe(Effect.provide(tlsLayer))
   )
+  it.scopedLive("bytes altered on the way end the connection on both sides at once, said in a sentence", () =>
+    Effect.gen(function* () {
+      const net = yield* Effect.promise(() => import("node:net"))
+      const { describeError } = yield* Effect.promise(() => import("../src/domain/errors.js"))
+      const transport = yield* Transport
+      const listener = yield* transport.listen({ host: "127.0.0.1", port: 0 })
+      // a TCP relay in between that, once told to, flips a bit in what the connecting side sends
+      let tamper = false
+      const relay = net.createServer((a) => {
+        const b = net.connect(listener.address.port, "127.0.0.1")
+        a.on("data", (d: Buffer) => {
+          if (tamper) d[d.length - 3]! ^= 1
+          b.write(d)
+        })
+        b.on("data", (d) => a.write(d))
+        for (const s of [a, b]) s.on("error", () => {})
+        a.on("close", () => b.destroy())
+        b.on("close", () => a.destroy())
+      })
+      yield* Effect.acquireRelease(
+        Effect.async<void>((resume) => void relay.listen(0, "127.0.0.1", () => resume(Effect.void))),
+        () => Effect.sync(() => relay.close())
+      )
+      const [server, client] = yield* Effect.all(
+        [listener.accept, transport.connect({ host: "127.0.0.1", port: (relay.address() as { port: number }).port }, { connectTimeoutMs: 5_000 })],
+        { concurrency: 2 }
+      )
+      tamper = true
+      yield* client.write(new TextEncoder().encode("hello there"))
+      // the listening side's read waited on, silent, until the heartbeat gave up; its peer read OpenSSL's internals
+      const [atServer, atClient] = yield* Effect.all([Effect.flip(server.read), Effect.flip(client.read)], { concurrency: 2 }).pipe(
+        Effect.timeout("2 seconds")
+      )
+      expect(describeError(atServer)).toBe("The connection failed: TLS found the data altered on the way (bad record mac).")
+      expect(describeError(atClient)).toBe("The connection failed: the peer's TLS found the data altered on the way (bad record mac).")
+    }).pipe(Effect.provide(tlsLayer))
+  )
 })

@@ -19,8 +19,24 @@ const transportErrorFrom = (e: unknown, reason: "Read" | "Write"): TransportErro
   const code = errnoOf(e)
   if (code === "ECONNRESET" || code === "EPIPE") return new TransportError({ reason: "Reset", detail: code })
   if (code === "ETIMEDOUT") return new TransportError({ reason: "Timeout", detail: "TCP keep-alive found the peer gone" })
+  if (code.startsWith("ERR_SSL") && e instanceof Error) return new TransportError({ reason, detail: sessionTlsDetail(e) })
   return new TransportError({ reason, detail: (e as Error)?.message ?? String(e) })
 }
+
+/**
+ * A TLS failure once the chat runs, for a person: an altered record (bad record mac) is what someone changing
+ * the bytes between the two sides causes, and it read as OpenSSL's internals ("80EC...:error:0A000119:SSL
+ * routines:ssl3_get_record:decryption failed or bad record mac:../deps/openssl/...:616:", a line break).
+ */
+const sessionTlsDetail = (e: Error): string => {
+  const reason = openSslReason(e)
+  return /bad record mac/.test(reason)
+    ? `${/alert/.test(reason) ? "the peer's TLS found" : "TLS found"} the data altered on the way (${reason.replace(/^.*(bad record mac)$/, "$1")})`
+    : `TLS failed (${reason})`
+}
+
+/** OpenSSL's reason alone, out of its message (else the message's first line). */
+const openSslReason = (e: Error): string => /:error:[0-9A-Fa-f]+:[^:]*:[^:]*:([^:]+):/.exec(e.message)?.[1] ?? e.message.split("\n")[0]!
 
 /** Wraps a connected (TLS) socket as a Conn. Reads are pulled; the socket pauses when we fall behind. */
 export const fromSocket = (socket: tls.TLSSocket | net.Socket): Conn => {
@@ -200,8 +216,7 @@ const tlsDetail = (e: Error): string => {
     return "what answers there does not speak TLS (is it p2pchat?)"
   // node says "Client network socket disconnected before secure TLS connection was established", or "read ECONNRESET"
   if (code === "ECONNRESET" || code === "EPIPE") return "it closed the connection before TLS was set up (is it p2pchat?)"
-  const reason = /:error:[0-9A-Fa-f]+:[^:]*:[^:]*:([^:]+):/.exec(e.message)?.[1]
-  return reason ?? e.message.split("\n")[0]!
+  return openSslReason(e)
 }
 
 const prepare = (socket: net.Socket) => {
@@ -284,39 +299,52 @@ const MAX_CONNECTIONS = 64
 const listen = (on: Endpoint) =>
   Effect.gen(function* () {
     const certificate = yield* Certificate
-    const context = Effect.runPromise(
-      Effect.map(certificate.identity, (id) => tls.createSecureContext({ key: id.keyPem, cert: id.certPem }))
-    )
-    context.catch(() => {})
     const accepted = yield* Queue.bounded<tls.TLSSocket>(16)
-    // Connections still in their TLS handshake. Closing the listener ends them too: one that finished after
-    // the close went into a queue nobody takes from any more, and stayed open for good (its peer, waiting for
-    // the first word, with it).
-    const inHandshake = new Set<net.Socket>()
+    // Connections still in their TLS handshake, by the peer's address and port. Closing the listener ends them
+    // too: one that finished after the close went into a queue nobody takes from any more, and stayed open for
+    // good (its peer, waiting for the first word, with it).
+    const inHandshake = new Map<string, { readonly raw: net.Socket; readonly timer: NodeJS.Timeout }>()
+    const keyOf = (s: net.Socket) => `${s.remoteAddress}|${s.remotePort}`
     let closed = false
+    const onSecure = (socket: tls.TLSSocket) => {
+      const entry = inHandshake.get(keyOf(socket))
+      if (entry !== undefined) {
+        clearTimeout(entry.timer)
+        inHandshake.delete(keyOf(socket))
+      }
+      prepare(socket)
+      // a flood of connections must not grow the backlog: beyond the queue's room they are dropped
+      if (closed || !Queue.unsafeOffer(accepted, socket)) socket.destroy()
+    }
+    // TLS through a tls.Server that listens nowhere, fed the connections our TCP listener takes: a TLSSocket
+    // made by hand on the server side never reports a failure after its handshake (node releases its errors
+    // only to a tls.Server's sockets), so altered bytes in transit left the connection open and silent until
+    // the heartbeat gave up, where the other side read OpenSSL's "bad record mac" at once.
+    const tlsServer = Effect.runPromise(
+      Effect.map(certificate.identity, (id) => {
+        const server = tls.createServer({ key: id.keyPem, cert: id.certPem })
+        server.on("secureConnection", onSecure)
+        // garbage instead of TLS ends that one connection, never the listener
+        server.on("tlsClientError", (_e, socket) => socket.destroy())
+        return server
+      })
+    )
+    tlsServer.catch(() => {})
     const onConnection = (raw: net.Socket) => {
       if (closed) return void raw.destroy()
-      inHandshake.add(raw)
+      const key = keyOf(raw)
       // a silent client, or one that never finishes TLS, is cut at the deadline
-      const timer = setTimeout(() => raw.destroy(), TLS_HANDSHAKE_TIMEOUT_MS)
+      inHandshake.set(key, { raw, timer: setTimeout(() => raw.destroy(), TLS_HANDSHAKE_TIMEOUT_MS) })
       raw.on("error", () => raw.destroy())
       raw.on("close", () => {
-        clearTimeout(timer)
-        inHandshake.delete(raw)
+        const entry = inHandshake.get(key)
+        if (entry?.raw !== raw) return
+        clearTimeout(entry.timer)
+        inHandshake.delete(key)
       })
-      context.then(
-        (secureContext) => {
-          if (raw.destroyed) return
-          const socket = new tls.TLSSocket(raw, { isServer: true, secureContext })
-          // garbage instead of TLS ends that one connection, never the listener
-          socket.on("error", () => socket.destroy())
-          socket.once("secure", () => {
-            clearTimeout(timer)
-            inHandshake.delete(raw)
-            prepare(socket)
-            // a flood of connections must not grow the backlog: beyond the queue's room they are dropped
-            if (closed || !Queue.unsafeOffer(accepted, socket)) socket.destroy()
-          })
+      tlsServer.then(
+        (server) => {
+          if (!raw.destroyed) server.emit("connection", raw)
         },
         () => raw.destroy()
       )
@@ -324,7 +352,10 @@ const listen = (on: Endpoint) =>
     const shut = (server: net.Server) => {
       closed = true
       server.close()
-      for (const raw of inHandshake) raw.destroy()
+      for (const { raw, timer } of inHandshake.values()) {
+        clearTimeout(timer)
+        raw.destroy()
+      }
       inHandshake.clear()
     }
     const server = yield* Effect.acquireRelease(
