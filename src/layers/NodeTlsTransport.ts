@@ -300,11 +300,11 @@ const listen = (on: Endpoint) =>
   Effect.gen(function* () {
     const certificate = yield* Certificate
     const accepted = yield* Queue.bounded<tls.TLSSocket>(16)
-    // Connections still in their TLS handshake, by the peer's address and port. Closing the listener ends them
+    // Connections still in their TLS handshake, by their address pair. Closing the listener ends them
     // too: one that finished after the close went into a queue nobody takes from any more, and stayed open for
     // good (its peer, waiting for the first word, with it).
     const inHandshake = new Map<string, { readonly raw: net.Socket; readonly timer: NodeJS.Timeout }>()
-    const keyOf = (s: net.Socket) => `${s.remoteAddress}|${s.remotePort}`
+    const keyOf = (s: net.Socket) => `${s.remoteAddress}|${s.remotePort}|${s.localAddress}|${s.localPort}`
     let closed = false
     const onSecure = (socket: tls.TLSSocket) => {
       const entry = inHandshake.get(keyOf(socket))
