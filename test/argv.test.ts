@@ -24,6 +24,10 @@ describe("a refused command line, said with the flag it is about", () => {
     [["10.0.0.5:9000"], '"10.0.0.5:9000" is not an option: to name the peer, write -t 10.0.0.5:9000.'],
     // with -t given, a stray word is not taken for the peer
     [["-t", "10.0.0.5", "hello"], '"hello" is not an option; see p2pchat --help.'],
+    // taken for the peer's name: "to name the peer, write -t help"
+    [["help"], '"help" is not an option; for the options: p2pchat --help.'],
+    [["-help"], '"-help" is not an option; for the options: p2pchat --help.'],
+    [["version"], '"version" is not an option; for the version: p2pchat --version.'],
     [["-m", "1", "-m", "2"], "-m/--mode is given twice; give it once."],
     [["--json=yes", "--json"], "--json takes no value."]
   ]

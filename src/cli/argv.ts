@@ -62,6 +62,9 @@ export const explainArgs = (args: ReadonlyArray<string>): string | undefined => 
     const flag = find(eq > 0 ? token.slice(0, eq) : token)
     if (flag === undefined) {
       if (token === "--") return undefined
+      // a word that asks for help or the version was taken for the peer's name ("to name the peer, write -t help")
+      const asked = /^-{0,2}(help|version|\?)$/i.exec(token)?.[1]?.toLowerCase()
+      if (asked !== undefined) return `${quoteInput(token)} is not an option; for ${asked === "version" ? "the version: p2pchat --version" : "the options: p2pchat --help"}.`
       if (!looksLikeFlag(token))
         return /^[\w.:[\]-]+$/.test(token) && !args.some((a) => a === "-t" || a === "--target" || a.startsWith("--target="))
           ? `${quoteInput(token)} is not an option: to name the peer, write -t ${showInput(token)}.`
