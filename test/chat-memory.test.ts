@@ -113,6 +113,40 @@ describe("a whole chat over the in-memory transport", () => {
     })
   )
 
+  it.scopedLive.each([true, false])("a leave that extends on receipts waits while they keep coming, slower than its drain (%s)", (extendOnReceipt) =>
+    Effect.gen(function* () {
+      // a file piped over a slow link: the fixed 10 s wait left 40 % of its lines undelivered at 1 Mbit/s
+      const { c, fc, sc, chat } = yield* chatWithRawPeer
+      const count = 5
+      for (let i = 0; i < count; i++) yield* chat.send(`m${i}`).pipe(Effect.zipLeft(Effect.sleep(5)))
+      // the peer holds them all, acknowledging none yet
+      const held: Array<Uint8Array> = []
+      for (let i = 0; i < 100 && held.length < count; i++) held.push(...(yield* fc.readFrames))
+      expect(held.length).toBe(count)
+      yield* chat.leave({ drainMs: 200, extendOnReceipt })
+      // one receipt every 120 ms, 600 ms in all; our goodbye, when it comes, ends the peer's part
+      let goodbyeBefore: number | undefined
+      for (let i = 0; i < count && goodbyeBefore === undefined; i++) {
+        const step = sc.receive(held[i]!)
+        if (step instanceof SessionError) return yield* Effect.die(step)
+        yield* fc.writeFrames(sc.flush!().frames)
+        const heard = yield* fc.readFrames.pipe(Effect.timeout(120), Effect.option)
+        for (const f of heard._tag === "Some" ? heard.value : []) {
+          const ours = sc.receive(f)
+          if (!(ours instanceof SessionError) && ours.events.some((e) => e._tag === "PeerLeft")) goodbyeBefore = i + 1
+        }
+      }
+      yield* c.close
+      const outcome = yield* chat.outcome.pipe(Effect.timeout("5 seconds"))
+      if (extendOnReceipt) expect(outcome).toEqual({ _tag: "Left", undelivered: [] })
+      else {
+        // the fixed wait: goodbye after 200 ms, with receipts still to come
+        expect(goodbyeBefore).toBeLessThan(count)
+        expect(outcome._tag === "Left" && outcome.undelivered.length).toBeGreaterThan(0)
+      }
+    })
+  )
+
   it.scopedLive("texts sent faster than they can be encrypted share frames; the peer gets every one, in order", () =>
     Effect.gen(function* () {
       const { fc, sc, chat } = yield* chatWithRawPeer

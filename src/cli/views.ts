@@ -114,12 +114,14 @@ const pipeInput = (
     const run = Runtime.runFork(runtime)
     let leaving = false
     // a leave at once (the terminal went away) cuts short the wait of one already under way
-    const leave = (drainMs = DRAIN_MS) => {
+    // the end of the input (or a /quit line) waits while receipts keep coming, so a file sent over a slow link
+    // is delivered whole; Ctrl-C waits DRAIN_MS at most
+    const leave = (drainMs = DRAIN_MS, extendOnReceipt = false) => {
       if (leaving && drainMs > 0) return
       leaving = true
-      run(chat.leave({ drainMs }))
+      run(chat.leave({ drainMs, extendOnReceipt }))
     }
-    setInterrupt(leave)
+    setInterrupt((drainMs) => leave(drainMs))
     // One fiber sends the lines in order, as many as are waiting at a time: lines that arrive together reach
     // the chat together and share frames. Reading pauses while many lines wait, so a peer that reads slowly
     // cannot make us hold all of stdin in memory; a read is cut into lines a slice at a time, only while the
@@ -195,7 +197,7 @@ const pipeInput = (
           else if (stay) return
           else if (lineNo === 0 && inputError === undefined) notices?.empty()
           // "/quit" and the end of input leave after the lines before them, never before
-          if (line === END || line === "/quit") return leave()
+          if (line === END || line === "/quit") return leave(DRAIN_MS, true)
           if (typeof line !== "string") {
             report({ code: "SendRefused", message: tooLongRefusal(line.bytes), line: lineNo }, lastId)
             continue

@@ -9,7 +9,7 @@ import type { FramedConn } from "../services/Framing.js"
 
 type Input =
   | { readonly _tag: "Send"; readonly id: string; readonly text: string }
-  | { readonly _tag: "Leave"; readonly drainMs: number }
+  | { readonly _tag: "Leave"; readonly drainMs: number; readonly extendOnReceipt: boolean }
   | { readonly _tag: "Frames"; readonly frames: ReadonlyArray<Uint8Array> }
   | { readonly _tag: "ReadEnd"; readonly error: ChatError }
   | { readonly _tag: "Written"; readonly bytes: number; readonly frames: ReadonlyArray<Uint8Array> }
@@ -174,6 +174,9 @@ export const startChat = (
     const loop = Effect.gen(function* () {
       let unsent = 0
       const st: { leaving: "no" | "draining" | "goodbye" } = { leaving: "no" }
+      // receipts taken so far, and the drain under way: an extending one is armed anew while they come
+      let acknowledged = 0
+      let drain: { readonly ms: number; readonly extend: boolean; acknowledgedAtArm: number } | undefined
       let lastHeard = Date.now()
       let lastSent = Date.now()
       // when the heartbeat timer last beat
@@ -316,7 +319,10 @@ export const startChat = (
               break
             case "Delivered":
               for (const id of e.ids)
-                if (undelivered.acknowledge(id)) round.events.push({ _tag: "delivered", id, at })
+                if (undelivered.acknowledge(id)) {
+                  acknowledged++
+                  round.events.push({ _tag: "delivered", id, at })
+                }
               break
             case "Unsupported":
               round.events.push(event({ _tag: "unsupported", kind: e.kind }, at))
@@ -417,11 +423,19 @@ export const startChat = (
               if (st.leaving !== "no") break
               if (undelivered.size > 0 || deferred.length > 0) {
                 st.leaving = "draining"
+                drain = { ms: input.drainMs, extend: input.extendOnReceipt, acknowledgedAtArm: acknowledged }
                 after(input.drainMs, "drain")
               } else sayGoodbye()
               break
             case "Timer":
-              if (input.what === "drain" && st.leaving === "draining") sayGoodbye()
+              if (input.what === "drain" && st.leaving === "draining") {
+                // receipts still coming: the link is slow, not gone (a file piped over 1 Mbit/s left 40 % of its
+                // lines undelivered after a fixed 10 s, and the peer read a lost connection)
+                if (drain?.extend === true && acknowledged > drain.acknowledgedAtArm) {
+                  drain.acknowledgedAtArm = acknowledged
+                  after(drain.ms, "drain")
+                } else sayGoodbye()
+              }
               else if (input.what === "settle" && st.leaving === "goodbye") finish({ _tag: "Left" })
               else if (input.what === "receipts") {
                 receiptsScheduled = false
@@ -615,7 +629,9 @@ export const startChat = (
       Effect.suspend(() =>
         leaveAsked === undefined || Exit.isInterrupted(exit)
           ? Effect.void
-          : Deferred.await(outcome).pipe(Effect.timeout(leaveAsked + LEAVE_GRACE_MS), Effect.ignore)
+          : leaveAsked === Infinity
+            ? Deferred.await(outcome)
+            : Deferred.await(outcome).pipe(Effect.timeout(leaveAsked + LEAVE_GRACE_MS), Effect.ignore)
       )
     )
 
@@ -655,8 +671,11 @@ export const startChat = (
       leave: (opts) =>
         Effect.suspend(() => {
           const drainMs = opts?.drainMs ?? 0
-          leaveAsked = Math.min(leaveAsked ?? drainMs, drainMs)
-          return Effect.asVoid(inputs.offer({ _tag: "Leave", drainMs }))
+          const extendOnReceipt = opts?.extendOnReceipt === true && drainMs > 0
+          // an extending drain has no bound of its own: it ends once drainMs pass without a receipt
+          const bound = extendOnReceipt ? Infinity : drainMs
+          leaveAsked = Math.min(leaveAsked ?? bound, bound)
+          return Effect.asVoid(inputs.offer({ _tag: "Leave", drainMs, extendOnReceipt }))
         }),
       outcome: Deferred.await(outcome)
     }

@@ -27,10 +27,12 @@ export interface ChatHandle {
   readonly send: (text: string) => Effect.Effect<string, SendRefused>
   /**
    * Leaves the chat: waits (up to `drainMs`) for receipts of messages still in flight, then says goodbye.
+   * With `extendOnReceipt`, each receipt starts that wait anew: it ends once `drainMs` pass without one, so
+   * a slow link that is still delivering is waited for (a dead one is the heartbeat's to find).
    * Returns at once; `outcome` tells when it is over. A leave with `drainMs` 0 during an earlier one's wait
    * says goodbye at once.
    */
-  readonly leave: (options?: { readonly drainMs?: number }) => Effect.Effect<void>
+  readonly leave: (options?: { readonly drainMs?: number; readonly extendOnReceipt?: boolean }) => Effect.Effect<void>
   /** Completes when the chat is over, for whatever reason. */
   readonly outcome: Effect.Effect<ChatOutcome>
 }
