@@ -19,6 +19,12 @@ const connectedPair = Effect.gen(function* () {
   })
   return { server, client }
 })
+/** A plain TCP server of the test's own on 127.0.0.1, closed with the scope: its port. */
+const listening = (server: import("node:net").Server) =>
+  Effect.acquireRelease(
+    Effect.async<number>((resume) => void server.listen(0, "127.0.0.1", () => resume(Effect.succeed((server.address() as { port: number }).port)))),
+    () => Effect.sync(() => server.close())
+  )
 const total = (chunks: ReadonlyArray<Uint8Array>) => chunks.reduce((n, c) => n + c.length, 0)
 
 describe("the node:tls transport", () => {
@@ -136,11 +142,7 @@ describe("the node:tls transport", () => {
       const net = yield* Effect.promise(() => import("node:net"))
       // answers as a web server does to what is not HTTP
       const server = net.createServer((s) => s.once("data", () => s.end("HTTP/1.0 400 Bad Request\r\n\r\n")))
-      yield* Effect.acquireRelease(
-        Effect.async<void>((resume) => void server.listen(0, "127.0.0.1", () => resume(Effect.void))),
-        () => Effect.sync(() => server.close())
-      )
-      const port = (server.address() as { port: number }).port
+      const port = yield* listening(server)
       const transport = yield* Transport
       const error = yield* Effect.flip(transport.connect({ host: "127.0.0.1", port }, { connectTimeoutMs: 5_000 }))
       const { describeError } = yield* Effect.promise(() => import("../src/domain/errors.js"))
@@ -199,11 +201,7 @@ describe("the node:tls transport", () => {
         ["resets", (s: import("node:net").Socket) => void s.resetAndDestroy()]
       ] as const) {
         const server = net.createServer(end)
-        yield* Effect.acquireRelease(
-          Effect.async<void>((resume) => void server.listen(0, "127.0.0.1", () => resume(Effect.void))),
-          () => Effect.sync(() => server.close())
-        )
-        const port = (server.address() as { port: number }).port
+        const port = yield* listening(server)
         const error = yield* Effect.flip(transport.connect({ host: "127.0.0.1", port }, { connectTimeoutMs: 5_000 }))
         expect({ how, error: describeError(error) }).toEqual({
           how,
@@ -231,12 +229,9 @@ describe("the node:tls transport", () => {
         a.on("close", () => b.destroy())
         b.on("close", () => a.destroy())
       })
-      yield* Effect.acquireRelease(
-        Effect.async<void>((resume) => void relay.listen(0, "127.0.0.1", () => resume(Effect.void))),
-        () => Effect.sync(() => relay.close())
-      )
+      const relayPort = yield* listening(relay)
       const [server, client] = yield* Effect.all(
-        [listener.accept, transport.connect({ host: "127.0.0.1", port: (relay.address() as { port: number }).port }, { connectTimeoutMs: 5_000 })],
+        [listener.accept, transport.connect({ host: "127.0.0.1", port: relayPort }, { connectTimeoutMs: 5_000 })],
         { concurrency: 2 }
       )
       tamper = true
