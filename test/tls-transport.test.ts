@@ -244,4 +244,20 @@ describe("the node:tls transport", () => {
       expect(describeError(atClient)).toBe("The connection failed: the peer's TLS found the data altered on the way (bad record mac).")
     }).pipe(Effect.provide(tlsLayer))
   )
+  it.scopedLive("a peer that connects before the certificate is made waits for it, then gets in", () =>
+    Effect.gen(function* () {
+      // TCP listens at once, TLS starts when the key is made: the peer's first bytes wait, none are lost
+      const identity = yield* ForgeCertificate.generateIdentity("late")
+      const late = Layer.succeed(Certificate, { identity: Effect.delay(Effect.succeed(identity), "300 millis") })
+      yield* Effect.gen(function* () {
+        const transport = yield* Transport
+        const listener = yield* transport.listen({ host: "127.0.0.1", port: 0 })
+        const [server, client] = yield* Effect.all([listener.accept, transport.connect(listener.address, { connectTimeoutMs: 5_000 })], {
+          concurrency: 2
+        })
+        yield* client.write(new TextEncoder().encode("first words"))
+        expect(new TextDecoder().decode(yield* server.read)).toBe("first words")
+      }).pipe(Effect.provide(NodeTlsTransport.layer.pipe(Layer.provide(late))))
+    })
+  )
 })
