@@ -47,7 +47,8 @@ const questionOutput = (): NodeJS.WriteStream | undefined =>
 const askTarget = (problem: string | undefined) =>
   Effect.async<string, UsageError>((resume) => {
     const out = questionOutput() ?? process.stdout
-    if (problem !== undefined) out.write(`${problem}\n`)
+    // folded at words: the terminal broke it anywhere ("name it afte" / "r a %")
+    if (problem !== undefined) out.write(`${fold(problem, "", Math.min(out.columns || 80, 100)).join("\n")}\n`)
     const rl = readline.createInterface({ input: process.stdin, output: out })
     let done = false
     const finish = (result: Effect.Effect<string, UsageError>) => {

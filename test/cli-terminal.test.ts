@@ -171,6 +171,22 @@ describe("the interactive terminal", () => {
     expect(await term.exited).toBe(0)
   })
 
+  it("what was wrong with an answer is folded at words to the terminal's width, not broken anywhere", async () => {
+    const size = { columns: 50, rows: 20 }
+    const term = inTerminal(["-i", "127.0.0.1", "-m", "1"], size)
+    await term.waitFor("Peer address (ip[:port]): ")
+    term.type("fe80::1\r")
+    await term.waitFor(/link-local[\s\S]*Peer address \(ip\[:port\]\): /)
+    await term.settled()
+    const rows = await term.rendered(size)
+    const said = rows.slice(rows.findIndex((r) => r.startsWith("fe80::1 is")), -1)
+    // every row ends at a word (the terminal cut "name it afte" / "r a %" at 90 columns)
+    expect(said.join(" ")).toBe("fe80::1 is a link-local address, reached only through the interface it is on: name it after a %, as [fe80::1%eth0]:8000.")
+    for (const row of said) expect(row.length).toBeLessThanOrEqual(size.columns)
+    term.type("\x03")
+    expect(await term.exited).toBe(130)
+  })
+
   it("gives up with one sentence and exit code 2 when the question gets Ctrl-D (it used to exit 0, silently)", async () => {
     const term = inTerminal(["-i", "127.0.0.1", "-m", "1"])
     await term.waitFor("Peer address (ip[:port]): ")
