@@ -1,7 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Schedule } from "effect"
 import { spawn } from "node:child_process"
+import * as net from "node:net"
 import * as tls from "node:tls"
+import { describeError } from "../src/domain/errors.js"
 import { DEFAULT_MAX_FRAME } from "../src/domain/frame.js"
 import { frame } from "../src/layers/LengthPrefixFraming.js"
 import * as ForgeCertificate from "../src/layers/ForgeCertificate.js"
@@ -20,7 +22,7 @@ const connectedPair = Effect.gen(function* () {
   return { server, client }
 })
 /** A plain TCP server of the test's own on 127.0.0.1, closed with the scope: its port. */
-const listening = (server: import("node:net").Server) =>
+const listening = (server: net.Server) =>
   Effect.acquireRelease(
     Effect.async<number>((resume) => void server.listen(0, "127.0.0.1", () => resume(Effect.succeed((server.address() as { port: number }).port)))),
     () => Effect.sync(() => server.close())
@@ -139,18 +141,17 @@ describe("the node:tls transport", () => {
 
   it.scopedLive("a target that does not speak TLS (a web server) is said in a sentence, without OpenSSL's internals", () =>
     Effect.gen(function* () {
-      const net = yield* Effect.promise(() => import("node:net"))
       // answers as a web server does to what is not HTTP
       const server = net.createServer((s) => s.once("data", () => s.end("HTTP/1.0 400 Bad Request\r\n\r\n")))
       const port = yield* listening(server)
       const transport = yield* Transport
       const error = yield* Effect.flip(transport.connect({ host: "127.0.0.1", port }, { connectTimeoutMs: 5_000 }))
-      const { describeError } = yield* Effect.promise(() => import("../src/domain/errors.js"))
       expect(error).toMatchObject({ _tag: "ConnectError", reason: "Tls" })
       // it read "...: 80EC652AD47F0000:error:0A00010B:SSL routines:ssl3_get_record:wrong version number:../deps/..."
       expect(describeError(error)).toBe(`Could not set up TLS with 127.0.0.1:${port}: what answers there does not speak TLS (is it p2pchat?).`)
     }).pipe(Effect.provide(tlsLayer))
   )
+
   it.scopedLive("a connection still in its TLS handshake when the listener closes is closed too, not left open unclaimed", () =>
     Effect.gen(function* () {
       // the certificate is late, so TLS waits on it; the listener closes meanwhile (auto mode closes its
@@ -172,6 +173,7 @@ describe("the node:tls transport", () => {
       expect(outcome).toBe("closed")
     })
   )
+
   it.scopedLive("an IPv6 address with letters in it is not sent as the TLS server name (node warned on stderr about it)", () =>
     Effect.gen(function* () {
       const warnings: Array<string> = []
@@ -190,15 +192,14 @@ describe("the node:tls transport", () => {
       expect(warnings).toEqual([])
     }).pipe(Effect.provide(tlsLayer))
   )
+
   it.scopedLive("a target that takes the connection and closes or resets it before TLS is said in a sentence, not in node's words", () =>
     Effect.gen(function* () {
-      const net = yield* Effect.promise(() => import("node:net"))
-      const { describeError } = yield* Effect.promise(() => import("../src/domain/errors.js"))
       const transport = yield* Transport
       for (const [how, end] of [
         // they read "Client network socket disconnected before secure TLS connection was established" and "read ECONNRESET"
-        ["closes", (s: import("node:net").Socket) => void s.end()],
-        ["resets", (s: import("node:net").Socket) => void s.resetAndDestroy()]
+        ["closes", (s: net.Socket) => void s.end()],
+        ["resets", (s: net.Socket) => void s.resetAndDestroy()]
       ] as const) {
         const server = net.createServer(end)
         const port = yield* listening(server)
@@ -210,10 +211,9 @@ describe("the node:tls transport", () => {
       }
     }).pipe(Effect.provide(tlsLayer))
   )
+
   it.scopedLive("bytes altered on the way end the connection on both sides at once, said in a sentence", () =>
     Effect.gen(function* () {
-      const net = yield* Effect.promise(() => import("node:net"))
-      const { describeError } = yield* Effect.promise(() => import("../src/domain/errors.js"))
       const transport = yield* Transport
       const listener = yield* transport.listen({ host: "127.0.0.1", port: 0 })
       // a TCP relay in between that, once told to, flips a bit in what the connecting side sends
@@ -244,6 +244,7 @@ describe("the node:tls transport", () => {
       expect(describeError(atClient)).toBe("The connection failed: the peer's TLS found the data altered on the way (bad record mac).")
     }).pipe(Effect.provide(tlsLayer))
   )
+
   it.scopedLive("a peer that connects before the certificate is made waits for it, then gets in", () =>
     Effect.gen(function* () {
       // TCP listens at once, TLS starts when the key is made: the peer's first bytes wait, none are lost
