@@ -254,13 +254,14 @@ describe("the interactive terminal", () => {
     peer.send("before widening")
     await term.waitFor("before widening")
     // two sent lines whose receipts come after the resize, the second of two rows at sixty columns and one at
-    // a hundred: a mark counted rows as they were printed, and went a row too high
+    // a hundred (a link: one word, left whole for the terminal to wrap): a mark counted rows as they were
+    // printed, and went a row too high
     peer.child.kill("SIGSTOP")
-    const long = "a sent line that takes two rows of a terminal sixty wide and one of a wider one"
+    const long = "https://example.com/a/sent/link/of/two/rows/at/sixty/and/one/wider"
     term.type("short one\r")
     await term.waitFor("short one")
     term.type(`${long}\r`)
-    await term.waitFor("wider one")
+    await term.waitFor("one/wider")
     const typed = "a line typed before the window is made wider, long enough for two rows of sixty"
     for (const c of typed) term.type(c)
     await term.waitFor("rows of sixty")
@@ -279,6 +280,34 @@ describe("the interactive terminal", () => {
       expect.stringMatching(new RegExp(`^Sent \\d\\d:\\d\\d ✓ +${long}$`)),
       expect.stringMatching(/^Received \d\d:\d\d\s+after widening$/),
       `> ${typed}`
+    ])
+  })
+
+  it("long messages are folded at words under their labels, and a folded sent message's mark goes on its first row", async () => {
+    const size = { columns: 60, rows: 20 }
+    const { peer, term } = await chatInTerminal(size)
+    await term.waitFor("> ")
+    const incoming = "a message from the peer that is too long for one row of sixty columns and goes on"
+    peer.send(incoming)
+    await term.waitFor("and goes on")
+    peer.child.kill("SIGSTOP") // its receipt comes after a message printed below it
+    const outgoing = "and an answer of ours, long enough to be folded in two rows of this narrow terminal"
+    term.type(`${outgoing}\r`)
+    await term.waitFor("narrow terminal")
+    peer.child.kill("SIGCONT")
+    await peer.waitFor("message", (m) => m.text === outgoing)
+    peer.send("short")
+    await term.waitFor("✓")
+    await term.settled()
+    const rows = await term.rendered(size)
+    const from = rows.findIndex((r) => r.startsWith("Received") && r.includes("a message from"))
+    // the terminal broke them anywhere and went on under the label ("long enough to be fol" / "ded in two")
+    expect(rows.slice(from, -1)).toEqual([
+      expect.stringMatching(/^Received \d\d:\d\d {2}a message from the peer that is too long for$/),
+      "                one row of sixty columns and goes on",
+      expect.stringMatching(/^Sent \d\d:\d\d ✓ {4}and an answer of ours, long enough to be$/),
+      "                folded in two rows of this narrow terminal",
+      expect.stringMatching(/^Received \d\d:\d\d {2}short$/)
     ])
   })
 

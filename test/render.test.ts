@@ -1,5 +1,18 @@
+import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { colors, dropRepeatedConnecting, fold, groupFingerprint, idList, localTime, plain, renderEvent, styleFor } from "../src/cli/render.js"
+import {
+  colors,
+  dropRepeatedConnecting,
+  fold,
+  groupFingerprint,
+  hang,
+  idList,
+  localTime,
+  plain,
+  renderEvent,
+  styleFor,
+  withoutColour
+} from "../src/cli/render.js"
 import stringWidth from "string-width"
 import { rowsOn } from "../src/cli/views.js"
 import * as SeedProtocol from "../src/layers/SeedProtocol.js"
@@ -28,6 +41,59 @@ describe("the human views", () => {
     expect(rowsOn("e\u0301".repeat(80), 80, stringWidth)).toBe(1)
     expect(rowsOn("😀".repeat(41), 80, stringWidth)).toBe(2)
     expect(rowsOn(`\x1b[1m${"x".repeat(80)}\x1b[22m`, 80, stringWidth)).toBe(1)
+  })
+
+  it("a long message is folded at words under its label, not broken mid-word and continued under the label", () => {
+    const text = "hello from a, with a rather long line that will need to wrap on the narrower terminal of b ok"
+    const rows = renderEvent(event({ _tag: "message", id: "1", text }), plain, 60, stringWidth)
+    expect(rows).toEqual([
+      expect.stringMatching(/^Received \d\d:\d\d {2}hello from a, with a rather long line that$/),
+      "                will need to wrap on the narrower terminal",
+      "                of b ok"
+    ])
+    // a sent line too (its mark goes on the first row); without the terminal's measure (output to a file or a
+    // pipe) one line, as before
+    expect(renderEvent(event({ _tag: "sent", id: "1", text }), plain, 60, stringWidth)).toHaveLength(3)
+    expect(renderEvent(event({ _tag: "message", id: "1", text }), plain, 60)).toHaveLength(1)
+    // sentences with a stamp hang under the stamp
+    const refused = renderEvent(event({ _tag: "error", code: "SendRefused", message: text, line: 7 }), plain, 60, stringWidth)
+    expect(refused[1]).toMatch(/^ {11}\S/)
+  })
+
+  it("folding: rows within the width, every word kept in order, wide characters measured, long words whole", () => {
+    const word = fc.oneof(
+      fc.stringMatching(/^[a-z]{1,12}$/),
+      fc.constantFrom("漢字", "😀", "e\u0301", "https://example.com/a/long/path/that/fits/nowhere/at/all?x=1")
+    )
+    fc.assert(
+      fc.property(fc.array(word, { minLength: 1, maxLength: 40 }), fc.integer({ min: 20, max: 120 }), (words, columns) => {
+        const label = "Received 12:00  "
+        const rows = hang(label, [[words.join(" "), colors.bold]], columns, stringWidth)
+        const texts = rows.map((r) => withoutColour(r))
+        expect(texts[0]!.startsWith(label)).toBe(true)
+        // the words, in order, nothing lost or added
+        expect(texts.map((t, i) => (i === 0 ? t.slice(label.length) : t)).join(" ").split(/ +/).filter((w) => w !== "")).toEqual(words)
+        // a terminal too narrow to hang text under the label keeps one line, for the terminal to wrap
+        if (columns - label.length < 24) {
+          expect(rows).toHaveLength(1)
+          return
+        }
+        for (const [i, t] of texts.entries()) {
+          const own = i === 0 ? t.slice(label.length) : t.trimStart()
+          if (i > 0) expect(t).toMatch(/^ {16}\S/)
+          // over the width only as one word that fits no row
+          if (stringWidth(t) > columns) expect(own.split(" ")).toHaveLength(1)
+          // each row opens and closes its own style
+          if (i > 0) expect(rows[i]).toMatch(/^ {16}\x1b\[1m.*\x1b\[22m$/)
+        }
+        // and no row could have taken the next row's first word
+        for (let i = 0; i + 1 < texts.length; i++) {
+          const next = texts[i + 1]!.trimStart().split(" ")[0]!
+          expect(stringWidth(texts[i]!) + 1 + stringWidth(next)).toBeGreaterThan(columns)
+        }
+      }),
+      { numRuns: 300 }
+    )
   })
 
   it("times are shown in the reader's time zone (events carry UTC, which read an hour or more off)", () => {

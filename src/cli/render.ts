@@ -108,6 +108,71 @@ export const fold = (text: string, indent: string, width: number = COLUMNS): Arr
   return [...lines, indent + line]
 }
 
+/** Columns a piece of text takes on a terminal (string-width's default export). */
+export type DisplayWidth = (text: string) => number
+
+/** Some text and the style it is shown in. */
+export type Piece = readonly [text: string, style: (s: string) => string]
+
+/** Least room for text beside a label: on a narrower terminal, folding under the label would leave a column of words. */
+const LEAST_HANGING = 24
+
+/**
+ * `pieces` after `label`, folded at spaces to a terminal `columns` wide, the
+ * rows after the first indented to the label's width: the terminal broke a message anywhere ("that w" / "ill
+ * need") and went on under the label. A word that does not fit on a row of its own is left whole for the
+ * terminal to wrap (a link or a key stays one piece to copy); a terminal too narrow for the indent gets one
+ * line, as before. Each row styles its pieces separately, so a row never ends inside a style.
+ */
+export const hang = (
+  label: string,
+  pieces: ReadonlyArray<Piece>,
+  columns: number,
+  width: DisplayWidth
+): Array<string> => {
+  const labelWidth = width(label)
+  const room = columns - labelWidth
+  const whole = () => [label + pieces.map(([text, style]) => style(text)).join("")]
+  if (room < LEAST_HANGING) return whole()
+  const rows: Array<Array<Piece>> = [[]]
+  let used = 0
+  // spaces waiting for the next word: kept between words on a row, dropped at a break
+  let spaces: Array<Piece> = []
+  for (const [text, style] of pieces) {
+    for (const token of text.split(/( +)/)) {
+      if (token === "") continue
+      if (token.startsWith(" ")) {
+        spaces.push([token, style])
+        continue
+      }
+      const gap = spaces.reduce((n, [s]) => n + s.length, 0)
+      const w = width(token)
+      if (used > 0 && used + gap + w > room) {
+        rows.push([])
+        used = 0
+      } else rows[rows.length - 1]!.push(...spaces)
+      used += (used > 0 || rows.length === 1 ? gap : 0) + w
+      spaces = []
+      rows[rows.length - 1]!.push([token, style])
+    }
+  }
+  if (rows.length === 1) return whole()
+  const indent = " ".repeat(labelWidth)
+  return rows.map((row, i) => (i === 0 ? label : indent) + styled(row))
+}
+
+/** A row's pieces, neighbours in the same style joined (one pair of escapes for a run of words). */
+const styled = (row: ReadonlyArray<Piece>): string => {
+  let out = ""
+  for (let i = 0; i < row.length; ) {
+    const style = row[i]![1]
+    let text = ""
+    for (; i < row.length && row[i]![1] === style; i++) text += row[i]![0]
+    out += style(text)
+  }
+  return out
+}
+
 /** Characters of ids a person is shown at most (the JSON view lists them all). */
 const ID_LIST_CHARS = 200
 
@@ -142,9 +207,15 @@ export const typeHint = (s: Style, columns: number = COLUMNS): Array<string> =>
     ? [`  ${TYPE_HINT} ${s.dim(HELP_HINT)}`]
     : [...fold(TYPE_HINT, "  ", columns), `  ${s.dim(HELP_HINT)}`]
 
-/** The terminal lines for one event (none for events the human view does not show), for a terminal `columns` wide. */
-export const renderEvent = (e: ChatEvent, s: Style, columns: number = COLUMNS): Array<string> => {
+/**
+ * The terminal lines for one event (none for events the human view does not show), for a terminal `columns`
+ * wide. Given the terminal's `width` measure, long messages and sentences are folded under their labels (see
+ * `hang`); without it (output to a file or a pipe) every event stays one line, for grep and for reading back.
+ */
+export const renderEvent = (e: ChatEvent, s: Style, columns: number = COLUMNS, width?: DisplayWidth): Array<string> => {
   const stamp = s.dim(`[${hhmmss(e.at)}]`)
+  const line = (label: string, ...pieces: ReadonlyArray<Piece>): Array<string> =>
+    width === undefined ? [label + pieces.map(([text, style]) => style(text)).join("")] : hang(label, pieces, columns, width)
   switch (e._tag) {
     case "listening":
       return [`${stamp} Listening on ${e.address.includes(":") ? `[${e.address}]` : e.address}:${e.port}`]
@@ -154,8 +225,8 @@ export const renderEvent = (e: ChatEvent, s: Style, columns: number = COLUMNS): 
       return [`${stamp} Connected ${e.role === "connector" ? "to" : "from"} ${e.peer}`]
     case "rejected":
       return e.role === "connector"
-        ? [`${stamp} ${s.yellow(escapeForTerminal(e.reason))} Still trying, and waiting for the peer to connect.`]
-        : [`${stamp} ${s.yellow("Turned away")} ${e.peer}: ${escapeForTerminal(e.reason)} Still waiting.`]
+        ? line(`${stamp} `, [escapeForTerminal(e.reason), s.yellow], [" Still trying, and waiting for the peer to connect.", id])
+        : line(`${stamp} `, ["Turned away", s.yellow], [` ${e.peer}: ${escapeForTerminal(e.reason)} Still waiting.`, id])
     case "handshake":
       return [
         `${stamp} Secure session ready (${e.protocol}).`,
@@ -163,24 +234,24 @@ export const renderEvent = (e: ChatEvent, s: Style, columns: number = COLUMNS): 
         ...verification(e, s, columns)
       ]
     case "sent":
-      return [`${s.dim(`Sent ${hhmm(e.at)}`)}      ${s.bold(escapeForTerminal(e.text))}`]
+      return line(`${s.dim(`Sent ${hhmm(e.at)}`)}      `, [escapeForTerminal(e.text), s.bold])
     case "delivered":
       return []
     case "message":
-      return [`${s.green(`Received ${hhmm(e.at)}`)}  ${s.bold(escapeForTerminal(e.text))}`]
+      return line(`${s.green(`Received ${hhmm(e.at)}`)}  `, [escapeForTerminal(e.text), s.bold])
     case "unsupported":
-      return [`${stamp} ${s.yellow("The peer sent a kind of message this version does not know")} (${escapeForTerminal(e.kind)}); skipped.`]
+      return line(`${stamp} `, ["The peer sent a kind of message this version does not know", s.yellow], [` (${escapeForTerminal(e.kind)}); skipped.`, id])
     case "peer-left":
       return [`${stamp} ${s.yellow("Your peer left the chat.")}`]
     case "disconnected": {
       const lines =
         e.reason === "left" ? [`${stamp} You left the chat.`] : e.reason === "peer left" ? [] : [`${stamp} ${s.red("Disconnected.")}`]
       if (e.undelivered.length > 0)
-        lines.push(`  ${s.yellow(`Not confirmed as delivered: ${e.undelivered.length} message(s) (${idList(e.undelivered)}).`)}`)
+        lines.push(...line("  ", [`Not confirmed as delivered: ${e.undelivered.length} message(s) (${idList(e.undelivered)}).`, s.yellow]))
       return lines
     }
     case "error":
-      return [`${stamp} ${s.red((e.line === undefined ? "" : `Line ${e.line}: `) + escapeForTerminal(e.message))}`]
+      return line(`${stamp} `, [(e.line === undefined ? "" : `Line ${e.line}: `) + escapeForTerminal(e.message), s.red])
   }
 }
 

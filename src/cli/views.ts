@@ -7,7 +7,16 @@ import { lineSplitter, type TooLong } from "../domain/lines.js"
 import { MAX_TEXT_BYTES, tooLongRefusal } from "../domain/text.js"
 import { HELP, readTyped, type Typed, unknownCommand } from "./commands.js"
 import type { ChatHandle, ChatOutcome } from "../services/Chat.js"
-import { dropRepeatedConnecting, hhmm, renderEvent, type Style, typeHint, verification, withoutColour } from "./render.js"
+import {
+  type DisplayWidth,
+  dropRepeatedConnecting,
+  hhmm,
+  renderEvent,
+  type Style,
+  typeHint,
+  verification,
+  withoutColour
+} from "./render.js"
 
 /**
  * A view renders events and feeds input lines to the chat. Three of them: the interactive terminal, plain
@@ -379,9 +388,6 @@ export const readOnAfterFg = (rl: readline.Interface): void => void rl.on("SIGCO
 
 const PROMPT = "> "
 
-/** Columns a piece of text takes on a terminal (string-width's default export). */
-export type DisplayWidth = (text: string) => number
-
 // made on first use: ICU's segmenter costs start-up time that only the interactive view needs
 let graphemes: Intl.Segmenter | undefined
 
@@ -490,10 +496,13 @@ export const makeTerminalView = (style: Style, displayWidth: DisplayWidth): View
         markDelivered(e.id)
         continue
       }
-      for (const line of [...renderEvent(e, style, columns()), ...(e._tag === "handshake" ? typeHint(style, columns()) : [])]) {
-        lines.push(e._tag === "sent" ? line.replace("     ", ` ${style.dim("○")}   `) : line)
-        ids.push(e._tag === "sent" ? e.id : undefined)
-      }
+      const rows = [...renderEvent(e, style, columns(), displayWidth), ...(e._tag === "handshake" ? typeHint(style, columns()) : [])]
+      rows.forEach((row, i) => {
+        // a sent message's first row carries its mark (and its id, to find it by), folded rows or not
+        const marked = e._tag === "sent" && i === 0
+        lines.push(marked ? row.replace("     ", ` ${style.dim("○")}   `) : row)
+        ids.push(marked ? e.id : undefined)
+      })
     }
     print(lines, ids)
   }
