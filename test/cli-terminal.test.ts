@@ -311,6 +311,22 @@ describe("the interactive terminal", () => {
     ])
   })
 
+  it("a typed message over the length limit is refused in a sentence folded at words; nothing is sent", async () => {
+    const size = { columns: 60, rows: 20 }
+    const { peer, term } = await chatInTerminal(size)
+    await term.waitFor("> ")
+    // a paste: the whole of it at once
+    term.type(`${"x".repeat(70_000)}\r`)
+    await term.waitFor("Nothing was sent.", 30_000)
+    term.type("after it\r")
+    await peer.waitFor("message", (m) => m.text === "after it")
+    expect(peer.events.filter((e) => e._tag === "message")).toHaveLength(1)
+    await term.settled()
+    const rows = await term.rendered(size)
+    const from = rows.findIndex((r) => r.startsWith("That message"))
+    expect(rows.slice(from, from + 2)).toEqual(["That message is 70000 bytes; the limit is 65536 bytes of", "UTF-8. Nothing was sent."])
+  })
+
   it("Ctrl-C leaves, waiting a little for receipts; a second Ctrl-C leaves at once, still with a goodbye", async () => {
     // in this view a second Ctrl-C only left again, and the wait for receipts went on to its end (3 s); where a
     // second Ctrl-C did stop at once, it cut the connection, and the peer read "connection lost"

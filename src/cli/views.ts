@@ -10,6 +10,7 @@ import type { ChatHandle, ChatOutcome } from "../services/Chat.js"
 import {
   type DisplayWidth,
   dropRepeatedConnecting,
+  hang,
   hhmm,
   renderEvent,
   type Style,
@@ -560,7 +561,11 @@ export const makeTerminalView = (style: Style, displayWidth: DisplayWidth): View
             case "unknown":
               return print(answer(typed, handshake, style, columns()))
             case "send":
-              return run(chat.send(typed.text).pipe(Effect.catchAll((refused) => Effect.sync(() => print([style.red(refused.message)])))))
+              return run(
+                chat
+                  .send(typed.text)
+                  .pipe(Effect.catchAll((refused) => Effect.sync(() => print(hang("", [[refused.message, style.red]], columns(), displayWidth)))))
+              )
           }
         })
         face.prompt()
