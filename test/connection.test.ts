@@ -2,6 +2,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { isIP } from "node:net"
 import { Effect } from "effect"
 import { type Endpoint, isWildcard } from "../src/domain/address.js"
+import { ConnectError } from "../src/domain/errors.js"
+import type { ChatEvent } from "../src/domain/events.js"
 import type { Role } from "../src/domain/session.js"
 import * as MemoryTransport from "../src/layers/MemoryTransport.js"
 import { establish } from "../src/services/Connection.js"
@@ -113,3 +115,42 @@ const meet = (a: { host: string; target: string }, b: { host: string; target: st
     )
     expect(new Set(roles)).toEqual(new Set(["connector", "listener"]))
   })
+
+describe("auto mode, a target that cannot be reached", () => {
+  // An unreachable address (a mistyped one: no such host on the network) or one that never answers (a firewall
+  // dropping the packets) was retried for good in silence, as a refused connection is: a person saw
+  // "Connecting to ..." and nothing more. A refused one means the machine is there and p2pchat not yet.
+  for (const [reason, said] of [
+    ["Unreachable", true],
+    ["Timeout", true],
+    ["Refused", false]
+  ] as const) {
+    it.live(`${reason}: ${said ? "said once, after three attempts in a row" : "waited on in silence"}, the retries going on`, () =>
+      Effect.gen(function* () {
+        const network = yield* MemoryTransport.make
+        let attempts = 0
+        const failing: Transport["Type"] = {
+          ...machine(network, "10.0.0.1"),
+          connect: (to) => Effect.suspend(() => (attempts++, Effect.fail(new ConnectError({ ...to, reason, detail: "as the test says" }))))
+        }
+        const events: Array<ChatEvent> = []
+        const run = establish({
+          mode: "auto",
+          local: { host: "10.0.0.1", port: 8000 },
+          target: { host: "10.0.0.9", port: 8000 },
+          connectFor: "1 second",
+          handshakeTimeout: "1 second",
+          handshake,
+          emit: (e) => Effect.sync(() => void events.push(e)),
+          describe: () => "turned away"
+        }).pipe(Effect.scoped, Effect.provideService(Transport, failing))
+        const sixAttempts = Effect.repeat(Effect.sleep("50 millis"), { until: () => attempts >= 6 })
+        yield* Effect.raceFirst(run, sixAttempts).pipe(Effect.timeout("20 seconds"))
+        const rejected = events.filter((e) => e._tag === "rejected")
+        expect(rejected).toEqual(
+          said ? [expect.objectContaining({ role: "connector", peer: "10.0.0.9:8000", reason: expect.stringMatching(/^Could not reach 10\.0\.0\.9:8000: /) })] : []
+        )
+      })
+    )
+  }
+})

@@ -203,15 +203,17 @@ export const establish = <A, E>(
         const lower = compareEndpoints({ host: ownHost ?? first.address.host, port: first.address.port }, them) < 0
         const retryForever = Schedule.spaced(RETRY_SPACING).pipe(Schedule.jittered)
         // Auto mode retries for good (the peer may connect to us meanwhile), and so, in silence, past failures
-        // that are not "nobody there yet": a name that does not resolve, a web server where the peer should be.
-        // Such a failure is said once it has come LASTING_FAILURES times in a row: a reset in a simultaneous
-        // start (the peer closing its listener as its chat begins) comes once, and is nobody's concern.
+        // that are not "nobody there yet" (a refused connection: the machine is there, p2pchat not yet): a name
+        // that does not resolve, a web server where the peer should be, an address that nothing answers from (a
+        // mistyped one, a firewall). Such a failure is said once it has come LASTING_FAILURES times in a row: a
+        // reset in a simultaneous start (the peer closing its listener as its chat begins) comes once, and is
+        // nobody's concern.
         // A target that takes the connection and then says nothing (an HTTPS server, any TLS service that waits
         // for its client) is said at once: silence for the whole handshake time is no accident of a start.
         let last: { reason: string; times: number } | undefined
         const sayLasting = (e: ConnectError) =>
           Effect.suspend(() => {
-            if (e.reason === "Refused" || e.reason === "Timeout" || e.reason === "Unreachable") return Effect.void
+            if (e.reason === "Refused") return Effect.void
             const reason = describeError(e)
             last = last?.reason === reason ? { reason, times: last.times + 1 } : { reason, times: 1 }
             return last.times === (e.reason === "Silent" ? 1 : LASTING_FAILURES)
