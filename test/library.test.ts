@@ -83,7 +83,7 @@ describe("p2pchat as a library", () => {
       const all: ReadonlyArray<P2pchat.ChatError> = [
         new P2pchat.UsageError({ detail: "No target given." }),
         new P2pchat.ListenError({ host: "127.0.0.1", port: 1, reason: "Permission", detail: "EACCES" }),
-        new P2pchat.ConnectError({ host: "::1", port: 2, reason: "Timeout", detail: "5000 ms" }),
+        new P2pchat.ConnectError({ host: "::1", port: 2, reason: "Timeout", detail: "5 s" }),
         new P2pchat.TransportError({ reason: "Reset", detail: "ECONNRESET" }),
         new P2pchat.FrameError({ reason: "TooLarge", size: 5, max: 4 }),
         new P2pchat.HandshakeError({ protocol: "v2", reason: "Confirmation", detail: "wrong key confirmation" }),

@@ -152,6 +152,20 @@ describe("the node:tls transport", () => {
     }).pipe(Effect.provide(tlsLayer))
   )
 
+  it.scopedLive("a target that takes the TCP connection and never answers TLS is said with the time waited", () =>
+    Effect.gen(function* () {
+      const sockets: Array<net.Socket> = []
+      const server = net.createServer((s) => void sockets.push(s))
+      yield* Effect.addFinalizer(() => Effect.sync(() => sockets.forEach((s) => s.destroy())))
+      const port = yield* listening(server)
+      const transport = yield* Transport
+      const error = yield* Effect.flip(transport.connect({ host: "127.0.0.1", port }, { connectTimeoutMs: 300 }))
+      expect(error).toMatchObject({ _tag: "ConnectError", reason: "Timeout" })
+      // it read "no answer before the time limit": which limit, a person could not tell
+      expect(describeError(error)).toBe(`Could not reach 127.0.0.1:${port}: no answer within 0.3 s.`)
+    }).pipe(Effect.provide(tlsLayer))
+  )
+
   it.scopedLive("a connection still in its TLS handshake when the listener closes is closed too, not left open unclaimed", () =>
     Effect.gen(function* () {
       // the certificate is late, so TLS waits on it; the listener closes meanwhile (auto mode closes its

@@ -21,7 +21,8 @@ export class ConnectError extends Data.TaggedError("ConnectError")<{
   readonly port: number
   /**
    * Silent: TLS was set up, then nothing came where a p2pchat speaks at once; Closed: it was closed before a word
-   * (auto mode, where the peer also drops a spare connection: said when it lasts).
+   * (auto mode, where the peer also drops a spare connection: said when it lasts). For Timeout, `detail` is
+   * the time waited ("5 s").
    */
   readonly reason: "Refused" | "Unreachable" | "NameNotFound" | "Timeout" | "Tls" | "Silent" | "Closed" | "Other"
   readonly detail: string
@@ -118,7 +119,7 @@ export const describeError = (error: ChatError): string => {
         case "NameNotFound":
           return `Could not reach ${formatEndpoint(error)}: the name does not resolve to an address.`
         case "Timeout":
-          return `Could not reach ${formatEndpoint(error)}: no answer before the time limit.`
+          return `Could not reach ${formatEndpoint(error)}: no answer within ${error.detail}.`
         case "Tls":
           return `Could not set up TLS with ${formatEndpoint(error)}: ${error.detail}.`
         case "Silent":

@@ -241,7 +241,7 @@ const connect = (to: Endpoint, options?: { readonly connectTimeoutMs?: number })
       })
       const timer = setTimeout(() => {
         socket.destroy()
-        resume(Effect.fail(new ConnectError({ ...to, reason: "Timeout", detail: `${timeoutMs} ms` })))
+        resume(Effect.fail(new ConnectError({ ...to, reason: "Timeout", detail: `${Number((timeoutMs / 1000).toFixed(1))} s` })))
       }, timeoutMs)
       let ready: NodeJS.Immediate | undefined
       const onError = (e: Error) => {
