@@ -118,11 +118,11 @@ export type Piece = readonly [text: string, style: (s: string) => string]
 const LEAST_HANGING = 24
 
 /**
- * `pieces` after `label`, folded at spaces to a terminal `columns` wide, the
- * rows after the first indented to the label's width: the terminal broke a message anywhere ("that w" / "ill
- * need") and went on under the label. A word that does not fit on a row of its own is left whole for the
- * terminal to wrap (a link or a key stays one piece to copy); a terminal too narrow for the indent gets one
- * line, as before. Each row styles its pieces separately, so a row never ends inside a style.
+ * `pieces` after `label`, folded at spaces to a terminal `columns` wide, the rows after the first indented to
+ * the label's width: the terminal broke a message anywhere ("that w" / "ill need") and went on under the
+ * label. A word that does not fit on a row of its own is left whole for the terminal to wrap (a link or a key
+ * stays one piece to copy); a terminal too narrow for the indent gets one line, as before. Each row styles its
+ * pieces separately, so a row never ends inside a style.
  */
 export const hang = (
   label: string,
@@ -132,8 +132,7 @@ export const hang = (
 ): Array<string> => {
   const labelWidth = width(label)
   const room = columns - labelWidth
-  const whole = () => [label + pieces.map(([text, style]) => style(text)).join("")]
-  if (room < LEAST_HANGING) return whole()
+  if (room < LEAST_HANGING) return [oneLine(label, pieces)]
   const rows: Array<Array<Piece>> = [[]]
   let used = 0
   // spaces waiting for the next word: kept between words on a row, dropped at a break
@@ -150,16 +149,22 @@ export const hang = (
       if (used > 0 && used + gap + w > room) {
         rows.push([])
         used = 0
-      } else rows[rows.length - 1]!.push(...spaces)
-      used += (used > 0 || rows.length === 1 ? gap : 0) + w
+      } else {
+        rows[rows.length - 1]!.push(...spaces)
+        used += gap
+      }
+      used += w
       spaces = []
       rows[rows.length - 1]!.push([token, style])
     }
   }
-  if (rows.length === 1) return whole()
+  if (rows.length === 1) return [oneLine(label, pieces)]
   const indent = " ".repeat(labelWidth)
   return rows.map((row, i) => (i === 0 ? label : indent) + styled(row))
 }
+
+/** `pieces` after `label` on one line, however long (the terminal wraps it, or a file keeps it whole). */
+const oneLine = (label: string, pieces: ReadonlyArray<Piece>): string => label + pieces.map(([text, style]) => style(text)).join("")
 
 /** A row's pieces, neighbours in the same style joined (one pair of escapes for a run of words). */
 const styled = (row: ReadonlyArray<Piece>): string => {
@@ -215,7 +220,7 @@ export const typeHint = (s: Style, columns: number = COLUMNS): Array<string> =>
 export const renderEvent = (e: ChatEvent, s: Style, columns: number = COLUMNS, width?: DisplayWidth): Array<string> => {
   const stamp = s.dim(`[${hhmmss(e.at)}]`)
   const line = (label: string, ...pieces: ReadonlyArray<Piece>): Array<string> =>
-    width === undefined ? [label + pieces.map(([text, style]) => style(text)).join("")] : hang(label, pieces, columns, width)
+    width === undefined ? [oneLine(label, pieces)] : hang(label, pieces, columns, width)
   switch (e._tag) {
     case "listening":
       return [`${stamp} Listening on ${e.address.includes(":") ? `[${e.address}]` : e.address}:${e.port}`]
