@@ -327,6 +327,28 @@ describe("the interactive terminal", () => {
     expect(rows.slice(from, from + 2)).toEqual(["That message is 70000 bytes; the limit is 65536 bytes of", "UTF-8. Nothing was sent."])
   })
 
+  it("a chat cut off lists the messages not confirmed as delivered by their words, not by ids a person never saw", async () => {
+    const size = { columns: 120, rows: 30 }
+    const { peer, term } = await chatInTerminal(size)
+    await term.waitFor("> ")
+    term.type("this one arrives\r")
+    await peer.waitFor("message", (m) => m.text === "this one arrives")
+    await term.waitFor("✓")
+    peer.child.kill("SIGSTOP")
+    term.type("see you at five\r")
+    await term.waitFor("see you at five")
+    term.type("and bring the keys, the ones on the hook by the door\r")
+    await term.waitFor("by the door")
+    peer.child.kill("SIGKILL")
+    expect(await term.exited).toBe(1)
+    const rows = await term.rendered(size)
+    // it read "(2-3)": the ids of lines that show none
+    expect(rows.slice(-2)).toEqual([
+      expect.stringMatching(/^\[\d\d:\d\d:\d\d\] Disconnected\.$/),
+      '  Not confirmed as delivered: 2 message(s): "see you at five", "and bring the keys, the ones o…".'
+    ])
+  })
+
   it("Ctrl-C leaves, waiting a little for receipts; a second Ctrl-C leaves at once, still with a goodbye", async () => {
     // in this view a second Ctrl-C only left again, and the wait for receipts went on to its end (3 s); where a
     // second Ctrl-C did stop at once, it cut the connection, and the peer read "connection lost"

@@ -9,6 +9,7 @@ import {
   idList,
   localTime,
   plain,
+  quoteSent,
   renderEvent,
   styleFor,
   withoutColour
@@ -45,7 +46,7 @@ describe("the human views", () => {
 
   it("a long message is folded at words under its label, not broken mid-word and continued under the label", () => {
     const text = "hello from a, with a rather long line that will need to wrap on the narrower terminal of b ok"
-    const rows = renderEvent(event({ _tag: "message", id: "1", text }), plain, 60, stringWidth)
+    const rows = renderEvent(event({ _tag: "message", id: "1", text }), plain, 60, { width: stringWidth })
     expect(rows).toEqual([
       expect.stringMatching(/^Received \d\d:\d\d {2}hello from a, with a rather long line that$/),
       "                will need to wrap on the narrower terminal",
@@ -53,10 +54,10 @@ describe("the human views", () => {
     ])
     // a sent line too (its mark goes on the first row); without the terminal's measure (output to a file or a
     // pipe) one line, as before
-    expect(renderEvent(event({ _tag: "sent", id: "1", text }), plain, 60, stringWidth)).toHaveLength(3)
+    expect(renderEvent(event({ _tag: "sent", id: "1", text }), plain, 60, { width: stringWidth })).toHaveLength(3)
     expect(renderEvent(event({ _tag: "message", id: "1", text }), plain, 60)).toHaveLength(1)
     // sentences with a stamp hang under the stamp
-    const refused = renderEvent(event({ _tag: "error", code: "SendRefused", message: text, line: 7 }), plain, 60, stringWidth)
+    const refused = renderEvent(event({ _tag: "error", code: "SendRefused", message: text, line: 7 }), plain, 60, { width: stringWidth })
     expect(refused[1]).toMatch(/^ {11}\S/)
   })
 
@@ -94,6 +95,29 @@ describe("the human views", () => {
       }),
       { numRuns: 300 }
     )
+  })
+
+  it("at a terminal, messages not confirmed as delivered are listed by their starts, quoted (a person sees no ids)", () => {
+    const texts = new Map([
+      ["7", quoteSent("see you at five")],
+      ["8", quoteSent("a longer message that is cut after thirty characters")],
+      ["9", quoteSent("\x1b[2Jwiped 😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀")]
+    ])
+    const terminal = { width: stringWidth, sentText: (id: string) => texts.get(id) }
+    const lost = event({ _tag: "disconnected", reason: "connection lost", undelivered: ["7", "8", "9"] })
+    // thirty characters each (an escape is one, shown made visible; an emoji is one, never cut in half)
+    expect(renderEvent(lost, plain, 200, terminal)[1]).toBe(
+      `  Not confirmed as delivered: 3 message(s): "see you at five", "a longer message that is cut a…", "\\x1b[2Jwiped ${"😀".repeat(20)}…".`
+    )
+    // one not known (not sent from this view): by ids, as without a terminal
+    const other = event({ _tag: "disconnected", reason: "connection lost", undelivered: ["7", "10"] })
+    expect(renderEvent(other, plain, 200, terminal)[1]).toBe("  Not confirmed as delivered: 2 message(s) (7, 10).")
+    // a long list is cut, what is left counted
+    const many = Array.from({ length: 500 }, (_, i) => String(i + 1))
+    const all = { width: stringWidth, sentText: (id: string) => quoteSent(`message number ${id}`) }
+    const listed = renderEvent(event({ _tag: "disconnected", reason: "left", undelivered: many }), plain, 1000, all)[1]!
+    expect(listed).toMatch(/^ {2}Not confirmed as delivered: 500 message\(s\): "message number 1", "message number 2", .*, … \d+ more\.$/)
+    expect(listed.length).toBeLessThan(300)
   })
 
   it("times are shown in the reader's time zone (events carry UTC, which read an hour or more off)", () => {

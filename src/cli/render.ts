@@ -200,6 +200,31 @@ export const idList = (ids: ReadonlyArray<string>): string => {
   return escapeForTerminal(shown)
 }
 
+/** Characters of a message of one's own that a person is shown to recognise it by. */
+const RECOGNISED_CHARS = 30
+
+/** A message of one's own as a list of them shows it: its start, quoted (whole characters, never half a pair). */
+export const quoteSent = (text: string): string => {
+  const start = Array.from(text.slice(0, 2 * RECOGNISED_CHARS))
+  return `"${escapeForTerminal(start.length > RECOGNISED_CHARS || text.length > 2 * RECOGNISED_CHARS ? `${start.slice(0, RECOGNISED_CHARS).join("")}…` : text)}"`
+}
+
+/**
+ * Undelivered messages for a person at a terminal: by their quoted starts, which say which ones to send again
+ * (ids are not shown there), cut after ID_LIST_CHARS with what is left counted; undefined if any is unknown.
+ */
+export const unconfirmedList = (ids: ReadonlyArray<string>, quoted: (id: string) => string | undefined): string | undefined => {
+  let shown = ""
+  for (let i = 0; i < ids.length; i++) {
+    const q = quoted(ids[i]!)
+    if (q === undefined) return undefined
+    const next = shown === "" ? q : `${shown}, ${q}`
+    if (next.length > ID_LIST_CHARS && shown !== "") return `${shown}, … ${ids.length - i} more`
+    shown = next
+  }
+  return shown
+}
+
 const TYPE_HINT = "Type a message and press Enter."
 const HELP_HINT = "/help for commands."
 
@@ -212,15 +237,23 @@ export const typeHint = (s: Style, columns: number = COLUMNS): Array<string> =>
     ? [`  ${TYPE_HINT} ${s.dim(HELP_HINT)}`]
     : [...fold(TYPE_HINT, "  ", columns), `  ${s.dim(HELP_HINT)}`]
 
+/** What the interactive view knows of its terminal and of what was sent from it. */
+export interface Terminal {
+  /** The terminal's measure of text: long messages and sentences are folded under their labels (see `hang`). */
+  readonly width: DisplayWidth
+  /** A message sent from here, as `quoteSent` shows it, while it waits for its receipt. */
+  readonly sentText?: (id: string) => string | undefined
+}
+
 /**
  * The terminal lines for one event (none for events the human view does not show), for a terminal `columns`
- * wide. Given the terminal's `width` measure, long messages and sentences are folded under their labels (see
- * `hang`); without it (output to a file or a pipe) every event stays one line, for grep and for reading back.
+ * wide. Without `terminal` (output to a file or a pipe) every event stays one line, for grep and for reading
+ * back, and undelivered messages are listed by id (as that output's delivery lines name them).
  */
-export const renderEvent = (e: ChatEvent, s: Style, columns: number = COLUMNS, width?: DisplayWidth): Array<string> => {
+export const renderEvent = (e: ChatEvent, s: Style, columns: number = COLUMNS, terminal?: Terminal): Array<string> => {
   const stamp = s.dim(`[${hhmmss(e.at)}]`)
   const line = (label: string, ...pieces: ReadonlyArray<Piece>): Array<string> =>
-    width === undefined ? [oneLine(label, pieces)] : hang(label, pieces, columns, width)
+    terminal === undefined ? [oneLine(label, pieces)] : hang(label, pieces, columns, terminal.width)
   switch (e._tag) {
     case "listening":
       return [`${stamp} Listening on ${e.address.includes(":") ? `[${e.address}]` : e.address}:${e.port}`]
@@ -251,8 +284,11 @@ export const renderEvent = (e: ChatEvent, s: Style, columns: number = COLUMNS, w
     case "disconnected": {
       const lines =
         e.reason === "left" ? [`${stamp} You left the chat.`] : e.reason === "peer left" ? [] : [`${stamp} ${s.red("Disconnected.")}`]
-      if (e.undelivered.length > 0)
-        lines.push(...line("  ", [`Not confirmed as delivered: ${e.undelivered.length} message(s) (${idList(e.undelivered)}).`, s.yellow]))
+      if (e.undelivered.length > 0) {
+        const quoted = terminal?.sentText === undefined ? undefined : unconfirmedList(e.undelivered, terminal.sentText)
+        const listed = quoted === undefined ? ` (${idList(e.undelivered)})` : `: ${quoted}`
+        lines.push(...line("  ", [`Not confirmed as delivered: ${e.undelivered.length} message(s)${listed}.`, s.yellow]))
+      }
       return lines
     }
     case "error":

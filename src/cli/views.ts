@@ -12,8 +12,10 @@ import {
   dropRepeatedConnecting,
   hang,
   hhmm,
+  quoteSent,
   renderEvent,
   type Style,
+  type Terminal,
   typeHint,
   verification,
   withoutColour
@@ -388,6 +390,8 @@ export const makePlainView = (
 export const readOnAfterFg = (rl: readline.Interface): void => void rl.on("SIGCONT", () => rl.resume())
 
 const PROMPT = "> "
+/** Messages sent from the interactive view whose start it keeps while they wait for their receipts. */
+const MAX_UNCONFIRMED = 20_000
 
 // made on first use: ICU's segmenter costs start-up time that only the interactive view needs
 let graphemes: Intl.Segmenter | undefined
@@ -486,6 +490,14 @@ export const makeTerminalView = (style: Style, displayWidth: DisplayWidth): View
     }
   }
 
+  // what was sent from here and waits for its receipt, as the chat's end lists it (a person sees no ids); at most
+  // MAX_UNCONFIRMED, past which the end lists ids
+  const unconfirmed = new Map<string, string>()
+  const terminal: Terminal = { width: displayWidth, sentText: (id) => unconfirmed.get(id) }
+  const sentFromHere = (id: string, text: string) => {
+    if (unconfirmed.size < MAX_UNCONFIRMED) unconfirmed.set(id, quoteSent(text))
+  }
+
   const shown = dropRepeatedConnecting()
   const render = (events: ReadonlyArray<ChatEvent>) => {
     const lines: Array<string> = []
@@ -495,9 +507,10 @@ export const makeTerminalView = (style: Style, displayWidth: DisplayWidth): View
       if (e._tag === "delivered") {
         print(lines.splice(0), ids.splice(0))
         markDelivered(e.id)
+        unconfirmed.delete(e.id)
         continue
       }
-      const rows = [...renderEvent(e, style, columns(), displayWidth), ...(e._tag === "handshake" ? typeHint(style, columns()) : [])]
+      const rows = [...renderEvent(e, style, columns(), terminal), ...(e._tag === "handshake" ? typeHint(style, columns()) : [])]
       rows.forEach((row, i) => {
         // a sent message's first row carries its mark (and its id, to find it by), folded rows or not
         const marked = e._tag === "sent" && i === 0
@@ -562,9 +575,12 @@ export const makeTerminalView = (style: Style, displayWidth: DisplayWidth): View
               return print(answer(typed, handshake, style, columns()))
             case "send":
               return run(
-                chat
-                  .send(typed.text)
-                  .pipe(Effect.catchAll((refused) => Effect.sync(() => print(hang("", [[refused.message, style.red]], columns(), displayWidth)))))
+                chat.send(typed.text).pipe(
+                  Effect.match({
+                    onSuccess: (id) => sentFromHere(String(id), typed.text),
+                    onFailure: (refused) => print(hang("", [[refused.message, style.red]], columns(), displayWidth))
+                  })
+                )
               )
           }
         })
