@@ -43,12 +43,16 @@ let onInterrupt: (drainMs?: number) => void = () => {}
 const questionOutput = (): NodeJS.WriteStream | undefined =>
   process.stdout.isTTY ? process.stdout : process.stderr.isTTY ? process.stderr : undefined
 
-/** The peer's address, asked at the terminal (after what was wrong with the last answer). */
-const askTarget = (problem: string | undefined) =>
+/**
+ * The peer's address, asked at the terminal: first with the command that reaches this side from the peer's
+ * machine (both sides name each other), again after what was wrong with the last answer.
+ */
+const askTarget = (problem: string | undefined, peerCommand: string | undefined) =>
   Effect.async<string, UsageError>((resume) => {
     const out = questionOutput() ?? process.stdout
     // folded at words: the terminal broke it anywhere ("name it afte" / "r a %")
-    if (problem !== undefined) out.write(`${fold(problem, "", Math.min(out.columns || 80, 100)).join("\n")}\n`)
+    const said = problem ?? peerCommand
+    if (said !== undefined) out.write(`${fold(said, "", Math.min(out.columns || 80, 100)).join("\n")}\n`)
     const rl = readline.createInterface({ input: process.stdin, output: out })
     let done = false
     const finish = (result: Effect.Effect<string, UsageError>) => {

@@ -171,6 +171,14 @@ describe("the interactive terminal", () => {
     expect(await term.exited).toBe(0)
   })
 
+  it("before asking for the peer's address, says what the peer runs to reach this side (its address was nowhere on screen)", async () => {
+    const port = await freePort()
+    const term = inTerminal(["-i", "127.0.0.1", "-p", String(port)])
+    await term.waitFor(new RegExp(`Your peer runs: p2pchat -t 127\\.0\\.0\\.1:${port}[\\s\\S]{0,20}Peer address \\(ip\\[:port\\]\\): `))
+    term.type("\x03")
+    expect(await term.exited).toBe(130)
+  })
+
   it("what was wrong with an answer is folded at words to the terminal's width, not broken anywhere", async () => {
     const size = { columns: 50, rows: 20 }
     const term = inTerminal(["-i", "127.0.0.1", "-m", "1"], size)

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest"
 import { Effect, Option } from "effect"
-import { type Config, defaultIp, type RawFlags, resolveConfig, sameMachineHint, withZone } from "../src/cli/config.js"
+import { type Config, defaultIp, peerCommand, type RawFlags, resolveConfig, sameMachineHint, withZone } from "../src/cli/config.js"
 import { routeAddress } from "../src/layers/NodeAddresses.js"
 
 const config = (mode: Config["mode"], listen: string, target: string | undefined): Config => ({
@@ -120,5 +120,35 @@ describe("the default -i without a target", () => {
     expect(defaultIp({ lo: [a("127.0.0.1", "IPv4", true)], eth0: [a("fe80::1", "IPv6"), a("2001:db8::5", "IPv6"), a("192.0.2.5", "IPv4")] })).toBe("192.0.2.5")
     expect(defaultIp({ lo: [a("127.0.0.1", "IPv4", true), a("::1", "IPv6", true)], eth0: [a("fe80::1", "IPv6"), a("2001:db8::5", "IPv6")] })).toBe("2001:db8::5")
     expect(defaultIp({ lo: [a("127.0.0.1", "IPv4", true)], eth0: [a("fe80::1", "IPv6")] })).toBe("127.0.0.1")
+  })
+})
+
+describe("the command for the peer, said before the question for its address", () => {
+  const a = (address: string, family: "IPv4" | "IPv6", internal = false) => ({ address, family, internal })
+  const host = { lo: [a("127.0.0.1", "IPv4", true), a("::1", "IPv6", true)], eth0: [a("fe80::1", "IPv6"), a("2001:db8::5", "IPv6"), a("192.0.2.5", "IPv4")] }
+  it("names this host's addresses that a peer can reach, IPv4 first, with the port where it is not the default", () => {
+    expect(peerCommand(undefined, 8000, host)).toBe("Your peer runs: p2pchat -t 192.0.2.5 (or -t 2001:db8::5, whichever reaches this machine)")
+    expect(peerCommand(undefined, 9000, host)).toBe("Your peer runs: p2pchat -t 192.0.2.5:9000 (or -t [2001:db8::5]:9000, whichever reaches this machine)")
+    // -i: that address alone (a wildcard listens on all of them)
+    expect(peerCommand("10.1.2.3", 8000, host)).toBe("Your peer runs: p2pchat -t 10.1.2.3")
+    expect(peerCommand("0.0.0.0", 8000, host)).toBe(peerCommand(undefined, 8000, host))
+  })
+  it("is not said where it would not help: a port not chosen yet (-p 0), a host with no address but loopback", () => {
+    expect(peerCommand(undefined, 0, host)).toBeUndefined()
+    expect(peerCommand(undefined, 8000, { lo: [a("127.0.0.1", "IPv4", true)], eth0: [a("fe80::1", "IPv6")] })).toBeUndefined()
+  })
+  it("is said to the question in auto mode, not in client mode (nobody reaches a client)", async () => {
+    const asked = async (mode: number) => {
+      const heard: Array<string | undefined> = []
+      await Effect.runPromise(
+        resolveConfig(
+          rawFlags({ ip: Option.some("127.0.0.1"), port: 9400, target: Option.none(), mode }),
+          Option.some((_problem: string | undefined, command: string | undefined) => Effect.sync(() => (heard.push(command), "127.0.0.1:9401")))
+        )
+      )
+      return heard
+    }
+    expect(await asked(0)).toEqual(["Your peer runs: p2pchat -t 127.0.0.1:9400"])
+    expect(await asked(1)).toEqual([undefined])
   })
 })

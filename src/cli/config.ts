@@ -1,7 +1,7 @@
 import { Effect, Either, Option, Schema } from "effect"
 import { isIP } from "node:net"
 import * as os from "node:os"
-import { type Endpoint, formatEndpoint, isLinkLocal, isValidHost, isWildcard, parseTarget, Port } from "../domain/address.js"
+import { DEFAULT_PORT, type Endpoint, formatEndpoint, isLinkLocal, isValidHost, isWildcard, parseTarget, Port } from "../domain/address.js"
 import { addressesOf, routeAddress } from "../layers/NodeAddresses.js"
 import { UsageError } from "../domain/errors.js"
 import { showInput } from "../domain/text.js"
@@ -55,6 +55,34 @@ export const defaultIp = (
 
 const usage = (detail: string) => new UsageError({ detail })
 
+/** Addresses of this host that the hint for the peer's command lists at most. */
+const MAX_HINTED = 3
+
+/**
+ * What a person asked for the peer's address is told first: the command that reaches this side from the other
+ * machine. Each side names the other, and a person often does not know this machine's address; only the
+ * other side's question was on the screen. With `ip` (-i, not a wildcard) that address; else this host's
+ * addresses that are neither internal nor link-local, IPv4 first. Nothing for a port not yet chosen (0) or a
+ * host with no such address.
+ */
+export const peerCommand = (
+  ip: string | undefined,
+  port: number,
+  interfaces: NodeJS.Dict<ReadonlyArray<{ readonly address: string; readonly family: string; readonly internal: boolean }>> = os.networkInterfaces()
+): string | undefined => {
+  if (port === 0) return undefined
+  const all = Object.values(interfaces).flatMap((list) => list ?? []).filter((a) => !a.internal && !isLinkLocal(a.address))
+  const hosts =
+    ip !== undefined && !isWildcard(ip)
+      ? [ip]
+      : [...all.filter((a) => a.family === "IPv4"), ...all.filter((a) => a.family === "IPv6")].map((a) => a.address).slice(0, MAX_HINTED)
+  if (hosts.length === 0) return undefined
+  // the peer's -r defaults to 8000: a bare address says it all then (a bare IPv6 address is a target too)
+  const target = (host: string) => `-t ${port === DEFAULT_PORT ? host : formatEndpoint({ host, port })}`
+  const [first, ...others] = hosts
+  return `Your peer runs: p2pchat ${target(first!)}${others.length === 0 ? "" : ` (or ${others.map(target).join(", or ")}, whichever reaches this machine)`}`
+}
+
 /**
  * `-i eth0`: a network interface's name stands for its address (IPv4 first), as many tools take it; it was
  * taken for a host name and failed as "that address does not belong to this machine".
@@ -107,7 +135,7 @@ const MIN_HEARTBEAT_SECONDS = 0.1
  */
 export const resolveConfig = (
   flags: RawFlags,
-  askTarget: Option.Option<(problem: string | undefined) => Effect.Effect<string, UsageError>>
+  askTarget: Option.Option<(problem: string | undefined, peerCommand: string | undefined) => Effect.Effect<string, UsageError>>
 ): Effect.Effect<Config, UsageError> =>
   Effect.gen(function* () {
     const port = yield* checkPort("-p/--port", flags.port, true)
@@ -170,8 +198,10 @@ export const resolveConfig = (
         chosen = parsed.right
       } else if (Option.isSome(askTarget)) {
         let problem: string | undefined
+        // a client is reached by nobody: no command to suggest
+        const command = mode === "client" ? undefined : peerCommand(Option.getOrUndefined(given), port)
         while (chosen === undefined) {
-          const parsed = yield* checkTarget(yield* askTarget.value(problem))
+          const parsed = yield* checkTarget(yield* askTarget.value(problem, command))
           if (Either.isLeft(parsed)) problem = parsed.left
           else chosen = parsed.right
         }

@@ -1,4 +1,5 @@
 import { Options } from "@effect/cli"
+import { DEFAULT_PORT } from "../domain/address.js"
 import { VERSION } from "../version.js"
 import { fold } from "./render.js"
 
@@ -88,9 +89,9 @@ const helpOf = (long: string): string => FLAGS.find((f) => f.long === long)?.hel
 /** What @effect/cli parses, described from the table. */
 export const options = {
   ip: Options.text("ip").pipe(Options.withAlias("i"), Options.withDescription(helpOf("ip")), Options.optional),
-  port: Options.integer("port").pipe(Options.withAlias("p"), Options.withDefault(8000), Options.withDescription(helpOf("port"))),
+  port: Options.integer("port").pipe(Options.withAlias("p"), Options.withDefault(DEFAULT_PORT), Options.withDescription(helpOf("port"))),
   target: Options.text("target").pipe(Options.withAlias("t"), Options.withDescription(helpOf("target")), Options.optional),
-  remote: Options.integer("remote").pipe(Options.withAlias("r"), Options.withDefault(8000), Options.withDescription(helpOf("remote"))),
+  remote: Options.integer("remote").pipe(Options.withAlias("r"), Options.withDefault(DEFAULT_PORT), Options.withDescription(helpOf("remote"))),
   mode: Options.integer("mode").pipe(Options.withAlias("m"), Options.withDefault(0), Options.withDescription(helpOf("mode"))),
   key: Options.text("key").pipe(Options.withAlias("k"), Options.withDescription(helpOf("key")), Options.optional),
   cert: Options.text("cert").pipe(Options.withAlias("c"), Options.withDescription(helpOf("cert")), Options.optional),

@@ -2,6 +2,9 @@ import { Either, Schema } from "effect"
 import { isIP } from "node:net"
 import { quoteInput, showInput } from "./text.js"
 
+/** The port each side listens on (-p) and names the other at (-r) unless told otherwise, as in chat.py. */
+export const DEFAULT_PORT = 8000
+
 /** A TCP port: 1-65535. (-p also takes 0, meaning "any free port", which tests rely on.) */
 export const Port = Schema.Int.pipe(Schema.between(1, 65535), Schema.brand("Port"))
 export type Port = typeof Port.Type
