@@ -335,6 +335,19 @@ describe("the interactive terminal", () => {
     expect(rows.slice(from, from + 2)).toEqual(["That message is 70000 bytes; the limit is 65536 bytes of", "UTF-8. Nothing was sent."])
   })
 
+  it("long lines from a script reach the terminal and are all receipted (each took the view 1.5 s; the script gave up)", async () => {
+    const { peer, term } = await chatInTerminal({ columns: 100, rows: 30 })
+    await term.waitFor("> ")
+    // one word each: nothing to fold at, the terminal wraps them
+    for (let i = 0; i < 20; i++) peer.send(`${String(i).padStart(2, "0")}${"x".repeat(64_000)}`)
+    peer.endInput()
+    // the sender's end of input waits for receipts while they come, and gave up after 10 s without one
+    expect(await peer.exited).toBe(0)
+    expect(peer.events.filter((e) => e._tag === "delivered")).toHaveLength(20)
+    expect(peer.events.at(-1)).toEqual(expect.objectContaining({ _tag: "disconnected", undelivered: [] }))
+    await term.waitFor("Your peer left the chat.")
+  })
+
   it("a chat cut off lists the messages not confirmed as delivered by their words, not by ids a person never saw", async () => {
     const size = { columns: 120, rows: 30 }
     const { peer, term } = await chatInTerminal(size)

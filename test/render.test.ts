@@ -1,6 +1,7 @@
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import {
+  cheapWidth,
   colors,
   dropRepeatedConnecting,
   fold,
@@ -118,6 +119,43 @@ describe("the human views", () => {
     const listed = renderEvent(event({ _tag: "disconnected", reason: "left", undelivered: many }), plain, 1000, all)[1]!
     expect(listed).toMatch(/^ {2}Not confirmed as delivered: 500 message\(s\): "message number 1", "message number 2", .*, … \d+ more\.$/)
     expect(listed.length).toBeLessThan(300)
+  })
+
+  it("measuring a long line does not go through it a character at a time (a 64 KiB line took 1.5 s, holding the chat)", () => {
+    let calls = 0
+    const counted = (text: string) => (calls++, stringWidth(text))
+    // printable ASCII: a column a character, no measure asked
+    expect(rowsOn("x".repeat(65_000), 80, counted)).toBe(813)
+    expect(rowsOn(`\x1b[1m${"y".repeat(160)}\x1b[22m`, 80, counted)).toBe(2)
+    expect(calls).toBe(0)
+    // anything else: each character measured once, then remembered
+    const cjk = Array.from({ length: 20_000 }, (_, i) => String.fromCodePoint(0x4e00 + (i % 100))).join("")
+    const cheap = cheapWidth(counted)
+    expect(rowsOn(cjk, 80, cheap)).toBe(500)
+    expect(calls).toBe(100)
+  })
+
+  it("the cheap measure gives the rows the terminal's measure gives, character by character", () => {
+    const graphemes = new Intl.Segmenter(undefined, { granularity: "grapheme" })
+    // the terminal's way: every grapheme measured, a wide one that does not fit going to the next row
+    const reference = (line: string, columns: number) => {
+      let rows = 1
+      let column = 0
+      for (const { segment } of graphemes.segment(withoutColour(line))) {
+        const w = stringWidth(segment)
+        if (column + w > columns) (rows++, (column = 0))
+        column += w
+      }
+      return rows
+    }
+    const piece = fc.oneof(fc.stringMatching(/^[ -~]{0,30}$/), fc.constantFrom("漢字", "😀", "👩‍👩‍👧", "e\u0301", "\\x1b", "ｶﾀｶﾅ", "\u00e9"))
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 60 }), fc.integer({ min: 20, max: 120 }), (pieces, columns) => {
+        const line = pieces.join("")
+        expect(rowsOn(line, columns, cheapWidth(stringWidth))).toBe(reference(line, columns))
+      }),
+      { numRuns: 300 }
+    )
   })
 
   it("times are shown in the reader's time zone (events carry UTC, which read an hour or more off)", () => {

@@ -8,10 +8,12 @@ import { MAX_TEXT_BYTES, tooLongRefusal } from "../domain/text.js"
 import { HELP, readTyped, type Typed, unknownCommand } from "./commands.js"
 import type { ChatHandle, ChatOutcome } from "../services/Chat.js"
 import {
+  cheapWidth,
   type DisplayWidth,
   dropRepeatedConnecting,
   hang,
   hhmm,
+  isPrintableAscii,
   quoteSent,
   renderEvent,
   type Style,
@@ -403,10 +405,13 @@ let graphemes: Intl.Segmenter | undefined
  * landed inside the text.
  */
 export const rowsOn = (line: string, columns: number, displayWidth: DisplayWidth): number => {
+  const text = withoutColour(line)
+  // a column a character: no need to go through it (a 64 KiB line took 1.5 s a character at a time)
+  if (isPrintableAscii(text)) return Math.max(1, Math.ceil(text.length / columns))
   graphemes ??= new Intl.Segmenter(undefined, { granularity: "grapheme" })
   let rows = 1
   let column = 0
-  for (const { segment } of graphemes.segment(withoutColour(line))) {
+  for (const { segment } of graphemes.segment(text)) {
     const width = displayWidth(segment)
     if (column + width > columns) {
       rows++
@@ -432,7 +437,8 @@ const readlineState = (rl: readline.Interface) => rl as unknown as { prevRows?: 
  * The interactive terminal: a prompt that incoming text never clobbers (lines are printed above it and the
  * half-typed input is redrawn), a delivery mark on sent lines, and the commands of HELP.
  */
-export const makeTerminalView = (style: Style, displayWidth: DisplayWidth): View => {
+export const makeTerminalView = (style: Style, measure: DisplayWidth): View => {
+  const displayWidth = cheapWidth(measure)
   const out = process.stdout
   let rl: readline.Interface | undefined
   let handshake: Extract<ChatEvent, { _tag: "handshake" }> | undefined
