@@ -148,11 +148,16 @@ describe("the human views", () => {
       }
       return rows
     }
-    const piece = fc.oneof(fc.stringMatching(/^[ -~]{0,30}$/), fc.constantFrom("漢字", "😀", "👩‍👩‍👧", "e\u0301", "\\x1b", "ｶﾀｶﾅ", "\u00e9"))
+    const piece = fc.oneof(
+      fc.stringMatching(/^[ -~]{0,30}$/),
+      fc.constantFrom("漢字", "😀", "👩‍👩‍👧", "e\u0301", "\\x1b", "ｶﾀｶﾅ", "\u00e9", "שלום", "\u1100\u1161", "한국", "🇫🇷", "👍🏽", "1\ufe0f\u20e3", "\u{1f1e6}", "ﷺ")
+    )
     fc.assert(
       fc.property(fc.array(piece, { maxLength: 60 }), fc.integer({ min: 20, max: 120 }), (pieces, columns) => {
         const line = pieces.join("")
         expect(rowsOn(line, columns, cheapWidth(stringWidth))).toBe(reference(line, columns))
+        // and a long text's width, summed from its clusters, is the one the terminal's measure gives
+        expect(cheapWidth(stringWidth)(line)).toBe(stringWidth(line))
       }),
       { numRuns: 300 }
     )

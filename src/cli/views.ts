@@ -9,6 +9,7 @@ import { HELP, readTyped, type Typed, unknownCommand } from "./commands.js"
 import type { ChatHandle, ChatOutcome } from "../services/Chat.js"
 import {
   cheapWidth,
+  clustersOf,
   type DisplayWidth,
   dropRepeatedConnecting,
   hang,
@@ -395,9 +396,6 @@ const PROMPT = "> "
 /** Messages sent from the interactive view whose start it keeps while they wait for their receipts. */
 const MAX_UNCONFIRMED = 20_000
 
-// made on first use: ICU's segmenter costs start-up time that only the interactive view needs
-let graphemes: Intl.Segmenter | undefined
-
 /**
  * Screen rows a line takes on a terminal `columns` wide, as the terminal wraps it: by display width, a wide
  * character (CJK, most emoji: two columns) that does not fit at the end of a row going to the next. By UTF-16
@@ -408,11 +406,10 @@ export const rowsOn = (line: string, columns: number, displayWidth: DisplayWidth
   const text = withoutColour(line)
   // a column a character: no need to go through it (a 64 KiB line took 1.5 s a character at a time)
   if (isPrintableAscii(text)) return Math.max(1, Math.ceil(text.length / columns))
-  graphemes ??= new Intl.Segmenter(undefined, { granularity: "grapheme" })
   let rows = 1
   let column = 0
-  for (const { segment } of graphemes.segment(text)) {
-    const width = displayWidth(segment)
+  for (const cluster of clustersOf(text)) {
+    const width = displayWidth(cluster)
     if (column + width > columns) {
       rows++
       column = 0
