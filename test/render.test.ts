@@ -156,8 +156,10 @@ describe("the human views", () => {
       fc.property(fc.array(piece, { maxLength: 60 }), fc.integer({ min: 20, max: 120 }), (pieces, columns) => {
         const line = pieces.join("")
         expect(rowsOn(line, columns, cheapWidth(stringWidth))).toBe(reference(line, columns))
-        // and a long text's width, summed from its clusters, is the one the terminal's measure gives
+        // and a long text's width, summed from its clusters, is the one the terminal's measure gives, our
+        // colours taking no column
         expect(cheapWidth(stringWidth)(line)).toBe(stringWidth(line))
+        expect(cheapWidth(stringWidth)(`${colors.green("Received 12:00")}  ${colors.bold(line)}`)).toBe(stringWidth(line) + 16)
       }),
       { numRuns: 300 }
     )

@@ -160,7 +160,9 @@ export const cheapWidth = (displayWidth: DisplayWidth): DisplayWidth => {
     }
     return width
   }
-  return (text) => {
+  return (styled) => {
+    // our colours take no column (text from the peer has no escapes left: see escapeForTerminal)
+    const text = styled.includes("\x1b") ? withoutColour(styled) : styled
     if (isPrintableAscii(text)) return text.length
     if (text.length <= REMEMBERED_UNITS) return cluster(text)
     let width = 0
