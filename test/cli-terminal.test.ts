@@ -119,6 +119,13 @@ const chatInTerminal = async (size?: Size, env?: Readonly<Record<string, string>
   return { peer, term }
 }
 
+/** The same, at the interactive view's prompt. */
+const chatAtPrompt = async (size?: Size) => {
+  const chat = await chatInTerminal(size)
+  await chat.term.waitFor("> ")
+  return chat
+}
+
 describe("the interactive terminal", () => {
   it("prompt, sent line with a delivery mark, typing kept across incoming text, /verify, /help, /quit", async () => {
     const { peer, term } = await chatInTerminal()
@@ -212,8 +219,7 @@ describe("the interactive terminal", () => {
 
   it("a terminal closed in the middle of a chat says goodbye: the peer reads 'left', not 'connection lost'", async () => {
     // SIGHUP used to kill p2pchat on the spot; handled, it then died of node's assertion on the gone terminal
-    const { peer, term } = await chatInTerminal()
-    await term.waitFor("> ")
+    const { peer, term } = await chatAtPrompt()
     term.type("before the window closed\r")
     await peer.waitFor("message", (m) => m.text === "before the window closed")
     term.hangUp()
@@ -226,8 +232,7 @@ describe("the interactive terminal", () => {
     // only its last row was cleared before each incoming line: the first stayed on screen, and readline,
     // redrawing the prompt from a row up, wiped the line just printed (the second of two never showed)
     const size = { columns: 60, rows: 20 }
-    const { peer, term } = await chatInTerminal(size)
-    await term.waitFor("> ")
+    const { peer, term } = await chatAtPrompt(size)
     // a receipt that arrives while the long line is typed: its mark goes on the sent line (it went a row low)
     peer.child.kill("SIGSTOP")
     term.type("marked while typing\r")
@@ -257,8 +262,7 @@ describe("the interactive terminal", () => {
     // readline redrew the typed line from as many rows up as it took at the old width: widening the window
     // erased the line above the prompt
     const size = { columns: 60, rows: 20 }
-    const { peer, term } = await chatInTerminal(size)
-    await term.waitFor("> ")
+    const { peer, term } = await chatAtPrompt(size)
     peer.send("before widening")
     await term.waitFor("before widening")
     // two sent lines whose receipts come after the resize, the second of two rows at sixty columns and one at
@@ -293,8 +297,7 @@ describe("the interactive terminal", () => {
 
   it("long messages are folded at words under their labels, and a folded sent message's mark goes on its first row", async () => {
     const size = { columns: 60, rows: 20 }
-    const { peer, term } = await chatInTerminal(size)
-    await term.waitFor("> ")
+    const { peer, term } = await chatAtPrompt(size)
     const incoming = "a message from the peer that is too long for one row of sixty columns and goes on"
     peer.send(incoming)
     await term.waitFor("and goes on")
@@ -321,8 +324,7 @@ describe("the interactive terminal", () => {
 
   it("a typed message over the length limit is refused in a sentence folded at words; nothing is sent", async () => {
     const size = { columns: 60, rows: 20 }
-    const { peer, term } = await chatInTerminal(size)
-    await term.waitFor("> ")
+    const { peer, term } = await chatAtPrompt(size)
     // a paste: the whole of it at once
     term.type(`${"x".repeat(70_000)}\r`)
     await term.waitFor("Nothing was sent.", 30_000)
@@ -336,8 +338,7 @@ describe("the interactive terminal", () => {
   })
 
   it("long lines from a script reach the terminal and are all receipted (each took the view 1.5 s; the script gave up)", async () => {
-    const { peer, term } = await chatInTerminal({ columns: 100, rows: 30 })
-    await term.waitFor("> ")
+    const { peer, term } = await chatAtPrompt({ columns: 100, rows: 30 })
     // one word each: nothing to fold at, the terminal wraps them
     for (let i = 0; i < 20; i++) peer.send(`${String(i).padStart(2, "0")}${"x".repeat(64_000)}`)
     peer.endInput()
@@ -350,8 +351,7 @@ describe("the interactive terminal", () => {
 
   it("a chat cut off lists the messages not confirmed as delivered by their words, not by ids a person never saw", async () => {
     const size = { columns: 120, rows: 30 }
-    const { peer, term } = await chatInTerminal(size)
-    await term.waitFor("> ")
+    const { peer, term } = await chatAtPrompt(size)
     term.type("this one arrives\r")
     await peer.waitFor("message", (m) => m.text === "this one arrives")
     await term.waitFor("✓")
@@ -373,8 +373,7 @@ describe("the interactive terminal", () => {
   it("Ctrl-C leaves, waiting a little for receipts; a second Ctrl-C leaves at once, still with a goodbye", async () => {
     // in this view a second Ctrl-C only left again, and the wait for receipts went on to its end (3 s); where a
     // second Ctrl-C did stop at once, it cut the connection, and the peer read "connection lost"
-    const { peer, term } = await chatInTerminal()
-    await term.waitFor("> ")
+    const { peer, term } = await chatAtPrompt()
     peer.child.kill("SIGSTOP") // no receipt will come
     term.type("never acknowledged\r")
     await term.waitFor("never acknowledged")
@@ -391,8 +390,7 @@ describe("the interactive terminal", () => {
 
   it("what was being typed when the peer left is shown, not dropped with the prompt", async () => {
     const size = { columns: 60, rows: 20 }
-    const { peer, term } = await chatInTerminal(size)
-    await term.waitFor("> ")
+    const { peer, term } = await chatAtPrompt(size)
     const typed = "a reply that was half written when the other side left the chat"
     term.type(typed)
     await term.waitFor("chat")
@@ -409,8 +407,7 @@ describe("the interactive terminal", () => {
   it("a screen cleared with Ctrl-L: a later delivery mark does not land on the typed line", async () => {
     // the mark counted rows up to a line that the clear had taken off the screen, and was written into the prompt
     const size = { columns: 80, rows: 20 }
-    const { peer, term } = await chatInTerminal(size)
-    await term.waitFor("> ")
+    const { peer, term } = await chatAtPrompt(size)
     peer.child.kill("SIGSTOP")
     term.type("sent before the clear\r")
     await term.waitFor("sent before the clear")
