@@ -8,7 +8,7 @@ import * as readline from "node:readline"
 import { isatty } from "node:tty"
 import { format } from "node:util"
 import { explainArgs } from "./cli/argv.js"
-import { type Config, type RawFlags, resolveConfig, sameMachineHint } from "./cli/config.js"
+import { type Config, peerCommand, type RawFlags, resolveConfig, sameMachineHint } from "./cli/config.js"
 import { compactWhenQuiet, giveMemoryBack, hideMeasureMemoryNotice, MIN_GROWTH_BYTES, QUIET_MS } from "./cli/compaction.js"
 import { DESCRIPTION, helpText, options } from "./cli/flags.js"
 import { takePrestartedKey } from "./cli/prestart.js"
@@ -118,6 +118,9 @@ const banner = (config: Config) => {
   ]
   const hint = sameMachineHint(config)
   if (hint !== undefined) lines.push(...fold(hint, "  ", Math.min(80, process.stdout.columns || 80)).map((line) => s.yellow(line)))
+  // a listener is named by its peer, who may not know this machine's address (and -i 0.0.0.0 shows none)
+  const command = config.mode === "server" ? peerCommand(config.listen.host, config.listen.port) : undefined
+  if (command !== undefined) lines.push(...fold(command, "  ", Math.min(80, process.stdout.columns || 80)))
   process.stdout.write(lines.join("\n") + "\n")
 }
 

@@ -241,6 +241,16 @@ describe("two p2pchat processes over TLS", () => {
     server.child.kill("SIGKILL")
   })
 
+  it("server mode's banner says what the peer runs to reach it (-i 0.0.0.0 showed no address at all)", async () => {
+    const port = await freePort()
+    const server = start(["-i", "127.0.0.1", "-p", String(port), "-m", "2"], { json: false })
+    const client = start(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`])
+    await client.waitFor("handshake")
+    client.endInput()
+    expect(await server.exited).toBe(0)
+    expect(server.stdout()).toMatch(new RegExp(`mode server\n {2}Your peer runs: p2pchat -t 127\\.0\\.0\\.1:${port}\n`))
+  })
+
   it("escape sequences from the peer never reach the terminal raw, in text or JSON output", async () => {
     const port = await freePort()
     const server = start(["-i", "127.0.0.1", "-p", String(port), "-m", "2"], { json: false })

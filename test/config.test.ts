@@ -131,7 +131,9 @@ describe("the command for the peer, said before the question for its address", (
     expect(peerCommand(undefined, 9000, host)).toBe("Your peer runs: p2pchat -t 192.0.2.5:9000 (or -t [2001:db8::5]:9000, whichever reaches this machine)")
     // -i: that address alone (a wildcard listens on all of them)
     expect(peerCommand("10.1.2.3", 8000, host)).toBe("Your peer runs: p2pchat -t 10.1.2.3")
-    expect(peerCommand("0.0.0.0", 8000, host)).toBe(peerCommand(undefined, 8000, host))
+    expect(peerCommand("::", 8000, host)).toBe(peerCommand(undefined, 8000, host))
+    // 0.0.0.0 takes no IPv6 connection
+    expect(peerCommand("0.0.0.0", 8000, host)).toBe("Your peer runs: p2pchat -t 192.0.2.5")
   })
   it("is not said where it would not help: a port not chosen yet (-p 0), a host with no address but loopback", () => {
     expect(peerCommand(undefined, 0, host)).toBeUndefined()

@@ -62,7 +62,7 @@ const MAX_HINTED = 3
  * What a person asked for the peer's address is told first: the command that reaches this side from the other
  * machine. Each side names the other, and a person often does not know this machine's address; only the
  * other side's question was on the screen. With `ip` (-i, not a wildcard) that address; else this host's
- * addresses that are neither internal nor link-local, IPv4 first. Nothing for a port not yet chosen (0) or a
+ * addresses that are neither internal nor link-local, IPv4 first (IPv4 only for 0.0.0.0). Nothing for a port not yet chosen (0) or a
  * host with no such address.
  */
 export const peerCommand = (
@@ -72,10 +72,12 @@ export const peerCommand = (
 ): string | undefined => {
   if (port === 0) return undefined
   const all = Object.values(interfaces).flatMap((list) => list ?? []).filter((a) => !a.internal && !isLinkLocal(a.address))
+  // 0.0.0.0 takes IPv4 connections only; :: (or no -i) both
+  const families = ip === "0.0.0.0" ? ["IPv4"] : ["IPv4", "IPv6"]
   const hosts =
     ip !== undefined && !isWildcard(ip)
       ? [ip]
-      : [...all.filter((a) => a.family === "IPv4"), ...all.filter((a) => a.family === "IPv6")].map((a) => a.address).slice(0, MAX_HINTED)
+      : families.flatMap((family) => all.filter((a) => a.family === family)).map((a) => a.address).slice(0, MAX_HINTED)
   if (hosts.length === 0) return undefined
   // the peer's -r defaults to 8000: a bare address says it all then (a bare IPv6 address is a target too)
   const target = (host: string) => `-t ${port === DEFAULT_PORT ? host : formatEndpoint({ host, port })}`
