@@ -127,6 +127,9 @@ describe("auto mode (two real processes over TLS on 127.0.0.1)", () => {
       const a = start(["-i", "127.0.0.1", "-p", String(port), "-t", `127.0.0.1:${servicePort}`, "--handshake-timeout", "1"])
       expect(await a.exited).toBe(1)
       expect(a.events.at(-1)).toEqual(expect.objectContaining({ _tag: "error", message: reason(servicePort) }))
+      // nor was it ever said to be connected (each side says so once the other has spoken): "Connected to ..."
+      // came first, then that no p2pchat answered there
+      expect(a.events.filter((e) => e._tag === "connected")).toEqual([])
     })
 
     it(`a target that takes the TLS connection and ${what} is said, not waited on nor fatal, on the higher side; the peer still gets in`, async () => {

@@ -31,7 +31,7 @@ const handshake = (conn: Conn, role: Role) =>
     ? Effect.zipRight(conn.write(Uint8Array.of(1)), conn.read)
     : Effect.zipRight(conn.read, conn.write(Uint8Array.of(2))).pipe(Effect.as(Uint8Array.of(2)))
 
-const side = (network: Transport["Type"], local: Endpoint, target: Endpoint) =>
+const side = (network: Transport["Type"], local: Endpoint, target: Endpoint, events: Array<ChatEvent> = []) =>
   establish({
     mode: "auto",
     local,
@@ -39,7 +39,7 @@ const side = (network: Transport["Type"], local: Endpoint, target: Endpoint) =>
     connectFor: "1 second",
     handshakeTimeout: "1 second",
     handshake,
-    emit: () => Effect.void,
+    emit: (e) => Effect.sync(() => void events.push(e)),
     describe: () => "turned away"
   }).pipe(
     Effect.map(({ role }) => role),
@@ -89,16 +89,21 @@ describe("auto mode, where the two sides see each other's addresses differently 
             return conn
           })
       })
+      const events: [Array<ChatEvent>, Array<ChatEvent>] = [[], []]
       const roles = yield* Effect.all(
         [
-          side(atOnce(machine(network, "10.0.0.1")), { host: "10.0.0.1", port: 8000 }, { host: "203.0.113.7", port: 8000 }),
-          side(atOnce(machine(network, "10.0.0.2")), { host: "10.0.0.2", port: 8000 }, { host: "198.51.100.4", port: 8000 })
+          side(atOnce(machine(network, "10.0.0.1")), { host: "10.0.0.1", port: 8000 }, { host: "203.0.113.7", port: 8000 }, events[0]),
+          side(atOnce(machine(network, "10.0.0.2")), { host: "10.0.0.2", port: 8000 }, { host: "198.51.100.4", port: 8000 }, events[1])
         ],
         { concurrency: 2 }
       ).pipe(Effect.timeout("10 seconds"))
       expect(new Set(roles)).toEqual(new Set(["connector", "listener"]))
       // it started over at least once: the two first connections were both kept, and both dropped
       expect(connections).toBeGreaterThan(2)
+      // and each side said it was connected once, for the connection the chat has (the dropped ones were said
+      // too: "Connected to ..." twice)
+      for (const [i, own] of events.entries())
+        expect(own.filter((e) => e._tag === "connected").map((e) => e._tag === "connected" && e.role)).toEqual([roles[i]])
     })
   )
 })

@@ -104,12 +104,13 @@ export const establish = <A, E>(
     const handshakeOn = (conn: Conn, role: Role) =>
       Effect.gen(function* () {
         const connected = Effect.suspend(() => options.emit(event({ _tag: "connected", role, peer: peerOf(conn) })))
-        // A listener says `connected` once the connecting side has spoken (the listener speaks first): a
-        // connection closed before that, as the spare one of a simultaneous start in auto mode is, was a second
-        // "Connected from ..." just before the chat began.
-        if (role === "connector") yield* connected
+        // Each side says `connected` once the other has spoken (the listener speaks first): a connection closed
+        // before that is no chat's. The spare connection of a simultaneous start in auto mode was a second
+        // "Connected from ..." just before the chat began; a connection of ours that the peer dropped unheard (auto
+        // mode then starts over) a "Connected to ..." twice; a TLS service that is no p2pchat "Connected to ..."
+        // before it was said to be none.
         const result = yield* options
-          .handshake(role === "listener" ? onFirstBytes(conn, connected) : conn, role)
+          .handshake(onFirstBytes(conn, connected), role)
           .pipe(
             Effect.timeoutFail({
               duration: options.handshakeTimeout,
