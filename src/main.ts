@@ -47,11 +47,11 @@ const questionOutput = (): NodeJS.WriteStream | undefined =>
  * The peer's address, asked at the terminal: first with the command that reaches this side from the peer's
  * machine (both sides name each other), again after what was wrong with the last answer.
  */
-const askTarget = (problem: string | undefined, peerCommand: string | undefined) =>
+const askTarget = (problem: string | undefined, command: string | undefined) =>
   Effect.async<string, UsageError>((resume) => {
     const out = questionOutput() ?? process.stdout
     // folded at words: the terminal broke it anywhere ("name it afte" / "r a %")
-    const said = problem ?? peerCommand
+    const said = problem ?? command
     if (said !== undefined) out.write(`${fold(said, "", Math.min(out.columns || 80, 100)).join("\n")}\n`)
     const rl = readline.createInterface({ input: process.stdin, output: out })
     let done = false
@@ -116,11 +116,12 @@ const banner = (config: Config) => {
     // client mode neither listens nor makes a certificate: an address it does not use would mislead
     `  local  ${config.mode === "client" ? "(none: connecting only)" : formatEndpoint(config.listen)}   target  ${config.target ? formatEndpoint(config.target) : "(none: listening only)"}   mode ${config.mode}`
   ]
+  const width = Math.min(80, process.stdout.columns || 80)
   const hint = sameMachineHint(config)
-  if (hint !== undefined) lines.push(...fold(hint, "  ", Math.min(80, process.stdout.columns || 80)).map((line) => s.yellow(line)))
+  if (hint !== undefined) lines.push(...fold(hint, "  ", width).map((line) => s.yellow(line)))
   // a listener is named by its peer, who may not know this machine's address (and -i 0.0.0.0 shows none)
   const command = config.mode === "server" ? peerCommand(config.listen.host, config.listen.port) : undefined
-  if (command !== undefined) lines.push(...fold(command, "  ", Math.min(80, process.stdout.columns || 80)))
+  if (command !== undefined) lines.push(...fold(command, "  ", width))
   process.stdout.write(lines.join("\n") + "\n")
 }
 

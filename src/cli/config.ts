@@ -62,8 +62,8 @@ const MAX_HINTED = 3
  * What a person asked for the peer's address is told first: the command that reaches this side from the other
  * machine. Each side names the other, and a person often does not know this machine's address; only the
  * other side's question was on the screen. With `ip` (-i, not a wildcard) that address; else this host's
- * addresses that are neither internal nor link-local, IPv4 first (IPv4 only for 0.0.0.0). Nothing for a port not yet chosen (0) or a
- * host with no such address.
+ * addresses that are neither internal nor link-local, IPv4 first (IPv4 only for 0.0.0.0). Nothing for a port
+ * not yet chosen (0) or a host with no such address.
  */
 export const peerCommand = (
   ip: string | undefined,
