@@ -1,5 +1,5 @@
 import type { ChatEvent } from "../domain/events.js"
-import { escapeForTerminal } from "../domain/text.js"
+import { escapeForTerminal, quoteInput } from "../domain/text.js"
 
 export interface Style {
   readonly bold: (s: string) => string
@@ -263,11 +263,8 @@ export const idList = (ids: ReadonlyArray<string>): string => {
 /** Characters of a message of one's own that a person is shown to recognise it by. */
 const RECOGNISED_CHARS = 30
 
-/** A message of one's own as a list of them shows it: its start, quoted (whole characters, never half a pair). */
-export const quoteSent = (text: string): string => {
-  const start = Array.from(text.slice(0, 2 * RECOGNISED_CHARS))
-  return `"${escapeForTerminal(start.length > RECOGNISED_CHARS || text.length > 2 * RECOGNISED_CHARS ? `${start.slice(0, RECOGNISED_CHARS).join("")}…` : text)}"`
-}
+/** A message of one's own as a list of them shows it: its start, quoted. */
+export const quoteSent = (text: string): string => quoteInput(text, RECOGNISED_CHARS)
 
 /**
  * Undelivered messages for a person at a terminal: by their quoted starts, which say which ones to send again

@@ -39,11 +39,13 @@ export const escapeForTerminal = (text: string): string =>
 const QUOTED_CHARS = 80
 
 /**
- * What the user typed, shown back in a sentence: cut to a readable length, control characters made visible
- * (a 100 KB argument was shown whole, an escape sequence raw).
+ * What the user typed, shown back in a sentence: cut to a readable length (`max` characters, never half of a
+ * surrogate pair), control characters made visible (a 100 KB argument was shown whole, an escape sequence raw).
  */
-export const showInput = (text: string): string =>
-  escapeForTerminal(text.length > QUOTED_CHARS ? `${text.slice(0, QUOTED_CHARS)}…` : text)
+export const showInput = (text: string, max: number = QUOTED_CHARS): string => {
+  const start = Array.from(text.slice(0, 2 * max))
+  return escapeForTerminal(start.length > max || text.length > 2 * max ? `${start.slice(0, max).join("")}…` : text)
+}
 
 /** The same, between quotes. */
-export const quoteInput = (text: string): string => `"${showInput(text)}"`
+export const quoteInput = (text: string, max?: number): string => `"${showInput(text, max)}"`
