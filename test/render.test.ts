@@ -60,6 +60,12 @@ describe("the human views", () => {
     // sentences with a stamp hang under the stamp
     const refused = renderEvent(event({ _tag: "error", code: "SendRefused", message: text, line: 7 }), plain, 60, { width: stringWidth })
     expect(refused[1]).toMatch(/^ {11}\S/)
+    // so do the connection's own lines (an IPv6 address on a phone's terminal was broken by the terminal)
+    const connecting = renderEvent(event({ _tag: "connecting", address: "2001:db8::1", port: 8000 }), plain, 40, { width: stringWidth })
+    expect(connecting).toEqual([expect.stringMatching(/^\[\d\d:\d\d:\d\d\] Connecting to$/), "           [2001:db8::1]:8000 ..."])
+    const listening = renderEvent(event({ _tag: "listening", address: "2001:db8::1234:5678", port: 8000 }), plain, 40, { width: stringWidth })
+    expect(listening[1]).toBe("           [2001:db8::1234:5678]:8000")
+    expect(renderEvent(event({ _tag: "connecting", address: "2001:db8::1", port: 8000 }), plain, 40)).toHaveLength(1)
   })
 
   it("folding: rows within the width, every word kept in order, wide characters measured, long words whole", () => {

@@ -313,11 +313,11 @@ export const renderEvent = (e: ChatEvent, s: Style, columns: number = COLUMNS, t
     terminal === undefined ? [oneLine(label, pieces)] : hang(label, pieces, columns, terminal.width)
   switch (e._tag) {
     case "listening":
-      return [`${stamp} Listening on ${e.address.includes(":") ? `[${e.address}]` : e.address}:${e.port}`]
+      return line(`${stamp} `, [`Listening on ${e.address.includes(":") ? `[${e.address}]` : e.address}:${e.port}`, id])
     case "connecting":
-      return [`${stamp} Connecting to ${e.address.includes(":") ? `[${e.address}]` : e.address}:${e.port} ...`]
+      return line(`${stamp} `, [`Connecting to ${e.address.includes(":") ? `[${e.address}]` : e.address}:${e.port} ...`, id])
     case "connected":
-      return [`${stamp} Connected ${e.role === "connector" ? "to" : "from"} ${e.peer}`]
+      return line(`${stamp} `, [`Connected ${e.role === "connector" ? "to" : "from"} ${e.peer}`, id])
     case "rejected":
       return e.role === "connector"
         ? line(`${stamp} `, [escapeForTerminal(e.reason), s.yellow], [" Still trying, and waiting for the peer to connect.", id])
@@ -337,7 +337,7 @@ export const renderEvent = (e: ChatEvent, s: Style, columns: number = COLUMNS, t
     case "unsupported":
       return line(`${stamp} `, ["The peer sent a kind of message this version does not know", s.yellow], [` (${escapeForTerminal(e.kind)}); skipped.`, id])
     case "peer-left":
-      return [`${stamp} ${s.yellow("Your peer left the chat.")}`]
+      return line(`${stamp} `, ["Your peer left the chat.", s.yellow])
     case "disconnected": {
       const lines =
         e.reason === "left" ? [`${stamp} You left the chat.`] : e.reason === "peer left" ? [] : [`${stamp} ${s.red("Disconnected.")}`]
