@@ -37,6 +37,9 @@ describe("bad flags and files are refused with one sentence and exit code 2, bef
     // it connected to itself, failed the handshake and retried for good, silently
     ["in auto mode, a target that is where we listen", ["-i", "127.0.0.1", "-p", "9971", "-t", "127.0.0.1:9971"], /127\.0\.0\.1:9971 is where this p2pchat listens/],
     ["in auto mode, this host's address on the port of a listener on every address", ["-i", "0.0.0.0", "-t", "127.0.0.1"], /127\.0\.0\.1:8000 is where this p2pchat listens/],
+    ["a wait too long", ["--wait", "100000", ...base], /^p2pchat: --wait 100000 is out of range \(0 to 86400 seconds\)\.\n$/],
+    // it was said as "--heartbeat Infinity", a value nobody typed
+    ["a heartbeat too large for a number", ["--heartbeat", "1e400", ...base], /^p2pchat: --heartbeat is out of range \(0 to 86400 seconds\)\.\n$/],
     ["a heartbeat of a millisecond (three of silence ended every chat at once)", ["--heartbeat", "0.001", ...base], /--heartbeat 0\.001 is too short/],
     // @effect/cli's own words named no flag: "'abc' is not a integer", "Received unknown argument: '-p'"
     ["a port that is not a number", ["-p", "abc", ...base], /^p2pchat: -p\/--port abc is not a port: give a whole number from 0 to 65535\.\n$/],

@@ -165,7 +165,9 @@ export const resolveConfig = (
       ["--handshake-timeout", flags.handshakeTimeout, 1],
       ["--heartbeat", flags.heartbeat, 0]
     ] as const)
-      if (!Number.isFinite(v) || v < min || v > 86_400) return yield* usage(`${flag} ${v} is out of range (${min} to 86400 seconds).`)
+      if (!Number.isFinite(v) || v < min || v > 86_400)
+        // a value as parsed: 1e400 is Infinity, which the user never typed
+        return yield* usage(`${flag} ${Number.isFinite(v) ? `${v} ` : ""}is out of range (${min} to 86400 seconds).`)
     // 3 heartbeats of silence end the chat: at a millisecond, any pause of either process did (measured:
     // "nothing heard from the peer for 0 s" within a second of connecting)
     if (flags.heartbeat > 0 && flags.heartbeat < MIN_HEARTBEAT_SECONDS)
