@@ -497,7 +497,9 @@ describe("the interactive terminal", () => {
       "/slash",
       "from a dumb terminal"
     ])
-    await term.waitFor(/Sent \d\d:\d\d +from a dumb terminal/)
+    // with the id its "Delivered" line names (no mark can be set on it later)
+    await term.waitFor(/Sent \d\d:\d\d #2 +from a dumb terminal/)
+    await term.waitFor(/Delivered \d\d:\d\d #2/)
     peer.send("back to it")
     await term.waitFor(/Received \d\d:\d\d +back to it/)
     expect(term.screen()).not.toContain("\x1b")

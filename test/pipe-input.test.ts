@@ -160,9 +160,10 @@ describe("pipe mode's input", () => {
     input.end("one\n\ntwo\n")
     await Effect.runPromise(Effect.scoped(Effect.flatMap(emittingChat(view), (chat) => view.run(chat, () => {}))))
     const said = text().trim().split("\n")
-    expect(said[0]).toMatch(/^Sent \d\d:\d\d +one$/)
+    // each sent line with the id that its "Delivered" line, or the list of unconfirmed ones, names
+    expect(said[0]).toMatch(/^Sent \d\d:\d\d #1 +one$/)
     expect(said[1]).toMatch(/^\[\d\d:\d\d:\d\d\] Line 2: An empty message is not sent\.$/)
-    expect(said[2]).toMatch(/^Sent \d\d:\d\d +two$/)
+    expect(said[2]).toMatch(/^Sent \d\d:\d\d #2 +two$/)
   })
 
   it("a refusal because the chat is over is said once, naming the first line not sent", async () => {

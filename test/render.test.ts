@@ -57,6 +57,10 @@ describe("the human views", () => {
     // pipe) one line, as before
     expect(renderEvent(event({ _tag: "sent", id: "1", text }), plain, 60, { width: stringWidth })).toHaveLength(3)
     expect(renderEvent(event({ _tag: "message", id: "1", text }), plain, 60)).toHaveLength(1)
+    // there a sent line also carries the id that its later "Delivered" line names, its text where received
+    // texts start
+    expect(renderEvent(event({ _tag: "sent", id: "7", text: "hi" }), plain)).toEqual([expect.stringMatching(/^Sent \d\d:\d\d #7 {3}hi$/)])
+    expect(renderEvent(event({ _tag: "message", id: "7", text: "hi" }), plain)[0]!.indexOf("hi")).toBe(16)
     // sentences with a stamp hang under the stamp
     const refused = renderEvent(event({ _tag: "error", code: "SendRefused", message: text, line: 7 }), plain, 60, { width: stringWidth })
     expect(refused[1]).toMatch(/^ {11}\S/)

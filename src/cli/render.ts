@@ -329,7 +329,11 @@ export const renderEvent = (e: ChatEvent, s: Style, columns: number = COLUMNS, t
         ...verification(e, s, columns)
       ]
     case "sent":
-      return line(`${s.dim(`Sent ${hhmm(e.at)}`)}      `, [escapeForTerminal(e.text), s.bold])
+      // where no mark can be set on the line later (a file, a pipe, a dumb terminal), the id that the
+      // "Delivered" line and the list of unconfirmed messages name
+      return terminal === undefined
+        ? [oneLine(s.dim(`Sent ${hhmm(e.at)} #${e.id}`.padEnd("Received hh:mm".length)) + "  ", [[escapeForTerminal(e.text), s.bold]])]
+        : line(`${s.dim(`Sent ${hhmm(e.at)}`)}      `, [escapeForTerminal(e.text), s.bold])
     case "delivered":
       return []
     case "message":
