@@ -2,14 +2,18 @@
 // time of the unbundled module graph on a 2-core machine), and only what the entry uses is loaded.
 import { build } from "esbuild"
 
-/** Bundles `entry` into `outfile`. node-forge is CommonJS and requires node built-ins at run time. */
-export const bundle = (entry, outfile, { shebang = false, sourcemap = false } = {}) =>
+/**
+ * Bundles `entry` into `outfile`, an ES module, or CommonJS with `format: "cjs"` (the CLI's, for V8's code
+ * cache: src/cli/codeCache.ts). node-forge is CommonJS and requires node built-ins at run time: an ES module
+ * bundle gets a `require` for it.
+ */
+export const bundle = (entry, outfile, { shebang = false, sourcemap = false, format = "esm" } = {}) =>
   build({
     entryPoints: [entry],
     outfile,
     bundle: true,
     platform: "node",
-    format: "esm",
+    format,
     target: "node20",
     minifySyntax: true,
     // no comments or indentation: the source stays in the heap as a string for the life of the process, and
@@ -20,7 +24,9 @@ export const bundle = (entry, outfile, { shebang = false, sourcemap = false } = 
     banner: {
       js:
         (shebang ? "#!/usr/bin/env node\n" : "") +
-        "import { createRequire as __p2pchatCreateRequire } from 'node:module';\nconst require = __p2pchatCreateRequire(import.meta.url);"
+        (format === "esm"
+          ? "import { createRequire as __p2pchatCreateRequire } from 'node:module';\nconst require = __p2pchatCreateRequire(import.meta.url);"
+          : "")
     },
     logLevel: "warning"
   })
