@@ -7,6 +7,11 @@ import { compileBundle, runBundle } from "./cli/codeCache.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const bundle = path.join(here, "p2pchat.cjs")
+if (!fs.existsSync(bundle)) {
+  // an install or a build cut short: a sentence rather than node's stack trace
+  process.stderr.write(`p2pchat: ${bundle} is missing; build it with npm run build.\n`)
+  process.exit(1)
+}
 const compiled = compileBundle(bundle, path.join(here, "p2pchat.cache"))
 // `npm run build` makes the cache this way: a run that is told where to save what it compiled does so as it
 // exits (bytecode only: see codeCache.ts)

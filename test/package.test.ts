@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process"
+import { execFileSync, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -41,6 +41,16 @@ describe("the npm package", () => {
       expect(help).toMatch(/^p2pchat \d+\.\d+\.\d+: /)
     } finally {
       fs.rmSync(alone, { recursive: true, force: true })
+    }
+    // the command without its bundle (an install cut short) says so in a sentence, not node's stack trace
+    const cut = fs.mkdtempSync(path.join(os.tmpdir(), "p2pchat-cut-"))
+    try {
+      fs.copyFileSync(CLI, path.join(cut, "p2pchat.mjs"))
+      const run = spawnSync(process.execPath, [path.join(cut, "p2pchat.mjs"), "--version"], { encoding: "utf8" })
+      expect(run.status).toBe(1)
+      expect(run.stderr).toBe(`p2pchat: ${path.join(cut, "p2pchat.cjs")} is missing; build it with npm run build.\n`)
+    } finally {
+      fs.rmSync(cut, { recursive: true, force: true })
     }
     const imported = new Set<string>()
     for (const file of packed().files.map((f) => f.path).filter((p) => p.startsWith("dist/lib/") && p.endsWith(".js")))
