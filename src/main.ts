@@ -206,15 +206,19 @@ const plainWhereOursIs = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effec
     })
   })
 
-/** `-h`/`--help` anywhere before a `--`: ours, not @effect/cli's (see helpText). */
-const wantsHelp = (args: ReadonlyArray<string>) => {
+/** One of `flags` anywhere before a `--`. */
+const asks = (args: ReadonlyArray<string>, ...flags: ReadonlyArray<string>) => {
   const end = args.indexOf("--")
-  return (end < 0 ? args : args.slice(0, end)).some((a) => a === "-h" || a === "--help")
+  return (end < 0 ? args : args.slice(0, end)).some((a) => flags.includes(a))
 }
 
-const main = wantsHelp(process.argv.slice(2))
-  ? Effect.sync(() => void process.stdout.write(helpText(process.stdout.isTTY ? Math.min(process.stdout.columns || 80, 100) : 80)))
-  : Effect.suspend(() => cli(process.argv)).pipe(plainWhereOursIs, Effect.provide(platform))
+const main = asks(process.argv.slice(2), "-h", "--help")
+  ? // ours, not @effect/cli's (see helpText)
+    Effect.sync(() => void process.stdout.write(helpText(process.stdout.isTTY ? Math.min(process.stdout.columns || 80, 100) : 80)))
+  : asks(process.argv.slice(2), "--version")
+    ? // one line: @effect/cli's had an empty one after it
+      Effect.sync(() => void process.stdout.write(`${VERSION}\n`))
+    : Effect.suspend(() => cli(process.argv)).pipe(plainWhereOursIs, Effect.provide(platform))
 
 /** A bug that stopped the CLI, said in one sentence (an `error` event with --json), never as a stack trace. */
 const reportInternalError = (defect: unknown, written?: () => void): void => {
