@@ -121,7 +121,7 @@ describe("bad flags and files are refused with one sentence and exit code 2, bef
     const r = await run(["--version"])
     const pkg = JSON.parse(fs.readFileSync(path.resolve(import.meta.dirname, "../package.json"), "utf8"))
     expect(VERSION).toBe(pkg.version)
-    // one line, for `$(p2pchat --version)` and for reading: @effect/cli's had an empty line after it
+    // one line, as scripts read it line by line: @effect/cli's had an empty line after it
     expect(r.stdout).toBe(`${VERSION}\n`)
     expect(r.code).toBe(0)
   })
