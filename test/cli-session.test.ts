@@ -40,12 +40,16 @@ describe("two p2pchat processes over TLS", () => {
     expect(server.stderr()).toContain("key pairs generated: 1")
   })
 
-  it("v2 client meeting a seed listener stops with a sentence naming --protocol seed", async () => {
-    const { client } = await pair(["--protocol", "seed"], [])
+  it("v2 client meeting a seed listener stops with a sentence naming --protocol seed; the listener is told it spoke v2", async () => {
+    const { server, client } = await pair(["--protocol", "seed"], [])
     const e = await client.waitFor("error")
     expect(e.code).toBe("HandshakeError.WrongProtocol")
     expect(e.message).toMatch(/--protocol seed/)
     expect(await client.exited).toBe(1)
+    // it read only a closed connection ("Turned away ...: The connection was closed by the other side")
+    const rejected = await server.waitFor("rejected")
+    expect(rejected.reason).toMatch(/speaks p2pchat's v2 protocol; leave out --protocol seed/)
+    expect(server.child.exitCode).toBeNull()
   })
 
   it("seed client meeting a v2 listener says the peer speaks v2; the listener turns it away and waits on", async () => {

@@ -146,7 +146,12 @@ export const handshake = (p: Primitives, framed: FramedConn, role: Role, options
       ownHello = message(MSG.helloConnector, own.publicKey, p.random(NONCE_BYTES))
       const announce = yield* read
       const wrong = checkAnnounce(announce)
-      if (wrong) return yield* wrong
+      if (wrong) {
+        // our magic alone, where a seed listener waits for our key: a p2pchat in seed mode then says what we
+        // speak (it only saw the connection close); the original chat.py fails on it as on that close
+        if (looksLikeSeedListenerHello(announce)) yield* Effect.ignore(framed.writeFrames([V2_MAGIC]))
+        return yield* wrong
+      }
       const commit = message(MSG.commit, p.kdf.hash("sha384", ownHello))
       yield* framed.writeFrames([commit])
       // this session's first ratchet key pair, made while the listener answers (not one made ahead for later)
