@@ -171,6 +171,9 @@ export const startChat = (
     // the hard limit), handled before new ones; and the batch being handled
     let held: Array<Input> = []
     let inHand: ReadonlyArray<Input> = []
+    // sends accepted (`send` gave their ids) that the loop never took, the chat having ended first: announced
+    // with the chat's end, before the `disconnected` that lists them
+    let neverTaken: Array<Extract<Input, { _tag: "Send" }>> = []
     const loop = Effect.gen(function* () {
       let unsent = 0
       const st: { leaving: "no" | "draining" | "goodbye" } = { leaving: "no" }
@@ -369,7 +372,6 @@ export const startChat = (
           round.sendBytes += unsent - before
         }
         undelivered.add(id)
-        round.events.push({ _tag: "sent", id, text, at: round.at })
       }
       const after = (ms: number, what: Extract<Input, { _tag: "Timer" }>["what"]) =>
         round.timers.push(Effect.zipRight(Effect.sleep(ms), inputs.offer({ _tag: "Timer", what })))
@@ -387,6 +389,9 @@ export const startChat = (
           handled++
           switch (input._tag) {
             case "Send":
+              // announced as taken, in order, whether encrypted now or later: every id that a `delivered` or
+              // the chat's list of undelivered ones names has had its `sent`, with its text
+              round.events.push({ _tag: "sent", id: input.id, text: input.text, at: round.at })
               // after the goodbye nothing more is encrypted; the id stays unacknowledged, so it is reported
               if (st.leaving === "goodbye") (undelivered.add(input.id), free(input.text))
               else if (!roomToSend() || deferred.length > 0) deferred.push(input)
@@ -558,7 +563,8 @@ export const startChat = (
         }
       }
       // accepted but never encrypted: not acknowledged either, so reported with the rest
-      const neverSent = [...deferred.map((d) => d.id), ...[...unhandled, ...held].flatMap((i) => (i._tag === "Send" ? [i.id] : []))]
+      neverTaken = [...unhandled, ...held].flatMap((i) => (i._tag === "Send" ? [i] : []))
+      const neverSent = [...deferred.map((d) => d.id), ...neverTaken.map((i) => i.id)]
       return result === undefined ? result : { ...result, undelivered: [...result.undelivered, ...neverSent] }
     })
 
@@ -567,12 +573,11 @@ export const startChat = (
         over = true
         // sends already queued are reported, and those waiting for room wake up to a refusal (see `accept`)
         const queued = yield* inputs.clear
+        const untaken = [...neverTaken, ...Chunk.toArray(queued).flatMap((i) => (i._tag === "Send" ? [i] : []))]
         const o: ChatOutcome = {
           ...atEnd,
           // oldest first (our ids count up): texts sent after a goodbye may be listed before older ones held back
-          undelivered: [...atEnd.undelivered, ...Chunk.toArray(queued).flatMap((i) => (i._tag === "Send" ? [i.id] : []))].sort(
-            (a, b) => Number(a) - Number(b)
-          )
+          undelivered: [...new Set([...atEnd.undelivered, ...untaken.map((i) => i.id)])].sort((a, b) => Number(a) - Number(b))
         }
         sendRoom.unsafeOpen()
         // let the writer flush what the last round produced (goodbye, key reply), bounded in time, for as long as
@@ -586,7 +591,7 @@ export const startChat = (
         yield* Fiber.interrupt(writer)
         const reason =
           o._tag === "Left" ? "left" : o._tag === "PeerLeft" ? "peer left" : "connection lost"
-        const closing: Array<ChatEvent> = []
+        const closing: Array<ChatEvent> = untaken.map((i) => event({ _tag: "sent", id: i.id, text: i.text }))
         if (o._tag === "Failed") {
           closing.push(event({ _tag: "error", code: errorCode(o.error), message: describeError(o.error) }))
         }
