@@ -562,10 +562,10 @@ export const startChat = (
           }
         }
       }
-      // accepted but never encrypted: not acknowledged either, so reported with the rest
+      // taken but never encrypted: not acknowledged either, so reported with the rest (and those never taken
+      // with the chat's end)
       neverTaken = [...unhandled, ...held].flatMap((i) => (i._tag === "Send" ? [i] : []))
-      const neverSent = [...deferred.map((d) => d.id), ...neverTaken.map((i) => i.id)]
-      return result === undefined ? result : { ...result, undelivered: [...result.undelivered, ...neverSent] }
+      return result === undefined ? result : { ...result, undelivered: [...result.undelivered, ...deferred.map((d) => d.id)] }
     })
 
     const finishAll = (atEnd: ChatOutcome) =>
@@ -577,7 +577,7 @@ export const startChat = (
         const o: ChatOutcome = {
           ...atEnd,
           // oldest first (our ids count up): texts sent after a goodbye may be listed before older ones held back
-          undelivered: [...new Set([...atEnd.undelivered, ...untaken.map((i) => i.id)])].sort((a, b) => Number(a) - Number(b))
+          undelivered: [...atEnd.undelivered, ...untaken.map((i) => i.id)].sort((a, b) => Number(a) - Number(b))
         }
         sendRoom.unsafeOpen()
         // let the writer flush what the last round produced (goodbye, key reply), bounded in time, for as long as
