@@ -12,11 +12,11 @@ import { type Config, peerCommand, type RawFlags, resolveConfig, sameMachineHint
 import { compactWhenQuiet, giveMemoryBack, hideMeasureMemoryNotice, MIN_GROWTH_BYTES, QUIET_MS } from "./cli/compaction.js"
 import { DESCRIPTION, helpText, options } from "./cli/flags.js"
 import { takePrestartedKey } from "./cli/prestart.js"
-import { colourOn, dumbTerminal, fold, styleFor, withoutColour } from "./cli/render.js"
+import { bannerLines, colourOn, dumbTerminal, fold, styleFor, withoutColour } from "./cli/render.js"
 import { makeJsonView, makePlainView, makeTerminalView, readOnAfterFg, type View } from "./cli/views.js"
 import { formatEndpoint } from "./domain/address.js"
 import { type ChatError, describeForCli, errorCode, internalError, UsageError } from "./domain/errors.js"
-import { event, toJsonLine } from "./domain/events.js"
+import { type ChatEvent, event, toJsonLine } from "./domain/events.js"
 import * as ForgeCertificate from "./layers/ForgeCertificate.js"
 import * as LengthPrefixFraming from "./layers/LengthPrefixFraming.js"
 import * as NodeCryptoCipher from "./layers/NodeCryptoCipher.js"
@@ -103,26 +103,40 @@ const chat = (config: Config, view: View) =>
           // is being written
           const last = events[events.length - 1]
           if (last?._tag === "disconnected") endedAs = last.reason
-          return view.onEvents(events)
+          return Effect.zipRight(view.onEvents(events), Effect.sync(() => sayPeerCommand(config, events)))
         })
     })
     return yield* view.run(session, (f) => (onInterrupt = f))
   }).pipe(Effect.scoped)
 
-const banner = (config: Config) => {
-  const s = styleFor(process.stdout)
-  const lines = [
-    `${s.bold("p2pchat")} ${VERSION}  peer-to-peer, end-to-end encrypted chat  (${config.protocol} protocol)`,
-    // client mode neither listens nor makes a certificate: an address it does not use would mislead
-    `  local  ${config.mode === "client" ? "(none: connecting only)" : formatEndpoint(config.listen)}   target  ${config.target ? formatEndpoint(config.target) : "(none: listening only)"}   mode ${config.mode}`
-  ]
-  const width = Math.min(80, process.stdout.columns || 80)
-  const hint = sameMachineHint(config)
-  if (hint !== undefined) lines.push(...fold(hint, "  ", width).map((line) => s.yellow(line)))
-  // a listener is named by its peer, who may not know this machine's address (and -i 0.0.0.0 shows none)
-  const command = config.mode === "server" ? peerCommand(config.listen.host, config.listen.port) : undefined
-  if (command !== undefined) lines.push(...fold(command, "  ", width))
-  process.stdout.write(lines.join("\n") + "\n")
+const banner = (config: Config) =>
+  process.stdout.write(
+    bannerLines(
+      {
+        version: VERSION,
+        protocol: config.protocol,
+        mode: config.mode,
+        // client mode neither listens nor makes a certificate: an address it does not use would mislead
+        local: config.mode === "client" ? undefined : formatEndpoint(config.listen),
+        target: config.target === undefined ? undefined : formatEndpoint(config.target),
+        hint: sameMachineHint(config)
+      },
+      styleFor(process.stdout),
+      Math.min(80, process.stdout.columns || 80)
+    ).join("\n") + "\n"
+  )
+
+/**
+ * Server mode, once it listens: what the peer runs to reach it. A listener is named by its peer, who may not
+ * know this machine's address (and -i 0.0.0.0 shows none). Said after "Listening on", not in the banner: a
+ * port already taken made it offer a command that could not work, and -p 0's port is known only now.
+ */
+const sayPeerCommand = (config: Config, events: ReadonlyArray<ChatEvent>) => {
+  if (config.mode !== "server" || config.json) return
+  for (const e of events) {
+    const command = e._tag === "listening" ? peerCommand(config.listen.host, e.port) : undefined
+    if (command !== undefined) process.stdout.write(fold(command, "  ", Math.min(80, process.stdout.columns || 80)).join("\n") + "\n")
+  }
 }
 
 const command = Command.make("p2pchat", options, (raw: RawFlags) =>

@@ -1,7 +1,7 @@
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { afterEach, describe, expect, it } from "vitest"
+import { afterEach, describe, expect, it, vi } from "vitest"
 import { type CliProcess, freePort, startCli } from "./support/cli.js"
 
 const running: Array<CliProcess> = []
@@ -245,14 +245,26 @@ describe("two p2pchat processes over TLS", () => {
     server.child.kill("SIGKILL")
   })
 
-  it("server mode's banner says what the peer runs to reach it (-i 0.0.0.0 showed no address at all)", async () => {
+  it("server mode says what the peer runs to reach it once it listens (-i 0.0.0.0 showed no address at all)", async () => {
     const port = await freePort()
     const server = start(["-i", "127.0.0.1", "-p", String(port), "-m", "2"], { json: false })
     const client = start(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`])
     await client.waitFor("handshake")
     client.endInput()
     expect(await server.exited).toBe(0)
-    expect(server.stdout()).toMatch(new RegExp(`mode server\n {2}Your peer runs: p2pchat -t 127\\.0\\.0\\.1:${port}\n`))
+    expect(server.stdout()).toMatch(new RegExp(`Listening on 127\\.0\\.0\\.1:${port}\n {2}Your peer runs: p2pchat -t 127\\.0\\.0\\.1:${port}\n`))
+    // with -p 0, the port chosen (it named none, the port being unknown when the banner was printed)
+    const any = start(["-i", "127.0.0.1", "-p", "0", "-m", "2"], { json: false })
+    await vi.waitUntil(() => /Your peer runs/.test(any.stdout()), { timeout: 5_000 })
+    const chosen = /Listening on 127\.0\.0\.1:(\d+)\n {2}Your peer runs: p2pchat -t 127\.0\.0\.1:(\d+)\n/.exec(any.stdout())
+    expect(chosen?.[2]).toBe(chosen?.[1])
+    // where it cannot listen (the port taken), no command that could not work
+    const taken = start(["-i", "127.0.0.1", "-p", chosen![1]!, "-m", "2"], { json: false })
+    expect(await taken.exited).toBe(1)
+    expect(taken.stderr()).toMatch(/already in use/)
+    expect(taken.stdout()).not.toMatch(/Your peer runs/)
+    any.kill()
+    await any.exited
   })
 
   it("escape sequences from the peer never reach the terminal raw, in text or JSON output", async () => {

@@ -1,6 +1,7 @@
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import {
+  bannerLines,
   cheapWidth,
   colors,
   dropRepeatedConnecting,
@@ -70,6 +71,29 @@ describe("the human views", () => {
     const listening = renderEvent(event({ _tag: "listening", address: "2001:db8::1234:5678", port: 8000 }), plain, 40, { width: stringWidth })
     expect(listening[1]).toBe("           [2001:db8::1234:5678]:8000")
     expect(renderEvent(event({ _tag: "connecting", address: "2001:db8::1", port: 8000 }), plain, 40)).toHaveLength(1)
+  })
+
+  it("the banner is folded at its parts on a narrow terminal, not broken anywhere by it", () => {
+    const b = { version: "0.1.0", protocol: "v2", mode: "auto", local: "0.0.0.0:9312", target: "127.0.0.1:9" }
+    expect(bannerLines(b, plain, 80)).toEqual([
+      "p2pchat 0.1.0  peer-to-peer, end-to-end encrypted chat  (v2 protocol)",
+      "  local  0.0.0.0:9312   target  127.0.0.1:9   mode auto"
+    ])
+    // at 60 and 40 columns the terminal broke them as "(v2" / "protocol)" and "mod" / "e server"
+    expect(bannerLines(b, plain, 60)).toEqual([
+      "p2pchat 0.1.0  peer-to-peer, end-to-end encrypted chat",
+      "(v2 protocol)",
+      "  local  0.0.0.0:9312   target  127.0.0.1:9   mode auto"
+    ])
+    expect(bannerLines({ ...b, local: undefined, mode: "client" }, plain, 40)).toEqual([
+      "p2pchat 0.1.0",
+      "peer-to-peer, end-to-end encrypted chat",
+      "(v2 protocol)",
+      "  local  (none: connecting only)",
+      "  target  127.0.0.1:9   mode client"
+    ])
+    // the title's name styled, its width not counted with the style's escapes
+    expect(bannerLines(b, colors, 80)[0]).toBe(`${colors.bold("p2pchat")} 0.1.0  peer-to-peer, end-to-end encrypted chat  (v2 protocol)`)
   })
 
   it("folding: rows within the width, every word kept in order, wide characters measured, long words whole", () => {

@@ -96,16 +96,47 @@ export const verification = (e: Extract<ChatEvent, { _tag: "handshake" }>, s: St
 const COLUMNS = 80
 
 /** `text` broken at spaces into lines of at most `width` columns, each starting with `indent`. */
-export const fold = (text: string, indent: string, width: number = COLUMNS): Array<string> => {
+export const fold = (text: string, indent: string, width: number = COLUMNS): Array<string> => foldUnits(text.split(" "), " ", indent, width)
+
+/** `units` joined by `separator` into lines of at most `width` columns, each starting with `indent`; a unit is never broken. */
+export const foldUnits = (units: ReadonlyArray<string>, separator: string, indent: string, width: number = COLUMNS): Array<string> => {
   const lines: Array<string> = []
   let line = ""
-  for (const word of text.split(" ")) {
-    if (line !== "" && indent.length + line.length + 1 + word.length > width) {
+  for (const unit of units) {
+    if (line !== "" && indent.length + line.length + separator.length + unit.length > width) {
       lines.push(indent + line)
-      line = word
-    } else line = line === "" ? word : `${line} ${word}`
+      line = unit
+    } else line = line === "" ? unit : `${line}${separator}${unit}`
   }
   return [...lines, indent + line]
+}
+
+/**
+ * The first lines of a run: what runs, and where (`local` undefined: client mode, which does not listen;
+ * `target` undefined: server mode), then `hint` if any. Folded at their parts on a narrow terminal, which broke
+ * them anywhere ("(v2" / "protocol)", "mod" / "e server").
+ */
+export const bannerLines = (
+  b: {
+    readonly version: string
+    readonly protocol: string
+    readonly mode: string
+    readonly local: string | undefined
+    readonly target: string | undefined
+    readonly hint?: string | undefined
+  },
+  s: Style,
+  width: number
+): Array<string> => {
+  const title = foldUnits([`p2pchat ${b.version}`, "peer-to-peer, end-to-end encrypted chat", `(${b.protocol} protocol)`], "  ", "", width)
+  title[0] = s.bold("p2pchat") + title[0]!.slice("p2pchat".length)
+  const where = foldUnits(
+    [`local  ${b.local ?? "(none: connecting only)"}`, `target  ${b.target ?? "(none: listening only)"}`, `mode ${b.mode}`],
+    "   ",
+    "  ",
+    width
+  )
+  return [...title, ...where, ...(b.hint === undefined ? [] : fold(b.hint, "  ", width).map((line) => s.yellow(line)))]
 }
 
 /** Columns a piece of text takes on a terminal (string-width's default export). */
