@@ -89,6 +89,8 @@ const chat = (config: Config, view: View) =>
       residentBytes: () => process.memoryUsage.rss(),
       compact: giveMemoryBack
     })
+    // server mode's word to the person, once it listens (sayPeerCommand)
+    let peerCommandDue = config.mode === "server" && !config.json
     const session = yield* open({
       mode: config.mode,
       listen: config.listen,
@@ -103,7 +105,8 @@ const chat = (config: Config, view: View) =>
           // is being written
           const last = events[events.length - 1]
           if (last?._tag === "disconnected") endedAs = last.reason
-          return Effect.zipRight(view.onEvents(events), Effect.sync(() => sayPeerCommand(config, events)))
+          if (!peerCommandDue) return view.onEvents(events)
+          return Effect.zipRight(view.onEvents(events), Effect.sync(() => (peerCommandDue = !sayPeerCommand(config, events))))
         })
     })
     return yield* view.run(session, (f) => (onInterrupt = f))
@@ -129,14 +132,15 @@ const banner = (config: Config) =>
 /**
  * Server mode, once it listens: what the peer runs to reach it. A listener is named by its peer, who may not
  * know this machine's address (and -i 0.0.0.0 shows none). Said after "Listening on", not in the banner: a
- * port already taken made it offer a command that could not work, and -p 0's port is known only now.
+ * port already taken made it offer a command that could not work, and -p 0's port is known only now. Whether
+ * the listening was among `events`.
  */
-const sayPeerCommand = (config: Config, events: ReadonlyArray<ChatEvent>) => {
-  if (config.mode !== "server" || config.json) return
-  for (const e of events) {
-    const command = e._tag === "listening" ? peerCommand(config.listen.host, e.port) : undefined
-    if (command !== undefined) process.stdout.write(fold(command, "  ", Math.min(80, process.stdout.columns || 80)).join("\n") + "\n")
-  }
+const sayPeerCommand = (config: Config, events: ReadonlyArray<ChatEvent>): boolean => {
+  const listening = events.find((e) => e._tag === "listening")
+  if (listening === undefined) return false
+  const command = peerCommand(config.listen.host, listening.port)
+  if (command !== undefined) process.stdout.write(fold(command, "  ", Math.min(80, process.stdout.columns || 80)).join("\n") + "\n")
+  return true
 }
 
 const command = Command.make("p2pchat", options, (raw: RawFlags) =>
