@@ -8,7 +8,7 @@ import * as readline from "node:readline"
 import { isatty } from "node:tty"
 import { format } from "node:util"
 import { explainArgs } from "./cli/argv.js"
-import { type Config, peerCommand, type RawFlags, resolveConfig, sameMachineHint } from "./cli/config.js"
+import { type Config, peerCommand, type RawFlags, resolveConfig, sameMachineHint, unusedTargetHint } from "./cli/config.js"
 import { compactWhenQuiet, giveMemoryBack, hideMeasureMemoryNotice, MIN_GROWTH_BYTES, QUIET_MS } from "./cli/compaction.js"
 import { DESCRIPTION, helpText, options } from "./cli/flags.js"
 import { takePrestartedKey } from "./cli/prestart.js"
@@ -122,7 +122,7 @@ const banner = (config: Config) =>
         // client mode neither listens nor makes a certificate: an address it does not use would mislead
         local: config.mode === "client" ? undefined : formatEndpoint(config.listen),
         target: config.target === undefined ? undefined : formatEndpoint(config.target),
-        hint: sameMachineHint(config)
+        hint: sameMachineHint(config) ?? unusedTargetHint(config)
       },
       styleFor(process.stdout),
       Math.min(80, process.stdout.columns || 80)

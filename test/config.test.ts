@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest"
 import { Effect, Option } from "effect"
-import { type Config, defaultIp, peerCommand, type RawFlags, resolveConfig, sameMachineHint, withZone } from "../src/cli/config.js"
+import { type Config, defaultIp, peerCommand, type RawFlags, resolveConfig, sameMachineHint, unusedTargetHint, withZone } from "../src/cli/config.js"
 import { routeAddress } from "../src/layers/NodeAddresses.js"
 
 const config = (mode: Config["mode"], listen: string, target: string | undefined): Config => ({
@@ -51,6 +51,17 @@ describe("the hint for two p2pchats on one machine", () => {
     expect(sameMachineHint(config("auto", "192.0.2.2", "192.0.2.7"))).toBeUndefined()
     expect(sameMachineHint(config("client", "192.0.2.2", "127.0.0.1"))).toBeUndefined()
     expect(sameMachineHint(config("server", "192.0.2.2", undefined))).toBeUndefined()
+  })
+})
+
+describe("server mode given a -t (chat.py's users pass one with every mode)", () => {
+  it("says it is not used (it was taken without a word), and not in the other modes", async () => {
+    const resolve = (given: Partial<RawFlags>) => Effect.runPromise(resolveConfig(rawFlags({ ip: Option.some("127.0.0.1"), ...given }), Option.none()))
+    const server = await resolve({ mode: 2, target: Option.some("10.0.0.5:9000") })
+    expect(server.target).toBeUndefined()
+    expect(unusedTargetHint(server)).toBe("-t 10.0.0.5:9000 is not used in server mode (-m 2), which only listens: the peer connects to this side.")
+    expect(unusedTargetHint(await resolve({ mode: 2 }))).toBeUndefined()
+    expect(unusedTargetHint(await resolve({ mode: 1, target: Option.some("10.0.0.5:9000") }))).toBeUndefined()
   })
 })
 

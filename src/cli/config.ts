@@ -39,6 +39,8 @@ export interface Config {
   readonly heartbeatSeconds: number
   /** The end of piped input does not leave: the chat lasts until the peer leaves, `/quit` or a signal. */
   readonly stay: boolean
+  /** A -t given in server mode, which only listens: not used, and said so (`unusedTargetHint`). */
+  readonly unusedTarget?: string | undefined
 }
 
 /**
@@ -223,9 +225,16 @@ export const resolveConfig = (
       waitSeconds: flags.wait,
       handshakeTimeoutSeconds: flags.handshakeTimeout,
       heartbeatSeconds: flags.heartbeat,
-      stay: flags.stay
+      stay: flags.stay,
+      unusedTarget: mode === "server" ? Option.getOrUndefined(flags.target) : undefined
     }
   })
+
+/** Server mode given a -t (chat.py's users pass one with every mode): it is not used, which the banner says. */
+export const unusedTargetHint = (config: Config): string | undefined =>
+  config.unusedTarget === undefined
+    ? undefined
+    : `-t ${showInput(config.unusedTarget)} is not used in server mode (-m 2), which only listens: the peer connects to this side.`
 
 const isLoopback = (host: string): boolean =>
   host === "localhost" || host === "::1" || (isIP(host) === 4 && host.startsWith("127."))
