@@ -400,7 +400,16 @@ if (asJson) {
 } else {
   const rows = [["figure", "median", "baseline (same run)", "target", "met"], ...targets.map((t) => [...t.slice(0, 4), verdict(t[4]) === null ? "-" : t[4] ? "yes" : "NO"])]
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)))
-  for (const r of rows) console.log(r.map((c, i) => String(c).padEnd(widths[i])).join("  "))
+  const tableWidth = widths.reduce((a, b) => a + b + 2, 0)
+  const columns = process.stdout.isTTY ? process.stdout.columns || 80 : Infinity
+  if (tableWidth <= columns) for (const r of rows) console.log(r.map((c, i) => String(c).padEnd(widths[i])).join("  "))
+  else
+    // a terminal narrower than the table (about 200 columns) wrapped every row into the next: a figure a block
+    for (const [name, value, baseline, target, met] of rows.slice(1)) {
+      const judged = met === "-" ? "" : met === "yes" ? ": met" : ": NOT met"
+      console.log(`${name}: ${value}${target === "report" ? "" : `  (target ${target}${judged})`}`)
+      if (baseline !== "") console.log(`    baseline: ${baseline}`)
+    }
   console.log(`(${RUNS} run(s) each; min-max and all figures: npm run bench -- --json)`)
   if (quick) console.log("(quick: too short to judge the targets; `npm run bench` judges them)")
 }
