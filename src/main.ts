@@ -112,6 +112,9 @@ const chat = (config: Config, view: View) =>
     return yield* view.run(session, (f) => (onInterrupt = f))
   }).pipe(Effect.scoped)
 
+/** The width the banner and server mode's peer command are folded to: the terminal's, at most 80. */
+const bannerWidth = () => Math.min(80, process.stdout.columns || 80)
+
 const banner = (config: Config) =>
   process.stdout.write(
     bannerLines(
@@ -125,7 +128,7 @@ const banner = (config: Config) =>
         hint: sameMachineHint(config) ?? unusedTargetHint(config)
       },
       styleFor(process.stdout),
-      Math.min(80, process.stdout.columns || 80)
+      bannerWidth()
     ).join("\n") + "\n"
   )
 
@@ -139,7 +142,7 @@ const sayPeerCommand = (config: Config, events: ReadonlyArray<ChatEvent>): boole
   const listening = events.find((e) => e._tag === "listening")
   if (listening === undefined) return false
   const command = peerCommand(config.listen.host, listening.port)
-  if (command !== undefined) process.stdout.write(fold(command, "  ", Math.min(80, process.stdout.columns || 80)).join("\n") + "\n")
+  if (command !== undefined) process.stdout.write(fold(command, "  ", bannerWidth()).join("\n") + "\n")
   return true
 }
 
