@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, FastCheck as fc } from "effect"
-import { FrameError } from "../src/domain/errors.js"
+import { describeError, FrameError } from "../src/domain/errors.js"
 import { encodeFrames, FrameDecoder } from "../src/domain/frame.js"
 import * as MemoryTransport from "../src/layers/MemoryTransport.js"
 import { frame, gather } from "../src/layers/LengthPrefixFraming.js"
@@ -109,6 +109,18 @@ describe("framing", () => {
       expect(decoder.pendingBytes).toBe(0)
     }
   )
+
+  it("a length that reads as text is said as the text another protocol sent, a length of bytes as a number", () => {
+    const said = (head: string | Uint8Array) => {
+      const decoder = new FrameDecoder(1 << 20)
+      decoder.push(typeof head === "string" ? new TextEncoder().encode(head) : head)
+      return describeError(decoder.next() as FrameError)
+    }
+    expect(said("SSH-2.0-OpenSSH_9.2\r\n")).toBe('The peer sent text ("SSH-..."), not a p2pchat frame: it speaks another protocol; the connection was closed.')
+    expect(said("POST /x HTTP/1.1\r\n")).toBe('The peer sent an HTTP request ("POST ..."), not a p2pchat frame (a web browser?); the connection was closed.')
+    expect(said(Uint8Array.of(0x16, 0x03, 0x01, 0x02))).toBe("The peer sent a frame of 369295618 bytes, over the 1048576-byte limit; the connection was closed.")
+    expect(said(Uint8Array.of(0x7f, 0x45, 0x4c, 0x46))).toMatch(/^The peer sent a frame of 2135247942 bytes/)
+  })
 
   it("a zero-length frame is a valid empty frame", () => {
     const decoder = new FrameDecoder(16)

@@ -47,7 +47,7 @@ const tcpSend = (port: number, bytes?: Buffer) =>
   })
 
 describe("a listener under hostile input keeps serving the real peer", () => {
-  it("length prefixes of 0, max+1 and 4 GiB-1, garbage instead of TLS, TLS then garbage: each turned away, memory flat", async () => {
+  it("length prefixes of 0, max+1 and 4 GiB-1, HTTP with and without TLS, garbage instead of TLS: each turned away and said, memory flat", async () => {
     const port = await freePort()
     const server = start(["-i", "127.0.0.1", "-p", String(port), "-m", "2", "--handshake-timeout", "2"])
     await server.waitFor("listening")
@@ -57,15 +57,20 @@ describe("a listener under hostile input keeps serving the real peer", () => {
       () => tlsSend(port, u32(1024 * 1024 + 1)),
       () => tlsSend(port, u32(2 ** 32 - 1)),
       () => tlsSend(port, Buffer.concat([u32(5), Buffer.from("hello")])),
+      () => tlsSend(port, Buffer.from("GET / HTTP/1.1\r\nHost: x\r\n\r\n")),
       () => tcpSend(port, Buffer.from("GET / HTTP/1.1\r\nHost: x\r\n\r\n")),
       () => tcpSend(port, Buffer.alloc(4096, 0x16))
     ]
     for (const attack of attacks) await attack()
-    // four TLS attacks reach the handshake and are reported; the two that are not TLS never get that far
-    for (let i = 0; i < 4; i++) await server.waitFor("rejected", () => server.events.filter((e) => e._tag === "rejected").length >= 4)
+    // each is reported: five that reach the handshake, and the two that are no TLS (they were passed over in silence)
+    await server.waitFor("rejected", () => server.events.filter((e) => e._tag === "rejected").length >= 7)
     const reasons = server.events.flatMap((e) => (e._tag === "rejected" ? [e.reason] : []))
     expect(reasons.some((r) => /over the 1048576-byte limit/.test(r))).toBe(true)
     expect(reasons.some((r) => /4294967295 bytes/.test(r))).toBe(true)
+    // a browser pointed at https:// here read as "a frame of 1195725856 bytes", at http:// as nothing at all
+    expect(reasons).toContain('The peer sent an HTTP request ("GET ..."), not a p2pchat frame (a web browser?); the connection was closed.')
+    expect(reasons).toContain("The connection failed: it sent an HTTP request where TLS was expected (p2pchat is no web server).")
+    expect(reasons.filter((r) => /TLS/.test(r))).toHaveLength(2)
     expect(rssMb(server.child.pid!) - before).toBeLessThan(30)
     // the real peer still gets in
     const client = start(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`])
@@ -73,6 +78,22 @@ describe("a listener under hostile input keeps serving the real peer", () => {
     client.send("made it")
     await server.waitFor("message", (m) => m.text === "made it")
     expect(server.child.exitCode).toBeNull()
+  })
+
+  it("auto mode says connections that speak no TLS, the first ten of a flood only, and the peer still gets in", async () => {
+    const [pa, pb] = [await freePort(), await freePort()]
+    const a = start(["-i", "127.0.0.1", "-p", String(pa), "-t", `127.0.0.1:${pb}`])
+    await a.waitFor("listening")
+    const turnedAway = () => a.events.filter((e) => e._tag === "rejected" && e.role === "listener")
+    // one at a time (a fast flood is said in part: the listener holds a few of them only), then past ten
+    for (let i = 0; i < 14; i++) {
+      await tcpSend(pa, Buffer.from(`hello ${i}\n`))
+      if (i < 10) await a.waitFor("rejected", () => turnedAway().length > i)
+    }
+    const b = start(["-i", "127.0.0.1", "-p", String(pb), "-t", `127.0.0.1:${pa}`])
+    await Promise.all([a.waitFor("handshake"), b.waitFor("handshake")])
+    expect(turnedAway()).toHaveLength(10)
+    expect(turnedAway()[0]).toMatchObject({ reason: "The connection failed: it does not speak TLS (is it p2pchat?).", peer: expect.stringMatching(/^127\.0\.0\.1:\d+$/) })
   })
 
   it("silent and dripping clients are dropped at the handshake deadline without holding up the real peer", async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Schedule } from "effect"
+import { Effect, Exit, Fiber, Layer, Option, Schedule } from "effect"
 import { spawn } from "node:child_process"
 import * as net from "node:net"
 import * as tls from "node:tls"
@@ -274,5 +274,52 @@ describe("the node:tls transport", () => {
         expect(new TextDecoder().decode(yield* server.read)).toBe("first words")
       }).pipe(Effect.provide(NodeTlsTransport.layer.pipe(Layer.provide(late))))
     })
+  )
+  it.scopedLive("a listener reports connections that speak no TLS, by address and in a sentence; not those that close or reset mid-TLS", () =>
+    Effect.gen(function* () {
+      const transport = yield* Transport
+      const listener = yield* transport.listen({ host: "127.0.0.1", port: 0 })
+      const port = listener.address.port
+      const sockets: Array<net.Socket> = []
+      yield* Effect.addFinalizer(() => Effect.sync(() => sockets.forEach((s) => s.destroy())))
+      const plain = (bytes: string) =>
+        Effect.async<number>((resume) => {
+          const s = net.connect(port, "127.0.0.1", () => {
+            s.write(bytes)
+            resume(Effect.succeed(s.localPort!))
+          })
+          s.on("error", () => {})
+          sockets.push(s)
+        })
+      // a TLS client that goes away mid-handshake, as auto mode's spare connections do: nobody's concern
+      const gone = tls.connect({ host: "127.0.0.1", port, rejectUnauthorized: false }).on("error", () => {})
+      sockets.push(gone)
+      yield* Effect.sleep("20 millis")
+      gone.destroy()
+      yield* plain("")
+      sockets.at(-1)!.destroy()
+      yield* Effect.sleep("100 millis")
+      const http = yield* plain("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+      const text = yield* plain("hello\n")
+      const first = yield* listener.turnedAway!
+      const second = yield* listener.turnedAway!
+      expect(first.remote).toEqual({ host: "127.0.0.1", port: http })
+      expect(describeError(first.error)).toBe("The connection failed: it sent an HTTP request where TLS was expected (p2pchat is no web server).")
+      expect(second.remote).toEqual({ host: "127.0.0.1", port: text })
+      expect(describeError(second.error)).toBe("The connection failed: it does not speak TLS (is it p2pchat?).")
+      // nothing else was said: the early close and the abandoned TLS client are not in the queue
+      expect(yield* Effect.timeout(listener.turnedAway!, "200 millis").pipe(Effect.option)).toEqual(Option.none())
+      // a flood is held in a bounded buffer; closing the listener ends the wait of whoever takes them
+      for (let i = 0; i < 20; i++) yield* plain("x".repeat(8))
+      yield* Effect.sleep("300 millis")
+      let held = 0
+      while (held < 30 && Option.isSome(yield* Effect.timeout(listener.turnedAway!, "100 millis").pipe(Effect.option))) held++
+      expect(held).toBe(8)
+      for (let i = 0; i < 3; i++) yield* plain("x".repeat(8))
+      yield* Effect.sleep("100 millis")
+      yield* listener.close
+      const after = yield* Effect.exit(Effect.forever(listener.turnedAway!)).pipe(Effect.timeout("1 second"))
+      expect(Exit.isInterrupted(after)).toBe(true)
+    }).pipe(Effect.provide(tlsLayer))
   )
 })

@@ -35,6 +35,15 @@ export class TransportError extends Data.TaggedError("TransportError")<{
 }> {}
 
 /** A frame header or body that breaks the framing rules (PROTOCOL.md, Framing). */
+/**
+ * A length prefix's four bytes as text when they are printable ASCII: no frame is that long, and a browser
+ * pointed at the port ("GET ") or another protocol's greeting ("SSH-") read as a frame of a billion bytes.
+ */
+const asciiWord = (size: number): string | undefined => {
+  const bytes = [size >>> 24, (size >>> 16) & 0xff, (size >>> 8) & 0xff, size & 0xff]
+  return size <= 0xffffffff && bytes.every((b) => b >= 0x20 && b < 0x7f) ? String.fromCharCode(...bytes).trimEnd() : undefined
+}
+
 export class FrameError extends Data.TaggedError("FrameError")<{
   readonly reason: "TooLarge" | "Truncated"
   readonly size: number
@@ -139,10 +148,14 @@ export const describeError = (error: ChatError): string => {
         default:
           return `The connection failed: ${error.detail}.`
       }
-    case "FrameError":
-      return error.reason === "TooLarge"
-        ? `The peer sent a frame of ${error.size} bytes, over the ${error.max}-byte limit; the connection was closed.`
-        : `The connection ended in the middle of a frame (${error.size} of the expected bytes missing).`
+    case "FrameError": {
+      if (error.reason === "Truncated") return `The connection ended in the middle of a frame (${error.size} of the expected bytes missing).`
+      const text = asciiWord(error.size)
+      if (text === undefined) return `The peer sent a frame of ${error.size} bytes, over the ${error.max}-byte limit; the connection was closed.`
+      return /^(GET|POST|HEAD|PUT|PRI|OPTI|DELE|PATC|CONN)/.test(text)
+        ? `The peer sent an HTTP request ("${text} ..."), not a p2pchat frame (a web browser?); the connection was closed.`
+        : `The peer sent text ("${text}..."), not a p2pchat frame: it speaks another protocol; the connection was closed.`
+    }
     case "HandshakeError":
       return `The ${error.protocol} handshake failed: ${error.detail}.`
     case "SessionError":

@@ -5,7 +5,7 @@ import type { Endpoint } from "../domain/address.js"
 import { ConnectError, ListenError, TransportError } from "../domain/errors.js"
 import { Certificate } from "../services/Certificate.js"
 import { firstAddress, routeAddress } from "./NodeAddresses.js"
-import { type Conn, type Listener, Transport } from "../services/Transport.js"
+import { type Conn, type Listener, Transport, type TurnedAway } from "../services/Transport.js"
 
 /** Read-side buffer above which the socket is paused, so a fast peer cannot make us buffer without bound. */
 const READ_HIGH_WATER = 1024 * 1024
@@ -219,6 +219,18 @@ const tlsDetail = (e: Error): string => {
   return openSslReason(e)
 }
 
+/**
+ * Why a connection to our listener was no TLS client, or undefined when it was one that went away (a reset or
+ * close mid-handshake: auto mode's spare connections do that, and they are nobody's concern).
+ */
+const notTlsDetail = (e: Error): string | undefined => {
+  const code = errnoOf(e)
+  if (code === "ERR_SSL_HTTP_REQUEST") return "it sent an HTTP request where TLS was expected (p2pchat is no web server)"
+  if (code === "ERR_SSL_WRONG_VERSION_NUMBER" || code === "ERR_SSL_PACKET_LENGTH_TOO_LONG")
+    return "it does not speak TLS (is it p2pchat?)"
+  return code.startsWith("ERR_SSL") ? `its TLS handshake failed (${openSslReason(e)})` : undefined
+}
+
 const prepare = (socket: net.Socket) => {
   socket.setNoDelay(true)
   socket.setKeepAlive(true, KEEPALIVE_MS)
@@ -300,6 +312,8 @@ const listen = (on: Endpoint) =>
   Effect.gen(function* () {
     const certificate = yield* Certificate
     const accepted = yield* Queue.bounded<tls.TLSSocket>(16)
+    // a few are held for whoever reports them; a flood of garbage connections is dropped, not kept
+    const turnedAway = yield* Queue.dropping<TurnedAway>(8)
     // Connections still in their TLS handshake, by their address pair. Closing the listener ends them
     // too: one that finished after the close went into a queue nobody takes from any more, and stayed open for
     // good (its peer, waiting for the first word, with it).
@@ -325,7 +339,14 @@ const listen = (on: Endpoint) =>
         const server = tls.createServer({ key: id.keyPem, cert: id.certPem })
         server.on("secureConnection", onSecure)
         // garbage instead of TLS ends that one connection, never the listener
-        server.on("tlsClientError", (_e, socket) => socket.destroy())
+        server.on("tlsClientError", (e, socket) => {
+          const detail = notTlsDetail(e)
+          if (!closed && detail !== undefined) {
+            const remote = { host: socket.remoteAddress ?? "", port: socket.remotePort ?? 0 }
+            Queue.unsafeOffer(turnedAway, { remote, error: new TransportError({ reason: "Read", detail }) })
+          }
+          socket.destroy()
+        })
         return server
       })
     )
@@ -352,6 +373,7 @@ const listen = (on: Endpoint) =>
     const shut = (server: net.Server) => {
       closed = true
       server.close()
+      Effect.runSync(Queue.shutdown(turnedAway))
       for (const { raw, timer } of inHandshake.values()) {
         clearTimeout(timer)
         raw.destroy()
@@ -384,7 +406,8 @@ const listen = (on: Endpoint) =>
         Effect.map((pending) => {
           for (const s of pending) s.destroy()
         })
-      )
+      ),
+      turnedAway: Queue.take(turnedAway)
     }
     return listener
   })

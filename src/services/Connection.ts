@@ -3,7 +3,7 @@ import { compareEndpoints, type Endpoint, formatEndpoint, isWildcard } from "../
 import { ConnectError, describeError, type ListenError, TransportError } from "../domain/errors.js"
 import { type ChatEvent, event } from "../domain/events.js"
 import type { Role } from "../domain/session.js"
-import { type Conn, type Listener, Transport } from "./Transport.js"
+import { type Conn, type Listener, Transport, type TurnedAway } from "./Transport.js"
 
 /**
  * Modes 0/1/2 as one typed pipeline over Transport: yields the connection on which a handshake succeeded.
@@ -69,6 +69,8 @@ const SPARE_GRACE = Duration.seconds(2)
 const LASTING_FAILURES = 3
 /** Handshakes the listener runs at once; more connections wait in the accept queue (and beyond it are dropped). */
 const MAX_PENDING_HANDSHAKES = 8
+/** Connections that spoke no TLS said in one run; more are passed over in silence (a flood must not fill the screen). */
+const MAX_TURNED_AWAY_SAID = 10
 
 /**
  * `conn`, whose first read of the peer's bytes runs `first` (once); from then on its reads are the
@@ -171,10 +173,18 @@ export const establish = <A, E>(
         return result
       })
 
+    // someone pointing a browser or a plain-text tool at the port is told why nothing happens, as long as it listens
+    let turnedAwaySaid = 0
+    const sayTurnedAway = (next: Effect.Effect<TurnedAway>) =>
+      Effect.flatMap(next, ({ error, remote }) =>
+        options.emit(event({ _tag: "rejected", peer: formatEndpoint(remote), reason: options.describe(error), role: "listener" }))
+      ).pipe(Effect.repeat({ while: () => ++turnedAwaySaid < MAX_TURNED_AWAY_SAID }))
+
     const startListening = (on: Endpoint, say = true) =>
       Effect.gen(function* () {
         const listener = yield* transport.listen(on)
         if (say) yield* options.emit(event({ _tag: "listening", address: listener.address.host, port: listener.address.port }))
+        if (listener.turnedAway && turnedAwaySaid < MAX_TURNED_AWAY_SAID) yield* Effect.forkScoped(sayTurnedAway(listener.turnedAway))
         return listener
       })
 

@@ -45,6 +45,19 @@ export interface Listener {
   readonly accept: Effect.Effect<Conn, TransportError, Scope.Scope>
   /** Stops accepting: later attempts are refused by the operating system. */
   readonly close: Effect.Effect<void>
+  /**
+   * The next connection turned away before it was accepted because it does not speak the transport's own
+   * protocol (plain text or HTTP where TLS belongs), so that whoever points the wrong program at the port can
+   * be told why nothing happens. Connections closed or timed out during that handshake are not among them
+   * (auto mode's own spare connections are). A few are held until taken, the rest of a flood dropped; taking
+   * is interrupted once the listener is closed.
+   */
+  readonly turnedAway?: Effect.Effect<TurnedAway>
+}
+
+export interface TurnedAway {
+  readonly remote: Endpoint
+  readonly error: TransportError
 }
 
 export interface TransportOptions {
