@@ -34,7 +34,6 @@ export class TransportError extends Data.TaggedError("TransportError")<{
   readonly detail: string
 }> {}
 
-/** A frame header or body that breaks the framing rules (PROTOCOL.md, Framing). */
 /**
  * A length prefix's four bytes as text when they are printable ASCII: no frame is that long, and a browser
  * pointed at the port ("GET ") or another protocol's greeting ("SSH-") read as a frame of a billion bytes.
@@ -44,6 +43,7 @@ const asciiWord = (size: number): string | undefined => {
   return size <= 0xffffffff && bytes.every((b) => b >= 0x20 && b < 0x7f) ? String.fromCharCode(...bytes).trimEnd() : undefined
 }
 
+/** A frame header or body that breaks the framing rules (PROTOCOL.md, Framing). */
 export class FrameError extends Data.TaggedError("FrameError")<{
   readonly reason: "TooLarge" | "Truncated"
   readonly size: number

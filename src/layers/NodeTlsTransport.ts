@@ -210,10 +210,12 @@ const connectReason = (e: unknown): ConnectError["reason"] => {
  * a line break), and the commonest case, something that is not TLS at all (a web server, a plain TCP
  * service), deserves a sentence of its own.
  */
+/** What OpenSSL says when the other side sends something that is not TLS at all (plain text, HTTP). */
+const NOT_TLS = new Set(["ERR_SSL_WRONG_VERSION_NUMBER", "ERR_SSL_PACKET_LENGTH_TOO_LONG", "ERR_SSL_HTTP_REQUEST"])
+
 const tlsDetail = (e: Error): string => {
   const code = errnoOf(e)
-  if (code === "ERR_SSL_WRONG_VERSION_NUMBER" || code === "ERR_SSL_PACKET_LENGTH_TOO_LONG" || code === "ERR_SSL_HTTP_REQUEST")
-    return "what answers there does not speak TLS (is it p2pchat?)"
+  if (NOT_TLS.has(code)) return "what answers there does not speak TLS (is it p2pchat?)"
   // node says "Client network socket disconnected before secure TLS connection was established", or "read ECONNRESET"
   if (code === "ECONNRESET" || code === "EPIPE") return "it closed the connection before TLS was set up (is it p2pchat?)"
   return openSslReason(e)
@@ -226,8 +228,7 @@ const tlsDetail = (e: Error): string => {
 const notTlsDetail = (e: Error): string | undefined => {
   const code = errnoOf(e)
   if (code === "ERR_SSL_HTTP_REQUEST") return "it sent an HTTP request where TLS was expected (p2pchat is no web server)"
-  if (code === "ERR_SSL_WRONG_VERSION_NUMBER" || code === "ERR_SSL_PACKET_LENGTH_TOO_LONG")
-    return "it does not speak TLS (is it p2pchat?)"
+  if (NOT_TLS.has(code)) return "it does not speak TLS (is it p2pchat?)"
   return code.startsWith("ERR_SSL") ? `its TLS handshake failed (${openSslReason(e)})` : undefined
 }
 
