@@ -1,6 +1,6 @@
 import { Either } from "effect"
 import { describe, expect, it } from "vitest"
-import { parseTarget } from "../src/domain/address.js"
+import { parseTarget, unmappedAddress } from "../src/domain/address.js"
 
 describe("a target as the user types it", () => {
   it("takes host, host:port, [v6], [v6]:port and a bare IPv6 address", () => {
@@ -40,4 +40,13 @@ describe("a target as the user types it", () => {
     it(`refuses ${JSON.stringify(text)} with a sentence`, () => {
       expect(parseTarget(text, 8000)).toEqual(Either.left(sentence))
     })
+})
+
+describe("a peer's address as node gives it", () => {
+  it("an IPv4-mapped IPv6 address is the IPv4 address; every other address stays as it is", () => {
+    expect(unmappedAddress("::ffff:192.168.1.5")).toBe("192.168.1.5")
+    expect(unmappedAddress("::FFFF:10.0.0.1")).toBe("10.0.0.1")
+    for (const other of ["::1", "192.168.1.5", "fe80::1%eth0", "::ffff:c0a8:105", "2001:db8::ffff:1.2.3.4", "::ffff:1.2.3"])
+      expect(unmappedAddress(other)).toBe(other)
+  })
 })

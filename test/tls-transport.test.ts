@@ -207,6 +207,23 @@ describe("the node:tls transport", () => {
     }).pipe(Effect.provide(tlsLayer))
   )
 
+  it.scopedLive("an IPv4 peer of a listener on :: is known by its IPv4 address, not the IPv6 form node maps it to", () =>
+    Effect.gen(function* () {
+      const transport = yield* Transport
+      const listener = yield* transport.listen({ host: "::", port: 0 })
+      const port = listener.address.port
+      const [server, client] = yield* Effect.all([listener.accept, transport.connect({ host: "127.0.0.1", port }, { connectTimeoutMs: 5_000 })], {
+        concurrency: 2
+      })
+      // it read "Connected from [::ffff:127.0.0.1]:40112"
+      expect(server.remote).toEqual({ host: "127.0.0.1", port: client.local.port })
+      expect(server.local).toEqual({ host: "127.0.0.1", port })
+      const plain = net.connect(port, "127.0.0.1", () => plain.write("GET / HTTP/1.1\r\n\r\n")).on("error", () => {})
+      yield* Effect.addFinalizer(() => Effect.sync(() => plain.destroy()))
+      expect((yield* listener.turnedAway!).remote.host).toBe("127.0.0.1")
+    }).pipe(Effect.provide(tlsLayer))
+  )
+
   it.scopedLive("a target that takes the connection and closes or resets it before TLS is said in a sentence, not in node's words", () =>
     Effect.gen(function* () {
       const transport = yield* Transport

@@ -14,6 +14,12 @@ export interface Endpoint {
   readonly port: number
 }
 
+/**
+ * An IPv4 peer of a listener on an IPv6 wildcard (`-i ::`) as a person knows it: node gives its address mapped
+ * into IPv6, and it read "Connected from [::ffff:192.168.1.5]:40112".
+ */
+export const unmappedAddress = (host: string): string => /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(host)?.[1] ?? host
+
 export const formatEndpoint = ({ host, port }: Endpoint): string => (host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`)
 
 // RFC 1123 host names; anything else is refused before it reaches the resolver

@@ -1,7 +1,7 @@
 import { Effect, Layer, Queue } from "effect"
 import * as net from "node:net"
 import * as tls from "node:tls"
-import type { Endpoint } from "../domain/address.js"
+import { type Endpoint, unmappedAddress } from "../domain/address.js"
 import { ConnectError, ListenError, TransportError } from "../domain/errors.js"
 import { Certificate } from "../services/Certificate.js"
 import { firstAddress, routeAddress } from "./NodeAddresses.js"
@@ -37,6 +37,8 @@ const sessionTlsDetail = (e: Error): string => {
 
 /** OpenSSL's reason alone, out of its message (else the message's first line). */
 const openSslReason = (e: Error): string => /:error:[0-9A-Fa-f]+:[^:]*:[^:]*:([^:]+):/.exec(e.message)?.[1] ?? e.message.split("\n")[0]!
+
+const remoteOf = (socket: net.Socket): Endpoint => ({ host: unmappedAddress(socket.remoteAddress ?? ""), port: socket.remotePort ?? 0 })
 
 /** Wraps a connected (TLS) socket as a Conn. Reads are pulled; the socket pauses when we fall behind. */
 export const fromSocket = (socket: tls.TLSSocket | net.Socket): Conn => {
@@ -165,8 +167,8 @@ export const fromSocket = (socket: tls.TLSSocket | net.Socket): Conn => {
   }
 
   return {
-    local: { host: socket.localAddress ?? "", port: socket.localPort ?? 0 },
-    remote: { host: socket.remoteAddress ?? "", port: socket.remotePort ?? 0 },
+    local: { host: unmappedAddress(socket.localAddress ?? ""), port: socket.localPort ?? 0 },
+    remote: remoteOf(socket),
     read,
     readAtLeast,
     unread: (chunk) => {
@@ -343,8 +345,7 @@ const listen = (on: Endpoint) =>
         server.on("tlsClientError", (e, socket) => {
           const detail = notTlsDetail(e)
           if (!closed && detail !== undefined) {
-            const remote = { host: socket.remoteAddress ?? "", port: socket.remotePort ?? 0 }
-            Queue.unsafeOffer(turnedAway, { remote, error: new TransportError({ reason: "Read", detail }) })
+            Queue.unsafeOffer(turnedAway, { remote: remoteOf(socket), error: new TransportError({ reason: "Read", detail }) })
           }
           socket.destroy()
         })
