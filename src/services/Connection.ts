@@ -117,7 +117,11 @@ export const establish = <A, E>(
             Effect.timeoutFail({
               duration: options.handshakeTimeout,
               onTimeout: () =>
-                new TransportError({ reason: "Timeout", detail: "the peer did not complete the handshake in time" })
+                new TransportError({
+                  reason: "Timeout",
+                  // over a link of a second or two a round trip the peer may be there and slow: the handshake takes three
+                  detail: `the peer did not complete the handshake in time (${Duration.format(options.handshakeTimeout)}; over a slow link, allow more with --handshake-timeout)`
+                })
             })
           )
         return { result, conn, role }
