@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process"
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
+import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
@@ -160,6 +161,53 @@ describe("network failures: one clear sentence and exit code 1", () => {
     const attempts = p.events.flatMap((e) => (e._tag === "connecting" ? [Date.parse(e.at)] : []))
     expect(attempts.length).toBeGreaterThanOrEqual(3)
     for (let i = 1; i < attempts.length; i++) expect(attempts[i]! - attempts[i - 1]!).toBeGreaterThanOrEqual(300)
+  })
+
+  it("client mode through a forwarder (ssh -L, Docker) whose far end is not listening yet waits for it, as for a closed port", async () => {
+    // the forwarder takes each connection and, while nothing listens behind it, closes it before TLS
+    const [behind, front] = [await freePort(), await freePort()]
+    const sockets: Array<net.Socket> = []
+    const forwarder = net.createServer((c) => {
+      sockets.push(c)
+      c.on("error", () => {})
+      const up = net.connect(behind, "127.0.0.1")
+      sockets.push(up)
+      up.on("error", () => c.destroy())
+      c.pipe(up).pipe(c)
+    })
+    await new Promise<void>((r) => forwarder.listen(front, "127.0.0.1", r))
+    try {
+      const client = startCli(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${front}`, "--wait", "10"])
+      await client.waitFor("connecting", () => client.events.filter((e) => e._tag === "connecting").length >= 3)
+      // it gave up at the first close: "Could not set up TLS with ...: it closed the connection before TLS was set up"
+      expect(client.child.exitCode).toBeNull()
+      const server = startCli(["-i", "127.0.0.1", "-p", String(behind), "-m", "2"])
+      const [hc, hs] = await Promise.all([client.waitFor("handshake"), server.waitFor("handshake")])
+      expect(hc.sas).toBe(hs.sas)
+      client.kill()
+      server.kill()
+    } finally {
+      for (const s of sockets) s.destroy()
+      forwarder.close()
+    }
+  })
+
+  it("client mode gives up on a forwarder with nobody behind it after --wait, in a sentence", async () => {
+    const [behind, front] = [await freePort(), await freePort()]
+    const forwarder = net.createServer((c) => {
+      c.on("error", () => {})
+      net.connect(behind, "127.0.0.1").on("error", () => c.destroy())
+    })
+    await new Promise<void>((r) => forwarder.listen(front, "127.0.0.1", r))
+    try {
+      const r = await run(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${front}`, "--wait", "1"])
+      expect(r.code).toBe(1)
+      expect(r.stderr).toBe(
+        `p2pchat: No p2pchat answered at 127.0.0.1:${front}: it took the connection and closed it before TLS was set up (a forwarder with no p2pchat behind it yet?).\n`
+      )
+    } finally {
+      forwarder.close()
+    }
   })
 
   it("a port already in use", async () => {

@@ -20,9 +20,9 @@ export class ConnectError extends Data.TaggedError("ConnectError")<{
   readonly host: string
   readonly port: number
   /**
-   * Silent: TLS was set up, then nothing came where a p2pchat speaks at once; Closed: it was closed before a word
-   * (auto mode, where the peer also drops a spare connection: said when it lasts). For Timeout, `detail` is
-   * the time waited ("5 s").
+   * Silent: TLS was set up, then nothing came where a p2pchat speaks at once; Closed: it was closed before a word,
+   * before TLS (a forwarder whose far end is not listening yet) or after it (auto mode, where the peer also drops
+   * a spare connection: said when it lasts). For Timeout, `detail` is the time waited ("5 s").
    */
   readonly reason: "Refused" | "Unreachable" | "NameNotFound" | "Timeout" | "Tls" | "Silent" | "Closed" | "Other"
   readonly detail: string

@@ -200,11 +200,14 @@ const connectReason = (e: unknown): ConnectError["reason"] => {
     // the connection was taken (a refusal is ECONNREFUSED), then ended before TLS was set up
     case "ECONNRESET":
     case "EPIPE":
-      return "Tls"
+      return "Closed"
     default:
       return code.startsWith("ERR_SSL") || code.startsWith("ERR_TLS") ? "Tls" : "Other"
   }
 }
+
+/** What OpenSSL says when the other side sends something that is not TLS at all (plain text, HTTP). */
+const NOT_TLS = new Set(["ERR_SSL_WRONG_VERSION_NUMBER", "ERR_SSL_PACKET_LENGTH_TOO_LONG", "ERR_SSL_HTTP_REQUEST"])
 
 /**
  * What went wrong in TLS, for a person. OpenSSL's messages carry its internals ("80EC...:error:0A00010B:SSL
@@ -212,16 +215,15 @@ const connectReason = (e: unknown): ConnectError["reason"] => {
  * a line break), and the commonest case, something that is not TLS at all (a web server, a plain TCP
  * service), deserves a sentence of its own.
  */
-/** What OpenSSL says when the other side sends something that is not TLS at all (plain text, HTTP). */
-const NOT_TLS = new Set(["ERR_SSL_WRONG_VERSION_NUMBER", "ERR_SSL_PACKET_LENGTH_TOO_LONG", "ERR_SSL_HTTP_REQUEST"])
+const tlsDetail = (e: Error): string =>
+  NOT_TLS.has(errnoOf(e)) ? "what answers there does not speak TLS (is it p2pchat?)" : openSslReason(e)
 
-const tlsDetail = (e: Error): string => {
-  const code = errnoOf(e)
-  if (NOT_TLS.has(code)) return "what answers there does not speak TLS (is it p2pchat?)"
-  // node says "Client network socket disconnected before secure TLS connection was established", or "read ECONNRESET"
-  if (code === "ECONNRESET" || code === "EPIPE") return "it closed the connection before TLS was set up (is it p2pchat?)"
-  return openSslReason(e)
-}
+/**
+ * A connection taken and ended before TLS (node says "Client network socket disconnected before secure TLS
+ * connection was established", or "read ECONNRESET"). A forwarder whose far end is not listening yet does that
+ * (`ssh -L`, Docker's published ports, socat): for whoever connects it is "nobody there yet", as a refusal is.
+ */
+const CLOSED_BEFORE_TLS = "it took the connection and closed it before TLS was set up (a forwarder with no p2pchat behind it yet?)"
 
 /**
  * Why a connection to our listener was no TLS client, or undefined when it was one that went away (a reset or
@@ -264,7 +266,8 @@ const connect = (to: Endpoint, options?: { readonly connectTimeoutMs?: number })
         clearImmediate(ready)
         socket.destroy()
         const reason = connectReason(e)
-        resume(Effect.fail(new ConnectError({ ...to, reason, detail: reason === "Tls" ? tlsDetail(e) : e.message })))
+        const detail = reason === "Tls" ? tlsDetail(e) : reason === "Closed" ? CLOSED_BEFORE_TLS : e.message
+        resume(Effect.fail(new ConnectError({ ...to, reason, detail })))
       }
       socket.once("error", onError)
       socket.once("secureConnect", () => {

@@ -200,8 +200,9 @@ export const establish = <A, E>(
         const conn = yield* inChildScope(connectTarget(5_000)).pipe(
           Effect.retry({
             schedule: Schedule.spaced(RETRY_SPACING).pipe(Schedule.upTo(options.connectFor)),
-            // only "nobody there yet" is worth retrying; a bad name or TLS failure will not heal
-            while: (e) => e.reason === "Refused" || e.reason === "Timeout" || e.reason === "Unreachable"
+            // only "nobody there yet" is worth retrying (a forwarder, such as ssh -L, takes the connection and closes
+            // it while its far end is not listening); a bad name or TLS failure will not heal
+            while: (e) => e.reason === "Refused" || e.reason === "Timeout" || e.reason === "Unreachable" || e.reason === "Closed"
           })
         )
         return yield* handshakeOn(conn, "connector")
