@@ -146,7 +146,8 @@ describe("network failures: one clear sentence and exit code 1", () => {
     const port = await freePort()
     const r = await run(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`, "--wait", "1"])
     expect(r.code).toBe(1)
-    expect(r.stderr).toMatch(new RegExp(`Could not reach 127\\.0\\.0\\.1:${port}: nobody is listening there`))
+    // how long it tried, and what sets that: someone who waits for the peer to start wants both
+    expect(r.stderr).toMatch(new RegExp(`^p2pchat: Could not reach 127\\.0\\.0\\.1:${port} in 1 s of trying \\(--wait\\): nobody is listening there \\(connection refused\\)\\.\n$`))
     // the banner names no local address: client mode listens nowhere
     expect(r.stdout).toMatch(/local\s+\(none: connecting only\)\s+target\s+127\.0\.0\.1:/)
   })
@@ -203,7 +204,7 @@ describe("network failures: one clear sentence and exit code 1", () => {
       const r = await run(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${front}`, "--wait", "1"])
       expect(r.code).toBe(1)
       expect(r.stderr).toBe(
-        `p2pchat: No p2pchat answered at 127.0.0.1:${front}: it took the connection and closed it before TLS was set up (a forwarder with no p2pchat behind it yet?).\n`
+        `p2pchat: No p2pchat answered at 127.0.0.1:${front} in 1 s of trying (--wait): it took the connection and closed it before TLS was set up (a forwarder with no p2pchat behind it yet?).\n`
       )
     } finally {
       forwarder.close()
@@ -224,6 +225,13 @@ describe("network failures: one clear sentence and exit code 1", () => {
     const r = await run(["-i", "192.0.2.1", "-p", "0", "-m", "2"])
     expect(r.code).toBe(1)
     expect(r.stderr).toMatch(/does not belong to this machine; pick one with -i\.$/m)
+  })
+
+  it("a single attempt (--wait 0) is said without a time", async () => {
+    const port = await freePort()
+    const r = await run(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`, "--wait", "0"])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toBe(`p2pchat: Could not reach 127.0.0.1:${port}: nobody is listening there (connection refused).\n`)
   })
 
   it("a host name that does not resolve", async () => {

@@ -26,6 +26,8 @@ export class ConnectError extends Data.TaggedError("ConnectError")<{
    */
   readonly reason: "Refused" | "Unreachable" | "NameNotFound" | "Timeout" | "Tls" | "Silent" | "Closed" | "Other"
   readonly detail: string
+  /** How long attempts went on before this, the last one ("10 s"), when there were several (client mode). */
+  readonly triedFor?: string
 }> {}
 
 /** The byte stream failed or ended under us. `Eof` is an orderly close by the peer's side of TCP. */
@@ -119,24 +121,27 @@ export const describeError = (error: ChatError): string => {
         default:
           return `Cannot listen on ${formatEndpoint(error)}: ${error.detail}.`
       }
-    case "ConnectError":
+    case "ConnectError": {
+      // a person who waited for the peer to start learns for how long, and what sets it
+      const at = `${formatEndpoint(error)}${error.triedFor === undefined ? "" : ` in ${error.triedFor} of trying (--wait)`}`
       switch (error.reason) {
         case "Refused":
-          return `Could not reach ${formatEndpoint(error)}: nobody is listening there (connection refused).`
+          return `Could not reach ${at}: nobody is listening there (connection refused).`
         case "Unreachable":
-          return `Could not reach ${formatEndpoint(error)}: the network or host is unreachable.`
+          return `Could not reach ${at}: the network or host is unreachable.`
         case "NameNotFound":
-          return `Could not reach ${formatEndpoint(error)}: the name does not resolve to an address.`
+          return `Could not reach ${at}: the name does not resolve to an address.`
         case "Timeout":
-          return `Could not reach ${formatEndpoint(error)}: no answer within ${error.detail}.`
+          return `Could not reach ${at}: no answer within ${error.detail}.`
         case "Tls":
-          return `Could not set up TLS with ${formatEndpoint(error)}: ${error.detail}.`
+          return `Could not set up TLS with ${at}: ${error.detail}.`
         case "Silent":
         case "Closed":
-          return `No p2pchat answered at ${formatEndpoint(error)}: ${error.detail}.`
+          return `No p2pchat answered at ${at}: ${error.detail}.`
         default:
-          return `Could not reach ${formatEndpoint(error)}: ${error.detail}.`
+          return `Could not reach ${at}: ${error.detail}.`
       }
+    }
     case "TransportError":
       switch (error.reason) {
         case "Eof":

@@ -1,4 +1,4 @@
-import { Data, Deferred, Duration, Effect, Either, ExecutionStrategy, Exit, FiberSet, Random, Schedule, Scope } from "effect"
+import { Clock, Data, Deferred, Duration, Effect, Either, ExecutionStrategy, Exit, FiberSet, Random, Schedule, Scope } from "effect"
 import { compareEndpoints, type Endpoint, formatEndpoint, isWildcard } from "../domain/address.js"
 import { ConnectError, describeError, type ListenError, TransportError } from "../domain/errors.js"
 import { type ChatEvent, event } from "../domain/events.js"
@@ -64,6 +64,8 @@ const inChildScope = <A, E, R>(
   )
 
 const RETRY_SPACING = Duration.millis(400)
+/** "10 s", "0.8 s": as the other sentences give times. */
+const seconds = (ms: number) => `${ms < 1_000 ? Math.round(ms / 100) / 10 : Math.round(ms / 1_000)} s`
 const SPARE_GRACE = Duration.seconds(2)
 /** Attempts in a row that fail the same way (other than "nobody there yet") before auto mode says so. */
 const LASTING_FAILURES = 3
@@ -197,13 +199,18 @@ export const establish = <A, E>(
         return yield* serve(yield* startListening(options.local))
 
       case "client": {
+        // only "nobody there yet" is worth retrying (a forwarder, such as ssh -L, takes the connection and closes
+        // it while its far end is not listening); a bad name or TLS failure will not heal
+        const notThereYet = (e: ConnectError) =>
+          e.reason === "Refused" || e.reason === "Timeout" || e.reason === "Unreachable" || e.reason === "Closed"
+        const started = yield* Clock.currentTimeMillis
         const conn = yield* inChildScope(connectTarget(5_000)).pipe(
-          Effect.retry({
-            schedule: Schedule.spaced(RETRY_SPACING).pipe(Schedule.upTo(options.connectFor)),
-            // only "nobody there yet" is worth retrying (a forwarder, such as ssh -L, takes the connection and closes
-            // it while its far end is not listening); a bad name or TLS failure will not heal
-            while: (e) => e.reason === "Refused" || e.reason === "Timeout" || e.reason === "Unreachable" || e.reason === "Closed"
-          })
+          Effect.retry({ schedule: Schedule.spaced(RETRY_SPACING).pipe(Schedule.upTo(options.connectFor)), while: notThereYet }),
+          Effect.catchAll((e) =>
+            Effect.flatMap(Clock.currentTimeMillis, (now) =>
+              Effect.fail(notThereYet(e) && now - started >= Duration.toMillis(RETRY_SPACING) ? new ConnectError({ ...e, triedFor: seconds(now - started) }) : e)
+            )
+          )
         )
         return yield* handshakeOn(conn, "connector")
       }
