@@ -119,7 +119,7 @@ describe("auto mode (two real processes over TLS on 127.0.0.1)", () => {
   // the peer. The lower side keeps its own connection: it ends the run, now with the same sentence (it read
   // "the peer did not complete the handshake in time", "the connection was closed by the other side").
   for (const [what, behaviour, reason, waitFor] of [
-    ["says nothing", "silent", (port: number) => `No p2pchat answered at 127.0.0.1:${port}: it took the connection but said nothing for 1s.`, 3],
+    ["says nothing", "silent", (port: number) => `No p2pchat answered at 127.0.0.1:${port}: it took the connection but said nothing for 1 s.`, 3],
     ["closes it at once", "closing", (port: number) => `No p2pchat answered at 127.0.0.1:${port}: it closed the connection without a word.`, 5]
   ] as const) {
     it(`a target that takes the TLS connection and ${what} ends the lower side's run, said as such`, async () => {

@@ -108,7 +108,7 @@ describe("a listener under hostile input keeps serving the real peer", () => {
       const slow = await server.waitFor("rejected", (e) => /did not complete the handshake in time/.test(e.reason), 3_000)
       // a real peer over a slow link is turned away the same way: the sentence says how long it had, and the way out
       expect(slow.reason).toBe(
-        "The connection went silent: the peer did not complete the handshake in time (1s; over a slow link, allow more with --handshake-timeout)."
+        "The connection went silent: the peer did not complete the handshake in time (1 s; over a slow link, allow more with --handshake-timeout)."
       )
       silent.resume() // read, or the FIN the listener sent is never seen
       if (!silent.destroyed) await new Promise((r) => silent.once("close", r))

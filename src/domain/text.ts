@@ -49,3 +49,6 @@ export const showInput = (text: string, max: number = QUOTED_CHARS): string => {
 
 /** The same, between quotes. */
 export const quoteInput = (text: string, max?: number): string => `"${showInput(text, max)}"`
+
+/** A time as sentences give it: tenths below ten seconds ("0.3 s", "1.5 s", "5 s"), whole seconds above ("18 s"). */
+export const seconds = (ms: number): string => `${Number((ms / 1000).toFixed(ms < 10_000 ? 1 : 0))} s`

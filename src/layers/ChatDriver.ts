@@ -2,7 +2,7 @@ import { Chunk, Deferred, Effect, Equal, Exit, Fiber, Mailbox, Queue, type Scope
 import { type ChatError, describeError, errorCode, internalError, SessionError, TransportError } from "../domain/errors.js"
 import { type ChatEvent, event } from "../domain/events.js"
 import type { Session, Step } from "../domain/session.js"
-import { textRefusal } from "../domain/text.js"
+import { seconds, textRefusal } from "../domain/text.js"
 import { Unacknowledged } from "./Unacknowledged.js"
 import type { ChatHandle, ChatOptions, ChatOutcome, SendRefused } from "../services/Chat.js"
 import type { FramedConn } from "../services/Framing.js"
@@ -86,9 +86,6 @@ const withRoom = <A, E>(latch: Effect.Latch, hasRoom: () => boolean, then: () =>
     latch.unsafeClose()
     return Effect.zipRight(latch.await, Effect.suspend(attempt))
   })
-
-/** A silence as the user reads it: whole seconds, tenths below ten of them ("0.3 s", not "0 s"). */
-const silence = (ms: number) => (ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`)
 
 /** What `send` answers once the chat is over. */
 const ENDED: SendRefused = { _tag: "SendRefused", reason: "Ended", message: "The chat is over; nothing was sent." }
@@ -458,7 +455,7 @@ export const startChat = (
                 if (!woke && framesWaiting === 0 && now - lastHeard > 3 * heartbeatMs)
                   finish({
                     _tag: "Failed",
-                    error: new TransportError({ reason: "Timeout", detail: `nothing heard from the peer for ${silence(now - lastHeard)}` })
+                    error: new TransportError({ reason: "Timeout", detail: `nothing heard from the peer for ${seconds(now - lastHeard)}` })
                   })
                 else if (now - lastSent >= heartbeatMs) {
                   sendOutgoing()

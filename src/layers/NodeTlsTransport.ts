@@ -3,6 +3,7 @@ import * as net from "node:net"
 import * as tls from "node:tls"
 import { type Endpoint, unmappedAddress } from "../domain/address.js"
 import { ConnectError, ListenError, TransportError } from "../domain/errors.js"
+import { seconds } from "../domain/text.js"
 import { Certificate } from "../services/Certificate.js"
 import { firstAddress, routeAddress } from "./NodeAddresses.js"
 import { type Conn, type Listener, Transport, type TurnedAway } from "../services/Transport.js"
@@ -258,7 +259,7 @@ const connect = (to: Endpoint, options?: { readonly connectTimeoutMs?: number })
       })
       const timer = setTimeout(() => {
         socket.destroy()
-        resume(Effect.fail(new ConnectError({ ...to, reason: "Timeout", detail: `${Number((timeoutMs / 1000).toFixed(1))} s` })))
+        resume(Effect.fail(new ConnectError({ ...to, reason: "Timeout", detail: seconds(timeoutMs) })))
       }, timeoutMs)
       let ready: NodeJS.Immediate | undefined
       const onError = (e: Error) => {

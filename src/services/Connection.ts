@@ -2,6 +2,7 @@ import { Clock, Data, Deferred, Duration, Effect, Either, ExecutionStrategy, Exi
 import { compareEndpoints, type Endpoint, formatEndpoint, isWildcard } from "../domain/address.js"
 import { ConnectError, describeError, type ListenError, TransportError } from "../domain/errors.js"
 import { type ChatEvent, event } from "../domain/events.js"
+import { seconds } from "../domain/text.js"
 import type { Role } from "../domain/session.js"
 import { type Conn, type Listener, Transport, type TurnedAway } from "./Transport.js"
 
@@ -64,8 +65,6 @@ const inChildScope = <A, E, R>(
   )
 
 const RETRY_SPACING = Duration.millis(400)
-/** "10 s", "0.8 s": as the other sentences give times. */
-const seconds = (ms: number) => `${ms < 1_000 ? Math.round(ms / 100) / 10 : Math.round(ms / 1_000)} s`
 const SPARE_GRACE = Duration.seconds(2)
 /** Attempts in a row that fail the same way (other than "nobody there yet") before auto mode says so. */
 const LASTING_FAILURES = 3
@@ -122,7 +121,7 @@ export const establish = <A, E>(
                 new TransportError({
                   reason: "Timeout",
                   // over a link of a second or two a round trip the peer may be there and slow: the handshake takes three
-                  detail: `the peer did not complete the handshake in time (${Duration.format(options.handshakeTimeout)}; over a slow link, allow more with --handshake-timeout)`
+                  detail: `the peer did not complete the handshake in time (${seconds(Duration.toMillis(options.handshakeTimeout))}; over a slow link, allow more with --handshake-timeout)`
                 })
             })
           )
@@ -247,7 +246,7 @@ export const establish = <A, E>(
           new ConnectError({
             ...target,
             reason: "Silent",
-            detail: `it took the connection but said nothing for ${Duration.format(options.handshakeTimeout)}`
+            detail: `it took the connection but said nothing for ${seconds(Duration.toMillis(options.handshakeTimeout))}`
           })
         const closedUnheard = () => new ConnectError({ ...target, reason: "Closed", detail: "it closed the connection without a word" })
         const connectOnce = (timeoutMs: number) => Effect.tapError(connectTarget(timeoutMs), sayLasting)
