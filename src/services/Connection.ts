@@ -205,10 +205,13 @@ export const establish = <A, E>(
         const started = yield* Clock.currentTimeMillis
         const conn = yield* inChildScope(connectTarget(5_000)).pipe(
           Effect.retry({ schedule: Schedule.spaced(RETRY_SPACING).pipe(Schedule.upTo(options.connectFor)), while: notThereYet }),
+          // the last failure is said with how long the attempts went on (one attempt: as it was)
           Effect.catchAll((e) =>
-            Effect.flatMap(Clock.currentTimeMillis, (now) =>
-              Effect.fail(notThereYet(e) && now - started >= Duration.toMillis(RETRY_SPACING) ? new ConnectError({ ...e, triedFor: seconds(now - started) }) : e)
-            )
+            Effect.flatMap(Clock.currentTimeMillis, (now) => {
+              const ms = now - started
+              if (!notThereYet(e) || ms < Duration.toMillis(RETRY_SPACING)) return Effect.fail(e)
+              return Effect.fail(new ConnectError({ host: e.host, port: e.port, reason: e.reason, detail: e.detail, triedFor: seconds(ms) }))
+            })
           )
         )
         return yield* handshakeOn(conn, "connector")
