@@ -241,13 +241,22 @@ const main = asks(process.argv.slice(2), "-h", "--help")
       Effect.sync(() => void process.stdout.write(`${VERSION}\n`))
     : Effect.suspend(() => cli(process.argv)).pipe(plainWhereOursIs, Effect.provide(platform))
 
+/**
+ * The sentence a run ends with, on stderr: folded at words on a terminal, as the view folds its own lines (the
+ * terminal broke it anywhere: "in 1" / ".2 s of trying"); one line where a script reads it.
+ */
+const sayLast = (sentence: string, written?: () => void): void => {
+  const width = process.stderr.isTTY && !dumbTerminal() ? process.stderr.columns : 0
+  process.stderr.write(`${width > 0 ? fold(sentence, "", width).join("\n") : sentence}\n`, written)
+}
+
 /** A bug that stopped the CLI, said in one sentence (an `error` event with --json), never as a stack trace. */
 const reportInternalError = (defect: unknown, written?: () => void): void => {
   const error = internalError(defect)
   const sentence = `p2pchat hit an internal error and stopped (${error.detail}); please report it.`
   if (process.argv.includes("--json"))
     process.stdout.write(toJsonLine(event({ _tag: "error", code: errorCode(error), message: sentence })) + "\n", written)
-  else process.stderr.write(`${sentence}\n`, written)
+  else sayLast(sentence, written)
 }
 
 const exitCodeOf = (exit: Exit.Exit<unknown, unknown>): number => {
@@ -268,14 +277,14 @@ const exitCodeOf = (exit: Exit.Exit<unknown, unknown>): number => {
   if (ValidationError.isValidationError(error)) {
     if (ValidationError.isHelpRequested(error)) return 0
     const sentence = explainArgs(process.argv.slice(2))
-    process.stderr.write(sentence === undefined ? cliSaid : `p2pchat: ${sentence}\n`)
+    if (sentence === undefined) process.stderr.write(cliSaid)
+    else sayLast(`p2pchat: ${sentence}`)
     cliSaid = ""
     return 2
   }
   const e = error as ChatError
   const json = process.argv.includes("--json")
-  if (!json) process.stderr.write(`p2pchat: ${describeForCli(e)}\n`)
-  else if (e._tag === "UsageError" || e._tag === "CertificateError") process.stderr.write(`p2pchat: ${describeForCli(e)}\n`)
+  if (!json || e._tag === "UsageError" || e._tag === "CertificateError") sayLast(`p2pchat: ${describeForCli(e)}`)
   return e._tag === "UsageError" || e._tag === "CertificateError" ? 2 : 1
 }
 
@@ -376,7 +385,7 @@ process.stdout.on("error", (error: NodeJS.ErrnoException) => {
   fiber.unsafeInterruptAsFork(fiber.id())
 })
 const outputGoneCode = () => {
-  if (outputFailure !== undefined) process.stderr.write(`p2pchat: could not write to standard output (${outputFailure}), so it stopped.\n`)
+  if (outputFailure !== undefined) sayLast(`p2pchat: could not write to standard output (${outputFailure}), so it stopped.`)
   return endedAs === undefined ? (outputFailure === undefined ? 141 : 1) : endedAs === "connection lost" ? 1 : 0
 }
 /**

@@ -202,6 +202,20 @@ describe("the interactive terminal", () => {
     expect(await term.exited).toBe(130)
   })
 
+  it("the sentence a run ends with is folded at words to the terminal's width, not broken anywhere", async () => {
+    const size = { columns: 44, rows: 20 }
+    const port = await freePort()
+    const term = inTerminal(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`, "--wait", "1"], size)
+    expect(await term.exited).toBe(1)
+    const rows = await term.rendered(size)
+    const said = rows.slice(rows.findIndex((r) => r.startsWith("p2pchat: Could not reach")))
+    while (said.at(-1) === "") said.pop()
+    // it read "...in 1" / ".2 s of trying (--wait): nobody is listening" / " there (connection refused)."
+    expect(said.join(" ")).toMatch(new RegExp(`^p2pchat: Could not reach 127\\.0\\.0\\.1:${port} in 1(\\.\\d)? s of trying \\(--wait\\): nobody is listening there \\(connection refused\\)\\.$`))
+    expect(said.length).toBeGreaterThan(1)
+    for (const row of said) expect(row.length).toBeLessThanOrEqual(size.columns)
+  })
+
   it("gives up with one sentence and exit code 2 when the question gets Ctrl-D (it used to exit 0, silently)", async () => {
     const term = inTerminal(["-i", "127.0.0.1", "-m", "1"])
     await term.waitFor("Peer address (ip[:port]): ")
