@@ -283,9 +283,10 @@ const exitCodeOf = (exit: Exit.Exit<unknown, unknown>): number => {
     return 2
   }
   const e = error as ChatError
-  const json = process.argv.includes("--json")
-  if (!json || e._tag === "UsageError" || e._tag === "CertificateError") sayLast(`p2pchat: ${describeForCli(e)}`)
-  return e._tag === "UsageError" || e._tag === "CertificateError" ? 2 : 1
+  // refused flags or files: said on stderr with --json too (no chat began whose events would carry them)
+  const usage = e._tag === "UsageError" || e._tag === "CertificateError"
+  if (usage || !process.argv.includes("--json")) sayLast(`p2pchat: ${describeForCli(e)}`)
+  return usage ? 2 : 1
 }
 
 // The last resort for a bug outside every fiber (an exception in an event handler, a rejection nobody
