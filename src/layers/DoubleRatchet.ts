@@ -70,7 +70,9 @@ export const decodeHeader = (bytes: Uint8Array): Header | undefined => {
 
 const kdfRk = (p: Primitives, rk: Uint8Array, dhOut: Uint8Array): [Uint8Array, Uint8Array] => {
   const out = p.kdf.hkdf("sha384", dhOut, rk, INFO_ROOT, 64)
-  return [out.slice(0, 32), out.slice(32, 64)]
+  const keys: [Uint8Array, Uint8Array] = [out.slice(0, 32), out.slice(32, 64)]
+  wipe(out)
+  return keys
 }
 
 /** Next chain key (32 bytes) and message key (the whole 48-byte HMAC output). */
@@ -185,6 +187,8 @@ const skipTo = (p: Primitives, state: RatchetState, until: number): RatchetState
   while (nr < until) {
     const [next, mk] = kdfCk(p, ckr)
     skipped.set(skippedKey(state.dhr!, nr), mk)
+    // the state's own chain key stays whole until the caller knows the step succeeded
+    if (ckr !== state.ckr) wipe(ckr)
     ckr = next
     nr++
   }
@@ -215,6 +219,7 @@ export const decrypt = (
   }
 
   let next: RatchetState = state
+  let closed: Uint8Array | undefined
   const sameChain = state.dhr !== undefined && Buffer.from(header.dh.buffer, header.dh.byteOffset, header.dh.length).equals(state.dhr)
   if (!sameChain) {
     // a new ratchet key from the peer: close the current receiving chain, then the receiving half of a DH
@@ -225,6 +230,7 @@ export const decrypt = (
     if (dhOut === undefined) return "BadKey"
     const [rk, ckr] = kdfRk(p, skippedOld.rk, dhOut)
     wipe(dhOut)
+    closed = skippedOld.ckr
     next = { ...skippedOld, dhr: header.dh.slice(), rk, ckr, nr: 0, rotationDue: true }
   } else if (header.n < state.nr) {
     // an old message whose key was used or never skipped: a replay or a duplicate
@@ -236,8 +242,9 @@ export const decrypt = (
   const plaintext = open(p, mk, ciphertext, ad)
   wipe(mk)
   if (plaintext === undefined) return "Decrypt"
-  // success: erase what the old state held that the new one no longer needs
+  // success: erase what the old state held that the new one no longer needs: its root key if a DH step
+  // happened, and every chain key passed on the way (the closed chain's last one, the new chain's first)
   if (!sameChain) wipe(state.rk)
-  wipe(skipped.ckr)
+  wipe(state.ckr, closed, next.ckr, skipped.ckr)
   return { state: { ...skipped, ckr, nr: skipped.nr + 1 }, plaintext }
 }

@@ -98,7 +98,7 @@ export const deriveHandshake = (
   const sasBytes = p.kdf.hkdf("sha384", sharedSecret, transcript, INFO_SAS, 4)
   const sasValue = readU32be(sasBytes, 0) >>> (32 - SAS_BITS)
   const digits = sasValue.toString().padStart(8, "0")
-  return {
+  const keys = {
     transcript,
     rootKey: okm.slice(0, 32),
     listenerChain: okm.slice(32, 64),
@@ -106,6 +106,9 @@ export const deriveHandshake = (
     confirmListenerKey: okm.slice(96, 128),
     sas: `${digits.slice(0, 4)} ${digits.slice(4)}`
   }
+  // the keys are copies: the buffer they came from would outlive their wiping
+  wipe(okm, sasBytes)
+  return keys
 }
 
 export const confirmMac = (p: Primitives, key: Uint8Array, role: Role, transcript: Uint8Array) =>

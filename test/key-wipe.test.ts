@@ -1,0 +1,115 @@
+import { describe, expect, it } from "@effect/vitest"
+import type { Primitives } from "../src/layers/Primitives.js"
+import * as Ratchet from "../src/layers/DoubleRatchet.js"
+import { deriveHandshake } from "../src/layers/V2Protocol.js"
+import { node } from "./support/sessions.js"
+
+/**
+ * DoubleRatchet promises that after a successful step the old state's secrets are wiped. Chain keys are the
+ * ones that matter for forward secrecy: a chain key left in memory derives every later message key of its
+ * chain. These tests record every chain key a side derives (HMAC over the constant 0x02) and check that,
+ * once it has decrypted, only the chain keys its live state holds are still non-zero.
+ */
+const recording = (): { p: Primitives; chainKeys: Array<Uint8Array>; rootOutputs: Array<Uint8Array> } => {
+  const chainKeys: Array<Uint8Array> = []
+  const rootOutputs: Array<Uint8Array> = []
+  const hkdf: Primitives["kdf"]["hkdf"] = (...args) => {
+    const out = node.kdf.hkdf(...args)
+    rootOutputs.push(out)
+    return out
+  }
+  const hmac: Primitives["kdf"]["hmac"] = (hash, key, data) => {
+    const out = node.kdf.hmac(hash, key, data)
+    if (data.length === 1 && data[0] === 0x02) chainKeys.push(out)
+    return out
+  }
+  return { p: { ...node, kdf: { ...node.kdf, hmac, hkdf } }, chainKeys, rootOutputs }
+}
+
+const isZero = (bytes: Uint8Array) => bytes.every((b) => b === 0)
+const AD = new Uint8Array(48).fill(7)
+const text = (s: string) => new TextEncoder().encode(s)
+
+const pair = (receiver: Primitives) => {
+  const rk = node.random(32)
+  const ck0 = node.random(32)
+  const listenerKey = node.ecdh.generate()
+  const listener = Ratchet.initListener(rk.slice(), ck0.slice(), listenerKey)
+  const connector = Ratchet.initConnector(receiver, rk.slice(), ck0.slice(), listenerKey.publicKey)!
+  return { listener, connector }
+}
+
+const send = (state: Ratchet.RatchetState, s: string, now: number) => {
+  const r = Ratchet.encrypt(node, state, text(s), AD, 100, now)
+  return { state: r.state, header: r.sealed.subarray(0, Ratchet.HEADER_BYTES), body: r.sealed.subarray(Ratchet.HEADER_BYTES) }
+}
+
+const receive = (p: Primitives, state: Ratchet.RatchetState, m: { header: Uint8Array; body: Uint8Array }, expected: string) => {
+  const r = Ratchet.decrypt(p, state, m.header, m.body, AD)
+  if (typeof r === "string") throw new Error(`decrypt failed: ${r}`)
+  expect(new TextDecoder().decode(r.plaintext)).toBe(expected)
+  return r.state
+}
+
+/** The chain keys recorded that are not zero, other than those the live state holds (by content). */
+const leftOver = (chainKeys: ReadonlyArray<Uint8Array>, live: Ratchet.RatchetState) => {
+  const held = [live.ckr, live.cks].filter((k) => k !== undefined).map((k) => Buffer.from(k!).toString("hex"))
+  return chainKeys.map((k) => k.subarray(0, 32)).filter((k) => !isZero(k) && !held.includes(Buffer.from(k).toString("hex")))
+}
+
+describe("Double Ratchet: chain keys are wiped once used", () => {
+  it("messages received out of order leave no chain key but the current one", () => {
+    const { p, chainKeys } = recording()
+    const { listener, connector } = pair(p)
+    let l = listener
+    const sent = ["zero", "one", "two", "three"].map((s, i) => {
+      const m = send(l, s, 1_000 + i)
+      l = m.state
+      return { ...m, s }
+    })
+    // the third first: the first two are skipped, their message keys stored
+    let c = receive(p, connector, sent[2]!, "two")
+    expect(leftOver(chainKeys, c)).toEqual([])
+    c = receive(p, c, sent[0]!, "zero")
+    c = receive(p, c, sent[1]!, "one")
+    c = receive(p, c, sent[3]!, "three")
+    expect(leftOver(chainKeys, c)).toEqual([])
+  })
+
+  it("a new ratchet key from the peer wipes the receiving chain it closes, and the root KDF's output", () => {
+    const { p, chainKeys, rootOutputs } = recording()
+    const { listener, connector } = pair(p)
+    const first = send(listener, "before", 1_000)
+    let c = receive(p, connector, first, "before")
+    // the connector answers, so the listener's next send (100 ms on) makes a new key pair: a new chain
+    const answer = send(c, "answer", 1_000)
+    c = answer.state
+    const l = Ratchet.decrypt(node, first.state, answer.header, answer.body, AD)
+    if (typeof l === "string") throw new Error(l)
+    const onNewChain = send(l.state, "after", 2_000)
+    expect(Buffer.from(onNewChain.header.subarray(0, 97)).equals(Buffer.from(listener.dhs.publicKey))).toBe(false)
+    c = receive(p, c, onNewChain, "after")
+    expect(leftOver(chainKeys, c)).toEqual([])
+    // one at the connector's start, one for the new chain: cut into keys, then wiped
+    expect(rootOutputs.length).toBe(2)
+    for (const o of rootOutputs) expect(isZero(o)).toBe(true)
+  })
+})
+
+describe("v2 handshake: the key material is wiped once split", () => {
+  it("the HKDF outputs the keys were cut from are zero, the keys themselves are not", () => {
+    const outputs: Array<Uint8Array> = []
+    const hkdf: Primitives["kdf"]["hkdf"] = (...args) => {
+      const out = node.kdf.hkdf(...args)
+      outputs.push(out)
+      return out
+    }
+    const p: Primitives = { ...node, kdf: { ...node.kdf, hkdf } }
+    const frame = (n: number) => node.random(n)
+    const keys = deriveHandshake(p, node.random(32), { announce: frame(10), commit: frame(57), helloListener: frame(138), helloConnector: frame(138) }, node.random(48))
+    expect(outputs.map((o) => o.length).sort((a, b) => a - b)).toEqual([4, 128])
+    for (const o of outputs) expect(isZero(o)).toBe(true)
+    for (const k of [keys.rootKey, keys.listenerChain, keys.confirmConnectorKey, keys.confirmListenerKey]) expect(isZero(k)).toBe(false)
+    expect(keys.sas).toMatch(/^\d{4} \d{4}$/)
+  })
+})
