@@ -1,8 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import type { EcdhKeyPair } from "../src/services/KeyAgreement.js"
+import { SessionError } from "../src/domain/errors.js"
 import type { Primitives } from "../src/layers/Primitives.js"
 import * as Ratchet from "../src/layers/DoubleRatchet.js"
 import { deriveHandshake } from "../src/layers/V2Protocol.js"
-import { node } from "./support/sessions.js"
+import { linkedV2, node } from "./support/sessions.js"
 
 /**
  * DoubleRatchet promises that after a successful step the old state's secrets are wiped. Chain keys are the
@@ -112,4 +115,30 @@ describe("v2 handshake: the key material is wiped once split", () => {
     for (const k of [keys.rootKey, keys.listenerChain, keys.confirmConnectorKey, keys.confirmListenerKey]) expect(isZero(k)).toBe(false)
     expect(keys.sas).toMatch(/^\d{4} \d{4}$/)
   })
+})
+
+describe("v2 handshake: the connector's handshake key is wiped once the handshake is done", () => {
+  it.effect("its private key is zero; the listener's, its first ratchet key, is whole", () =>
+    Effect.gen(function* () {
+      const pairs: Array<EcdhKeyPair> = []
+      const generate = () => {
+        const pair = node.ecdh.generate()
+        pairs.push(pair)
+        return pair
+      }
+      const p: Primitives = { ...node, ecdh: { ...node.ecdh, generate } }
+      const { connector, listener } = yield* linkedV2(p)
+      const byFingerprint = (hex: string) => pairs.find((k) => Buffer.from(node.kdf.hash("sha256", k.publicKey)).toString("hex") === hex)!
+      const connectorKey = byFingerprint(connector.info.localFingerprint)
+      const listenerKey = byFingerprint(listener.info.localFingerprint)
+      expect(isZero(connectorKey.privateKey)).toBe(true)
+      expect(isZero(listenerKey.privateKey)).toBe(false)
+      // and the chat still works both ways
+      for (const [from, to] of [[connector, listener], [listener, connector]] as const) {
+        const received = to.receive(from.send("1", "hi").frames[0]!)
+        if (received instanceof SessionError) throw received
+        expect(received.events.flatMap((e) => (e._tag === "Message" ? [e.text] : []))).toEqual(["hi"])
+      }
+    })
+  )
 })

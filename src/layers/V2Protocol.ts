@@ -188,7 +188,9 @@ export const handshake = (p: Primitives, framed: FramedConn, role: Role, options
     const shared = p.ecdh.sharedSecret(own.privateKey, peerPublic)
     if (shared === undefined) return yield* hsError("Malformed", "the peer's key is not a valid P-384 point")
     const keys = deriveHandshake(p, exporter, frames, shared)
-    wipe(shared)
+    // the connector's handshake key has done its one job (the listener's goes on as its first ratchet key):
+    // kept, it and the transcript would give the listener's first chain to whoever later reads this memory
+    wipe(shared, role === "connector" ? own.privateKey : undefined)
     const ownConfirm = message(
       role === "connector" ? MSG.confirmConnector : MSG.confirmListener,
       confirmMac(p, role === "connector" ? keys.confirmConnectorKey : keys.confirmListenerKey, role, keys.transcript)
