@@ -1,5 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Scope, Exit } from "effect"
+import { startChat } from "../src/layers/ChatDriver.js"
+import { frame } from "../src/layers/LengthPrefixFraming.js"
+import * as MemoryTransport from "../src/layers/MemoryTransport.js"
+import * as SeedProtocol from "../src/layers/SeedProtocol.js"
 import type { EcdhKeyPair } from "../src/services/KeyAgreement.js"
 import { SessionError } from "../src/domain/errors.js"
 import type { Primitives } from "../src/layers/Primitives.js"
@@ -139,6 +143,48 @@ describe("v2 handshake: the connector's handshake key is wiped once the handshak
         if (received instanceof SessionError) throw received
         expect(received.events.flatMap((e) => (e._tag === "Message" ? [e.text] : []))).toEqual(["hi"])
       }
+    })
+  )
+})
+
+describe("a chat's end: the session's keys are zeroed once its scope closes", () => {
+  it.effect("v2: root, chain and our DH private key are zero afterwards, and the session refuses to seal", () =>
+    Effect.gen(function* () {
+      const { connector, listener } = yield* linkedV2()
+      // a skipped message key held too: the third of three sent, the first two not received yet
+      const sent = ["a", "b", "c"].map((t, i) => listener.send(String(i), t).frames[0]!)
+      const got = connector.receive(sent[2]!)
+      if (got instanceof SessionError) throw got
+      const held = connector.ratchetState
+      expect(held.skipped.size).toBe(2)
+      const [c] = yield* MemoryTransport.makePair({ host: "c", port: 1 }, { host: "l", port: 2 })
+      const scope = yield* Scope.make()
+      const chat = yield* startChat(frame(c), connector, { emit: () => Effect.void, heartbeatMs: 0 }).pipe(Scope.extend(scope))
+      yield* chat.send("still alive")
+      expect(isZero(held.rk)).toBe(false)
+      yield* Scope.close(scope, Exit.void)
+      const after = connector.ratchetState
+      for (const k of [after.rk, after.cks!, after.ckr!, after.dhs.privateKey, ...after.skipped.values()]) expect(isZero(k)).toBe(true)
+      expect(() => connector.send("9", "too late")).toThrow(/after forget/)
+      expect(() => connector.receive(sent[0]!)).toThrow(/after forget/)
+    })
+  )
+
+  it.effect("seed: the message key is zero afterwards, and the session refuses to seal or open", () =>
+    Effect.gen(function* () {
+      const [c, l] = yield* MemoryTransport.makePair({ host: "c", port: 1 }, { host: "l", port: 2 })
+      const [connector, listener] = yield* Effect.all(
+        [SeedProtocol.handshake(node, frame(c), "connector"), SeedProtocol.handshake(node, frame(l), "listener")],
+        { concurrency: 2 }
+      )
+      const key = (connector as unknown as { key: Uint8Array }).key
+      expect(isZero(key)).toBe(false)
+      const scope = yield* Scope.make()
+      yield* startChat(frame(c), connector, { emit: () => Effect.void, heartbeatMs: 0 }).pipe(Scope.extend(scope))
+      yield* Scope.close(scope, Exit.void)
+      expect(isZero(key)).toBe(true)
+      expect(() => connector.send("1", "too late")).toThrow(/after forget/)
+      expect(() => connector.receive(listener.send("1", "hi").frames[0]!)).toThrow(/after forget/)
     })
   )
 })

@@ -63,4 +63,9 @@ export interface Session {
    * frames, so none of them may be read again by anyone.
    */
   readonly recycle?: (frames: ReadonlyArray<Uint8Array>) => void
+  /**
+   * Zeroes the keys the session holds, once the chat is over: its memory read later gives no key for the
+   * frames of it that were never received. Any use of the session afterwards throws (a bug).
+   */
+  readonly forget?: () => void
 }

@@ -176,6 +176,12 @@ export const encrypt = (
   return { state: { ...state, cks, ns: state.ns + 1 }, sealed }
 }
 
+/** Zeroes every secret a state holds (the session is over): root, chain and skipped message keys, our DH key. */
+export const forget = (state: RatchetState): void => {
+  wipe(state.rk, state.cks, state.ckr, state.dhs.privateKey)
+  for (const mk of state.skipped.values()) wipe(mk)
+}
+
 /** Derives and stores the keys of messages up to `until` in the current receiving chain. */
 const skipTo = (p: Primitives, state: RatchetState, until: number): RatchetState | RatchetFailure => {
   if (state.ckr === undefined || until <= state.nr) return state

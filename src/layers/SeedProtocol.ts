@@ -88,12 +88,28 @@ export class SeedSession implements Session {
     readonly info: Session["info"]
   ) {}
 
+  private forgotten = false
+
+  /** Zeroes the session's keys (Session.forget); sealing or opening afterwards throws. */
+  forget = (): void => {
+    if (this.forgotten) return
+    this.forgotten = true
+    wipe(this.key, this.pending?.previousKey, this.pending?.ephemeral.privateKey)
+  }
+
+  /** Zero keys must never seal or open a frame: a use after `forget` is a bug, and said as one. */
+  private live(): void {
+    if (this.forgotten) throw new Error("a seed session was used after forget()")
+  }
+
   private seal(key: Uint8Array, plaintext: Uint8Array): Uint8Array {
+    this.live()
     const nonce = this.p.random(NONCE_BYTES)
     return concatBytes(nonce, this.p.aead.seal(key, nonce, plaintext))
   }
 
   private open(key: Uint8Array, frame: Uint8Array): Uint8Array | undefined {
+    this.live()
     if (frame.length < NONCE_BYTES + 16) return undefined
     return this.p.aead.open(key, frame.subarray(0, NONCE_BYTES), frame.subarray(NONCE_BYTES))
   }

@@ -285,7 +285,22 @@ export class V2Session implements Session {
     return this.state
   }
 
+  private forgotten = false
+
+  /** Zeroes the ratchet's keys (Session.forget); sealing or opening afterwards throws. */
+  forget = (): void => {
+    if (this.forgotten) return
+    this.forgotten = true
+    Ratchet.forget(this.state)
+  }
+
+  /** Zero keys must never seal or open a frame: a use after `forget` is a bug, and said as one. */
+  private live(): void {
+    if (this.forgotten) throw new Error("a v2 session was used after forget()")
+  }
+
   seal(payload: Payload): Uint8Array {
+    this.live()
     const plaintext = encodePayload(payload, this.plaintexts)
     const { state, sealed } = Ratchet.encrypt(
       this.p,
@@ -374,6 +389,7 @@ export class V2Session implements Session {
       return sessionError("Malformed", "a frame is not a v2 message")
     const header = frame.subarray(1, 1 + Ratchet.HEADER_BYTES)
     const ciphertext = frame.subarray(1 + Ratchet.HEADER_BYTES)
+    this.live()
     const opened = Ratchet.decrypt(this.p, this.state, header, ciphertext, this.transcript)
     if (typeof opened === "string") return RATCHET_FAILURE[opened]
     // authenticated: from here on the step is committed even if the content is odd
