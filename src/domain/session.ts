@@ -65,7 +65,7 @@ export interface Session {
   readonly recycle?: (frames: ReadonlyArray<Uint8Array>) => void
   /**
    * Zeroes the keys the session holds, once the chat is over: its memory read later gives no key for the
-   * frames of it that were never received. Any use of the session afterwards throws (a bug).
+   * frames of it that were never received. Sealing or opening a frame afterwards throws (a bug).
    */
   readonly forget?: () => void
 }

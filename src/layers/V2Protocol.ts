@@ -385,11 +385,11 @@ export class V2Session implements Session {
   settled = (): boolean => true
 
   receive = (frame: Uint8Array): Step | SessionError => {
+    this.live()
     if (frame.length < 1 + Ratchet.HEADER_BYTES + 16 || frame[0] !== SESSION_FRAME)
       return sessionError("Malformed", "a frame is not a v2 message")
     const header = frame.subarray(1, 1 + Ratchet.HEADER_BYTES)
     const ciphertext = frame.subarray(1 + Ratchet.HEADER_BYTES)
-    this.live()
     const opened = Ratchet.decrypt(this.p, this.state, header, ciphertext, this.transcript)
     if (typeof opened === "string") return RATCHET_FAILURE[opened]
     // authenticated: from here on the step is committed even if the content is odd
