@@ -1,14 +1,14 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Scope, Exit } from "effect"
+import { Effect, Exit, Scope } from "effect"
+import { SessionError } from "../src/domain/errors.js"
 import { startChat } from "../src/layers/ChatDriver.js"
+import * as Ratchet from "../src/layers/DoubleRatchet.js"
 import { frame } from "../src/layers/LengthPrefixFraming.js"
 import * as MemoryTransport from "../src/layers/MemoryTransport.js"
-import * as SeedProtocol from "../src/layers/SeedProtocol.js"
-import type { EcdhKeyPair } from "../src/services/KeyAgreement.js"
-import { SessionError } from "../src/domain/errors.js"
 import type { Primitives } from "../src/layers/Primitives.js"
-import * as Ratchet from "../src/layers/DoubleRatchet.js"
+import * as SeedProtocol from "../src/layers/SeedProtocol.js"
 import { deriveHandshake } from "../src/layers/V2Protocol.js"
+import type { EcdhKeyPair } from "../src/services/KeyAgreement.js"
 import { linkedV2, node } from "./support/sessions.js"
 
 /**
@@ -17,6 +17,7 @@ import { linkedV2, node } from "./support/sessions.js"
  * chain. These tests record every chain key a side derives (HMAC over the constant 0x02) and check that,
  * once it has decrypted, only the chain keys its live state holds are still non-zero.
  */
+/** Primitives that keep every chain key (HMAC over 0x02) and every HKDF output they derive. */
 const recording = (): { p: Primitives; chainKeys: Array<Uint8Array>; rootOutputs: Array<Uint8Array> } => {
   const chainKeys: Array<Uint8Array> = []
   const rootOutputs: Array<Uint8Array> = []
@@ -105,15 +106,9 @@ describe("Double Ratchet: chain keys are wiped once used", () => {
 
 describe("v2 handshake: the key material is wiped once split", () => {
   it("the HKDF outputs the keys were cut from are zero, the keys themselves are not", () => {
-    const outputs: Array<Uint8Array> = []
-    const hkdf: Primitives["kdf"]["hkdf"] = (...args) => {
-      const out = node.kdf.hkdf(...args)
-      outputs.push(out)
-      return out
-    }
-    const p: Primitives = { ...node, kdf: { ...node.kdf, hkdf } }
-    const frame = (n: number) => node.random(n)
-    const keys = deriveHandshake(p, node.random(32), { announce: frame(10), commit: frame(57), helloListener: frame(138), helloConnector: frame(138) }, node.random(48))
+    const { p, rootOutputs: outputs } = recording()
+    const bytes = (n: number) => node.random(n)
+    const keys = deriveHandshake(p, bytes(32), { announce: bytes(10), commit: bytes(57), helloListener: bytes(138), helloConnector: bytes(138) }, bytes(48))
     expect(outputs.map((o) => o.length).sort((a, b) => a - b)).toEqual([4, 128])
     for (const o of outputs) expect(isZero(o)).toBe(true)
     for (const k of [keys.rootKey, keys.listenerChain, keys.confirmConnectorKey, keys.confirmListenerKey]) expect(isZero(k)).toBe(false)
