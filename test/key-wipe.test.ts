@@ -7,7 +7,8 @@ import { frame } from "../src/layers/LengthPrefixFraming.js"
 import * as MemoryTransport from "../src/layers/MemoryTransport.js"
 import type { Primitives } from "../src/layers/Primitives.js"
 import * as SeedProtocol from "../src/layers/SeedProtocol.js"
-import { deriveHandshake } from "../src/layers/V2Protocol.js"
+import { deriveHandshake, handshake } from "../src/layers/V2Protocol.js"
+import { V2_MAGIC } from "../src/domain/version.js"
 import type { EcdhKeyPair } from "../src/services/KeyAgreement.js"
 import { linkedV2, node } from "./support/sessions.js"
 
@@ -138,6 +139,32 @@ describe("v2 handshake: the connector's handshake key is wiped once the handshak
         if (received instanceof SessionError) throw received
         expect(received.events.flatMap((e) => (e._tag === "Message" ? [e.text] : []))).toEqual(["hi"])
       }
+    })
+  )
+})
+
+describe("a failed v2 handshake zeroes the key pairs it made", () => {
+  it.effect("a listener that closes after the commitment: the connector's two key pairs are zero", () =>
+    Effect.gen(function* () {
+      const pairs: Array<EcdhKeyPair> = []
+      const generate = () => {
+        const pair = node.ecdh.generate()
+        pairs.push(pair)
+        return pair
+      }
+      const p: Primitives = { ...node, ecdh: { ...node.ecdh, generate } }
+      const [c, l] = yield* MemoryTransport.makePair({ host: "c", port: 1 }, { host: "l", port: 2 })
+      const listener = frame(l)
+      const connecting = yield* Effect.fork(handshake(p, frame(c), "connector"))
+      yield* listener.writeFrames([Uint8Array.of(...V2_MAGIC, 0x01, 0x00)])
+      const commit = yield* listener.readFrame
+      expect(commit[8]).toBe(0x02)
+      yield* l.close
+      const exit = yield* connecting.await
+      expect(Exit.isFailure(exit)).toBe(true)
+      // its handshake key and its first ratchet key, made while waiting for the listener's key
+      expect(pairs.length).toBe(2)
+      for (const k of pairs) expect(isZero(k.privateKey)).toBe(true)
     })
   )
 })

@@ -133,100 +133,109 @@ export interface V2Options {
 }
 
 export const handshake = (p: Primitives, framed: FramedConn, role: Role, options: V2Options = {}) =>
-  Effect.gen(function* () {
-    const conn: Conn = framed.conn
-    const exporter = conn.exportKeyingMaterial(EXPORTER_BYTES, EXPORTER_LABEL)
-    const read = framed.readFrame.pipe(Effect.catchTag("TransportError", closedDuring(role)))
-    let frames: { announce: Uint8Array; commit: Uint8Array; helloListener: Uint8Array; helloConnector: Uint8Array }
-    let own: EcdhKeyPair
-    let ownHello: Uint8Array
-    let peerPublic: Uint8Array
-    // Each P-384 key pair (0.9 ms here) is made while this side waits for the peer anyway, not before a
-    // message the peer waits for. (Made in the thread pool instead: no faster over loopback, measured.)
-    let firstRatchetKey: EcdhKeyPair | undefined
-    if (role === "connector") {
-      own = p.ecdh.generate()
-      ownHello = message(MSG.helloConnector, own.publicKey, p.random(NONCE_BYTES))
-      const announce = yield* read
-      const wrong = checkAnnounce(announce)
-      if (wrong) {
-        // our magic alone, where a seed listener waits for our key: a p2pchat in seed mode then says what we
-        // speak (it only saw the connection close); the original chat.py fails on it as on that close
-        if (looksLikeSeedListenerHello(announce)) yield* Effect.ignore(framed.writeFrames([V2_MAGIC]))
-        return yield* wrong
+  Effect.suspend(() => {
+    // the key pairs this handshake makes: zeroed if it fails or is interrupted (a finished one hands them on)
+    const made: Array<EcdhKeyPair> = []
+    const generate = () => {
+      const pair = p.ecdh.generate()
+      made.push(pair)
+      return pair
+    }
+    return Effect.gen(function* () {
+      const conn: Conn = framed.conn
+      const exporter = conn.exportKeyingMaterial(EXPORTER_BYTES, EXPORTER_LABEL)
+      const read = framed.readFrame.pipe(Effect.catchTag("TransportError", closedDuring(role)))
+      let frames: { announce: Uint8Array; commit: Uint8Array; helloListener: Uint8Array; helloConnector: Uint8Array }
+      let own: EcdhKeyPair
+      let ownHello: Uint8Array
+      let peerPublic: Uint8Array
+      // Each P-384 key pair (0.9 ms here) is made while this side waits for the peer anyway, not before a
+      // message the peer waits for. (Made in the thread pool instead: no faster over loopback, measured.)
+      let firstRatchetKey: EcdhKeyPair | undefined
+      if (role === "connector") {
+        own = generate()
+        ownHello = message(MSG.helloConnector, own.publicKey, p.random(NONCE_BYTES))
+        const announce = yield* read
+        const wrong = checkAnnounce(announce)
+        if (wrong) {
+          // our magic alone, where a seed listener waits for our key: a p2pchat in seed mode then says what we
+          // speak (it only saw the connection close); the original chat.py fails on it as on that close
+          if (looksLikeSeedListenerHello(announce)) yield* Effect.ignore(framed.writeFrames([V2_MAGIC]))
+          return yield* wrong
+        }
+        const commit = message(MSG.commit, p.kdf.hash("sha384", ownHello))
+        yield* framed.writeFrames([commit])
+        // this session's first ratchet key pair, made while the listener answers (not one made ahead for later)
+        firstRatchetKey = generate()
+        const helloListener = yield* read
+        const body = expectFrame(helloListener, MSG.helloListener, PUBLIC_BYTES + NONCE_BYTES, "key")
+        if (body instanceof HandshakeError) return yield* body
+        peerPublic = body.slice(0, PUBLIC_BYTES)
+        frames = { announce, commit, helloListener, helloConnector: ownHello }
+        // our key at once, before our own ECDH: the listener computes its shared secret while we compute ours
+        yield* framed.writeFrames([ownHello])
+      } else {
+        const announce = message(MSG.announce, Uint8Array.of(0))
+        yield* framed.writeFrames([announce])
+        // our key is made while the announcement makes its round trip
+        own = generate()
+        ownHello = message(MSG.helloListener, own.publicKey, p.random(NONCE_BYTES))
+        const commit = yield* read
+        const committed = checkCommitFrame(commit)
+        if (committed instanceof HandshakeError) return yield* committed
+        // our key goes out only now, after the connector is bound to its own
+        yield* framed.writeFrames([ownHello])
+        const helloConnector = yield* read
+        const body = expectFrame(helloConnector, MSG.helloConnector, PUBLIC_BYTES + NONCE_BYTES, "key")
+        if (body instanceof HandshakeError) return yield* body
+        if (!equalBytes(p.kdf.hash("sha384", helloConnector), committed))
+          return yield* hsError("Commitment", "the peer's key does not match what it committed to (a man in the middle?)")
+        peerPublic = body.slice(0, PUBLIC_BYTES)
+        frames = { announce, commit, helloListener: ownHello, helloConnector }
       }
-      const commit = message(MSG.commit, p.kdf.hash("sha384", ownHello))
-      yield* framed.writeFrames([commit])
-      // this session's first ratchet key pair, made while the listener answers (not one made ahead for later)
-      firstRatchetKey = p.ecdh.generate()
-      const helloListener = yield* read
-      const body = expectFrame(helloListener, MSG.helloListener, PUBLIC_BYTES + NONCE_BYTES, "key")
-      if (body instanceof HandshakeError) return yield* body
-      peerPublic = body.slice(0, PUBLIC_BYTES)
-      frames = { announce, commit, helloListener, helloConnector: ownHello }
-      // our key at once, before our own ECDH: the listener computes its shared secret while we compute ours
-      yield* framed.writeFrames([ownHello])
-    } else {
-      const announce = message(MSG.announce, Uint8Array.of(0))
-      yield* framed.writeFrames([announce])
-      // our key is made while the announcement makes its round trip
-      own = p.ecdh.generate()
-      ownHello = message(MSG.helloListener, own.publicKey, p.random(NONCE_BYTES))
-      const commit = yield* read
-      const committed = checkCommitFrame(commit)
-      if (committed instanceof HandshakeError) return yield* committed
-      // our key goes out only now, after the connector is bound to its own
-      yield* framed.writeFrames([ownHello])
-      const helloConnector = yield* read
-      const body = expectFrame(helloConnector, MSG.helloConnector, PUBLIC_BYTES + NONCE_BYTES, "key")
-      if (body instanceof HandshakeError) return yield* body
-      if (!equalBytes(p.kdf.hash("sha384", helloConnector), committed))
-        return yield* hsError("Commitment", "the peer's key does not match what it committed to (a man in the middle?)")
-      peerPublic = body.slice(0, PUBLIC_BYTES)
-      frames = { announce, commit, helloListener: ownHello, helloConnector }
-    }
-    const shared = p.ecdh.sharedSecret(own.privateKey, peerPublic)
-    if (shared === undefined) return yield* hsError("Malformed", "the peer's key is not a valid P-384 point")
-    const keys = deriveHandshake(p, exporter, frames, shared)
-    // the connector's handshake key has done its one job (the listener's goes on as its first ratchet key):
-    // kept, it and the transcript would give the listener's first chain to whoever later reads this memory
-    wipe(shared, role === "connector" ? own.privateKey : undefined)
-    const ownConfirm = message(
-      role === "connector" ? MSG.confirmConnector : MSG.confirmListener,
-      confirmMac(p, role === "connector" ? keys.confirmConnectorKey : keys.confirmListenerKey, role, keys.transcript)
-    )
-    const peerRole: Role = role === "connector" ? "listener" : "connector"
-    const verifyPeer = (frame: Uint8Array) => {
-      const body = expectFrame(frame, role === "connector" ? MSG.confirmListener : MSG.confirmConnector, HASH_BYTES, "key confirmation")
-      if (body instanceof HandshakeError) return body
-      const wanted = confirmMac(p, role === "connector" ? keys.confirmListenerKey : keys.confirmConnectorKey, peerRole, keys.transcript)
-      return equalBytes(body, wanted)
-        ? undefined
-        : hsError("Confirmation", "the peer derived different keys (a changed handshake byte, or a relayed TLS session)")
-    }
-    let state: Ratchet.RatchetState | undefined
-    if (role === "connector") {
-      yield* framed.writeFrames([ownConfirm])
-      // the first ratchet step's ECDH is done while the listener checks our confirmation
-      state = Ratchet.initConnector(p, keys.rootKey, keys.listenerChain, peerPublic, firstRatchetKey)
-      const bad = verifyPeer(yield* read)
-      if (bad) return yield* bad
-    } else {
-      const bad = verifyPeer(yield* read)
-      if (bad) return yield* bad
-      yield* framed.writeFrames([ownConfirm])
-      state = Ratchet.initListener(keys.rootKey, keys.listenerChain, own)
-    }
-    wipe(keys.confirmConnectorKey, keys.confirmListenerKey)
-    if (state === undefined) return yield* hsError("Malformed", "the peer's key is not a valid P-384 point")
-    const info: HandshakeInfo = {
-      protocol: "v2",
-      localFingerprint: toHex(p.kdf.hash("sha256", own.publicKey)),
-      peerFingerprint: toHex(p.kdf.hash("sha256", peerPublic)),
-      sas: keys.sas,
-      suite: SUITE
-    }
-    return new V2Session(p, state, keys.transcript, info, options.minRotationMs ?? Ratchet.MIN_ROTATION_MS)
+      const shared = p.ecdh.sharedSecret(own.privateKey, peerPublic)
+      if (shared === undefined) return yield* hsError("Malformed", "the peer's key is not a valid P-384 point")
+      const keys = deriveHandshake(p, exporter, frames, shared)
+      // the connector's handshake key has done its one job (the listener's goes on as its first ratchet key):
+      // kept, it and the transcript would give the listener's first chain to whoever later reads this memory
+      wipe(shared, role === "connector" ? own.privateKey : undefined)
+      const ownConfirm = message(
+        role === "connector" ? MSG.confirmConnector : MSG.confirmListener,
+        confirmMac(p, role === "connector" ? keys.confirmConnectorKey : keys.confirmListenerKey, role, keys.transcript)
+      )
+      const peerRole: Role = role === "connector" ? "listener" : "connector"
+      const verifyPeer = (frame: Uint8Array) => {
+        const body = expectFrame(frame, role === "connector" ? MSG.confirmListener : MSG.confirmConnector, HASH_BYTES, "key confirmation")
+        if (body instanceof HandshakeError) return body
+        const wanted = confirmMac(p, role === "connector" ? keys.confirmListenerKey : keys.confirmConnectorKey, peerRole, keys.transcript)
+        return equalBytes(body, wanted)
+          ? undefined
+          : hsError("Confirmation", "the peer derived different keys (a changed handshake byte, or a relayed TLS session)")
+      }
+      let state: Ratchet.RatchetState | undefined
+      if (role === "connector") {
+        yield* framed.writeFrames([ownConfirm])
+        // the first ratchet step's ECDH is done while the listener checks our confirmation
+        state = Ratchet.initConnector(p, keys.rootKey, keys.listenerChain, peerPublic, firstRatchetKey)
+        const bad = verifyPeer(yield* read)
+        if (bad) return yield* bad
+      } else {
+        const bad = verifyPeer(yield* read)
+        if (bad) return yield* bad
+        yield* framed.writeFrames([ownConfirm])
+        state = Ratchet.initListener(keys.rootKey, keys.listenerChain, own)
+      }
+      wipe(keys.confirmConnectorKey, keys.confirmListenerKey)
+      if (state === undefined) return yield* hsError("Malformed", "the peer's key is not a valid P-384 point")
+      const info: HandshakeInfo = {
+        protocol: "v2",
+        localFingerprint: toHex(p.kdf.hash("sha256", own.publicKey)),
+        peerFingerprint: toHex(p.kdf.hash("sha256", peerPublic)),
+        sas: keys.sas,
+        suite: SUITE
+      }
+      return new V2Session(p, state, keys.transcript, info, options.minRotationMs ?? Ratchet.MIN_ROTATION_MS)
+    }).pipe(Effect.onError(() => Effect.sync(() => wipe(...made.map((k) => k.privateKey)))))
   })
 
 const sessionError = (reason: SessionError["reason"], detail: string) => new SessionError({ protocol: "v2", reason, detail })
