@@ -18,10 +18,16 @@ import { linkedV2, node } from "./support/sessions.js"
  * chain. These tests record every chain key a side derives (HMAC over the constant 0x02) and check that,
  * once it has decrypted, only the chain keys its live state holds are still non-zero.
  */
-/** Primitives that keep every chain key (HMAC over 0x02) and every HKDF output they derive. */
-const recording = (): { p: Primitives; chainKeys: Array<Uint8Array>; rootOutputs: Array<Uint8Array> } => {
+/** Primitives that keep every chain key (HMAC over 0x02), HKDF output and P-384 key pair they make. */
+const recording = () => {
   const chainKeys: Array<Uint8Array> = []
   const rootOutputs: Array<Uint8Array> = []
+  const pairs: Array<EcdhKeyPair> = []
+  const generate = () => {
+    const pair = node.ecdh.generate()
+    pairs.push(pair)
+    return pair
+  }
   const hkdf: Primitives["kdf"]["hkdf"] = (...args) => {
     const out = node.kdf.hkdf(...args)
     rootOutputs.push(out)
@@ -32,7 +38,8 @@ const recording = (): { p: Primitives; chainKeys: Array<Uint8Array>; rootOutputs
     if (data.length === 1 && data[0] === 0x02) chainKeys.push(out)
     return out
   }
-  return { p: { ...node, kdf: { ...node.kdf, hmac, hkdf } }, chainKeys, rootOutputs }
+  const p: Primitives = { ...node, kdf: { ...node.kdf, hmac, hkdf }, ecdh: { ...node.ecdh, generate } }
+  return { p, chainKeys, rootOutputs, pairs }
 }
 
 const isZero = (bytes: Uint8Array) => bytes.every((b) => b === 0)
@@ -120,13 +127,7 @@ describe("v2 handshake: the key material is wiped once split", () => {
 describe("v2 handshake: the connector's handshake key is wiped once the handshake is done", () => {
   it.effect("its private key is zero; the listener's, its first ratchet key, is whole", () =>
     Effect.gen(function* () {
-      const pairs: Array<EcdhKeyPair> = []
-      const generate = () => {
-        const pair = node.ecdh.generate()
-        pairs.push(pair)
-        return pair
-      }
-      const p: Primitives = { ...node, ecdh: { ...node.ecdh, generate } }
+      const { p, pairs } = recording()
       const { connector, listener } = yield* linkedV2(p)
       const byFingerprint = (hex: string) => pairs.find((k) => Buffer.from(node.kdf.hash("sha256", k.publicKey)).toString("hex") === hex)!
       const connectorKey = byFingerprint(connector.info.localFingerprint)
@@ -146,13 +147,7 @@ describe("v2 handshake: the connector's handshake key is wiped once the handshak
 describe("a failed v2 handshake zeroes the key pairs it made", () => {
   it.effect("a listener that closes after the commitment: the connector's two key pairs are zero", () =>
     Effect.gen(function* () {
-      const pairs: Array<EcdhKeyPair> = []
-      const generate = () => {
-        const pair = node.ecdh.generate()
-        pairs.push(pair)
-        return pair
-      }
-      const p: Primitives = { ...node, ecdh: { ...node.ecdh, generate } }
+      const { p, pairs } = recording()
       const [c, l] = yield* MemoryTransport.makePair({ host: "c", port: 1 }, { host: "l", port: 2 })
       const listener = frame(l)
       const connecting = yield* Effect.fork(handshake(p, frame(c), "connector"))
