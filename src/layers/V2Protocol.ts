@@ -155,18 +155,17 @@ export const handshake = (p: Primitives, framed: FramedConn, role: Role, options
       if (role === "connector") {
         own = generate()
         ownHello = message(MSG.helloConnector, own.publicKey, p.random(NONCE_BYTES))
-        const announce = yield* read
-        const wrong = checkAnnounce(announce)
-        if (wrong) {
-          // our magic alone, where a seed listener waits for our key: a p2pchat in seed mode then says what we
-          // speak (it only saw the connection close); the original chat.py fails on it as on that close
-          if (looksLikeSeedListenerHello(announce)) yield* Effect.ignore(framed.writeFrames([V2_MAGIC]))
-          return yield* wrong
-        }
+        // The commitment goes out at once, not after the announcement: it depends on nothing the listener says,
+        // and the listener wants it before it can answer (a round trip less). Sent to a seed listener, it starts
+        // with our magic, so a p2pchat in seed mode says what we speak; the original chat.py fails on it as on
+        // any key it cannot parse.
         const commit = message(MSG.commit, p.kdf.hash("sha384", ownHello))
         yield* framed.writeFrames([commit])
         // this session's first ratchet key pair, made while the listener answers (not one made ahead for later)
         firstRatchetKey = generate()
+        const announce = yield* read
+        const wrong = checkAnnounce(announce)
+        if (wrong) return yield* wrong
         const helloListener = yield* read
         const body = expectFrame(helloListener, MSG.helloListener, PUBLIC_BYTES + NONCE_BYTES, "key")
         if (body instanceof HandshakeError) return yield* body
@@ -220,9 +219,12 @@ export const handshake = (p: Primitives, framed: FramedConn, role: Role, options
         const bad = verifyPeer(yield* read)
         if (bad) return yield* bad
       } else {
+        // ours before checking the connector's, as a TLS 1.3 server sends its Finished first: the two cross on the
+        // way instead of taking a round trip one after the other. It proves we hold the keys, and tells whoever
+        // derived other keys nothing about ours.
+        yield* framed.writeFrames([ownConfirm])
         const bad = verifyPeer(yield* read)
         if (bad) return yield* bad
-        yield* framed.writeFrames([ownConfirm])
         state = Ratchet.initListener(keys.rootKey, keys.listenerChain, own)
       }
       wipe(keys.confirmConnectorKey, keys.confirmListenerKey)
