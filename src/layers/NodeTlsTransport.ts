@@ -242,6 +242,13 @@ const prepare = (socket: net.Socket) => {
   socket.setKeepAlive(true, KEEPALIVE_MS)
 }
 
+/**
+ * One TLS context for every connection we make: node builds one per `tls.connect` otherwise (0.28 ms here, before
+ * the first byte goes out). It holds nothing of a connection's: no certificate (we present none), and sessions
+ * are resumed only when one is passed in, which we never do.
+ */
+let clientContext: tls.SecureContext | undefined
+
 // Acquisitions below are made interruptible on purpose: acquireRelease would otherwise make a pending
 // connect or accept uninterruptible, and the auto-mode race could never cancel its losing branch.
 const connect = (to: Endpoint, options?: { readonly connectTimeoutMs?: number }) =>
@@ -252,6 +259,7 @@ const connect = (to: Endpoint, options?: { readonly connectTimeoutMs?: number })
       const socket = tls.connect({
         host: to.host,
         port: to.port,
+        secureContext: (clientContext ??= tls.createSecureContext()),
         rejectUnauthorized: false,
         // SNI must be a name, never an address (an IPv6 address with letters, fe80::1, was taken for a name: node
         // printed a DeprecationWarning on our stderr)
