@@ -1,4 +1,5 @@
 import { type Chunk, type Duration, Effect, Option, PubSub, type Scope, Stream } from "effect"
+import { readU32be } from "./domain/bytes.js"
 import type { Endpoint } from "./domain/address.js"
 import {
   type ChatError,
@@ -10,6 +11,7 @@ import {
   type TransportError
 } from "./domain/errors.js"
 import { type ChatEvent, event } from "./domain/events.js"
+import { HEADER_BYTES } from "./domain/frame.js"
 import { startChat } from "./layers/ChatDriver.js"
 import type { ChatHandle, ReadGate } from "./services/Chat.js"
 import { establish, type Mode } from "./services/Connection.js"
@@ -146,7 +148,9 @@ export const open = (
       },
       emit: (e) => emit([e]),
       describe: (e) => describeError(e as ChatError),
-      spare: (e) => e._tag === "HandshakeError" && e.reason === "Closed"
+      spare: (e) => e._tag === "HandshakeError" && e.reason === "Closed",
+      // a frame within the limit (or too few bytes to tell): text such as "HTTP/1.1 400" reads as a length of a billion
+      mayBegin: (first) => first.length < HEADER_BYTES || readU32be(first, 0) <= framing.maxFrame
     })
     const { framed, session } = established.result
     const info = session.info

@@ -98,7 +98,7 @@ describe("auto mode (two real processes over TLS on 127.0.0.1)", () => {
   })
 
   /** A TLS service that is no p2pchat, and a port for our side that sorts `order` to the service's. */
-  const tlsService = async (behaviour: "silent" | "closing", order: "lower" | "higher") => {
+  const tlsService = async (behaviour: "silent" | "closing" | "https", order: "lower" | "higher") => {
     const tls = await import("node:tls")
     const identity = await Effect.runPromise(ForgeCertificate.generateIdentity("service"))
     const [p1, p2] = [await freePort(), await freePort()]
@@ -107,6 +107,8 @@ describe("auto mode (two real processes over TLS on 127.0.0.1)", () => {
     const service = tls.createServer({ key: identity.keyPem, cert: identity.certPem }, (s) => {
       s.on("error", () => {})
       if (behaviour === "closing") s.end()
+      // a web server: whatever it is sent, it answers in HTTP (a v2 connector speaks first)
+      if (behaviour === "https") s.once("data", () => s.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n"))
     })
     await new Promise<void>((resolve) => service.listen(servicePort, "127.0.0.1", resolve))
     onTestFinished(() => void service.close())
@@ -147,6 +149,18 @@ describe("auto mode (two real processes over TLS on 127.0.0.1)", () => {
       expect(await a.exited).toBe(0)
     })
   }
+
+  it("a web server at the target (an HTTPS port) is said as one, at once, and never said connected: client mode and auto mode", async () => {
+    const { port, servicePort } = await tlsService("https", "lower")
+    const sentence = "The peer answered in HTTP, not with a p2pchat frame: it is a web server; the connection was closed."
+    for (const args of [["-m", "1"], ["-i", "127.0.0.1", "-p", String(port)]]) {
+      const a = start([...args, "-t", `127.0.0.1:${servicePort}`, "--handshake-timeout", "30"])
+      // at once: not after the handshake's deadline, as when it waited for a first word that never came
+      expect(await a.exited).toBe(1)
+      expect(a.events.at(-1)).toEqual(expect.objectContaining({ _tag: "error", message: sentence }))
+      expect(a.events.filter((e) => e._tag === "connected")).toEqual([])
+    }
+  }, 20_000)
 
   it("two on one machine, each naming the other as 127.0.0.1, without -i: they meet", async () => {
     // each listened on this host's LAN address by default, which -t 127.0.0.1 never reached: both retried for good

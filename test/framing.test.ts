@@ -118,6 +118,7 @@ describe("framing", () => {
     }
     expect(said("SSH-2.0-OpenSSH_9.2\r\n")).toBe('The peer sent text ("SSH-..."), not a p2pchat frame: it speaks another protocol; the connection was closed.')
     expect(said("POST /x HTTP/1.1\r\n")).toBe('The peer sent an HTTP request ("POST ..."), not a p2pchat frame (a web browser?); the connection was closed.')
+    expect(said("HTTP/1.1 400 Bad Request\r\n")).toBe("The peer answered in HTTP, not with a p2pchat frame: it is a web server; the connection was closed.")
     expect(said(Uint8Array.of(0x16, 0x03, 0x01, 0x02))).toBe("The peer sent a frame of 369295618 bytes, over the 1048576-byte limit; the connection was closed.")
     expect(said(Uint8Array.of(0x7f, 0x45, 0x4c, 0x46))).toMatch(/^The peer sent a frame of 2135247942 bytes/)
   })

@@ -157,9 +157,11 @@ export const describeError = (error: ChatError): string => {
       if (error.reason === "Truncated") return `The connection ended in the middle of a frame (${error.size} of the expected bytes missing).`
       const text = asciiWord(error.size)
       if (text === undefined) return `The peer sent a frame of ${error.size} bytes, over the ${error.max}-byte limit; the connection was closed.`
-      return /^(GET|POST|HEAD|PUT|PRI|OPTI|DELE|PATC|CONN)/.test(text)
-        ? `The peer sent an HTTP request ("${text} ..."), not a p2pchat frame (a web browser?); the connection was closed.`
-        : `The peer sent text ("${text}..."), not a p2pchat frame: it speaks another protocol; the connection was closed.`
+      if (/^(GET|POST|HEAD|PUT|PRI|OPTI|DELE|PATC|CONN)/.test(text))
+        return `The peer sent an HTTP request ("${text} ..."), not a p2pchat frame (a web browser?); the connection was closed.`
+      // a web server answering our first frame (a v2 connector speaks first): `-t` points at an HTTPS port
+      if (text === "HTTP") return "The peer answered in HTTP, not with a p2pchat frame: it is a web server; the connection was closed."
+      return `The peer sent text ("${text}..."), not a p2pchat frame: it speaks another protocol; the connection was closed.`
     }
     case "HandshakeError":
       return `The ${error.protocol} handshake failed: ${error.detail}.`

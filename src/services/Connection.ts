@@ -1,4 +1,5 @@
 import { Clock, Data, Deferred, Duration, Effect, Either, ExecutionStrategy, Exit, FiberSet, Random, Schedule, Scope } from "effect"
+import { concatBytes } from "../domain/bytes.js"
 import { compareEndpoints, type Endpoint, formatEndpoint, isWildcard } from "../domain/address.js"
 import { ConnectError, describeError, type ListenError, TransportError } from "../domain/errors.js"
 import { type ChatEvent, event } from "../domain/events.js"
@@ -41,6 +42,12 @@ export interface EstablishOptions<A, E> {
    * handshake with a hint about --protocol seed, just before the chat started.
    */
   readonly spare?: (e: E | TransportError) => boolean
+  /**
+   * Whether a connection's first bytes may begin the protocol; the peer is said `connected` only if so. Default:
+   * any bytes. Since a v2 connector speaks first, a service that answers anything (a web server at an HTTPS port)
+   * speaks too, and was said connected just before it was said to be no p2pchat.
+   */
+  readonly mayBegin?: (first: Uint8Array) => boolean
 }
 
 export interface Established<A> {
@@ -74,22 +81,25 @@ const MAX_PENDING_HANDSHAKES = 8
 const MAX_TURNED_AWAY_SAID = 10
 
 /**
- * `conn`, whose first read of the peer's bytes runs `first` (once); from then on its reads are the
- * connection's own again, so that nothing is added to every read of the chat.
+ * `conn`, whose first read of the peer's bytes runs `first` (once, and only if `mayBegin` accepts them); from
+ * then on its reads are the connection's own again, so that nothing is added to every read of the chat.
  */
-const onFirstBytes = (conn: Conn, first: Effect.Effect<void>): Conn => {
+const onFirstBytes = (conn: Conn, first: Effect.Effect<void>, mayBegin?: (bytes: Uint8Array) => boolean): Conn => {
   const watched: { -readonly [K in keyof Conn]: Conn[K] } = { ...conn }
   let seen = false
-  const once = Effect.suspend(() => {
-    if (seen) return Effect.void
-    seen = true
-    watched.read = conn.read
-    if (conn.readAtLeast) watched.readAtLeast = conn.readAtLeast
-    return first
-  })
-  watched.read = Effect.tap(conn.read, () => once)
+  const once = (bytes: Uint8Array | undefined) =>
+    Effect.suspend(() => {
+      if (seen) return Effect.void
+      seen = true
+      watched.read = conn.read
+      if (conn.readAtLeast) watched.readAtLeast = conn.readAtLeast
+      return bytes === undefined || mayBegin === undefined || mayBegin(bytes) ? first : Effect.void
+    })
+  watched.read = Effect.tap(conn.read, once)
   const readAtLeast = conn.readAtLeast
-  if (readAtLeast) watched.readAtLeast = (bytes) => Effect.tap(readAtLeast(bytes), () => once)
+  // the first few bytes, whichever chunks they came in (enough for a frame's length)
+  const head = (chunks: ReadonlyArray<Uint8Array>) => (chunks.length === 1 ? chunks[0] : concatBytes(...chunks.slice(0, 4)))
+  if (readAtLeast) watched.readAtLeast = (bytes) => Effect.tap(readAtLeast(bytes), (chunks) => once(head(chunks)))
   return watched
 }
 
@@ -113,7 +123,7 @@ export const establish = <A, E>(
         // mode then starts over) a "Connected to ..." twice; a TLS service that is no p2pchat "Connected to ..."
         // before it was said to be none.
         const result = yield* options
-          .handshake(onFirstBytes(conn, connected), role)
+          .handshake(onFirstBytes(conn, connected, options.mayBegin), role)
           .pipe(
             Effect.timeoutFail({
               duration: options.handshakeTimeout,
