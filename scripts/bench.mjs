@@ -3,6 +3,7 @@
 // TLS on 127.0.0.1; several runs each, median and min-max. Nothing here is asserted by the tests.
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
+import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { Effect } from "effect"
@@ -31,6 +32,10 @@ const BULK_WINDOW = quick ? 64 : 4096
 const mib = (messages) => `${(messages * BULK_SIZE) / 2 ** 20} MiB`
 const PING_COUNT = quick ? 100 : 2_000
 const HS_COUNT = quick ? 5 : 30
+// the handshake again through a relay on 127.0.0.1 that holds every chunk this long each way: round trips, which
+// loopback hides, then show (TCP's own handshake is not delayed: the relay takes the connection itself)
+const LINK_DELAY_MS = 5
+const HS_LINK_COUNT = quick ? 3 : 10
 const START_RUNS = quick ? 2 : 7
 // "pipe files through it": lines of this many bytes (the message limit is 65,536), one CLI to another
 const PIPE_LINE_BYTES = 65_000
@@ -77,6 +82,51 @@ const duel = async (serverRole, clientRole, count, size, protocol, window) => {
   const client = await spawnPeer(clientRole, server.port, count, size, protocol, window)
   const [s, c] = await Promise.all([server.result, client.result])
   return { server: s, client: c }
+}
+
+/** A TCP relay on 127.0.0.1 to `targetPort` that delays every chunk `delayMs` each way, in order. */
+const delayRelay = (targetPort, delayMs) =>
+  new Promise((resolve) => {
+    const sockets = new Set()
+    const server = net.createServer((a) => {
+      const b = net.connect(targetPort, "127.0.0.1")
+      for (const s of [a, b]) {
+        s.setNoDelay(true)
+        sockets.add(s)
+        s.on("close", () => sockets.delete(s))
+        s.on("error", () => {})
+      }
+      // timers of one duration fire in the order they were set: the bytes keep theirs
+      const forward = (from, to) => {
+        from.on("data", (chunk) => setTimeout(() => to.destroyed || to.write(chunk), delayMs))
+        from.on("end", () => setTimeout(() => to.end(), delayMs))
+        from.on("close", () => setTimeout(() => to.destroy(), delayMs))
+      }
+      forward(a, b)
+      forward(b, a)
+    })
+    server.listen(0, "127.0.0.1", () =>
+      resolve({
+        port: server.address().port,
+        close: () => {
+          for (const s of sockets) s.destroy()
+          server.close()
+        }
+      })
+    )
+  })
+
+/** `duel` with the client reaching the server through a `delayRelay`. */
+const duelOverLink = async (serverRole, clientRole, count, protocol, delayMs) => {
+  const server = await spawnPeer(serverRole, 0, count, 0, protocol)
+  const relay = await delayRelay(server.port, delayMs)
+  try {
+    const client = await spawnPeer(clientRole, relay.port, count, 0, protocol)
+    const [s, c] = await Promise.all([server.result, client.result])
+    return { server: s, client: c }
+  } finally {
+    relay.close()
+  }
 }
 
 const stats = (xs) => {
@@ -313,6 +363,17 @@ const hsV2 = await duel("hs-server", "hs-client", HS_COUNT, 0, "v2")
 const hsSeed = await duel("hs-server", "hs-client", HS_COUNT, 0, "seed")
 const hsRaw = await duel("raw-hs-server", "raw-hs-client", HS_COUNT, 0)
 record("handshake", { unit: "ms", v2: stats(hsV2.client.times), seed: stats(hsSeed.client.times), rawTls: stats(hsRaw.client.times) })
+log(`handshakes over a link of ${2 * LINK_DELAY_MS} ms round trips ...`)
+const linkV2 = await duelOverLink("hs-server", "hs-client", HS_LINK_COUNT, "v2", LINK_DELAY_MS)
+const linkSeed = await duelOverLink("hs-server", "hs-client", HS_LINK_COUNT, "seed", LINK_DELAY_MS)
+const linkRaw = await duelOverLink("raw-hs-server", "raw-hs-client", HS_LINK_COUNT, undefined, LINK_DELAY_MS)
+record("handshakeOverLink", {
+  unit: "ms",
+  roundTripMs: 2 * LINK_DELAY_MS,
+  v2: stats(linkV2.client.times),
+  seed: stats(linkSeed.client.times),
+  rawTls: stats(linkRaw.client.times)
+})
 
 log("start-up ...")
 const cliArgs = [cli, "-i", "127.0.0.1", "-p", "0", "-m", "2", "--json"]
@@ -380,6 +441,7 @@ const targets = [
   ["  ... CPU per message (recv / send)", `${Math.round(results.v2Bulk.cpuUsPerMessage.receiver.median)} / ${Math.round(results.v2Bulk.cpuUsPerMessage.sender.median)} µs`, `raw TLS ${Math.round(results.v2Bulk.cpuUsPerMessage.rawReceiver.median)} / ${Math.round(results.v2Bulk.cpuUsPerMessage.rawSender.median)} µs`, "report", true],
   ["v2 latency p50 / p99", `${results.v2Latency.p50.toFixed(2)} / ${results.v2Latency.p99.toFixed(2)} ms`, `raw TLS ${results.v2Latency.rawTls.p50.toFixed(2)} / ${results.v2Latency.rawTls.p99.toFixed(2)} ms`, "p99 ≤ 10 ms", results.v2Latency.p99 <= 10],
   ["handshake p50 (v2 / seed)", `${results.handshake.v2.p50.toFixed(1)} / ${results.handshake.seed.p50.toFixed(1)} ms`, `raw TLS ${results.handshake.rawTls.p50.toFixed(1)} ms`, "v2 p50 ≤ 15 ms", results.handshake.v2.p50 <= 15],
+  [`  ... over a link of ${results.handshakeOverLink.roundTripMs} ms round trips (v2 / seed)`, `${results.handshakeOverLink.v2.p50.toFixed(1)} / ${results.handshakeOverLink.seed.p50.toFixed(1)} ms`, `raw TLS ${results.handshakeOverLink.rawTls.p50.toFixed(1)} ms (v2: TLS, then 2 round trips and its computing)`, "report", true],
   ["start → listening p50", `${Math.round(results.startup.median)} ms`, `node -e 0: ${Math.round(results.startup.nodeE0.median)} ms`, "≤ 300 ms", results.startup.median <= 300],
   ...(results.startup.withoutExtraCaCerts
     ? [["  ... without NODE_EXTRA_CA_CERTS (set here)", `${Math.round(results.startup.withoutExtraCaCerts.cli.median)} ms`, `node -e 0: ${Math.round(results.startup.withoutExtraCaCerts.nodeE0.median)} ms`, "report", true]]
