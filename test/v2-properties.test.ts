@@ -183,6 +183,28 @@ describe("v2 sessions (Double Ratchet), property-based", () => {
     })
   )
 
+  it.effect("the connector's first send makes its first ratchet key pair; before it, a peer key it never answered is refused", () =>
+    Effect.gen(function* () {
+      const { connector: a, listener: b } = yield* linkedV2(node)
+      expect(a.ratchetState.cks).toBeUndefined()
+      // the listener can only send under its handshake key until it has seen one of ours: a header under any
+      // other key is forged, and refused without touching the state
+      const honest = b.send("1", "on the initial chain").frames[0]!
+      const forged = Uint8Array.from(honest)
+      forged.set(node.ecdh.generate().publicKey, 1)
+      const refused = a.receive(forged)
+      expect(refused).toBeInstanceOf(SessionError)
+      expect((refused as SessionError).detail).toMatch(/ratchet key/)
+      expect(texts(ok(a.receive(honest)).events)).toEqual(["on the initial chain"])
+      // its first send: a key pair of its own, a sending chain, and the listener follows
+      const first = a.send("1", "first").frames[0]!
+      expect(a.ratchetState.cks).toBeDefined()
+      expect(Buffer.from(first.subarray(1, 98)).equals(Buffer.from(a.ratchetState.dhs.publicKey))).toBe(true)
+      expect(texts(ok(b.receive(first)).events)).toEqual(["first"])
+      expect(texts(ok(a.receive(b.send("2", "reply").frames[0]!)).events)).toEqual(["reply"])
+    })
+  )
+
   it.live("a side's DH ratchet steps: one per turn with no interval, one per interval otherwise, and due again once it has passed", () =>
     Effect.gen(function* () {
       const headerKey = (frame: Uint8Array) => Buffer.from(frame.subarray(1, 98)).toString("hex")

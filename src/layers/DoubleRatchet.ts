@@ -97,35 +97,27 @@ export const MIN_ROTATION_MS = 100
 const skippedKey = (dh: Uint8Array, n: number) => `${toHex(dh)}:${n}`
 
 /**
- * The connector's initial state: it ratchets at once against the listener's handshake key, so both sides
- * can send from the first moment; its receiving chain starts from the listener's initial sending chain.
+ * The connector's initial state: its receiving chain starts from the listener's initial sending chain, and its
+ * first DH step (`RK, CKs = KDF_RK(RK0, ECDH(DHs, pub_L))` with a new DHs) is due at its first send, made there
+ * by the same code as every later sending half. Both sides can still send from the first moment; the chat is
+ * ready one key pair and one ECDH (2 ms here) sooner; the root key and chain it yields are the same as if made
+ * at once; and a copy of this state taken before that send holds no key of the connector's first chain.
  */
-export const initConnector = (
-  p: Primitives,
-  rootKey: Uint8Array,
-  listenerInitialChain: Uint8Array,
-  listenerPublic: Uint8Array,
-  /** The connector's first ratchet key pair, if the handshake made it earlier (else it is made now). */
-  dhs: EcdhKeyPair = p.ecdh.generate()
-): RatchetState | undefined => {
-  const dhOut = p.ecdh.sharedSecret(dhs.privateKey, listenerPublic)
-  if (dhOut === undefined) return undefined
-  const [rk, cks] = kdfRk(p, rootKey, dhOut)
-  wipe(dhOut)
-  return {
-    dhs,
-    dhr: listenerPublic,
-    rk,
-    cks,
-    ckr: listenerInitialChain,
-    ns: 0,
-    nr: 0,
-    pn: 0,
-    rotationDue: false,
-    rotatedAt: Date.now(),
-    skipped: new Map()
-  }
-}
+export const initConnector = (rootKey: Uint8Array, listenerInitialChain: Uint8Array, listenerPublic: Uint8Array): RatchetState => ({
+  // no key pair of ours yet: never used before `rotate` replaces it (a header from a peer key we never answered
+  // is refused in `decrypt`, as no honest peer can send one)
+  dhs: { privateKey: new Uint8Array(0), publicKey: new Uint8Array(0) },
+  dhr: listenerPublic,
+  rk: rootKey,
+  cks: undefined,
+  ckr: listenerInitialChain,
+  ns: 0,
+  nr: 0,
+  pn: 0,
+  rotationDue: true,
+  rotatedAt: -Infinity,
+  skipped: new Map()
+})
 
 /** The listener's initial state: its handshake key is its first ratchet key; it can send on its initial chain. */
 export const initListener = (rootKey: Uint8Array, listenerInitialChain: Uint8Array, handshakeKey: EcdhKeyPair): RatchetState => ({
@@ -228,6 +220,8 @@ export const decrypt = (
   let closed: Uint8Array | undefined
   const sameChain = state.dhr !== undefined && Buffer.from(header.dh.buffer, header.dh.byteOffset, header.dh.length).equals(state.dhr)
   if (!sameChain) {
+    // a connector that has not sent yet has no key pair of its own: the listener cannot have seen one to answer
+    if (state.cks === undefined) return "BadKey"
     // a new ratchet key from the peer: close the current receiving chain, then the receiving half of a DH
     // step; the sending half waits for our next send
     const skippedOld = skipTo(p, next, header.pn)

@@ -149,9 +149,8 @@ export const handshake = (p: Primitives, framed: FramedConn, role: Role, options
       let own: EcdhKeyPair
       let ownHello: Uint8Array
       let peerPublic: Uint8Array
-      // Each P-384 key pair (0.9 ms here) is made while this side waits for the peer anyway, not before a
-      // message the peer waits for. (Made in the thread pool instead: no faster over loopback, measured.)
-      let firstRatchetKey: EcdhKeyPair | undefined
+      // The listener's key pair (0.8 ms here) is made while its announcement travels, not before a message the
+      // peer waits for. (Made in the thread pool instead: no faster over loopback, measured.)
       if (role === "connector") {
         own = generate()
         ownHello = message(MSG.helloConnector, own.publicKey, p.random(NONCE_BYTES))
@@ -161,8 +160,6 @@ export const handshake = (p: Primitives, framed: FramedConn, role: Role, options
         // any key it cannot parse.
         const commit = message(MSG.commit, p.kdf.hash("sha384", ownHello))
         yield* framed.writeFrames([commit])
-        // this session's first ratchet key pair, made while the listener answers (not one made ahead for later)
-        firstRatchetKey = generate()
         const announce = yield* read
         const wrong = checkAnnounce(announce)
         if (wrong) return yield* wrong
@@ -211,11 +208,11 @@ export const handshake = (p: Primitives, framed: FramedConn, role: Role, options
           ? undefined
           : hsError("Confirmation", "the peer derived different keys (a changed handshake byte, or a relayed TLS session)")
       }
-      let state: Ratchet.RatchetState | undefined
+      let state: Ratchet.RatchetState
       if (role === "connector") {
         yield* framed.writeFrames([ownConfirm])
-        // the first ratchet step's ECDH is done while the listener checks our confirmation
-        state = Ratchet.initConnector(p, keys.rootKey, keys.listenerChain, peerPublic, firstRatchetKey)
+        // our first DH ratchet step waits for our first send (DoubleRatchet.initConnector says why)
+        state = Ratchet.initConnector(keys.rootKey, keys.listenerChain, peerPublic)
         const bad = verifyPeer(yield* read)
         if (bad) return yield* bad
       } else {
@@ -228,7 +225,6 @@ export const handshake = (p: Primitives, framed: FramedConn, role: Role, options
         state = Ratchet.initListener(keys.rootKey, keys.listenerChain, own)
       }
       wipe(keys.confirmConnectorKey, keys.confirmListenerKey)
-      if (state === undefined) return yield* hsError("Malformed", "the peer's key is not a valid P-384 point")
       const info: HandshakeInfo = {
         protocol: "v2",
         localFingerprint: toHex(p.kdf.hash("sha256", own.publicKey)),
