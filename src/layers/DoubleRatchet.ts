@@ -39,9 +39,12 @@ export interface RatchetState {
   readonly ns: number
   readonly nr: number
   readonly pn: number
-  /** A new peer key arrived since our last sending key pair: the next send (when due) makes a new one. */
+  /**
+   * A new peer key arrived since our last sending key pair (or, for the connector, none of ours exists yet): the
+   * next send (when due) makes a new one.
+   */
   readonly rotationDue: boolean
-  /** When our sending key pair was made (ms since the epoch; -Infinity for the listener's first one). */
+  /** When our sending key pair was made (ms since the epoch; -Infinity for each side's first). */
   readonly rotatedAt: number
   /** Message keys of messages not yet received, by "dh-hex:n". */
   readonly skipped: ReadonlyMap<string, Uint8Array>
