@@ -161,7 +161,9 @@ export const encrypt = (
   before: number = 0,
   alloc?: (bytes: number) => Uint8Array
 ): { state: RatchetState; sealed: Uint8Array } => {
-  const state = current.rotationDue && now - current.rotatedAt >= minRotationMs ? rotate(p, current, now) : current
+  // no sending chain yet (the connector's first send) makes one whatever the interval says
+  const due = current.cks === undefined || (current.rotationDue && now - current.rotatedAt >= minRotationMs)
+  const state = due ? rotate(p, current, now) : current
   const [cks, mk] = kdfCk(p, state.cks!)
   const header = encodeHeader({ dh: state.dhs.publicKey, pn: state.pn, n: state.ns })
   const headroom = before + HEADER_BYTES
