@@ -249,6 +249,14 @@ const prepare = (socket: net.Socket) => {
  */
 let clientContext: tls.SecureContext | undefined
 
+/**
+ * No certificate authority is trusted, on either side: none could vouch for a peer's self-signed certificate (the
+ * end-to-end layer authenticates the peer), and without a `ca` node builds its store of the ~140 roots it ships,
+ * once per process, 25-40 ms here (unless NODE_EXTRA_CA_CERTS made it build them at start already), on the path
+ * to listening and to the first connection.
+ */
+const NO_AUTHORITIES: Array<string> = []
+
 // Acquisitions below are made interruptible on purpose: acquireRelease would otherwise make a pending
 // connect or accept uninterruptible, and the auto-mode race could never cancel its losing branch.
 const connect = (to: Endpoint, options?: { readonly connectTimeoutMs?: number }) =>
@@ -259,7 +267,7 @@ const connect = (to: Endpoint, options?: { readonly connectTimeoutMs?: number })
       const socket = tls.connect({
         host: to.host,
         port: to.port,
-        secureContext: (clientContext ??= tls.createSecureContext()),
+        secureContext: (clientContext ??= tls.createSecureContext({ ca: NO_AUTHORITIES })),
         rejectUnauthorized: false,
         // SNI must be a name, never an address (an IPv6 address with letters, fe80::1, was taken for a name: node
         // printed a DeprecationWarning on our stderr)
@@ -351,7 +359,7 @@ const listen = (on: Endpoint) =>
     // the heartbeat gave up, where the other side read OpenSSL's "bad record mac" at once.
     const tlsServer = Effect.runPromise(
       Effect.map(certificate.identity, (id) => {
-        const server = tls.createServer({ key: id.keyPem, cert: id.certPem })
+        const server = tls.createServer({ key: id.keyPem, cert: id.certPem, ca: NO_AUTHORITIES })
         server.on("secureConnection", onSecure)
         // garbage instead of TLS ends that one connection, never the listener
         server.on("tlsClientError", (e, socket) => {
