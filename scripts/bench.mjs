@@ -181,6 +181,45 @@ const startup = async (cmd, argv, until, env = process.env) => {
   return performance.now() - t0
 }
 
+/**
+ * A new CLI client's handshake, as a person starting `p2pchat -t` meets it: from its `connecting` event to its
+ * `handshake` (the safety code), against a CLI that has been listening for half a second (its certificate made).
+ * Both processes are new, so nothing is warm: the handshakes above run one after another in one process.
+ */
+const cliFirstHandshake = async (env = process.env) => {
+  const listener = spawn(process.execPath, [cli, "--json", "-m", "2", "-i", "127.0.0.1", "-p", "0"], { stdio: ["pipe", "pipe", "ignore"], env })
+  listener.stdin.on("error", () => {})
+  try {
+    const port = await new Promise((resolve, reject) => {
+      let out = ""
+      listener.stdout.on("data", (d) => {
+        out += d
+        const m = /"listening".*?"port":(\d+)/.exec(out)
+        if (m) resolve(Number(m[1]))
+      })
+      listener.on("exit", () => reject(new Error("CLI first handshake: the listener exited before listening")))
+    })
+    await sleep(500)
+    const out = await new Promise((resolve, reject) => {
+      const client = spawn(process.execPath, [cli, "--json", "-m", "1", "-t", `127.0.0.1:${port}`], { stdio: ["pipe", "pipe", "ignore"], env })
+      let text = ""
+      client.stdout.on("data", (d) => (text += d))
+      client.on("error", reject)
+      client.on("exit", () => resolve(text))
+      client.stdin.end("/quit\n")
+    })
+    const events = out.trim().split("\n").map((l) => JSON.parse(l))
+    const at = (name) => {
+      const e = events.find((x) => x.event === name)
+      if (e === undefined) throw new Error(`CLI first handshake: no ${name} event`)
+      return Date.parse(e.at)
+    }
+    return at("handshake") - at("connecting")
+  } finally {
+    if (listener.exitCode === null) listener.kill()
+  }
+}
+
 /** Resident memory of a process now, in MB (Linux; undefined elsewhere or once it is gone). */
 const residentMb = (pid) => {
   try {
@@ -393,6 +432,14 @@ const withoutExtraCa =
       }
 record("startup", { unit: "ms", ...stats(cliStart), nodeE0: stats(nodeStart), ...withoutExtraCa })
 
+log("a new CLI's handshake ...")
+const cliHandshakes = await repeat(START_RUNS, () => cliFirstHandshake())
+record("cliFirstHandshake", {
+  unit: "ms",
+  ...stats(cliHandshakes),
+  ...(extraCaCerts === undefined ? {} : { withoutExtraCaCerts: stats(await repeat(START_RUNS, () => cliFirstHandshake(withoutExtraCaCerts))) })
+})
+
 log("CLI pipe ...")
 const pipes = await repeat(RUNS, () => cliPipe(PIPE_LINES, PIPE_LINE_BYTES))
 record("cliPipe", { unit: "MB/s", lines: PIPE_LINES, lineBytes: PIPE_LINE_BYTES, ...stats(pipes.map((p) => p.mbPerSec)), seconds: stats(pipes.map((p) => p.seconds)) })
@@ -442,6 +489,15 @@ const targets = [
   ["v2 latency p50 / p99", `${results.v2Latency.p50.toFixed(2)} / ${results.v2Latency.p99.toFixed(2)} ms`, `raw TLS ${results.v2Latency.rawTls.p50.toFixed(2)} / ${results.v2Latency.rawTls.p99.toFixed(2)} ms`, "p99 ≤ 10 ms", results.v2Latency.p99 <= 10],
   ["handshake p50 (v2 / seed)", `${results.handshake.v2.p50.toFixed(1)} / ${results.handshake.seed.p50.toFixed(1)} ms`, `raw TLS ${results.handshake.rawTls.p50.toFixed(1)} ms`, "v2 p50 ≤ 15 ms", results.handshake.v2.p50 <= 15],
   [`  ... over a link of ${results.handshakeOverLink.roundTripMs} ms round trips (v2 / seed)`, `${results.handshakeOverLink.v2.p50.toFixed(1)} / ${results.handshakeOverLink.seed.p50.toFixed(1)} ms`, `raw TLS ${results.handshakeOverLink.rawTls.p50.toFixed(1)} ms (v2: TLS, then 2 round trips and its computing)`, "report", true],
+  [
+    "  ... v2, a new CLI client against a CLI listening (connecting → safety code)",
+    `${Math.round(results.cliFirstHandshake.median)} ms`,
+    results.cliFirstHandshake.withoutExtraCaCerts
+      ? `without NODE_EXTRA_CA_CERTS (set here): ${Math.round(results.cliFirstHandshake.withoutExtraCaCerts.median)} ms`
+      : "the handshakes above run one after another in one process",
+    "report",
+    true
+  ],
   ["start → listening p50", `${Math.round(results.startup.median)} ms`, `node -e 0: ${Math.round(results.startup.nodeE0.median)} ms`, "≤ 300 ms", results.startup.median <= 300],
   ...(results.startup.withoutExtraCaCerts
     ? [["  ... without NODE_EXTRA_CA_CERTS (set here)", `${Math.round(results.startup.withoutExtraCaCerts.cli.median)} ms`, `node -e 0: ${Math.round(results.startup.withoutExtraCaCerts.nodeE0.median)} ms`, "report", true]]
