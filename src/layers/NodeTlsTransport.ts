@@ -253,7 +253,7 @@ let clientContext: tls.SecureContext | undefined
  * No certificate authority is trusted, on either side: none could vouch for a peer's self-signed certificate (the
  * end-to-end layer authenticates the peer), and without a `ca` node builds its store of the ~140 roots it ships,
  * once per process, 25-40 ms here (unless NODE_EXTRA_CA_CERTS made it build them at start already), on the path
- * to listening and to the first connection.
+ * to a process's first connection (a listener makes its context after it says it listens).
  */
 const NO_AUTHORITIES: Array<string> = []
 
