@@ -30,25 +30,27 @@ const pair = async (
 const KEYGEN_COUNTER = path.resolve(import.meta.dirname, "support/count-keygen.mjs")
 const ROOT_STORE_COUNTER = path.resolve(import.meta.dirname, "support/count-root-stores.mjs")
 
+/** A chat of two CLIs that both load `preload` (--import), run to both exiting cleanly: what each said on stderr. */
+const chatLoading = async (preload: string) => {
+  const { server, client } = await pair([], [], { env: { NODE_OPTIONS: `--import=${preload}` } })
+  await client.waitFor("handshake")
+  client.endInput()
+  expect(await client.exited).toBe(0)
+  expect(await server.exited).toBe(0)
+  return { server: server.stderr(), client: client.stderr() }
+}
+
 describe("two p2pchat processes over TLS", () => {
   it("a client (-m 1) makes no TLS certificate, since it never listens; the listener makes one", async () => {
-    const { server, client } = await pair([], [], { env: { NODE_OPTIONS: `--import=${KEYGEN_COUNTER}` } })
-    await client.waitFor("handshake")
-    client.endInput()
-    expect(await client.exited).toBe(0)
-    expect(await server.exited).toBe(0)
-    expect(client.stderr()).toContain("key pairs generated: 0")
-    expect(server.stderr()).toContain("key pairs generated: 1")
+    const said = await chatLoading(KEYGEN_COUNTER)
+    expect(said.client).toContain("key pairs generated: 0")
+    expect(said.server).toContain("key pairs generated: 1")
   })
 
   it("neither side's TLS trusts a certificate authority: node never parses its ~140 root certificates (25-40 ms a process)", async () => {
-    const { server, client } = await pair([], [], { env: { NODE_OPTIONS: `--import=${ROOT_STORE_COUNTER}` } })
-    await client.waitFor("handshake")
-    client.endInput()
-    expect(await client.exited).toBe(0)
-    expect(await server.exited).toBe(0)
-    expect(client.stderr()).toContain("TLS contexts trusting node's roots: 0")
-    expect(server.stderr()).toContain("TLS contexts trusting node's roots: 0")
+    const said = await chatLoading(ROOT_STORE_COUNTER)
+    expect(said.client).toContain("TLS contexts trusting node's roots: 0")
+    expect(said.server).toContain("TLS contexts trusting node's roots: 0")
   })
 
   it("v2 client meeting a seed listener stops with a sentence naming --protocol seed; the listener is told it spoke v2", async () => {
