@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import fc from "fast-check"
-import { type ChatEvent, event, fromJsonLine, toJsonLine } from "../src/domain/events.js"
+import { type ChatEvent, event, fromJsonLine, toJsonLine, toJsonLinesBytes } from "../src/domain/events.js"
 import { isJsonPlain } from "../src/domain/jsonText.js"
 
 /** What `--json` printed before the fast path: the reference every line must equal byte for byte. */
@@ -79,5 +79,23 @@ describe("JSON lines", () => {
     const text = "z".repeat(2000)
     const e = event({ _tag: "message", id: '"text":""', text, sentAt: '","text":"' })
     expect(toJsonLine(e)).toBe(reference(e))
+  })
+
+  it("writes a batch of lines as the UTF-8 of the JSON.stringify lines, byte for byte", () => {
+    const anEvent = fc.oneof(
+      fc.tuple(fc.oneof(longTexts, fc.string({ unit: "binary", maxLength: 40 })), fc.string({ maxLength: 8 }), fc.boolean()).map(
+        ([text, id, sent]) =>
+          sent ? event({ _tag: "sent", id, text }) : event({ _tag: "message", id, text, sentAt: "2026-11-26T09:00:00.000Z" })
+      ),
+      fc.string({ unit: "binary", maxLength: 40 }).map((message) => event({ _tag: "error", code: "E", message })),
+      fc.array(fc.string({ maxLength: 4 }), { maxLength: 3 }).map((undelivered) => event({ _tag: "disconnected", reason: "left", undelivered }))
+    )
+    fc.assert(
+      fc.property(fc.array(anEvent, { maxLength: 6 }), (events) => {
+        const expected = Buffer.from(events.map((e) => reference(e) + "\n").join(""), "utf8")
+        expect(Buffer.from(toJsonLinesBytes(events)).equals(expected)).toBe(true)
+      }),
+      { numRuns: 500 }
+    )
   })
 })

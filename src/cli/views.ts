@@ -2,7 +2,7 @@ import { Effect, Fiber, Mailbox, Runtime } from "effect"
 import * as fs from "node:fs"
 import * as readline from "node:readline"
 import { describeError, errorCode, InputError } from "../domain/errors.js"
-import { type ChatEvent, event, toJsonLine } from "../domain/events.js"
+import { type ChatEvent, event, toJsonLinesBytes } from "../domain/events.js"
 import { lineSplitter, type TooLong } from "../domain/lines.js"
 import { MAX_TEXT_BYTES, tooLongRefusal } from "../domain/text.js"
 import { HELP, readTyped, type Typed, unknownCommand } from "./commands.js"
@@ -272,7 +272,7 @@ const pipeInput = (
  * and everything the peer sent after was acknowledged as shown. The write is made when this is called, not
  * when the effect runs, so that a caller can keep account of what the stream has been given (pipeOutput).
  */
-const writeNow = (out: NodeJS.WritableStream, text: string): Effect.Effect<void> => {
+const writeNow = (out: NodeJS.WritableStream, text: string | Uint8Array): Effect.Effect<void> => {
   if (text.length === 0) return Effect.void
   let taken = false
   let waiter: ((done: Effect.Effect<void>) => void) | undefined
@@ -295,7 +295,7 @@ type Report = (problem: { readonly code: string; readonly message: string; reado
  * line's `error` comes after the `sent` events of the lines before it, which the chat's loop emits a round
  * after taking them: written at once, it came first (`error` for line 2, then `sent` for line 1).
  */
-const pipeOutput = (out: NodeJS.WritableStream, render: (events: ReadonlyArray<ChatEvent>) => string) => {
+const pipeOutput = (out: NodeJS.WritableStream, render: (events: ReadonlyArray<ChatEvent>) => string | Uint8Array) => {
   // the highest id of a `sent` event given to the stream, and whether the chat's end has been given to it
   let shown = 0
   let over = false
@@ -343,7 +343,7 @@ export const makeJsonView = (
   input: NodeJS.ReadableStream = standardInput(),
   options: PipeOptions = {}
 ): View => {
-  const output = pipeOutput(out, (events) => events.map((e) => toJsonLine(e) + "\n").join(""))
+  const output = pipeOutput(out, toJsonLinesBytes)
   return {
     onEvents: output.onEvents,
     run: (chat, setInterrupt) => Effect.ensuring(pipeInput(chat, output.report, setInterrupt, input, options.stay === true), output.flush)

@@ -81,17 +81,48 @@ export const event = (e: WithoutAt<ChatEvent>, at: string = new Date().toISOStri
 /** Texts from this length (UTF-16 units) are checked for needing no escapes, rather than escaped. */
 const PLAIN_CHECK_FROM = 1024
 
-/** JSON lines use `event` as the discriminator (friendlier to jq than `_tag`). */
-export const toJsonLine = (e: ChatEvent): string => {
+/**
+ * An event's JSON line: whole, or for a long text that needs no escapes, the line's two ends and the text that
+ * goes between them as it is.
+ */
+const jsonLineParts = (e: ChatEvent): string | readonly [head: string, text: string, tail: string] => {
   const { _tag, ...rest } = e
   if ("text" in rest && rest.text.length >= PLAIN_CHECK_FROM && isJsonPlain(rest.text)) {
     // The same line as JSON.stringify's, with the text put between its quotes as it is. `"text":""` occurs
     // once, as the key: inside any JSON string value every `"` follows a backslash.
     const json = JSON.stringify({ event: _tag, ...rest, text: "" })
     const at = json.indexOf('"text":""') + '"text":"'.length
-    return json.slice(0, at) + rest.text + json.slice(at)
+    return [json.slice(0, at), rest.text, json.slice(at)]
   }
   return JSON.stringify({ event: _tag, ...rest })
+}
+
+/** JSON lines use `event` as the discriminator (friendlier to jq than `_tag`). */
+export const toJsonLine = (e: ChatEvent): string => {
+  const parts = jsonLineParts(e)
+  return typeof parts === "string" ? parts : parts[0] + parts[1] + parts[2]
+}
+
+/**
+ * The events' JSON lines, each ended by "\n", as UTF-8: the bytes of `events.map(e => toJsonLine(e) + "\n")
+ * .join("")`. A long text is encoded once, straight into its place, where joining it into a line and the
+ * lines into one string, then encoding that, copied it three times (a 64 KiB line: 120 against 50 µs, which
+ * was a quarter of a piping sender's CPU).
+ */
+export const toJsonLinesBytes = (events: ReadonlyArray<ChatEvent>): Uint8Array => {
+  const pieces: Array<string> = []
+  let bytes = 0
+  for (const e of events) {
+    const parts = jsonLineParts(e)
+    if (typeof parts === "string") pieces.push(parts + "\n")
+    else pieces.push(parts[0], parts[1], parts[2] + "\n")
+  }
+  for (const piece of pieces) bytes += Buffer.byteLength(piece, "utf8")
+  // every byte is written below: no need to zero it first
+  const out = Buffer.allocUnsafe(bytes)
+  let offset = 0
+  for (const piece of pieces) offset += out.write(piece, offset, "utf8")
+  return out
 }
 
 export const fromJsonLine = (line: string): ChatEvent => {
