@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import fc from "fast-check"
 import { type ChatEvent, event, fromJsonLine, toJsonLine, toJsonLinesBytes } from "../src/domain/events.js"
-import { isJsonPlain } from "../src/domain/jsonText.js"
+import { isJsonPlain, isJsonPlainUtf8 } from "../src/domain/jsonText.js"
 
 /** What `--json` printed before the fast path: the reference every line must equal byte for byte. */
 const reference = (e: ChatEvent) => {
@@ -59,6 +59,32 @@ describe("JSON lines", () => {
     expect(isJsonPlain("y".repeat(1031))).toBe(true)
     // beyond Latin-1 too, when the low bytes are not ones that are escaped (U+20AC: 0xAC)
     expect(isJsonPlain("é€ ".repeat(500))).toBe(true)
+  })
+
+  it("says UTF-8 bytes are plain exactly when their text is, wherever they lie in memory", () => {
+    // the range starts at each offset from a 4-byte boundary, and each escaped character sits at every place
+    const memory = Buffer.alloc(1100)
+    for (const shift of [0, 1, 2, 3]) {
+      for (const c of ['"', "\\", "\u0000", "\u001f", "\n", "\t"]) {
+        for (let at = 0; at < 70; at++) {
+          const n = memory.write("y".repeat(at) + c + "y".repeat(69 - at), shift, "utf8")
+          expect(isJsonPlainUtf8(memory, shift, shift + n), `${JSON.stringify(c)} at ${at}, shift ${shift}`).toBe(false)
+          // the same bytes but the escaped one left out of the range: plain
+          if (at > 0) expect(isJsonPlainUtf8(memory, shift, shift + at)).toBe(true)
+        }
+      }
+    }
+    fc.assert(
+      fc.property(longTexts.filter((t) => t.isWellFormed()), fc.nat(3), (text, shift) => {
+        const bytes = Buffer.alloc(shift + Buffer.byteLength(text))
+        bytes.write(text, shift, "utf8")
+        expect(isJsonPlainUtf8(bytes, shift, bytes.length)).toBe(plainByDefinition(text))
+      }),
+      { numRuns: 1000 }
+    )
+    // every character beyond ASCII is plain in UTF-8, whatever its low byte
+    const wide = Buffer.from("é€\u0122\u015c\u010a😀\u2028".repeat(200))
+    expect(isJsonPlainUtf8(wide, 0, wide.length)).toBe(true)
   })
 
   it("prints sent and message events as JSON.stringify does, byte for byte, and reads them back", () => {
