@@ -1,7 +1,8 @@
 import { Cause, Deferred, Effect, Exit, Fiber } from "effect"
 import { PassThrough, Writable } from "node:stream"
+import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { plain } from "../src/cli/render.js"
+import { colors, plain, renderEvent } from "../src/cli/render.js"
 import { EMPTY_INPUT_NOTICE, makeJsonView, makePlainView, type View } from "../src/cli/views.js"
 import { type ChatEvent, event, fromJsonLine } from "../src/domain/events.js"
 import type { ChatHandle, ChatOutcome } from "../src/services/Chat.js"
@@ -275,5 +276,41 @@ describe("pipe mode's input", () => {
     // it was Failed (exit code 1) after a chat that ended as the peer left
     expect(result.end._tag).toBe("PeerLeft")
     expect(text()).toContain('"code":"InputError"')
+  })
+
+  it("the plain view writes sent and received texts as renderEvent's lines, byte for byte, escapes and all", async () => {
+    // long texts (the fast path) and short ones, with what the terminal must not obey (controls, DEL, C1, bidi
+    // overrides), what it may (tabs escaped, accents, emoji) and lone surrogates, at random places
+    const special = fc.constantFrom("\u0000", "\t", "\n", "\u001b[2J", "\u007f", "\u0085", "\u202e", "\u2066", "é", "😀", "\ud800", '"', "\\")
+    const text = fc
+      .tuple(fc.constantFrom(5, 1023, 1024, 3000), fc.array(fc.tuple(fc.nat(), special), { maxLength: 2 }))
+      .map(([length, inserts]) => {
+        let t = "y".repeat(length)
+        for (const [at, c] of inserts) t = t.slice(0, at % (t.length + 1)) + c + t.slice(at % (t.length + 1))
+        return t
+      })
+    const anEvent = fc.tuple(text, fc.boolean(), fc.integer({ min: 1, max: 99_999 })).map(
+      ([t, sent, n]): ChatEvent =>
+        sent
+          ? event({ _tag: "sent", id: String(n), text: t }, "2026-11-27T05:00:00.000Z")
+          : event({ _tag: "message", id: `in-${n}`, text: t }, "2026-11-27T05:00:00.000Z")
+    )
+    await fc.assert(
+      fc.asyncProperty(fc.array(anEvent, { minLength: 1, maxLength: 4 }), fc.boolean(), async (events, coloured) => {
+        const style = coloured ? colors : plain
+        const chunks: Array<Buffer> = []
+        const out = new Writable({
+          write: (chunk, _encoding, done) => {
+            chunks.push(Buffer.from(chunk))
+            done()
+          }
+        })
+        const view = makePlainView(out, style, new PassThrough())
+        await Effect.runPromise(view.onEvents(events))
+        const expected = Buffer.from(events.flatMap((e) => renderEvent(e, style)).join("\n") + "\n", "utf8")
+        expect(Buffer.concat(chunks).equals(expected)).toBe(true)
+      }),
+      { numRuns: 300 }
+    )
   })
 })

@@ -1,5 +1,6 @@
 import type { ChatEvent } from "../domain/events.js"
 import { escapeForTerminal, quoteInput } from "../domain/text.js"
+import type { OutputLine } from "../domain/utf8Lines.js"
 
 export interface Style {
   readonly bold: (s: string) => string
@@ -332,6 +333,28 @@ export interface Terminal {
   /** A message sent from here, as `quoteSent` shows it, while it waits for its receipt. */
   readonly sentText?: (id: string) => string | undefined
 }
+
+/** Texts from this length (UTF-16 units) are written into their line as they are when they need no escape. */
+const LONG_TEXT = 1024
+/** Stands for the text while its line is rendered: a private-use character, which no escape or label makes. */
+const TEXT_MARK = "\ue000"
+
+/**
+ * A sent or received message's line in a file or a pipe (renderEvent's, without `terminal`). For a long text:
+ * the line's two ends, and the text as it is, which escapedLine escapes if it must (utf8Lines.ts says why).
+ */
+export const pipedTextLine = (e: Extract<ChatEvent, { _tag: "sent" | "message" }>, s: Style): OutputLine => {
+  if (e.text.length < LONG_TEXT) return renderEvent(e, s)[0]!
+  const marked = renderEvent({ ...e, text: TEXT_MARK }, s)[0]!
+  const at = marked.indexOf(TEXT_MARK)
+  // (never so: the mark is in the line once, as the text)
+  if (at === -1 || marked.indexOf(TEXT_MARK, at + 1) !== -1) return renderEvent(e, s)[0]!
+  return [marked.slice(0, at), e.text, marked.slice(at + TEXT_MARK.length)]
+}
+
+/** A line of pipedTextLine as renderEvent gives it, its text escaped for the terminal. */
+export const escapedLine = (line: OutputLine): string =>
+  typeof line === "string" ? line : line[0] + escapeForTerminal(line[1]) + line[2]
 
 /**
  * The terminal lines for one event (none for events the human view does not show), for a terminal `columns`

@@ -4,7 +4,8 @@ import * as readline from "node:readline"
 import { describeError, errorCode, InputError } from "../domain/errors.js"
 import { type ChatEvent, event, toJsonLinesBytes } from "../domain/events.js"
 import { lineSplitter, type TooLong } from "../domain/lines.js"
-import { MAX_TEXT_BYTES, tooLongRefusal } from "../domain/text.js"
+import { isTerminalPlainUtf8, MAX_TEXT_BYTES, tooLongRefusal } from "../domain/text.js"
+import { type OutputLine, utf8Lines } from "../domain/utf8Lines.js"
 import { HELP, readTyped, type Typed, unknownCommand } from "./commands.js"
 import type { ChatHandle, ChatOutcome } from "../services/Chat.js"
 import {
@@ -12,9 +13,11 @@ import {
   clustersOf,
   type DisplayWidth,
   dropRepeatedConnecting,
+  escapedLine,
   hang,
   hhmm,
   isPrintableAscii,
+  pipedTextLine,
   quoteSent,
   renderEvent,
   type Style,
@@ -362,16 +365,19 @@ export const makePlainView = (
   const shown = dropRepeatedConnecting()
   let handshake: Extract<ChatEvent, { _tag: "handshake" }> | undefined
   const output = pipeOutput(out, (events) => {
-    const lines: Array<string> = []
+    const lines: Array<OutputLine> = []
     for (const e of events.filter(shown)) {
       if (e._tag === "delivered") lines.push(style.dim(`Delivered ${hhmm(e.at)} #${e.id}`))
+      else if (e._tag === "sent" || e._tag === "message") lines.push(pipedTextLine(e, style))
       else lines.push(...renderEvent(e, style))
       if (e._tag === "handshake") {
         handshake = e
         if (options.typed === true) lines.push(...typeHint(style))
       }
     }
-    return lines.length > 0 ? lines.join("\n") + "\n" : ""
+    if (lines.length === 0) return ""
+    // a text with a character to escape (or beyond ASCII): the lines the slow way
+    return utf8Lines(lines, isTerminalPlainUtf8) ?? lines.map(escapedLine).join("\n") + "\n"
   })
   const say = (lines: ReadonlyArray<string>) => void out.write(lines.join("\n") + "\n")
   const command = (typed: Answered) => say(answer(typed, handshake, style))

@@ -64,3 +64,25 @@ export const writeU32be = (out: Uint8Array, offset: number, n: number): void => 
 
 export const readU32be = (bytes: Uint8Array, offset: number): number =>
   ((bytes[offset]! << 24) | (bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!) >>> 0
+
+/** Whether some byte is below 0x20 (a control character, in ASCII and in UTF-8). */
+export const hasControlByte = (bytes: Uint8Array): boolean => {
+  let i = 0
+  // byte by byte up to the first 4-byte boundary of the memory, which the 32-bit view needs
+  for (; i < bytes.length && ((bytes.byteOffset + i) & 3) !== 0; i++) if (bytes[i]! < 0x20) return true
+  if (i === bytes.length) return false
+  // Four bytes at a time, two words a step: `(w - 0x20202020) & ~w` has a byte's top bit set when some byte
+  // of w is below 0x20 (exact for "any byte").
+  const words = new Int32Array(bytes.buffer, bytes.byteOffset + i, (bytes.length - i) >>> 2)
+  let found = 0
+  let k = 0
+  for (; k + 1 < words.length; k += 2) {
+    const w = words[k]!
+    const x = words[k + 1]!
+    found |= ((w - 0x20202020) & ~w) | ((x - 0x20202020) & ~x)
+  }
+  if (k < words.length) found |= (words[k]! - 0x20202020) & ~words[k]!
+  if ((found & 0x80808080) !== 0) return true
+  for (i += words.length * 4; i < bytes.length; i++) if (bytes[i]! < 0x20) return true
+  return false
+}

@@ -1,3 +1,6 @@
+import { isAscii } from "node:buffer"
+import { asBuffer, hasControlByte } from "./bytes.js"
+
 /**
  * Longest message text, in UTF-8 bytes. Chosen so the worst case still fits one 1 MiB frame in both protocols:
  * seed's JSON escaping can grow text up to six-fold (\uXXXX per byte); v2 pads to at most twice the length.
@@ -34,6 +37,13 @@ export const escapeForTerminal = (text: string): string =>
       return code < 0x100 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`
     }
   )
+
+/**
+ * Whether escapeForTerminal would leave the text of these UTF-8 bytes as it is: for ASCII, no control
+ * character and no DEL. Beyond ASCII it answers no, and the text takes the slow way (the regular expression).
+ */
+export const isTerminalPlainUtf8 = (bytes: Uint8Array): boolean =>
+  isAscii(bytes) && asBuffer(bytes).indexOf(0x7f) === -1 && !hasControlByte(bytes)
 
 /** Longest piece of what the user typed that a sentence quotes back. */
 const QUOTED_CHARS = 80
