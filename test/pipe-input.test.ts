@@ -86,6 +86,35 @@ describe("pipe mode's input", () => {
     expect(sent).toEqual(lines)
   })
 
+  it("lines of any length and break, read in chunks of any size, are each sent whole, in order", async () => {
+    // lengths around the 64 KiB slices a read is cut into and the 65,536-byte limit; all three line breaks
+    const aLine = fc.tuple(
+      fc.constantFrom(1, 7, 100, 30_000, 65_534, 65_535, 65_536),
+      fc.constantFrom("\n", "\r\n", "\r"),
+      fc.constantFrom("a", "é")
+    )
+    await fc.assert(
+      fc.asyncProperty(fc.array(aLine, { minLength: 1, maxLength: 12 }), fc.array(fc.integer({ min: 1, max: 200_000 }), { minLength: 1 }), async (spec, sizes) => {
+        // "é" is two bytes: its lines are half as many characters, within the limit
+        const lines = spec.map(([bytes, , c], i) => `${i}`.padEnd(c === "a" ? bytes : Math.floor(bytes / 2), c))
+        const all = Buffer.from(spec.map(([, brk], i) => lines[i] + brk).join(""))
+        const input = new PassThrough()
+        for (let at = 0, k = 0; at < all.length; at += sizes[k++ % sizes.length]!) input.write(all.subarray(at, at + sizes[k % sizes.length]!))
+        input.end()
+        const sent = await Effect.runPromise(
+          Effect.gen(function* () {
+            const outcome = yield* Deferred.make<ChatOutcome>()
+            const { chat, sent } = fakeChat(outcome)
+            yield* makeJsonView(output().out, input).run(chat, () => {})
+            return sent
+          }).pipe(Effect.timeout("20 seconds"))
+        )
+        expect(sent).toEqual(lines)
+      }),
+      { numRuns: 60 }
+    )
+  })
+
   it("stops reading once about a megabyte of long lines waits, not only after 256 lines", async () => {
     const input = new PassThrough()
     const line = "y".repeat(64_000) + "\n"
