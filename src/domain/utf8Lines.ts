@@ -13,25 +13,31 @@ export type OutputLine = string | readonly [head: string, text: string, tail: st
  * renders the lines its own, slower way).
  */
 export const utf8Lines = (lines: ReadonlyArray<OutputLine>, plain: (text: Buffer) => boolean): Buffer | undefined => {
-  let bytes = 0
+  // whole lines in a row are joined first: one string to measure and encode, not one per line (short lines,
+  // hundreds a batch)
+  const pieces: Array<string> = []
+  const texts: Array<number> = []
+  let run: Array<string> = []
   for (const line of lines) {
-    bytes += typeof line === "string" ? Buffer.byteLength(line, "utf8") + 1 : byteLengths(line)
+    if (typeof line === "string") run.push(line)
+    else {
+      pieces.push(run.length > 0 ? run.join("\n") + "\n" + line[0] : line[0])
+      texts.push(pieces.length)
+      pieces.push(line[1], line[2] + "\n")
+      run = []
+    }
   }
+  if (run.length > 0) pieces.push(run.join("\n") + "\n")
+  let bytes = 0
+  for (const piece of pieces) bytes += Buffer.byteLength(piece, "utf8")
   // every byte is written below: no need to zero it first
   const out = Buffer.allocUnsafe(bytes)
   let offset = 0
-  for (const line of lines) {
-    if (typeof line === "string") offset += out.write(line, offset, "utf8")
-    else {
-      offset += out.write(line[0], offset, "utf8")
-      const end = offset + out.write(line[1], offset, "utf8")
-      if (!plain(out.subarray(offset, end))) return undefined
-      offset = end + out.write(line[2], end, "utf8")
-    }
-    out[offset++] = 0x0a
+  let next = 0
+  for (let i = 0; i < pieces.length; i++) {
+    const end = offset + out.write(pieces[i]!, offset, "utf8")
+    if (i === texts[next] && (next++, !plain(out.subarray(offset, end)))) return undefined
+    offset = end
   }
   return out
 }
-
-const byteLengths = ([head, text, tail]: readonly [string, string, string]) =>
-  Buffer.byteLength(head, "utf8") + Buffer.byteLength(text, "utf8") + Buffer.byteLength(tail, "utf8") + 1
