@@ -280,18 +280,19 @@ const pipeInput = (
   })
 
 /**
- * Hands `text` to our standard output at once, and completes once the stream has taken it: a reader that is
- * slow to take our output slows the chat down (and through TCP, the peer) instead of making us buffer without
- * bound. A write that fails (the reader of our pipe went away) never completes: its events were not shown, so
- * the chat must not acknowledge them, and the CLI stops it (see main.ts). It used to complete on the error,
- * and everything the peer sent after was acknowledged as shown. The write is made when this is called, not
- * when the effect runs, so that a caller can keep account of what the stream has been given (pipeOutput).
+ * Hands `output` (text, or its UTF-8) to our standard output at once, and completes once the stream has taken
+ * it: a reader that is slow to take our output slows the chat down (and through TCP, the peer) instead of
+ * making us buffer without bound. A write that fails (the reader of our pipe went away) never completes: its
+ * events were not shown, so the chat must not acknowledge them, and the CLI stops it (see main.ts). It used
+ * to complete on the error, and everything the peer sent after was acknowledged as shown. The write is made
+ * when this is called, not when the effect runs, so that a caller can keep account of what the stream has
+ * been given (pipeOutput).
  */
-const writeNow = (out: NodeJS.WritableStream, text: string | Uint8Array): Effect.Effect<void> => {
-  if (text.length === 0) return Effect.void
+const writeNow = (out: NodeJS.WritableStream, output: string | Uint8Array): Effect.Effect<void> => {
+  if (output.length === 0) return Effect.void
   let taken = false
   let waiter: ((done: Effect.Effect<void>) => void) | undefined
-  out.write(text, (error) => {
+  out.write(output, (error) => {
     if (error !== undefined && error !== null) return
     taken = true
     waiter?.(Effect.void)
