@@ -261,11 +261,12 @@ const cliProcess = (args) => {
 }
 
 /**
- * `p2pchat -m 1 ... < file` into a listening `p2pchat --json`: seconds from starting the sender to both having
- * exited (its start-up, handshake, the wait for the last receipts and the goodbye included), and how many
- * `message` events the receiver printed (counted in its output as it streams by, not kept).
+ * `p2pchat --json -m 1 ... < file` into a listening `p2pchat --json`: seconds from starting the sender to both
+ * having exited (its start-up, handshake, the wait for the last receipts and the goodbye included), and how
+ * many `message` events the receiver printed (counted in its output as it streams by, not kept). `plain`: the
+ * sender without `--json`, its output the plain view's lines (to /dev/null, as a file would take them).
  */
-const cliPipe = async (lines, lineBytes) => {
+const cliPipe = async (lines, lineBytes, plain = false) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "p2pchat-bench-"))
   let receiver
   try {
@@ -292,7 +293,9 @@ const cliPipe = async (lines, lineBytes) => {
     if (port === undefined) throw new Error("CLI pipe: the receiver did not listen")
     const t0 = performance.now()
     const stdin = fs.openSync(input, "r")
-    const sender = spawn(process.execPath, [cli, "--json", "-m", "1", "-t", `127.0.0.1:${port}`], { stdio: [stdin, "ignore", "ignore"] })
+    const sender = spawn(process.execPath, [cli, ...(plain ? [] : ["--json"]), "-m", "1", "-t", `127.0.0.1:${port}`], {
+      stdio: [stdin, "ignore", "ignore"]
+    })
     // the sender has its own copy of the descriptor
     fs.closeSync(stdin)
     const [senderCode] = await Promise.all([new Promise((resolve) => sender.on("exit", resolve)), receiverExit])
@@ -442,7 +445,15 @@ record("cliFirstHandshake", {
 
 log("CLI pipe ...")
 const pipes = await repeat(RUNS, () => cliPipe(PIPE_LINES, PIPE_LINE_BYTES))
-record("cliPipe", { unit: "MB/s", lines: PIPE_LINES, lineBytes: PIPE_LINE_BYTES, ...stats(pipes.map((p) => p.mbPerSec)), seconds: stats(pipes.map((p) => p.seconds)) })
+const plainPipes = await repeat(RUNS, () => cliPipe(PIPE_LINES, PIPE_LINE_BYTES, true))
+record("cliPipe", {
+  unit: "MB/s",
+  lines: PIPE_LINES,
+  lineBytes: PIPE_LINE_BYTES,
+  ...stats(pipes.map((p) => p.mbPerSec)),
+  seconds: stats(pipes.map((p) => p.seconds)),
+  plainSender: { ...stats(plainPipes.map((p) => p.mbPerSec)), seconds: stats(plainPipes.map((p) => p.seconds)) }
+})
 
 log("CLI burst, then quiet ...")
 // the pairs run side by side: the figure is memory, and one after another would take RUNS x the quiet time
@@ -507,6 +518,7 @@ const targets = [
     ? [["  ... receiver's, at the end", partsText(results.peakRss.parts.receiver), results.peakRss.nodeE0FileMb === undefined ? "" : `node -e 0: ${Math.round(results.peakRss.nodeE0FileMb)} MB node code`, "report", true]]
     : []),
   [`CLI pipe, ${PIPE_LINES} lines of ${PIPE_LINE_BYTES} B, start to exit`, `${Math.round(results.cliPipe.median)} MB/s`, `the library's bulk, first ${mib(BULK_WINDOW)}: ${Math.round(results.v2Bulk.median)} MB/s (${Math.round((100 * results.cliPipe.median) / results.v2Bulk.median)}%)`, "report", true],
+  ["  ... the sender without --json (the plain view)", `${Math.round(results.cliPipe.plainSender.median)} MB/s`, `with --json: ${Math.round(results.cliPipe.median)} MB/s`, "report", true],
   [`CLI RSS, ${QUIET_MS / 1000} s after ${BURST_LINES} lines (recv / send)`, pair(results.cliQuietAfterBurst.quiet), `connected, before: ${pair(results.cliQuietAfterBurst.idle)}; at the burst's end: ${pair(results.cliQuietAfterBurst.burst)}`, "report", true]
 ]
 
