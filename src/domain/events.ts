@@ -122,7 +122,7 @@ export const toJsonLinesBytes = (events: ReadonlyArray<ChatEvent>): Uint8Array =
   }
   // a text that needs escapes after all: the batch the slow way (texts with quotes, from a piped JSON file)
   return (
-    utf8Lines(lines, (text) => isJsonPlainUtf8(text, 0, text.length)) ??
+    utf8Lines(lines, isJsonPlainUtf8) ??
     Buffer.from(events.map((e) => stringified(e) + "\n").join(""), "utf8")
   )
 }
