@@ -10,6 +10,7 @@ import { Effect } from "effect"
 import * as P2pchat from "../dist/lib/index.js"
 import { frame } from "../dist/lib/layers/LengthPrefixFraming.js"
 import { bundle } from "./bundle.mjs"
+import { duel as duelOf, spawnPeer as spawnPeerOf, stats } from "./peers.mjs"
 
 const args = new Set(process.argv.slice(2))
 const quick = args.has("--quick")
@@ -46,43 +47,8 @@ const QUIET_MS = quick ? 6_000 : 40_000
 
 const log = (s) => asJson || process.stderr.write(s + "\n")
 
-const spawnPeer = (role, port, count, size, protocol = "v2", window = 0) =>
-  new Promise((resolveStart, rejectStart) => {
-    const child = spawn(process.execPath, [peerScript, role, String(port), String(count), String(size), protocol, String(window)], {
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    let out = ""
-    let err = ""
-    let started = false
-    const result = new Promise((resolve, reject) => {
-      const timer = setTimeout(() => (child.kill(), reject(new Error(`${role} timed out: ${err}`))), 600_000)
-      child.on("exit", (code) => {
-        clearTimeout(timer)
-        const lines = out.trim().split("\n").filter((l) => l && !l.includes('"listening"'))
-        if (code !== 0) return reject(new Error(`${role} exited ${code}: ${err}`))
-        resolve(JSON.parse(lines.at(-1) ?? "{}"))
-      })
-    })
-    child.stdout.on("data", (d) => {
-      out += d
-      const m = /"listening":(\d+)/.exec(out)
-      if (m && !started) {
-        started = true
-        resolveStart({ port: Number(m[1]), result })
-      }
-    })
-    child.stderr.on("data", (d) => (err += d))
-    if (!role.includes("recv") && !role.includes("echo") && !role.includes("server")) resolveStart({ port, result })
-    child.on("exit", () => started || rejectStart(new Error(`${role} ended before listening: ${err}`)))
-  })
-
-/** A server role and a client role against each other; returns both results. */
-const duel = async (serverRole, clientRole, count, size, protocol, window) => {
-  const server = await spawnPeer(serverRole, 0, count, size, protocol, window)
-  const client = await spawnPeer(clientRole, server.port, count, size, protocol, window)
-  const [s, c] = await Promise.all([server.result, client.result])
-  return { server: s, client: c }
-}
+const spawnPeer = (...args) => spawnPeerOf(peerScript, ...args)
+const duel = (...args) => duelOf(peerScript, ...args)
 
 /** A TCP relay on 127.0.0.1 to `targetPort` that delays every chunk `delayMs` each way, in order. */
 const delayRelay = (targetPort, delayMs) =>
@@ -129,11 +95,6 @@ const duelOverLink = async (serverRole, clientRole, count, protocol, delayMs) =>
   }
 }
 
-const stats = (xs) => {
-  const s = [...xs].sort((a, b) => a - b)
-  const q = (p) => s[Math.min(s.length - 1, Math.floor(p * s.length))]
-  return { median: q(0.5), min: s[0], max: s.at(-1), p50: q(0.5), p99: q(0.99) }
-}
 const repeat = async (n, f) => {
   const out = []
   for (let i = 0; i < n; i++) out.push(await f())
