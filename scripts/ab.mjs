@@ -4,7 +4,9 @@
 // this checkout (scripts/bench-peer.mjs) is bundled against each, so the same harness measures both. The runs
 // are made in pairs, in alternating order (A B, B A, A B ...), so that the machine's drift falls on both
 // builds alike, and the report says, beside each build's median and range, in how many pairs B did better.
-// On a shared 2-core VM single runs move by 10-25 %: judge a change by that count over 8 pairs or more.
+// On a shared 2-core VM single runs move by 10-25 %: judge a change by that count over 8 pairs or more, on
+// the figure it was meant to move (the sign test's p beside it; among fourteen figures one may look
+// significant by chance).
 // REF_B defaults to ".". Builds use this checkout's node_modules. Nothing leaves 127.0.0.1.
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
@@ -163,7 +165,7 @@ try {
       const c = table[metric]
       log(
         `  ${metric.padEnd(28)} A ${fmt(c.a.median)} (${fmt(c.a.min)}-${fmt(c.a.max)})  B ${fmt(c.b.median)} (${fmt(c.b.min)}-${fmt(c.b.max)})` +
-          `  B/A ${c.ratio.toFixed(3)}  B better in ${c.bBetter} of ${c.pairs}`
+          `  B/A ${c.ratio.toFixed(3)}  B better in ${c.bBetter} of ${c.pairs} (sign test p ${c.p.toPrecision(2)})`
       )
     }
     report.figures[name] = { what: figure.what, metrics: table }

@@ -2,7 +2,7 @@ import { it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
 import { expect } from "vitest"
 // @ts-expect-error: a plain ESM script without type declarations
-import { comparePaired, stats } from "../scripts/peers.mjs"
+import { comparePaired, signTest, stats } from "../scripts/peers.mjs"
 
 // scripts/ab.mjs judges a change by how many paired runs it won: the count must go the figure's way.
 type Compared = { ratio: number; bBetter: number; aBetter: number; pairs: number; a: { median: number }; b: { median: number } }
@@ -35,6 +35,23 @@ it.prop(
     expect(ab.bBetter + ab.aBetter + ties).toBe(pairs.length)
     expect([ba.bBetter, ba.aBetter]).toEqual([ab.aBetter, ab.bBetter])
     expect([flipped.bBetter, flipped.aBetter]).toEqual([ab.aBetter, ab.bBetter])
+  }
+)
+
+it.prop(
+  "the sign test's p is the share of all equally likely outcomes at least as uneven",
+  { wins: fc.integer({ min: 0, max: 12 }), losses: fc.integer({ min: 0, max: 12 }) },
+  ({ wins, losses }) => {
+    const n = wins + losses
+    const uneven = Math.abs(wins - losses)
+    // every sequence of n coin tosses, counted
+    let asUneven = 0
+    for (let outcome = 0; outcome < 2 ** n; outcome++) {
+      let heads = 0
+      for (let bit = 0; bit < n; bit++) heads += (outcome >> bit) & 1
+      if (Math.abs(2 * heads - n) >= uneven) asUneven++
+    }
+    expect((signTest as (w: number, l: number) => number)(wins, losses)).toBeCloseTo(asUneven / 2 ** n, 12)
   }
 )
 
