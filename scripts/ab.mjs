@@ -117,7 +117,11 @@ const prepare = async (ref, key) => {
   }
   const dir = path.join(work, `tree-${key}`)
   log(`building ${ref} (${commit}) ...`)
-  git("worktree", "add", "--detach", dir, commit)
+  try {
+    git("worktree", "add", "--detach", dir, commit)
+  } catch (e) {
+    throw new Refused(`no worktree for ${ref} (${commit}): ${String(e.stderr ?? e.message).trim().split("\n")[0]}`)
+  }
   worktrees.push(dir)
   fs.symlinkSync(path.join(root, "node_modules"), path.join(dir, "node_modules"), "dir")
   try {
@@ -172,9 +176,9 @@ try {
   }
   if (asJson) process.stdout.write(JSON.stringify(report) + "\n")
 } catch (e) {
-  if (!(e instanceof Refused)) throw e
-  process.stderr.write(`ab: ${e.message}\n`)
-  process.exitCode = 2
+  // a refusal (a ref that is not there or does not build) or a run that failed (a peer's exit, a timeout)
+  process.stderr.write(`ab: ${e instanceof Error ? e.message : String(e)}\n`)
+  process.exitCode = e instanceof Refused ? 2 : 1
 } finally {
   cleanUp()
 }
