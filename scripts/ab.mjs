@@ -13,7 +13,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { bundle } from "./bundle.mjs"
-import { comparePaired, duel, stats } from "./peers.mjs"
+import { comparePaired, duel, stats, stopPeers } from "./peers.mjs"
 
 const here = path.dirname(new URL(import.meta.url).pathname)
 const root = path.resolve(here, "..")
@@ -86,6 +86,7 @@ const git = (...args) => execFileSync("git", args, { cwd: root, encoding: "utf8"
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "p2pchat-ab-"))
 const worktrees = []
 const cleanUp = () => {
+  stopPeers()
   for (const dir of worktrees.splice(0)) {
     try {
       git("worktree", "remove", "--force", dir)

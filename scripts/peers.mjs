@@ -5,6 +5,15 @@ import { spawn } from "node:child_process"
 /** Longest a peer may run: a stuck one is killed and its run fails, rather than holding the machine. */
 const PEER_TIMEOUT_MS = 600_000
 
+/** Peers still running: a listening one would wait for its counterpart for ever once its parent is gone. */
+const live = new Set()
+
+/** Kills every peer still running (the caller is stopping, as on SIGINT or SIGTERM). */
+export const stopPeers = () => {
+  for (const child of live) child.kill()
+  live.clear()
+}
+
 /**
  * Starts one peer. Resolves once it is ready for its counterpart (a listening role once it says its port,
  * any other at once) with its port and the promise of its result, the last JSON line it prints.
@@ -14,6 +23,8 @@ export const spawnPeer = (peerScript, role, port, count, size, protocol = "v2", 
     const child = spawn(process.execPath, [peerScript, role, String(port), String(count), String(size), protocol, String(window)], {
       stdio: ["ignore", "pipe", "pipe"]
     })
+    live.add(child)
+    child.on("exit", () => live.delete(child))
     let out = ""
     let err = ""
     let started = false
