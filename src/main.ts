@@ -10,6 +10,7 @@ import { format } from "node:util"
 import { explainArgs } from "./cli/argv.js"
 import { type Config, peerCommand, type RawFlags, resolveConfig, sameMachineHint, unusedTargetHint } from "./cli/config.js"
 import { compactWhenQuiet, giveMemoryBack, hideMeasureMemoryNotice, MIN_GROWTH_BYTES, QUIET_MS } from "./cli/compaction.js"
+import { exitWith, terminalsNow } from "./cli/exit.js"
 import { DESCRIPTION, helpText, options } from "./cli/flags.js"
 import { takePrestartedKey } from "./cli/prestart.js"
 import { bannerLines, colourOn, dumbTerminal, fold, styleFor, withoutColour } from "./cli/render.js"
@@ -29,6 +30,9 @@ import { open } from "./Peer.js"
 import type { ChatOutcome } from "./services/Chat.js"
 import { VERSION } from "./version.js"
 
+
+/** The standard streams that were terminals at start, which node restores as it exits (see exitWith). */
+const terminals = terminalsNow()
 
 /** The signal (Ctrl-C: SIGINT, or SIGTERM) last received, which ends the run as interrupted if no chat ended it. */
 let stoppedBy: NodeJS.Signals | undefined
@@ -294,7 +298,7 @@ const exitCodeOf = (exit: Exit.Exit<unknown, unknown>): number => {
 process.on("uncaughtException", (defect) => {
   // after a hang-up these are the terminal's errors (readline cannot reset it), and there is no one to tell
   if (hungUp) return
-  const leave = () => process.exit(1)
+  const leave = () => exitWith(1, terminals)
   reportInternalError(defect, leave)
   // a stream that cannot take the line must not keep a broken process alive
   setTimeout(leave, 1_000).unref()
@@ -406,7 +410,9 @@ const endBySignal = (signal: NodeJS.Signals) => {
 fiber.addObserver((exit) => {
   if (hungUp) return endAsHungUp()
   const code = outputGone ? outputGoneCode() : exitCodeOf(exit)
-  const end = () => (code === 130 && stoppedBy !== undefined ? endBySignal(stoppedBy) : process.exit(code))
+  const end = () =>
+    // the terminal hung up while the last words were written
+    hungUp ? endAsHungUp() : code === 130 && stoppedBy !== undefined ? endBySignal(stoppedBy) : exitWith(code, terminals)
   // flush stdout (a pipe may still hold events) before leaving
   if (outputGone) end()
   else process.stdout.write("", end)

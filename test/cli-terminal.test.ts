@@ -1,4 +1,7 @@
 import { execFileSync, spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
 import { Terminal } from "@xterm/headless"
 import { afterEach, describe, expect, it } from "vitest"
 import { CLI, type CliProcess, freePort, startCli } from "./support/cli.js"
@@ -240,6 +243,43 @@ describe("the interactive terminal", () => {
     await peer.waitFor("peer-left", undefined, 5_000)
     const end = await peer.waitFor("disconnected")
     expect(end.reason).toBe("peer left")
+  })
+
+  it("a terminal that hung up without telling p2pchat (no SIGHUP: disowned) does not crash its exit: the chat's own code", async () => {
+    // node restores at exit each standard stream that was a terminal at start and asserts it can: with the
+    // terminal gone, p2pchat died of SIGABRT or SIGSEGV (exit status 134 or 139, a core dump) as the chat ended.
+    // Here stderr alone is the terminal and the session's leader, a shell ignoring SIGHUP, keeps the hang-up's
+    // signal from p2pchat, as `disown` or `nohup` would: nothing but the exit touches the terminal after it goes.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "p2pchat-hup-"))
+    const input = path.join(dir, "input")
+    execFileSync("mkfifo", [input])
+    // held open for reading and writing, so that opening it does not block and the chat never reads its end
+    const held = fs.openSync(input, fs.constants.O_RDWR)
+    try {
+      for (const [leave, expected, outcome] of [
+        ["/quit", 0, "peer left"],
+        ["SIGKILL", 1, "connection lost"]
+      ] as const) {
+        const { peer, port } = await listeningPeer()
+        const out = path.join(dir, `out-${port}`)
+        const status = path.join(dir, `status-${port}`)
+        const cli = `${cliCommand(["--json", "-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`])} < '${input}' > '${out}'`
+        const term = terminalRunning(`trap '' HUP; (trap - HUP; exec ${cli}); echo $? > '${status}'`)
+        await peer.waitFor("handshake")
+        term.hangUp()
+        await term.exited
+        // the hang-up is the kernel's, at once; the chat goes on, as p2pchat never heard of it
+        await new Promise((r) => setTimeout(r, 300))
+        if (leave === "/quit") peer.send("/quit")
+        else peer.kill("SIGKILL")
+        for (let i = 0; i < 200 && !fs.existsSync(status); i++) await new Promise((r) => setTimeout(r, 50))
+        expect(fs.readFileSync(out, "utf8")).toContain(`"reason":"${outcome}"`)
+        expect(fs.readFileSync(status, "utf8").trim()).toBe(String(expected))
+      }
+    } finally {
+      fs.closeSync(held)
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it("a typed line longer than the terminal is wide stays whole, and nothing printed above it is wiped", async () => {

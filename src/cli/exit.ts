@@ -1,0 +1,38 @@
+// Leaving with an exit code when a terminal we started on may be gone.
+import { closeSync } from "node:fs"
+import { isatty } from "node:tty"
+
+/** What `exitWith` needs from the process: node's own by default, stand-ins in tests. */
+export interface ExitIo {
+  readonly isatty: (fd: number) => boolean
+  readonly close: (fd: number) => void
+  readonly exit: (code: number) => never
+}
+
+const nodeIo: ExitIo = { isatty, close: closeSync, exit: (code) => process.exit(code) }
+
+/** The standard streams (0, 1, 2) that are terminals now: call it at start, as node notes them then. */
+export const terminalsNow = (io: Pick<ExitIo, "isatty"> = nodeIo): ReadonlyArray<number> => [0, 1, 2].filter((fd) => io.isatty(fd))
+
+/**
+ * Exits with `code`, first closing each of `terminals` (the standard streams that were terminals at start)
+ * that no longer is one.
+ *
+ * As node exits it restores every standard stream that was a terminal at its start, and asserts that it can
+ * (nodejs/node#51519). A terminal that has hung up since (its window closed while p2pchat ran without its
+ * SIGHUP: `disown`ed, under `nohup`, in a session whose leader ignores it; or the hang-up came in the very
+ * moment the chat ended, before its signal was handled) refuses that, and the process died of SIGABRT or
+ * SIGSEGV with a core dump instead of giving its code. A hung-up terminal no longer answers as one (isatty's
+ * request fails with EIO), and node passes over a stream that is closed: so those are closed first.
+ */
+export const exitWith = (code: number, terminals: ReadonlyArray<number>, io: ExitIo = nodeIo): never => {
+  for (const fd of terminals) {
+    if (io.isatty(fd)) continue
+    try {
+      io.close(fd)
+    } catch {
+      // closed already: node passes over it too
+    }
+  }
+  return io.exit(code)
+}
