@@ -336,8 +336,8 @@ process.on("SIGTERM", onSignal)
 // what the peer sends now can be shown to nobody, and no receipt may vouch for it. Writes to the terminal,
 // and readline's resetting of it, fail from now on (EIO), whichever comes first: no reason to cut the
 // goodbye short, nor a bug to report. Once it is said (or after 5 s) the process ends as SIGHUP would have
-// ended it: an exit through node's own path aborts it (node's ResetStdio asserts that the terminal it
-// restores still exists, nodejs/node#51519).
+// ended it, so that whatever waits for it sees the hang-up; node's exit, which asserts that it can restore the
+// terminal, is not taken (see exitWith for a hang-up whose SIGHUP never came).
 let hungUp = false
 const endAsHungUp = () => {
   process.removeAllListeners("SIGHUP")
