@@ -249,7 +249,7 @@ describe("the interactive terminal", () => {
     // node restores at exit each standard stream that was a terminal at start and asserts it can: with the
     // terminal gone, p2pchat died of SIGABRT or SIGSEGV (exit status 134 or 139, a core dump) as the chat ended.
     // Here stderr alone is the terminal and the session's leader, a shell ignoring SIGHUP, keeps the hang-up's
-    // signal from p2pchat, as `disown` or `nohup` would: nothing but the exit touches the terminal after it goes.
+    // signal from p2pchat, as `disown` would: nothing but the exit touches the terminal after it goes.
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "p2pchat-hup-"))
     const input = path.join(dir, "input")
     execFileSync("mkfifo", [input])
