@@ -5,7 +5,6 @@ import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
 import { Cause, Console, Effect, Exit, Layer, Option } from "effect"
 import { constants as osConstants } from "node:os"
 import * as readline from "node:readline"
-import { isatty } from "node:tty"
 import { format } from "node:util"
 import { explainArgs } from "./cli/argv.js"
 import { type Config, peerCommand, type RawFlags, resolveConfig, sameMachineHint, unusedTargetHint } from "./cli/config.js"
@@ -355,8 +354,8 @@ const hangUp = () => {
   setTimeout(endAsHungUp, 5_000).unref()
 }
 // Only with a terminal to lose: without one, whoever sends SIGHUP means its default (end at once).
-if (isatty(0) || isatty(1)) process.on("SIGHUP", hangUp)
-if (isatty(0)) {
+if (terminals.includes(0) || terminals.includes(1)) process.on("SIGHUP", hangUp)
+if (terminals.includes(0)) {
   // readline resets the terminal when it closes, and a terminal that is gone makes that throw
   const stdin = process.stdin
   const setRawMode = stdin.setRawMode.bind(stdin)

@@ -19,11 +19,12 @@ export const terminalsNow = (io: Pick<ExitIo, "isatty"> = nodeIo): ReadonlyArray
  * that no longer is one.
  *
  * As node exits it restores every standard stream that was a terminal at its start, and asserts that it can
- * (nodejs/node#51519; later node releases dropped that check, nodejs/node#58200, Node 20 has it). A terminal that has hung up since (its window closed while p2pchat ran without its
- * SIGHUP: `disown`ed, or in a session whose leader ignores it; or the hang-up came in the very
- * moment the chat ended, before its signal was handled) refuses that, and the process died of SIGABRT or
- * SIGSEGV with a core dump instead of giving its code. A hung-up terminal no longer answers as one (isatty's
- * request fails with EIO), and node passes over a stream that is closed: so those are closed first.
+ * (nodejs/node#51519; later node releases dropped that check, nodejs/node#58200, but Node 20 has it). A
+ * terminal that has hung up since (its window closed while p2pchat ran without its SIGHUP: `disown`ed, or in
+ * a session whose leader ignores it; or the hang-up came in the very moment the chat ended, before its signal
+ * was handled) refuses that, and the process died of SIGABRT or SIGSEGV with a core dump instead of giving
+ * its code. A hung-up terminal no longer answers as one (isatty's request fails with EIO), and node passes
+ * over a stream that is closed: so those are closed first.
  */
 export const exitWith = (code: number, terminals: ReadonlyArray<number>, io: ExitIo = nodeIo): never => {
   for (const fd of terminals) {
