@@ -13,7 +13,7 @@ import { exitWith, terminalsNow } from "./cli/exit.js"
 import { DESCRIPTION, helpText, options } from "./cli/flags.js"
 import { takePrestartedKey } from "./cli/prestart.js"
 import { bannerLines, colourOn, dumbTerminal, fold, styleFor, withoutColour } from "./cli/render.js"
-import { makeJsonView, makePlainView, makeTerminalView, readOnAfterFg, type View } from "./cli/views.js"
+import { makeJsonView, makePlainView, makeTerminalView, stopJobOnCtrlZ, type View } from "./cli/views.js"
 import { formatEndpoint } from "./domain/address.js"
 import { type ChatError, describeForCli, errorCode, internalError, UsageError } from "./domain/errors.js"
 import { type ChatEvent, event, toJsonLine } from "./domain/events.js"
@@ -64,7 +64,7 @@ const askTarget = (problem: string | undefined, command: string | undefined) =>
       rl.close()
       resume(result)
     }
-    readOnAfterFg(rl)
+    stopJobOnCtrlZ(rl)
     rl.question("Peer address (ip[:port]): ", (answer) => finish(Effect.succeed(answer)))
     // Ctrl-C is an interruption, as anywhere before the chat (exit 130); Ctrl-D gives no address
     rl.on("SIGINT", () => ((stoppedBy = "SIGINT"), out.write("\n"), finish(Effect.interrupt)))

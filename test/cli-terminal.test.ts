@@ -90,6 +90,12 @@ const terminalRunning = (command: string, env: Readonly<Record<string, string>> 
   return term
 }
 
+/** Bracketed paste: the program's request to the terminal (on, off), and the marks around a paste. */
+const PASTE_ON = "\x1b[?2004h"
+const PASTE_OFF = "\x1b[?2004l"
+const PASTE_START = "\x1b[200~"
+const PASTE_END = "\x1b[201~"
+
 /** A peer listening on 127.0.0.1 (JSON lines), for a CLI in a terminal to connect to. */
 const listeningPeer = async () => {
   const port = await freePort()
@@ -496,6 +502,27 @@ describe("the interactive terminal", () => {
     term.type("exit\r")
   })
 
+  it("Ctrl-Z under a program that waits for p2pchat (as npx does): the shell takes the terminal back, fg goes on", async () => {
+    // readline stopped only its own process: npx's went on waiting, so the shell never said "Stopped" and what
+    // was typed went nowhere
+    const { peer, port } = await listeningPeer()
+    const term = await shellInTerminal()
+    const waiting = `require("node:child_process").spawn(process.argv[1], process.argv.slice(2), { stdio: "inherit" }).on("exit", (c) => process.exit(c ?? 1))`
+    term.type(`'${process.execPath}' -e '${waiting}' ${cliCommand(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`])}\r`)
+    await peer.waitFor("handshake")
+    await term.waitFor("/help for commands")
+    term.type("half")
+    await term.waitFor(/> (?:\x1b\[\d+G)?half/)
+    await suspendAndResume(term)
+    term.type(" typed\r")
+    await peer.waitFor("message", (m) => m.text === "half typed", 5_000)
+    // bash turns bracketed paste off once it has read `fg`: p2pchat turns it on again
+    expect(term.screen().lastIndexOf(PASTE_ON)).toBeGreaterThan(term.screen().lastIndexOf(PASTE_OFF))
+    term.type("/quit\r")
+    await peer.waitFor("peer-left")
+    term.type("exit\r")
+  })
+
   it("Ctrl-Z and fg at the question for the peer's address: the answer is still taken", async () => {
     // p2pchat exited 0 on the spot at `fg`, its question half answered, and the shell took the rest
     const { peer, port } = await listeningPeer()
@@ -510,6 +537,26 @@ describe("the interactive terminal", () => {
     term.type("/quit\r")
     await peer.waitFor("peer-left")
     term.type("exit\r")
+  })
+
+  it("pasted lines are messages word for word: a pasted /quit or //x is text; typed, /quit still leaves", async () => {
+    // each pasted line was read as if typed: a log with a "/quit" line in it ended the chat
+    const { peer, term } = await chatAtPrompt()
+    // the terminal is asked to mark pastes, and marks them so (xterm's bracketed paste)
+    await term.waitFor(PASTE_ON)
+    term.type(`${PASTE_START}pasted one\r/quit\r//two slashes\r/help\r${PASTE_END}`)
+    await peer.waitFor("message", (m) => m.text === "/help")
+    term.type("/quit\r")
+    await peer.waitFor("peer-left")
+    expect(await term.exited).toBe(0)
+    expect(peer.events.filter((e) => e._tag === "message").map((e) => (e._tag === "message" ? e.text : ""))).toEqual([
+      "pasted one",
+      "/quit",
+      "//two slashes",
+      "/help"
+    ])
+    // and asked to stop before the shell has the terminal back
+    expect(term.screen().lastIndexOf(PASTE_OFF)).toBeGreaterThan(term.screen().lastIndexOf(PASTE_ON))
   })
 
   it("typing at a terminal whose output goes through a pipe (`| tee log`): commands are read, not sent", async () => {

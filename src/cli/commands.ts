@@ -30,5 +30,12 @@ export const readTyped = (line: string): Typed => {
   return { _tag: "unknown", command }
 }
 
+/**
+ * A line that ended inside a paste (the terminal marked it: bracketed paste): a message word for word, whatever
+ * it starts with. Pasted text is not a command: a log with a "/quit" line in it ended the chat, a pasted path
+ * ("/etc/hosts ...") was refused as an unknown command, and "//" lost a slash.
+ */
+export const readPasted = (line: string): Typed => (line.trim() === "" ? { _tag: "nothing" } : { _tag: "send", text: line })
+
 export const unknownCommand = (command: string) =>
   `Unknown command ${command}; /help lists them (//text sends a line starting with /).`

@@ -6,7 +6,7 @@ import { type ChatEvent, event, toJsonLinesBytes } from "../domain/events.js"
 import { lineSplitter, type TooLong } from "../domain/lines.js"
 import { isTerminalPlainUtf8, MAX_TEXT_BYTES, tooLongRefusal } from "../domain/text.js"
 import { type OutputLine, utf8Lines } from "../domain/utf8Lines.js"
-import { HELP, readTyped, type Typed, unknownCommand } from "./commands.js"
+import { HELP, readPasted, readTyped, type Typed, unknownCommand } from "./commands.js"
 import type { ChatHandle, ChatOutcome } from "../services/Chat.js"
 import {
   cheapWidth,
@@ -405,11 +405,68 @@ export const makePlainView = (
 }
 
 /**
- * Ctrl-Z then `fg`: readline pauses its input as the process continues, for the program to resume (its
- * documented use). In the chat nothing typed after `fg` was read; at the target question, with nothing else
- * keeping node alive, p2pchat exited 0 on the spot.
+ * Ctrl-Z. In raw mode the terminal leaves it to the program, and readline stopped only its own process: under
+ * `npx p2pchat`, whose process the shell waits for, the chat stopped but the shell never took the terminal back,
+ * and what was typed went nowhere. The shell's whole job (our process group) is stopped instead, as the
+ * terminal stops it outside raw mode. Once the job is continued (`fg`), or at once where it cannot be stopped (a
+ * process group with no shell over it, whose stop the kernel discards: readline then left the terminal out of
+ * raw mode), raw mode is back and the line is drawn again. (Readline's own way also left its input paused
+ * after `fg`, for the program to resume.) `around` runs just before the stop and just after it.
  */
-export const readOnAfterFg = (rl: readline.Interface): void => void rl.on("SIGCONT", () => rl.resume())
+export const stopJobOnCtrlZ = (
+  rl: readline.Interface,
+  around: { readonly before?: () => void; readonly after?: () => void } = {}
+): void =>
+  void rl.on("SIGTSTP", () => {
+    around.before?.()
+    process.stdin.setRawMode(false)
+    try {
+      // the signal reaches this process before kill returns: what follows runs once the job goes on
+      process.kill(0, "SIGTSTP")
+    } catch {
+      // no process groups to signal (readline takes no Ctrl-Z on Windows)
+    }
+    process.stdin.setRawMode(true)
+    around.after?.()
+    rl.prompt(true)
+  })
+
+/**
+ * Bracketed paste (xterm's mode 2004: most terminals and tmux know it, the others ignore the request): while it
+ * is on, the terminal marks what is pasted, and readline passes the marks on as the keys "paste-start" and
+ * "paste-end". Off again before the shell has the terminal back (Ctrl-Z, the end, an exit on any path), as a
+ * shell that does not know the mode would take the marks as typed text.
+ */
+export const bracketedPaste = (out: NodeJS.WriteStream & { readonly fd: number }) => {
+  let on = false
+  const set = (wanted: boolean) => {
+    if (wanted === on) return
+    on = wanted
+    try {
+      out.write(wanted ? "\x1b[?2004h" : "\x1b[?2004l")
+    } catch {
+      // a terminal that hung up: nothing to reset
+    }
+  }
+  // an exit that skips the view's end (an uncaught error); a terminal's writes are synchronous
+  const atExit = () => {
+    if (!on) return
+    try {
+      fs.writeSync(out.fd, "\x1b[?2004l")
+    } catch {
+      // the terminal is gone
+    }
+  }
+  process.on("exit", atExit)
+  return {
+    on: () => set(true),
+    off: () => set(false),
+    end: () => {
+      set(false)
+      process.off("exit", atExit)
+    }
+  }
+}
 
 const PROMPT = "> "
 /** Messages sent from the interactive view whose start it keeps while they wait for their receipts. */
@@ -561,10 +618,19 @@ export const makeTerminalView = (style: Style, measure: DisplayWidth): View => {
         out.prependListener("resize", onResize)
         // Ctrl-L: readline clears the screen, and the lines printed so far are no longer there to be marked (a
         // mark counted rows up to one of them, and was written into the typed line)
+        // A line that ends inside a paste is a message word for word (readPasted). Taken after readline's own
+        // listener, which ends the line: the marks around the paste have been seen by then.
+        const paste = bracketedPaste(out)
+        let pasting = false
         const onKey = (_: string | undefined, key: { ctrl?: boolean; name?: string } | undefined) => {
           if (key?.ctrl === true && key.name === "l") recent.length = 0
+          if (key?.name === "paste-start") pasting = true
+          if (key?.name === "paste-end") pasting = false
         }
         process.stdin.on("keypress", onKey)
+        // after `fg`, on again: the shell (bash turns it off once it has read a command) may have left it off
+        stopJobOnCtrlZ(face, { before: paste.off, after: paste.on })
+        paste.on()
         let leaving = false
         // a leave at once (the terminal went away) cuts short the wait of one already under way
         const leave = (drainMs = 3_000) => {
@@ -578,14 +644,13 @@ export const makeTerminalView = (style: Style, measure: DisplayWidth): View => {
         // setInterrupt), a second stops at once. Taken here, a second one only left again: a wait for receipts
         // went on to its end.
         face.on("SIGINT", () => void process.emit("SIGINT", "SIGINT"))
-        readOnAfterFg(face)
         face.on("close", () => leave())
         face.on("line", (line) => {
           // the echoed input line is replaced by the "Sent" line
           const rows = rowsOf(PROMPT + line)
           readline.moveCursor(out, 0, -rows)
           readline.clearScreenDown(out)
-          const typed = readTyped(line)
+          const typed = pasting ? readPasted(line) : readTyped(line)
           switch (typed._tag) {
             case "nothing":
               return face.prompt()
@@ -612,6 +677,7 @@ export const makeTerminalView = (style: Style, measure: DisplayWidth): View => {
         rl = undefined
         out.off("resize", onResize)
         process.stdin.off("keypress", onKey)
+        paste.end()
         // the prompt goes, all its rows (a long typed line takes several); what was being typed is shown, not
         // dropped: the chat ended under it, and it may be worth copying
         const typed = face.line
