@@ -442,11 +442,8 @@ export const bracketedPaste = (out: NodeJS.WriteStream & { readonly fd: number }
   const set = (wanted: boolean) => {
     if (wanted === on) return
     on = wanted
-    try {
-      out.write(wanted ? "\x1b[?2004h" : "\x1b[?2004l")
-    } catch {
-      // a terminal that hung up: nothing to reset
-    }
+    // a terminal that hung up fails the write as an `error` event, which main.ts takes as the hang-up
+    out.write(wanted ? "\x1b[?2004h" : "\x1b[?2004l")
   }
   // an exit that skips the view's end (an uncaught error); a terminal's writes are synchronous
   const atExit = () => {
