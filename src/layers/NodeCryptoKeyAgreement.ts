@@ -31,9 +31,9 @@ const pairOfEcdh = (ecdh: crypto.ECDH): EcdhKeyPair => {
 }
 
 /**
- * A generated key object pair as bytes; undefined if OpenSSL ever writes them in another layout. The public
- * point is read from the JWK export (x and y): 4 µs here, where the DER SubjectPublicKeyInfo export goes
- * through OpenSSL 3's encoder framework, 130 µs, on every key pair of the handshake and the ratchet.
+ * A key object pair made in the thread pool, as bytes; undefined if OpenSSL ever writes them in another
+ * layout. The public point is read from the JWK export (x and y): 4 µs here, where the DER
+ * SubjectPublicKeyInfo export goes through OpenSSL 3's encoder framework, 130 µs.
  */
 const pairOfKeyObjects = (publicKey: crypto.KeyObject, privateKeyObject: crypto.KeyObject): EcdhKeyPair | undefined => {
   const sec1 = privateKeyObject.export({ format: "der", type: "sec1" })
