@@ -77,12 +77,13 @@ describe("P-384 ECDH from node:crypto", () => {
   it("generateAhead hands over a pair made in the thread pool before the call, then starts the next", async () => {
     // node:crypto's own functions, watched: the layer reaches them through its ES module bindings
     const nodeCrypto = createRequire(import.meta.url)("node:crypto") as typeof import("node:crypto")
-    const { generateKeyPair, generateKeyPairSync } = nodeCrypto
+    const { generateKeyPair, createECDH } = nodeCrypto
     let made = 0
     let madeNow = 0
     let done: () => void = () => {}
     const patched = nodeCrypto as unknown as Record<string, unknown>
-    patched["generateKeyPairSync"] = (...args: Array<never>) => (madeNow++, (generateKeyPairSync as (...a: Array<never>) => unknown)(...args))
+    // a pair made on the spot starts from an ECDH object
+    patched["createECDH"] = (...args: Array<never>) => (madeNow++, (createECDH as (...a: Array<never>) => unknown)(...args))
     patched["generateKeyPair"] = (type: never, options: never, callback: (...r: Array<unknown>) => void) =>
       (generateKeyPair as (...a: Array<unknown>) => void)(type, options, (...result: Array<unknown>) => {
         made++
@@ -106,7 +107,7 @@ describe("P-384 ECDH from node:crypto", () => {
       const [a, b] = [pairs[0]!, pairs[3]!]
       expect(toHex(node.sharedSecret(a.privateKey, b.publicKey)!)).toBe(toHex(noble.sharedSecret(b.privateKey, a.publicKey)!))
     } finally {
-      patched["generateKeyPairSync"] = generateKeyPairSync
+      patched["createECDH"] = createECDH
       patched["generateKeyPair"] = generateKeyPair
       syncBuiltinESMExports()
     }
