@@ -613,12 +613,12 @@ export const makeTerminalView = (style: Style, measure: DisplayWidth): View => {
           if (typeof state.prevRows === "number") state.prevRows = face.getCursorPos().rows
         }
         out.prependListener("resize", onResize)
-        // Ctrl-L: readline clears the screen, and the lines printed so far are no longer there to be marked (a
-        // mark counted rows up to one of them, and was written into the typed line)
-        // A line that ends inside a paste is a message word for word (readPasted). Taken after readline's own
-        // listener, which ends the line: the marks around the paste have been seen by then.
+        // A line that ends inside a paste is a message word for word (readPasted). The marks are taken after
+        // readline's own listener, which ends the line: by then those before the line have been seen.
         const paste = bracketedPaste(out)
         let pasting = false
+        // Ctrl-L: readline clears the screen, and the lines printed so far are no longer there to be marked (a
+        // mark counted rows up to one of them, and was written into the typed line)
         const onKey = (_: string | undefined, key: { ctrl?: boolean; name?: string } | undefined) => {
           if (key?.ctrl === true && key.name === "l") recent.length = 0
           if (key?.name === "paste-start") pasting = true

@@ -9,7 +9,7 @@ const PRIVATE_KEY_BYTES = 48
 const SPKI_PREFIX = Buffer.from("3076301006072a8648ce3d020106052b81040022036200", "hex")
 /** DER ECPrivateKey (SEC 1) of a P-384 key as OpenSSL writes it, up to its 48-byte scalar. */
 const SEC1_PREFIX = Buffer.from("3081a40201010430", "hex")
-/** ...and from its scalar to its public point (uncompressed, without the 04 the middle ends with): the curve, the point. */
+/** The same DER between the scalar and the point's coordinates: the curve, then the public key up to its 04. */
 const SEC1_MIDDLE = Buffer.from("a00706052b81040022a16403620004", "hex")
 
 /**
