@@ -19,7 +19,8 @@ const program = Effect.gen(function* () {
   yield* Console.log(`chat over: ${outcome._tag}`)
 }).pipe(Effect.scoped, Effect.provide(P2pchat.layer()))
 
+// a rejected runPromise carries the error's sentence as its message (printed whole, it is a stack trace)
 Effect.runPromise(program).catch((error) => {
-  console.error(P2pchat.describeError(error))
+  console.error(error instanceof Error ? error.message : String(error))
   process.exit(1)
 })

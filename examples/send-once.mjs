@@ -23,7 +23,8 @@ const program = Effect.gen(function* () {
   yield* Console.log(JSON.stringify({ delivered: receipt._tag === "Some", sas: session.info.sas, reply: reply._tag === "Some" && reply.value._tag === "Some" ? reply.value.value.text : null }))
 }).pipe(Effect.scoped, Effect.provide(P2pchat.layer()))
 
+// a rejected runPromise carries the error's sentence as its message (printed whole, it is a stack trace)
 Effect.runPromise(program).catch((error) => {
-  console.error(error?._tag ? P2pchat.describeError(error) : String(error))
+  console.error(error instanceof Error ? error.message : String(error))
   process.exit(1)
 })

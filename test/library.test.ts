@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Layer, Stream } from "effect"
 import { execFile, spawn } from "node:child_process"
+import * as net from "node:net"
 import * as path from "node:path"
 // imported by the package's own name, through package.json "exports", as a user would
 import * as P2pchat from "p2pchat"
@@ -101,6 +102,24 @@ describe("p2pchat as a library", () => {
       expect(inUse.message).toBe("Cannot listen on 127.0.0.1:8000: the port is already in use.")
     })
   )
+
+  it("an example that cannot start says why in one sentence (the echo bot on a port in use)", async () => {
+    // it printed "undefined": describeError was given the FiberFailure a rejected runPromise carries
+    const port = await freePort()
+    const taken = net.createServer()
+    await new Promise<void>((resolve) => taken.listen(port, "127.0.0.1", resolve))
+    try {
+      const bot = await new Promise<{ code: number | null; err: string }>((resolve) =>
+        execFile(process.execPath, [path.resolve(import.meta.dirname, "../examples/echo-bot.mjs"), String(port)], { timeout: 20_000 }, (e, _, err) =>
+          resolve({ code: e === null ? 0 : typeof e.code === "number" ? e.code : null, err })
+        )
+      )
+      expect(bot.code).toBe(1)
+      expect(bot.err).toBe(`Cannot listen on 127.0.0.1:${port}: the port is already in use.\n`)
+    } finally {
+      taken.close()
+    }
+  })
 
   it("the examples run against each other over TLS on 127.0.0.1: the sender's message is echoed and receipted", async () => {
     const port = await freePort()
