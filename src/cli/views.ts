@@ -1,4 +1,5 @@
 import { Effect, Fiber, Mailbox, Runtime } from "effect"
+import { EventEmitter } from "node:events"
 import * as fs from "node:fs"
 import * as readline from "node:readline"
 import { describeError, errorCode, InputError } from "../domain/errors.js"
@@ -66,7 +67,55 @@ export const standardInput = (): NodeJS.ReadableStream => {
   } catch {
     // not expected (node puts /dev/null on a closed descriptor 0 at start): process.stdin, as before
   }
-  return file ? fs.createReadStream("", { fd: 0, autoClose: false, highWaterMark: FILE_READ_BYTES }) : process.stdin
+  return file ? (new FileInput(0) as unknown as NodeJS.ReadableStream) : process.stdin
+}
+
+/**
+ * A file on standard input, read into one buffer used again for every read. fs.ReadStream gives each read a
+ * new 512 KiB buffer outside V8's heap, which only a collection frees: a CLI piping a file peaked 11 MB higher
+ * (155-159 against 142-148 MB, 266 MB of 65,000-byte lines, 5 runs each). So the reader of `data` must be done
+ * with a chunk when it returns, or pause: nothing is read while paused, and the next read reuses the memory.
+ */
+class FileInput extends EventEmitter {
+  private readonly buffer = Buffer.allocUnsafeSlow(FILE_READ_BYTES)
+  private paused = false
+  private reading = false
+  private over = false
+
+  constructor(private readonly fd: number) {
+    super()
+    // reading starts once something listens, as a stream flows once it has a `data` listener
+    this.once("newListener", () => setImmediate(() => this.next()))
+  }
+
+  pause(): this {
+    this.paused = true
+    return this
+  }
+
+  resume(): this {
+    this.paused = false
+    this.next()
+    return this
+  }
+
+  private next(): void {
+    if (this.paused || this.reading || this.over) return
+    this.reading = true
+    fs.read(this.fd, this.buffer, 0, this.buffer.length, null, (error, bytes) => {
+      this.reading = false
+      if (error) {
+        this.over = true
+        this.emit("error", error)
+      } else if (bytes === 0) {
+        this.over = true
+        this.emit("end")
+      } else {
+        this.emit("data", this.buffer.subarray(0, bytes))
+        this.next()
+      }
+    })
+  }
 }
 
 /** A read is cut into lines this much at a time, while there is room for more lines to wait. */
