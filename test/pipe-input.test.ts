@@ -307,6 +307,31 @@ describe("pipe mode's input", () => {
     expect(text()).toContain('"code":"InputError"')
   })
 
+  it("an output buffer is used again only once the stream has written it", async () => {
+    // a stream that holds each chunk as given (no copy) and says it is written only when told
+    const held: Array<{ readonly chunk: Buffer; readonly done: () => void }> = []
+    const out = new Writable({ highWaterMark: 1 << 30, write: (chunk: Buffer, _encoding, done) => void held.push({ chunk, done: () => done() }) })
+    const view = makeJsonView(out, new PassThrough())
+    const message = (c: string) => [event({ _tag: "message", id: c, text: c.repeat(5000) }, "2026-11-27T05:00:00.000Z")]
+    const shown = (chunk: Buffer) => fromJsonLine(chunk.toString("utf8").trimEnd())
+    // both written at once: the second waits in the stream, behind the first, which is not yet written
+    const first = Effect.runPromise(view.onEvents(message("a")))
+    const second = Effect.runPromise(view.onEvents(message("b")))
+    expect(held.length).toBe(1)
+    held[0]!.done()
+    await first
+    expect(held.length).toBe(2)
+    held[1]!.done()
+    await second
+    expect(held.map(({ chunk }) => shown(chunk))).toEqual([message("a")[0], message("b")[0]])
+    // once written, its memory carries the next batch
+    const third = Effect.runPromise(view.onEvents(message("c")))
+    expect([held[0]!.chunk.buffer, held[1]!.chunk.buffer]).toContain(held[2]!.chunk.buffer)
+    held[2]!.done()
+    await third
+    expect(shown(held[2]!.chunk)).toEqual(message("c")[0])
+  })
+
   it("the plain view writes sent and received texts as renderEvent's lines, byte for byte, escapes and all", async () => {
     // long texts (the fast path) and short ones, with what the terminal must not obey (controls, DEL, C1, bidi
     // overrides), what it may (tabs escaped, accents, emoji) and lone surrogates, at random places

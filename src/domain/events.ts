@@ -1,6 +1,6 @@
 import { Schema } from "effect"
 import { isJsonPlain, isJsonPlainUtf8 } from "./jsonText.js"
-import { type OutputLine, utf8Lines } from "./utf8Lines.js"
+import { type Allocate, type OutputLine, utf8Lines } from "./utf8Lines.js"
 
 /**
  * The chat's events: what `--json` prints one per line, what the terminal view renders, and what library
@@ -112,7 +112,7 @@ export const toJsonLine = (e: ChatEvent): string => {
  * The events' JSON lines, each ended by "\n", as UTF-8: the bytes of `events.map(e => toJsonLine(e) + "\n")
  * .join("")`, with each long text encoded once, into its place (utf8Lines.ts).
  */
-export const toJsonLinesBytes = (events: ReadonlyArray<ChatEvent>): Uint8Array => {
+export const toJsonLinesBytes = (events: ReadonlyArray<ChatEvent>, allocate?: Allocate): Uint8Array => {
   const lines: Array<OutputLine> = []
   for (const e of events) {
     if (longText(e) && e.text.isWellFormed()) {
@@ -122,7 +122,7 @@ export const toJsonLinesBytes = (events: ReadonlyArray<ChatEvent>): Uint8Array =
   }
   // a text that needs escapes after all: the batch the slow way (texts with quotes, from a piped JSON file)
   return (
-    utf8Lines(lines, isJsonPlainUtf8) ??
+    utf8Lines(lines, isJsonPlainUtf8, allocate) ??
     Buffer.from(events.map((e) => stringified(e) + "\n").join(""), "utf8")
   )
 }

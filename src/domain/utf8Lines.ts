@@ -8,11 +8,18 @@
 /** A line as it is, or the two ends of a line and a text that goes between them if `plain` finds it so. */
 export type OutputLine = string | readonly [head: string, text: string, tail: string]
 
+/** Gives a buffer of exactly `bytes` bytes, whose contents will all be written over. */
+export type Allocate = (bytes: number) => Buffer
+
 /**
- * The lines, each followed by "\n", as UTF-8; undefined when some line's text is not `plain` (then the caller
- * renders the lines its own, slower way).
+ * The lines, each followed by "\n", as UTF-8, in a buffer from `allocate`; undefined when some line's text is not
+ * `plain` (then the caller renders the lines its own, slower way).
  */
-export const utf8Lines = (lines: ReadonlyArray<OutputLine>, plain: (text: Buffer) => boolean): Buffer | undefined => {
+export const utf8Lines = (
+  lines: ReadonlyArray<OutputLine>,
+  plain: (text: Buffer) => boolean,
+  allocate: Allocate = Buffer.allocUnsafe
+): Buffer | undefined => {
   // whole lines in a row are joined first: one string to measure and encode, not one per line (short lines,
   // hundreds a batch)
   const pieces: Array<string> = []
@@ -31,7 +38,7 @@ export const utf8Lines = (lines: ReadonlyArray<OutputLine>, plain: (text: Buffer
   let bytes = 0
   for (const piece of pieces) bytes += Buffer.byteLength(piece, "utf8")
   // every byte is written below: no need to zero it first
-  const out = Buffer.allocUnsafe(bytes)
+  const out = allocate(bytes)
   let offset = 0
   let next = 0
   for (let i = 0; i < pieces.length; i++) {
