@@ -181,10 +181,10 @@ const cliFirstHandshake = async (env = process.env) => {
   }
 }
 
-/** Resident memory of a process now, in MB (Linux; undefined elsewhere or once it is gone). */
-const residentMb = (pid) => {
+/** Resident memory of a process now (VmRSS), or its peak so far (VmHWM), in MB (Linux; undefined elsewhere or once it is gone). */
+const residentMb = (pid, field = "VmRSS") => {
   try {
-    return Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))[1]) / 1024
+    return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))[1]) / 1024
   } catch {
     return undefined
   }
@@ -259,10 +259,16 @@ const cliPipe = async (lines, lineBytes, plain = false) => {
     })
     // the sender has its own copy of the descriptor
     fs.closeSync(stdin)
-    const [senderCode] = await Promise.all([new Promise((resolve) => sender.on("exit", resolve)), receiverExit])
+    // each CLI's peak resident memory, as the kernel counts it (VmHWM only grows): the last reading before it exits
+    const peak = { sender: undefined, receiver: undefined }
+    const watch = setInterval(() => {
+      peak.sender = residentMb(sender.pid, "VmHWM") ?? peak.sender
+      peak.receiver = residentMb(receiver.pid, "VmHWM") ?? peak.receiver
+    }, 25)
+    const [senderCode] = await Promise.all([new Promise((resolve) => sender.on("exit", resolve)), receiverExit]).finally(() => clearInterval(watch))
     const seconds = (performance.now() - t0) / 1000
     if (senderCode !== 0 || messages !== lines) throw new Error(`CLI pipe: ${messages} of ${lines} lines arrived (sender exit ${senderCode})`)
-    return { seconds, mbPerSec: (lines * lineBytes) / seconds / 1e6 }
+    return { seconds, mbPerSec: (lines * lineBytes) / seconds / 1e6, peakRssMb: peak }
   } finally {
     // a receiver left behind by a failed run must not hold its port or the machine
     if (receiver !== undefined && receiver.exitCode === null) receiver.kill()
@@ -353,7 +359,8 @@ record("v2Bulk", {
     sender: stats(bulk.map((r) => r.client.cpuUsPerMessage)),
     rawReceiver: stats(rawBulk.map((r) => r.server.cpuUsPerMessage)),
     rawSender: stats(rawBulk.map((r) => r.client.cpuUsPerMessage))
-  }
+  },
+  peakRssMb: { receiver: stats(bulk.map((r) => r.server.maxRssMb)), sender: stats(bulk.map((r) => r.client.maxRssMb)) }
 })
 
 log("latency ...")
@@ -413,6 +420,7 @@ record("cliPipe", {
   lineBytes: PIPE_LINE_BYTES,
   ...stats(pipes.map((p) => p.mbPerSec)),
   seconds: stats(pipes.map((p) => p.seconds)),
+  peakRssMb: { sender: stats(pipes.map((p) => p.peakRssMb.sender ?? NaN)), receiver: stats(pipes.map((p) => p.peakRssMb.receiver ?? NaN)) },
   plainSender: { ...stats(plainPipes.map((p) => p.mbPerSec)), seconds: stats(plainPipes.map((p) => p.seconds)) }
 })
 
@@ -480,6 +488,7 @@ const targets = [
     : []),
   [`CLI pipe, ${PIPE_LINES} lines of ${PIPE_LINE_BYTES} B, start to exit`, `${Math.round(results.cliPipe.median)} MB/s`, `the library's bulk, first ${mib(BULK_WINDOW)}: ${Math.round(results.v2Bulk.median)} MB/s (${Math.round((100 * results.cliPipe.median) / results.v2Bulk.median)}%)`, "report", true],
   ["  ... the sender without --json (the plain view)", `${Math.round(results.cliPipe.plainSender.median)} MB/s`, `with --json: ${Math.round(results.cliPipe.median)} MB/s`, "report", true],
+  ["  ... peak RSS with --json (recv / send)", pair(results.cliPipe.peakRssMb), `the library's bulk peers (${mib(BULK_COUNT)}): ${pair(results.v2Bulk.peakRssMb)}`, "report", true],
   [`CLI RSS, ${QUIET_MS / 1000} s after ${BURST_LINES} lines (recv / send)`, pair(results.cliQuietAfterBurst.quiet), `connected, before: ${pair(results.cliQuietAfterBurst.idle)}; at the burst's end: ${pair(results.cliQuietAfterBurst.burst)}`, "report", true]
 ]
 
