@@ -181,7 +181,10 @@ const cliFirstHandshake = async (env = process.env) => {
   }
 }
 
-/** Resident memory of a process now (VmRSS), or its peak so far (VmHWM), in MB (Linux; undefined elsewhere or once it is gone). */
+/**
+ * Resident memory of a process now (VmRSS), or its peak so far (VmHWM), in MB (Linux; undefined elsewhere or
+ * once it is gone).
+ */
 const residentMb = (pid, field = "VmRSS") => {
   try {
     return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))[1]) / 1024

@@ -58,7 +58,7 @@ const FILE_READ_BYTES = 512 * 1024
  * each: 2.97 against 2.51 s (reads of 256 KiB, 512 KiB and 1 MiB tried: 512 KiB gave all of the gain).
  * Pipes and terminals get process.stdin (a pipe holds 64 KiB at a time anyway).
  */
-export const standardInput = (): NodeJS.ReadableStream => {
+export const standardInput = (): PipeSource => {
   let file = false
   try {
     const stat = fs.fstatSync(0)
@@ -67,7 +67,18 @@ export const standardInput = (): NodeJS.ReadableStream => {
   } catch {
     // not expected (node puts /dev/null on a closed descriptor 0 at start): process.stdin, as before
   }
-  return file ? (new FileInput(0) as unknown as NodeJS.ReadableStream) : process.stdin
+  return file ? new FileInput(0) : process.stdin
+}
+
+/** What a pipe view reads its lines from: a stream's `data`, `end` and `error`, paused and resumed. */
+export interface PipeSource {
+  on(event: "data", listener: (chunk: Buffer) => void): unknown
+  on(event: "end", listener: () => void): unknown
+  on(event: "error", listener: (error: Error) => void): unknown
+  off(event: "data", listener: (chunk: Buffer) => void): unknown
+  off(event: "end", listener: () => void): unknown
+  pause(): unknown
+  resume(): unknown
 }
 
 /**
@@ -183,7 +194,7 @@ const pipeInput = (
   /** Says a problem as an `error` event (a refused line, unreadable input): it does not end the chat. */
   report: Report,
   setInterrupt: SetInterrupt,
-  input: NodeJS.ReadableStream,
+  input: PipeSource,
   stay: boolean,
   notices?: InputNotices
 ) =>
@@ -396,10 +407,10 @@ const pipeOutput = (
 ) => {
   const buffers = outputBuffers()
   const write = (events: ReadonlyArray<ChatEvent>) => {
-    let lent: Buffer | undefined
-    const output = render(events, (bytes) => (lent = buffers.allocate(bytes)))
+    let given: Buffer | undefined
+    const output = render(events, (bytes) => (given = buffers.allocate(bytes)))
     // a text that needed escapes after all was rendered the slow way: its buffer went unused
-    if (lent !== undefined && lent !== output) buffers.written(lent)
+    if (given !== undefined && given !== output) buffers.written(given)
     return writeNow(out, output, () => buffers.written(output))
   }
   // the highest id of a `sent` event given to the stream, and whether the chat's end has been given to it
@@ -446,7 +457,7 @@ const pipeOutput = (
 
 export const makeJsonView = (
   out: NodeJS.WritableStream,
-  input: NodeJS.ReadableStream = standardInput(),
+  input: PipeSource = standardInput(),
   options: PipeOptions = {}
 ): View => {
   const output = pipeOutput(out, toJsonLinesBytes)
@@ -462,7 +473,7 @@ export const EMPTY_INPUT_NOTICE = "Standard input ended before any line, so you 
 export const makePlainView = (
   out: NodeJS.WritableStream,
   style: Style,
-  input: NodeJS.ReadableStream = standardInput(),
+  input: PipeSource = standardInput(),
   options: PipeOptions = {}
 ): View => {
   const shown = dropRepeatedConnecting()

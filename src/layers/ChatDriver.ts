@@ -410,7 +410,10 @@ export const startChat = (
             case "Frames": {
               framesWaiting--
               round.framesHandled++
-              for (const f of input.frames) (roundBytes += f.length), (bytesWaiting -= f.length)
+              for (const f of input.frames) {
+                roundBytes += f.length
+                bytesWaiting -= f.length
+              }
               lastHeard = Date.now()
               for (const bytes of input.frames) {
                 if (result !== undefined) break
