@@ -22,9 +22,12 @@ import type { Transport } from "./services/Transport.js"
 export interface PeerOptions {
   /** "client" connects, "server" listens, "auto" does both and settles on one connection. */
   readonly mode: Mode
-  /** Where to listen (server, auto). Port 0 picks a free port (see the `listening` event). */
+  /**
+   * Where to listen (server, auto). Port 0 picks a free port (see the `listening` event). A port no socket can
+   * have (70000, -1, 1.5) is a caller's mistake: `open` dies saying so.
+   */
   readonly listen?: Endpoint
-  /** Whom to reach: required in client and auto mode (without it, `open` dies saying so). */
+  /** Whom to reach: required in client and auto mode, at a port from 1 to 65535 (else `open` dies saying so). */
   readonly target?: Endpoint
   /** How long client mode retries an unreachable target. Default 10 seconds. */
   readonly connectFor?: Duration.DurationInput

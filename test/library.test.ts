@@ -65,6 +65,31 @@ describe("p2pchat as a library", () => {
     })
   )
 
+  it.live("an address no socket can have dies saying which and why, in every mode that uses it (auto mode waited, silent, for good)", () =>
+    Effect.gen(function* () {
+      const network = yield* P2pchat.MemoryTransport.make
+      const stack = Layer.merge(Layer.succeed(P2pchat.Transport, network), P2pchat.protocolLayer())
+      const ok = { host: "127.0.0.1", port: 9 }
+      const cases: Array<[P2pchat.PeerOptions, string]> = [
+        [{ mode: "auto", listen: ok, target: { host: "127.0.0.1", port: 70_000 } }, "target.port 70000 is not a port: give a whole number from 1 to 65535"],
+        [{ mode: "client", target: { host: "127.0.0.1", port: 0 } }, "target.port 0 is not a port"],
+        [{ mode: "auto", listen: ok, target: { host: "127.0.0.1", port: "8000" as unknown as number } }, 'target.port "8000" is not a port'],
+        [{ mode: "server", listen: { host: "127.0.0.1", port: -1 } }, "listen.port -1 is not a port: give a whole number from 0 (any free port) to 65535"],
+        [{ mode: "auto", listen: { host: "127.0.0.1", port: 1.5 }, target: ok }, "listen.port 1.5 is not a port"],
+        [{ mode: "server", listen: { host: 8 as unknown as string, port: 1 } }, "listen.host must be a string, not 8"]
+      ]
+      for (const [options, said] of cases) {
+        const exit = yield* Effect.exit(
+          Effect.scoped(P2pchat.open({ ...options, connectFor: "3 seconds" }).pipe(Effect.provide(stack))).pipe(
+            Effect.timeoutFail({ duration: "1 second", onTimeout: () => new Error(`${JSON.stringify(options)}: no end in a second`) })
+          )
+        )
+        expect(exit._tag).toBe("Failure")
+        if (exit._tag === "Failure") expect(Cause.pretty(exit.cause)).toContain(said)
+      }
+    })
+  )
+
   it.effect("a failure reads as its sentence where a library user meets it: its message, Cause.pretty, a rejected promise", () =>
     Effect.gen(function* () {
       const network = yield* P2pchat.MemoryTransport.make

@@ -79,6 +79,18 @@ export const parseTarget = (input: string, defaultPort: number): Either.Either<E
 
 const isPort = Schema.is(Port)
 
+/**
+ * Why `endpoint` cannot be listened on (`listening`: port 0 allowed, "any free port") or connected to; undefined
+ * when it can. Said by name (`what`), for a caller who built it by hand.
+ */
+export const endpointProblem = (what: string, endpoint: Endpoint, listening: boolean): string | undefined => {
+  if (typeof endpoint.host !== "string") return `${what}.host must be a string, not ${showInput(String(endpoint.host))}`
+  const port: unknown = endpoint.port
+  if (isPort(port) || (listening && port === 0)) return undefined
+  const shown = typeof port === "string" ? quoteInput(port) : showInput(String(port))
+  return `${what}.port ${shown} is not a port: give a whole number from ${listening ? "0 (any free port)" : "1"} to 65535`
+}
+
 export const parsePort = (text: string): number | undefined => {
   const n = /^\d{1,5}$/.test(text) ? Number(text) : NaN
   return isPort(n) ? n : undefined

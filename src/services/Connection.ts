@@ -1,6 +1,6 @@
 import { Clock, Data, Deferred, Duration, Effect, Either, ExecutionStrategy, Exit, FiberSet, Random, Schedule, Scope } from "effect"
 import { concatBytes } from "../domain/bytes.js"
-import { compareEndpoints, type Endpoint, formatEndpoint, isWildcard } from "../domain/address.js"
+import { compareEndpoints, type Endpoint, endpointProblem, formatEndpoint, isWildcard } from "../domain/address.js"
 import { ConnectError, describeError, type ListenError, TransportError } from "../domain/errors.js"
 import { type ChatEvent, event } from "../domain/events.js"
 import { seconds } from "../domain/text.js"
@@ -111,6 +111,12 @@ export const establish = <A, E>(
     // TypeError from deep inside, "Cannot read properties of undefined")
     if (options.mode !== "server" && options.target === undefined)
       return yield* Effect.dieMessage(`mode "${options.mode}" needs a target: the peer's { host, port }`)
+    // node throws on a port out of range: in auto mode, from inside the race with the listener, which went on
+    // waiting for a peer, in silence, for good
+    const problem =
+      (options.mode !== "client" ? endpointProblem("listen", options.local, true) : undefined) ??
+      (options.target !== undefined && options.mode !== "server" ? endpointProblem("target", options.target, false) : undefined)
+    if (problem !== undefined) return yield* Effect.dieMessage(problem)
     const transport = yield* Transport
     const peerOf = (c: Conn) => formatEndpoint(c.remote)
 
