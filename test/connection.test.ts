@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { isIP } from "node:net"
-import { Effect } from "effect"
+import { Cause, Effect } from "effect"
 import { type Endpoint, isWildcard } from "../src/domain/address.js"
 import { ConnectError } from "../src/domain/errors.js"
 import type { ChatEvent } from "../src/domain/events.js"
@@ -155,6 +155,34 @@ describe("auto mode, a target that cannot be reached", () => {
         expect(rejected).toEqual(
           said ? [expect.objectContaining({ role: "connector", peer: "10.0.0.9:8000", reason: expect.stringMatching(/^Could not reach 10\.0\.0\.9:8000: /) })] : []
         )
+      })
+    )
+  }
+})
+
+describe("auto mode, a bug on one side of the race", () => {
+  // the lower side races its connection against its listener's; the higher side its connection (once the target
+  // speaks) against its listener's. A defect there used to wait for the other side: a peer that never came.
+  for (const [side, target] of [
+    ["the lower side", { host: "10.0.0.9", port: 9000 }],
+    ["the higher side", { host: "10.0.0.9", port: 7000 }]
+  ] as const) {
+    it.live(`${side}: a defect in connecting ends the run at once, with the defect`, () =>
+      Effect.gen(function* () {
+        const network = yield* MemoryTransport.make
+        const buggy: Transport["Type"] = { ...machine(network, "10.0.0.1"), connect: () => Effect.die(new RangeError("a bug in connect")) }
+        const exit = yield* establish({
+          mode: "auto",
+          local: { host: "10.0.0.1", port: 8000 },
+          target,
+          connectFor: "1 second",
+          handshakeTimeout: "1 second",
+          handshake,
+          emit: () => Effect.void,
+          describe: () => "turned away"
+        }).pipe(Effect.scoped, Effect.provideService(Transport, buggy), Effect.timeoutFail({ duration: "2 seconds", onTimeout: () => "still waiting" }), Effect.exit)
+        expect(exit._tag).toBe("Failure")
+        if (exit._tag === "Failure") expect(Cause.squash(exit.cause)).toEqual(new RangeError("a bug in connect"))
       })
     )
   }

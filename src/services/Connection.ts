@@ -1,4 +1,4 @@
-import { Clock, Data, Deferred, Duration, Effect, Either, ExecutionStrategy, Exit, FiberSet, Random, Schedule, Scope } from "effect"
+import { Cause, Clock, Data, Deferred, Duration, Effect, Either, ExecutionStrategy, Exit, Fiber, FiberSet, Random, Schedule, Scope } from "effect"
 import { concatBytes } from "../domain/bytes.js"
 import { compareEndpoints, type Endpoint, endpointProblem, formatEndpoint, isWildcard } from "../domain/address.js"
 import { ConnectError, describeError, type ListenError, TransportError } from "../domain/errors.js"
@@ -101,6 +101,32 @@ const onFirstBytes = (conn: Conn, first: Effect.Effect<void>, mayBegin?: (bytes:
   const head = (chunks: ReadonlyArray<Uint8Array>) => (chunks.length === 1 ? chunks[0] : concatBytes(...chunks.slice(0, 4)))
   if (readAtLeast) watched.readAtLeast = (bytes) => Effect.tap(readAtLeast(bytes), (chunks) => once(head(chunks)))
   return watched
+}
+
+/**
+ * `Effect.race`, but a defect on either side ends the race at once, the other side interrupted. After a failure
+ * `race` waits for the other side, and in auto mode that is a listener waiting for a peer: a bug in connecting
+ * (node's RangeError for a port out of range, say) left the chat waiting, in silence, for good.
+ */
+const raceUnlessDefect = <A, E, R, A2, E2, R2>(
+  left: Effect.Effect<A, E, R>,
+  right: Effect.Effect<A2, E2, R2>
+): Effect.Effect<A | A2, E | E2, R | R2> => {
+  const settle = <X, EX, Y, EY>(
+    exit: Exit.Exit<X, EX>,
+    other: Fiber.Fiber<Y, EY>,
+    leftFirst: boolean
+  ): Effect.Effect<X | Y, EX | EY> =>
+    Exit.isSuccess(exit) || Cause.isDie(exit.cause)
+      ? Effect.zipRight(Fiber.interrupt(other), exit)
+      : // as race: the other side may still win; both failed, both causes
+        Effect.mapErrorCause(Fiber.join(other), (cause) =>
+          leftFirst ? Cause.parallel(exit.cause, cause) : Cause.parallel(cause, exit.cause)
+        )
+  return Effect.raceWith(left, right, {
+    onSelfDone: (exit, other) => settle(exit, other, true),
+    onOtherDone: (exit, other) => settle(exit, other, false)
+  })
 }
 
 export const establish = <A, E>(
@@ -289,7 +315,7 @@ export const establish = <A, E>(
                   return { conn: inc, role: "listener" as const, accepted: true }
                 })
               )
-              picked = yield* Effect.race(
+              picked = yield* raceUnlessDefect(
                 Effect.map(outgoing, (conn) => ({ conn, role: "connector" as const, accepted: false })),
                 incoming
               )
@@ -309,7 +335,7 @@ export const establish = <A, E>(
                   return out
                 })
               ).pipe(Effect.retry(retryForever))
-              picked = yield* Effect.race(
+              picked = yield* raceUnlessDefect(
                 Effect.map(outgoing, (conn) => ({ conn, role: "connector" as const, accepted: false })),
                 Effect.map(inChildScope(listener.accept), (conn) => ({ conn, role: "listener" as const, accepted: true }))
               )
