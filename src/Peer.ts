@@ -12,6 +12,8 @@ import {
 } from "./domain/errors.js"
 import { type ChatEvent, event } from "./domain/events.js"
 import { HEADER_BYTES } from "./domain/frame.js"
+import { MIN_HEARTBEAT_MS } from "./domain/session.js"
+import { showInput } from "./domain/text.js"
 import { startChat } from "./layers/ChatDriver.js"
 import type { ChatHandle, ReadGate } from "./services/Chat.js"
 import { establish, type Mode } from "./services/Connection.js"
@@ -33,7 +35,7 @@ export interface PeerOptions {
   readonly connectFor?: Duration.DurationInput
   /** Deadline for one peer's handshake. Default 10 seconds. */
   readonly handshakeTimeout?: Duration.DurationInput
-  /** Idle time before a heartbeat (v2); silence for 3x this ends the chat. Default 5 s; 0 turns it off. */
+  /** Idle time before a heartbeat (v2); silence for 3x this ends the chat. Default 5 s; 0 turns it off; else at least 100. */
   readonly heartbeatMs?: number
   /**
    * Called with every batch of events, in order, as they happen (the terminal and JSON views use this). The
@@ -98,6 +100,13 @@ export const open = (
   options: PeerOptions
 ): Effect.Effect<PeerSession, OpenError, Transport | Framing | Handshake | Scope.Scope> =>
   Effect.gen(function* () {
+    // a caller's mistake, said as one: 1 (a second, meant?) would beat every millisecond and take 3 ms without a
+    // frame for a peer gone
+    const heartbeatMs = options.heartbeatMs ?? 5_000
+    if (heartbeatMs !== 0 && !(Number.isFinite(heartbeatMs) && heartbeatMs >= MIN_HEARTBEAT_MS))
+      return yield* Effect.dieMessage(
+        `heartbeatMs ${showInput(String(heartbeatMs))} is no heartbeat: give 0 (off) or at least ${MIN_HEARTBEAT_MS} ms (silence for 3 of them ends the chat)`
+      )
     const framing = yield* Framing
     const handshake = yield* Handshake
     // Our own replay of recent events rather than PubSub's `replay` option: a PubSub replay window keeps the
@@ -167,7 +176,7 @@ export const open = (
         suite: info.suite
       })
     ])
-    const chat = yield* startChat(framed, session, { emit, heartbeatMs: options.heartbeatMs ?? 5_000, readGate })
+    const chat = yield* startChat(framed, session, { emit, heartbeatMs, readGate })
     const events = Stream.unwrapScoped(
       Effect.gen(function* () {
         const lag = { events: 0, units: 0 }

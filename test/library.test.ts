@@ -90,6 +90,23 @@ describe("p2pchat as a library", () => {
     })
   )
 
+  it.live("a heartbeat too short to tell silence from a slow frame dies saying so (1 would take 3 ms without a frame for a peer gone)", () =>
+    Effect.gen(function* () {
+      const network = yield* P2pchat.MemoryTransport.make
+      const stack = Layer.merge(Layer.succeed(P2pchat.Transport, network), P2pchat.protocolLayer())
+      for (const heartbeatMs of [1, 99, -5, Number.NaN, Number.POSITIVE_INFINITY]) {
+        const exit = yield* Effect.exit(
+          Effect.scoped(P2pchat.open({ mode: "server", listen: { host: "h", port: 0 }, heartbeatMs }).pipe(Effect.provide(stack))).pipe(
+            Effect.timeoutFail({ duration: "1 second", onTimeout: () => new Error(`heartbeatMs ${heartbeatMs}: no end in a second`) })
+          )
+        )
+        expect(exit._tag).toBe("Failure")
+        if (exit._tag === "Failure")
+          expect(Cause.pretty(exit.cause)).toContain(`heartbeatMs ${heartbeatMs} is no heartbeat: give 0 (off) or at least 100 ms`)
+      }
+    })
+  )
+
   it.effect("a failure reads as its sentence where a library user meets it: its message, Cause.pretty, a rejected promise", () =>
     Effect.gen(function* () {
       const network = yield* P2pchat.MemoryTransport.make

@@ -5,7 +5,7 @@ import { DEFAULT_PORT, type Endpoint, formatEndpoint, isLinkLocal, isValidHost, 
 import { addressesOf, routeAddress } from "../layers/NodeAddresses.js"
 import { UsageError } from "../domain/errors.js"
 import { showInput } from "../domain/text.js"
-import type { ProtocolName } from "../domain/session.js"
+import { MIN_HEARTBEAT_MS, type ProtocolName } from "../domain/session.js"
 import type { Mode } from "../services/Connection.js"
 
 /** The raw flags as @effect/cli parsed them (types only, no meaning yet). */
@@ -129,8 +129,7 @@ const checkPort = (flag: string, value: number, allowZero: boolean) =>
 
 const MODES: Record<number, Mode> = { 0: "auto", 1: "client", 2: "server" }
 
-/** Shortest heartbeat interval the CLI takes (0 aside): the chat ends after three of silence. */
-const MIN_HEARTBEAT_SECONDS = 0.1
+const MIN_HEARTBEAT_SECONDS = MIN_HEARTBEAT_MS / 1000
 
 /**
  * Turns flags into a Config or one clear sentence. `askTarget` is called only when a target is needed and

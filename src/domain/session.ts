@@ -5,6 +5,9 @@ export type ProtocolName = "seed" | "v2"
 /** Who opened the TCP connection. The listener speaks first in both protocols. */
 export type Role = "connector" | "listener"
 
+/** The shortest heartbeat interval taken (0, off, aside): silence for three of them ends a chat. */
+export const MIN_HEARTBEAT_MS = 100
+
 /** What the users must see once the handshake is done. */
 export interface HandshakeInfo {
   readonly protocol: ProtocolName
