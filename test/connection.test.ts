@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { isIP } from "node:net"
-import { Cause, Effect } from "effect"
+import { Cause, Effect, Fiber } from "effect"
 import { type Endpoint, isWildcard } from "../src/domain/address.js"
 import { ConnectError } from "../src/domain/errors.js"
 import type { ChatEvent } from "../src/domain/events.js"
@@ -186,4 +186,38 @@ describe("auto mode, a bug on one side of the race", () => {
       })
     )
   }
+})
+
+describe("server mode, a bug in one connection's handshake", () => {
+  it.live("is said as that connection's rejection, and the listener goes on to the next", () =>
+    Effect.gen(function* () {
+      const network = yield* MemoryTransport.make
+      const events: Array<ChatEvent> = []
+      let calls = 0
+      const buggy = (conn: Conn, role: Role) => (++calls === 1 ? Effect.die(new TypeError("a bug in the handshake")) : handshake(conn, role))
+      const server = yield* Effect.fork(
+        establish({
+          mode: "server",
+          local: { host: "10.0.0.1", port: 8000 },
+          connectFor: "1 second",
+          handshakeTimeout: "1 second",
+          handshake: buggy,
+          emit: (e) => Effect.sync(() => void events.push(e)),
+          describe: () => "turned away"
+        }).pipe(Effect.map(({ role }) => role), Effect.scoped, Effect.provideService(Transport, network))
+      )
+      yield* Effect.sleep("20 millis")
+      const client = (n: number) =>
+        Effect.scoped(Effect.flatMap(network.connect({ host: "10.0.0.1", port: 8000 }), (conn) => Effect.zipRight(conn.read, conn.write(Uint8Array.of(n)))))
+      yield* Effect.exit(client(1).pipe(Effect.timeout("500 millis")))
+      yield* client(2)
+      expect(yield* Fiber.join(server).pipe(Effect.timeout("2 seconds"))).toBe("listener")
+      expect(events.filter((e) => e._tag === "rejected")).toEqual([
+        expect.objectContaining({
+          role: "listener",
+          reason: "p2pchat hit an internal error in its handshake (TypeError: a bug in the handshake); please report it"
+        })
+      ])
+    })
+  )
 })

@@ -1,7 +1,7 @@
 import { Cause, Clock, Data, Deferred, Duration, Effect, Either, ExecutionStrategy, Exit, Fiber, FiberSet, Random, Schedule, Scope } from "effect"
 import { concatBytes } from "../domain/bytes.js"
 import { compareEndpoints, type Endpoint, endpointProblem, formatEndpoint, isWildcard } from "../domain/address.js"
-import { ConnectError, describeError, type ListenError, TransportError } from "../domain/errors.js"
+import { ConnectError, describeError, internalError, type ListenError, TransportError } from "../domain/errors.js"
 import { type ChatEvent, event } from "../domain/events.js"
 import { seconds } from "../domain/text.js"
 import type { Role } from "../domain/session.js"
@@ -201,6 +201,18 @@ export const establish = <A, E>(
               }),
               Effect.onExit((exit) =>
                 Exit.isSuccess(exit) ? Effect.void : Effect.zipRight(conn.close, Scope.close(child, Exit.void))
+              ),
+              // a bug of ours in one connection's handshake is said as its rejection, and the listener waits on:
+              // its fiber's defect used to vanish without a word (the peer read a closed connection)
+              Effect.catchAllDefect((defect) =>
+                options.emit(
+                  event({
+                    _tag: "rejected",
+                    peer: peerOf(conn),
+                    reason: `p2pchat hit an internal error in its handshake (${internalError(defect).detail}); please report it`,
+                    role: "listener"
+                  })
+                )
               ),
               Effect.ignore,
               Effect.ensuring(permits.release(1))
