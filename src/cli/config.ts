@@ -1,7 +1,7 @@
-import { Effect, Either, Option, Schema } from "effect"
+import { Effect, Either, Option } from "effect"
 import { isIP } from "node:net"
 import * as os from "node:os"
-import { DEFAULT_PORT, type Endpoint, formatEndpoint, isLinkLocal, isValidHost, isWildcard, parseTarget, Port } from "../domain/address.js"
+import { DEFAULT_PORT, type Endpoint, fitsPort, formatEndpoint, isLinkLocal, isValidHost, isWildcard, parseTarget } from "../domain/address.js"
 import { addressesOf, routeAddress } from "../layers/NodeAddresses.js"
 import { UsageError } from "../domain/errors.js"
 import { showInput } from "../domain/text.js"
@@ -123,7 +123,7 @@ export const notAPort = (flag: string, value: string, min: 0 | 1) =>
 export const notAMode = (flag: string, value: string) => `${flag} ${value} is not a mode: use 0 (auto), 1 (client) or 2 (server).`
 
 const checkPort = (flag: string, value: number, allowZero: boolean) =>
-  Schema.is(Port)(value) || (allowZero && value === 0)
+  fitsPort(value, allowZero)
     ? Effect.succeed(value)
     : Effect.fail(usage(notAPort(flag, String(value), allowZero ? 0 : 1)))
 

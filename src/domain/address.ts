@@ -79,6 +79,9 @@ export const parseTarget = (input: string, defaultPort: number): Either.Either<E
 
 const isPort = Schema.is(Port)
 
+/** A port to connect to (1-65535), or when `listening` one to listen on (0 too: any free port). */
+export const fitsPort = (port: unknown, listening: boolean): boolean => isPort(port) || (listening && port === 0)
+
 /**
  * Why `endpoint` cannot be listened on (`listening`: port 0 allowed, "any free port") or connected to; undefined
  * when it can. Said by name (`what`), for a caller who built it by hand.
@@ -86,7 +89,7 @@ const isPort = Schema.is(Port)
 export const endpointProblem = (what: string, endpoint: Endpoint, listening: boolean): string | undefined => {
   if (typeof endpoint.host !== "string") return `${what}.host must be a string, not ${showInput(String(endpoint.host))}`
   const port: unknown = endpoint.port
-  if (isPort(port) || (listening && port === 0)) return undefined
+  if (fitsPort(port, listening)) return undefined
   const shown = typeof port === "string" ? quoteInput(port) : showInput(String(port))
   return `${what}.port ${shown} is not a port: give a whole number from ${listening ? "0 (any free port)" : "1"} to 65535`
 }
