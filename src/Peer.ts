@@ -31,9 +31,9 @@ export interface PeerOptions {
   readonly listen?: Endpoint
   /** Whom to reach: required in client and auto mode, at a port from 1 to 65535 (else `open` dies saying so). */
   readonly target?: Endpoint
-  /** How long client mode retries an unreachable target. Default 10 seconds. */
+  /** How long client mode retries an unreachable target: 0 tries once, Infinity for good. Default 10 seconds. */
   readonly connectFor?: Duration.DurationInput
-  /** Deadline for one peer's handshake. Default 10 seconds. */
+  /** Deadline for one peer's handshake: more than 0, and finite. Default 10 seconds. */
   readonly handshakeTimeout?: Duration.DurationInput
   /** Idle time before a heartbeat (v2); silence for 3x this ends the chat. Default 5 s; 0 turns it off; else at least 100. */
   readonly heartbeatMs?: number

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Effect, Layer, Stream } from "effect"
+import { Cause, Duration, Effect, Layer, Stream } from "effect"
 import { execFile, spawn } from "node:child_process"
 import * as net from "node:net"
 import * as path from "node:path"
@@ -104,6 +104,55 @@ describe("p2pchat as a library", () => {
         if (exit._tag === "Failure")
           expect(Cause.pretty(exit.cause)).toContain(`heartbeatMs ${heartbeatMs} is no heartbeat: give 0 (off) or at least 100 ms`)
       }
+    })
+  )
+
+  it.live("a duration option that is none, or out of range, dies naming it (Effect's word was \"Invalid DurationInput\"; 0 rejected every peer)", () =>
+    Effect.gen(function* () {
+      const network = yield* P2pchat.MemoryTransport.make
+      const stack = Layer.merge(Layer.succeed(P2pchat.Transport, network), P2pchat.protocolLayer())
+      const cases: Array<[Partial<P2pchat.PeerOptions>, string]> = [
+        [{ handshakeTimeout: "ten seconds" as Duration.DurationInput }, 'handshakeTimeout "ten seconds" is not a duration: give more than 0 (not Infinity)'],
+        [{ handshakeTimeout: 0 }, "handshakeTimeout 0 is out of range"],
+        [{ handshakeTimeout: "0 millis" }, 'handshakeTimeout "0 millis" is out of range'],
+        [{ handshakeTimeout: Number.POSITIVE_INFINITY }, "handshakeTimeout Infinity is out of range"],
+        [{ handshakeTimeout: Duration.infinity }, "handshakeTimeout"],
+        [{ connectFor: Number.NaN }, "connectFor NaN is not a duration: give 0 or more, such as"],
+        [{ connectFor: -5 }, "connectFor -5 is out of range"],
+        [{ connectFor: "-1 seconds" }, 'connectFor "-1 seconds" is out of range'],
+        [{ connectFor: { seconds: 3 } as unknown as Duration.DurationInput }, "connectFor [object Object] is not a duration"]
+      ]
+      for (const [options, said] of cases) {
+        const exit = yield* Effect.exit(
+          Effect.scoped(P2pchat.open({ mode: "server", listen: { host: "h", port: 0 }, ...options }).pipe(Effect.provide(stack))).pipe(
+            Effect.timeoutFail({ duration: "1 second", onTimeout: () => new Error(`${JSON.stringify(options)}: no end in a second`) })
+          )
+        )
+        expect(exit._tag).toBe("Failure")
+        if (exit._tag === "Failure") expect(Cause.pretty(exit.cause)).toContain(said)
+      }
+    })
+  )
+
+  it.live("connectFor 0 tries once, and Infinity keeps trying until the peer is there", () =>
+    Effect.gen(function* () {
+      const network = yield* P2pchat.MemoryTransport.make
+      const stack = Layer.merge(Layer.succeed(P2pchat.Transport, network), P2pchat.protocolLayer())
+      const target = { host: "127.0.0.1", port: 7 }
+      const once = yield* Effect.exit(Effect.scoped(P2pchat.open({ mode: "client", target, connectFor: 0 }).pipe(Effect.provide(stack))))
+      expect(once._tag === "Failure" && Cause.pretty(once.cause)).toContain("refused")
+      const server = Effect.gen(function* () {
+        yield* Effect.sleep("1200 millis")
+        const s = yield* P2pchat.open({ mode: "server", listen: target })
+        yield* s.leave()
+        return yield* s.outcome
+      }).pipe(Effect.scoped, Effect.provide(stack))
+      const client = Effect.gen(function* () {
+        const c = yield* P2pchat.open({ mode: "client", target, connectFor: Duration.infinity })
+        return yield* c.outcome
+      }).pipe(Effect.scoped, Effect.provide(stack))
+      const [, outcome] = yield* Effect.all([server, client], { concurrency: 2 })
+      expect(outcome._tag).toBe("PeerLeft")
     })
   )
 

@@ -1,6 +1,7 @@
 import { Cause, Clock, Data, Deferred, Duration, Effect, Either, ExecutionStrategy, Exit, Fiber, FiberSet, Random, Schedule, Scope } from "effect"
 import { concatBytes } from "../domain/bytes.js"
 import { compareEndpoints, type Endpoint, endpointProblem, formatEndpoint, isWildcard } from "../domain/address.js"
+import { durationProblem } from "../domain/duration.js"
 import { ConnectError, describeError, internalError, type ListenError, TransportError } from "../domain/errors.js"
 import { type ChatEvent, event } from "../domain/events.js"
 import { seconds } from "../domain/text.js"
@@ -141,7 +142,10 @@ export const establish = <A, E>(
     // waiting for a peer, in silence, for good
     const problem =
       (options.mode !== "client" ? endpointProblem("listen", options.local, true) : undefined) ??
-      (options.target !== undefined && options.mode !== "server" ? endpointProblem("target", options.target, false) : undefined)
+      (options.target !== undefined && options.mode !== "server" ? endpointProblem("target", options.target, false) : undefined) ??
+      // a connection attempt may retry for good, but a handshake must end: with none, one silent peer holds a client
+      durationProblem("connectFor", options.connectFor, { zero: true, infinite: true }) ??
+      durationProblem("handshakeTimeout", options.handshakeTimeout, { zero: false, infinite: false })
     if (problem !== undefined) return yield* Effect.dieMessage(problem)
     const transport = yield* Transport
     const peerOf = (c: Conn) => formatEndpoint(c.remote)
