@@ -509,6 +509,35 @@ describe("a whole chat over the in-memory transport", () => {
     })
   )
 
+  it.scopedLive("a bug that throws in a heartbeat sealed while the view waits ends the chat the same way (the ticker died unheard)", () =>
+    Effect.gen(function* () {
+      const { fc, sc, fl, sl } = yield* handshaken
+      const heartbeatMs = 100
+      // only the first heartbeat throws: the one the ticker seals while the view holds the loop
+      let beats = 0
+      const broken = new Proxy(sl, {
+        get: (target, key) =>
+          key === "heartbeat"
+            ? (...args: Array<unknown>) => {
+                if (beats++ === 0) throw new RangeError("a heartbeat bug")
+                return (target.heartbeat as (...a: Array<unknown>) => unknown)(...args)
+              }
+            : Reflect.get(target, key, target)
+      })
+      const gate = yield* Deferred.make<void>()
+      const chat = yield* startChat(fl, broken, {
+        emit: (es) => (es.some((e) => e._tag === "message") ? Deferred.await(gate) : Effect.void),
+        heartbeatMs
+      })
+      yield* fc.writeFrames(sc.send("1", "held by the view").frames)
+      for (let i = 0; i < 100 && beats === 0; i++) yield* Effect.sleep(10)
+      expect(beats).toBe(1)
+      yield* Deferred.succeed(gate, undefined)
+      const outcome = yield* chat.outcome.pipe(Effect.timeout("2 seconds"))
+      expect(outcome).toMatchObject({ _tag: "Failed", error: { _tag: "InternalError", detail: "RangeError: a heartbeat bug" } })
+    })
+  )
+
   it.scopedLive("v2: garbage after a valid handshake ends the chat with a clear error; what came before is kept", () =>
     Effect.gen(function* () {
       const { fc, sc, chat, events } = yield* chatWithRawPeer

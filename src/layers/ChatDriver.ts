@@ -140,8 +140,8 @@ export const startChat = (
       framesWaiting < READ_AHEAD_BATCHES &&
       bytesWaiting < READ_AHEAD_BYTES &&
       !(readHeld = gate !== undefined && gate.holds(receiptsWait()))
-    // how the reader and the writer stop: a failure, or a bug (rather than leaving the loop waiting for input),
-    // ends the chat's input with that error
+    // how the reader, the writer and the heartbeat ticker stop: a failure, or a bug (rather than leaving the loop
+    // waiting for input, or the peer for a heartbeat), ends the chat's input with that error
     const endsInput = (effect: Effect.Effect<never, ChatError>): Effect.Effect<boolean> =>
       effect.pipe(
         Effect.catchAll((error) => inputs.offer({ _tag: "ReadEnd", error })),
@@ -260,7 +260,7 @@ export const startChat = (
                 return Effect.void
               })
             )
-          )
+          ).pipe(endsInput)
         )
 
       // a write is done: its bytes no longer count as unsent, and the session may reuse its frames' memory
