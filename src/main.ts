@@ -98,8 +98,9 @@ const chat = (config: Config, view: View) =>
       mode: config.mode,
       listen: config.listen,
       ...(config.target ? { target: config.target } : {}),
-      connectFor: `${config.waitSeconds} seconds`,
-      handshakeTimeout: `${config.handshakeTimeoutSeconds} seconds`,
+      // milliseconds as numbers: a string reads "1e-7 seconds" for --wait 0.0000001, which is no duration to Effect
+      connectFor: config.waitSeconds * 1000,
+      handshakeTimeout: config.handshakeTimeoutSeconds * 1000,
       heartbeatMs: config.heartbeatSeconds * 1000,
       onEvents: (events) =>
         Effect.suspend(() => {

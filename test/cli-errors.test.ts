@@ -236,6 +236,14 @@ describe("network failures: one clear sentence and exit code 1", () => {
     expect(r.stderr).toBe(`p2pchat: Could not reach 127.0.0.1:${port}: nobody is listening there (connection refused).\n`)
   })
 
+  // `${seconds} seconds` reads "1e-7 seconds", which Effect's durations do not parse
+  it.each(["0.0000001", "1e-7"])("--wait %s, a time that JavaScript writes with an exponent, is taken (it was an internal error)", async (value) => {
+    const port = await freePort()
+    const r = await run(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`, "--wait", value])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(new RegExp(`^p2pchat: Could not reach 127\\.0\\.0\\.1:${port}( in 0\\.\\d s of trying \\(--wait\\))?: nobody is listening there \\(connection refused\\)\\.\n$`))
+  })
+
   it("a host name that does not resolve", async () => {
     const r = await run(["-i", "127.0.0.1", "-m", "1", "-t", "no-such-host.invalid", "--wait", "0"])
     expect(r.code).toBe(1)
