@@ -53,86 +53,57 @@ describe("p2pchat as a library", () => {
     })
   )
 
-  it.effect("client and auto mode without a target die saying what is missing", () =>
+  /** `open` with these options, over an in-memory network of its own, ends within a second in a defect that says `said`. */
+  const diesSaying = (options: P2pchat.PeerOptions, said: string) =>
     Effect.gen(function* () {
       const network = yield* P2pchat.MemoryTransport.make
       const stack = Layer.merge(Layer.succeed(P2pchat.Transport, network), P2pchat.protocolLayer())
-      for (const mode of ["client", "auto"] as const) {
-        const exit = yield* Effect.exit(Effect.scoped(P2pchat.open({ mode }).pipe(Effect.provide(stack))))
-        expect(exit._tag).toBe("Failure")
-        if (exit._tag === "Failure") expect(Cause.pretty(exit.cause)).toContain(`mode "${mode}" needs a target`)
-      }
+      const exit = yield* Effect.exit(
+        Effect.scoped(P2pchat.open(options).pipe(Effect.provide(stack))).pipe(
+          Effect.timeoutFail({ duration: "1 second", onTimeout: () => new Error("open went on for a second") })
+        )
+      )
+      expect(exit._tag).toBe("Failure")
+      if (exit._tag === "Failure") expect(Cause.pretty(exit.cause)).toContain(said)
     })
+
+  it.live("client and auto mode without a target die saying what is missing", () =>
+    Effect.forEach(["client", "auto"] as const, (mode) => diesSaying({ mode }, `mode "${mode}" needs a target`))
   )
 
-  it.live("an address no socket can have dies saying which and why, in every mode that uses it (auto mode waited, silent, for good)", () =>
-    Effect.gen(function* () {
-      const network = yield* P2pchat.MemoryTransport.make
-      const stack = Layer.merge(Layer.succeed(P2pchat.Transport, network), P2pchat.protocolLayer())
-      const ok = { host: "127.0.0.1", port: 9 }
-      const cases: Array<[P2pchat.PeerOptions, string]> = [
-        [{ mode: "auto", listen: ok, target: { host: "127.0.0.1", port: 70_000 } }, "target.port 70000 is not a port: give a whole number from 1 to 65535"],
-        [{ mode: "client", target: { host: "127.0.0.1", port: 0 } }, "target.port 0 is not a port"],
-        [{ mode: "auto", listen: ok, target: { host: "127.0.0.1", port: "8000" as unknown as number } }, 'target.port "8000" is not a port'],
-        [{ mode: "server", listen: { host: "127.0.0.1", port: -1 } }, "listen.port -1 is not a port: give a whole number from 0 (any free port) to 65535"],
-        [{ mode: "auto", listen: { host: "127.0.0.1", port: 1.5 }, target: ok }, "listen.port 1.5 is not a port"],
-        [{ mode: "server", listen: { host: 8 as unknown as string, port: 1 } }, "listen.host must be a string, not 8"]
-      ]
-      for (const [options, said] of cases) {
-        const exit = yield* Effect.exit(
-          Effect.scoped(P2pchat.open({ ...options, connectFor: "3 seconds" }).pipe(Effect.provide(stack))).pipe(
-            Effect.timeoutFail({ duration: "1 second", onTimeout: () => new Error(`${JSON.stringify(options)}: no end in a second`) })
-          )
-        )
-        expect(exit._tag).toBe("Failure")
-        if (exit._tag === "Failure") expect(Cause.pretty(exit.cause)).toContain(said)
-      }
-    })
-  )
+  it.live("an address no socket can have dies saying which and why, in every mode that uses it (auto mode waited, silent, for good)", () => {
+    const ok = { host: "127.0.0.1", port: 9 }
+    const cases: Array<[P2pchat.PeerOptions, string]> = [
+      [{ mode: "auto", listen: ok, target: { host: "127.0.0.1", port: 70_000 } }, "target.port 70000 is not a port: give a whole number from 1 to 65535"],
+      [{ mode: "client", target: { host: "127.0.0.1", port: 0 } }, "target.port 0 is not a port"],
+      [{ mode: "auto", listen: ok, target: { host: "127.0.0.1", port: "8000" as unknown as number } }, 'target.port "8000" is not a port'],
+      [{ mode: "server", listen: { host: "127.0.0.1", port: -1 } }, "listen.port -1 is not a port: give a whole number from 0 (any free port) to 65535"],
+      [{ mode: "auto", listen: { host: "127.0.0.1", port: 1.5 }, target: ok }, "listen.port 1.5 is not a port"],
+      [{ mode: "server", listen: { host: 8 as unknown as string, port: 1 } }, "listen.host must be a string, not 8"]
+    ]
+    return Effect.forEach(cases, ([options, said]) => diesSaying({ ...options, connectFor: "3 seconds" }, said))
+  })
 
   it.live("a heartbeat too short to tell silence from a slow frame dies saying so (1 would take 3 ms without a frame for a peer gone)", () =>
-    Effect.gen(function* () {
-      const network = yield* P2pchat.MemoryTransport.make
-      const stack = Layer.merge(Layer.succeed(P2pchat.Transport, network), P2pchat.protocolLayer())
-      for (const heartbeatMs of [1, 99, -5, Number.NaN, Number.POSITIVE_INFINITY]) {
-        const exit = yield* Effect.exit(
-          Effect.scoped(P2pchat.open({ mode: "server", listen: { host: "h", port: 0 }, heartbeatMs }).pipe(Effect.provide(stack))).pipe(
-            Effect.timeoutFail({ duration: "1 second", onTimeout: () => new Error(`heartbeatMs ${heartbeatMs}: no end in a second`) })
-          )
-        )
-        expect(exit._tag).toBe("Failure")
-        if (exit._tag === "Failure")
-          expect(Cause.pretty(exit.cause)).toContain(`heartbeatMs ${heartbeatMs} is no heartbeat: give 0 (off) or at least 100 ms`)
-      }
-    })
+    Effect.forEach([1, 99, -5, Number.NaN, Number.POSITIVE_INFINITY], (heartbeatMs) =>
+      diesSaying({ mode: "server", listen: { host: "h", port: 0 }, heartbeatMs }, `heartbeatMs ${heartbeatMs} is no heartbeat: give 0 (off) or at least 100 ms`)
+    )
   )
 
-  it.live("a duration option that is none, or out of range, dies naming it (Effect's word was \"Invalid DurationInput\"; 0 rejected every peer)", () =>
-    Effect.gen(function* () {
-      const network = yield* P2pchat.MemoryTransport.make
-      const stack = Layer.merge(Layer.succeed(P2pchat.Transport, network), P2pchat.protocolLayer())
-      const cases: Array<[Partial<P2pchat.PeerOptions>, string]> = [
-        [{ handshakeTimeout: "ten seconds" as Duration.DurationInput }, 'handshakeTimeout "ten seconds" is not a duration: give more than 0 (not Infinity)'],
-        [{ handshakeTimeout: 0 }, "handshakeTimeout 0 is out of range"],
-        [{ handshakeTimeout: "0 millis" }, 'handshakeTimeout "0 millis" is out of range'],
-        [{ handshakeTimeout: Number.POSITIVE_INFINITY }, "handshakeTimeout Infinity is out of range"],
-        [{ handshakeTimeout: Duration.infinity }, "handshakeTimeout"],
-        [{ connectFor: Number.NaN }, "connectFor NaN is not a duration: give 0 or more, such as"],
-        [{ connectFor: -5 }, "connectFor -5 is out of range"],
-        [{ connectFor: "-1 seconds" }, 'connectFor "-1 seconds" is out of range'],
-        [{ connectFor: { seconds: 3 } as unknown as Duration.DurationInput }, "connectFor [object Object] is not a duration"]
-      ]
-      for (const [options, said] of cases) {
-        const exit = yield* Effect.exit(
-          Effect.scoped(P2pchat.open({ mode: "server", listen: { host: "h", port: 0 }, ...options }).pipe(Effect.provide(stack))).pipe(
-            Effect.timeoutFail({ duration: "1 second", onTimeout: () => new Error(`${JSON.stringify(options)}: no end in a second`) })
-          )
-        )
-        expect(exit._tag).toBe("Failure")
-        if (exit._tag === "Failure") expect(Cause.pretty(exit.cause)).toContain(said)
-      }
-    })
-  )
+  it.live("a duration option that is none, or out of range, dies naming it (Effect's word was \"Invalid DurationInput\"; 0 rejected every peer)", () => {
+    const cases: Array<[Partial<P2pchat.PeerOptions>, string]> = [
+      [{ handshakeTimeout: "ten seconds" as Duration.DurationInput }, 'handshakeTimeout "ten seconds" is not a duration: give more than 0 (not Infinity)'],
+      [{ handshakeTimeout: 0 }, "handshakeTimeout 0 is out of range"],
+      [{ handshakeTimeout: "0 millis" }, 'handshakeTimeout "0 millis" is out of range'],
+      [{ handshakeTimeout: Number.POSITIVE_INFINITY }, "handshakeTimeout Infinity is out of range"],
+      [{ handshakeTimeout: Duration.infinity }, "handshakeTimeout"],
+      [{ connectFor: Number.NaN }, "connectFor NaN is not a duration: give 0 or more, such as"],
+      [{ connectFor: -5 }, "connectFor -5 is out of range"],
+      [{ connectFor: "-1 seconds" }, 'connectFor "-1 seconds" is out of range'],
+      [{ connectFor: { seconds: 3 } as unknown as Duration.DurationInput }, "connectFor [object Object] is not a duration"]
+    ]
+    return Effect.forEach(cases, ([options, said]) => diesSaying({ mode: "server", listen: { host: "h", port: 0 }, ...options }, said))
+  })
 
   it.live("connectFor 0 tries once, and Infinity keeps trying until the peer is there", () =>
     Effect.gen(function* () {
