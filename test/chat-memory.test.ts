@@ -530,7 +530,7 @@ describe("a whole chat over the in-memory transport", () => {
         heartbeatMs
       })
       yield* fc.writeFrames(sc.send("1", "held by the view").frames)
-      for (let i = 0; i < 100 && beats === 0; i++) yield* Effect.sleep(10)
+      for (let i = 0; i < 300 && beats === 0; i++) yield* Effect.sleep(10)
       expect(beats).toBe(1)
       yield* Deferred.succeed(gate, undefined)
       const outcome = yield* chat.outcome.pipe(Effect.timeout("2 seconds"))
