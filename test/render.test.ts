@@ -7,6 +7,7 @@ import {
   dropRepeatedConnecting,
   fold,
   groupFingerprint,
+  breakable,
   hang,
   idList,
   localTime,
@@ -99,7 +100,7 @@ describe("the human views", () => {
   it("folding: rows within the width, every word kept in order, wide characters measured, long words whole", () => {
     const word = fc.oneof(
       fc.stringMatching(/^[a-z]{1,12}$/),
-      fc.constantFrom("漢字", "😀", "e\u0301", "https://example.com/a/long/path/that/fits/nowhere/at/all?x=1")
+      fc.constantFrom("漢字", "😀", "e\u0301", "https://example.com/a/long/path/that/fits/nowhere/at/all?x=1", "日本語の文章です。", "「かぎ括弧」と", "ラーメン、ちょっと")
     )
     fc.assert(
       fc.property(fc.array(word, { minLength: 1, maxLength: 40 }), fc.integer({ min: 20, max: 120 }), (words, columns) => {
@@ -107,25 +108,42 @@ describe("the human views", () => {
         const rows = hang(label, [[words.join(" "), colors.bold]], columns, stringWidth)
         const texts = rows.map((r) => withoutColour(r))
         expect(texts[0]!.startsWith(label)).toBe(true)
-        // the words, in order, nothing lost or added
-        expect(texts.map((t, i) => (i === 0 ? t.slice(label.length) : t)).join(" ").split(/ +/).filter((w) => w !== "")).toEqual(words)
+        const owns = texts.map((t, i) => (i === 0 ? t.slice(label.length) : t.trimStart()))
+        // the words, in order, nothing lost or added: each row goes on where the one before ended, after the space
+        // it broke at, or inside a word beside a Chinese or Japanese character
+        const text = words.join(" ")
+        let at = 0
+        const brokeInWord: Array<boolean> = []
+        for (const own of owns) {
+          const atSpace = text[at] === " "
+          if (atSpace) at++
+          brokeInWord.push(at > 0 && !atSpace)
+          if (at > 0 && !atSpace) {
+            expect(text[at - 1]! + own[0]!).toMatch(/[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\u3000-\u303f\uff01-\uff60]/u)
+            // kinsoku: no row starts with closing punctuation, a small kana or the prolonged sound mark, none ends opening
+            expect(own[0]).not.toMatch(/[、。」ょっーャ]/u)
+            expect(text[at - 1]).not.toBe("「")
+          }
+          expect(text.slice(at, at + own.length)).toBe(own)
+          at += own.length
+        }
+        expect(at).toBe(text.length)
         // a terminal too narrow to hang text under the label keeps one line, for the terminal to wrap
         if (columns - label.length < 24) {
           expect(rows).toHaveLength(1)
           return
         }
         for (const [i, t] of texts.entries()) {
-          const own = i === 0 ? t.slice(label.length) : t.trimStart()
           if (i > 0) expect(t).toMatch(/^ {16}\S/)
           // over the width only as one word that fits no row
-          if (stringWidth(t) > columns) expect(own.split(" ")).toHaveLength(1)
+          if (stringWidth(t) > columns) expect(breakable(owns[i]!)).toHaveLength(1)
           // each row opens and closes its own style
           if (i > 0) expect(rows[i]).toMatch(/^ {16}\x1b\[1m.*\x1b\[22m$/)
         }
-        // and no row could have taken the next row's first word
+        // and no row could have taken the next row's first word, or the first part of it a row may end after
         for (let i = 0; i + 1 < texts.length; i++) {
-          const next = texts[i + 1]!.trimStart().split(" ")[0]!
-          expect(stringWidth(texts[i]!) + 1 + stringWidth(next)).toBeGreaterThan(columns)
+          const next = breakable(owns[i + 1]!.split(" ")[0]!)[0]!
+          expect(stringWidth(texts[i]!) + (brokeInWord[i + 1] ? 0 : 1) + stringWidth(next)).toBeGreaterThan(columns)
         }
       }),
       { numRuns: 300 }

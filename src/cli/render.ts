@@ -206,15 +206,45 @@ export const cheapWidth = (displayWidth: DisplayWidth): DisplayWidth => {
 /** Some text and the style it is shown in. */
 export type Piece = readonly [text: string, style: (s: string) => string]
 
+/**
+ * Chinese and Japanese put no spaces between words, so a line may break beside any of their characters (UAX #14's
+ * class ID): ideographs, kana, their punctuation and fullwidth forms. Korean spaces its words; folding at spaces
+ * serves it.
+ */
+const IDEOGRAPHIC = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\u3000-\u303f\uff01-\uff60\uffe0-\uffe6]/u
+/** What may not start a row (closing punctuation, small kana, the prolonged sound mark) or end one (opening punctuation). */
+const NO_BREAK_BEFORE = /^[、。，．・：；？！）」』】〕〉》〙〗｝］ー々〻ゝゞヽヾぁぃぅぇぉっゃゅょゎゕゖァィゥェォッャュョヮヵヶ〜～…‥,.:;!?)\]}’”]/u
+const NO_BREAK_AFTER = /[（「『【〔〈《〘〖｛［(\[{‘“]$/u
+
+/** `word` (no spaces) cut where a row may end inside it: beside Chinese or Japanese characters; other words stay whole. */
+export const breakable = (word: string): Array<string> => {
+  if (!IDEOGRAPHIC.test(word)) return [word]
+  const parts: Array<string> = []
+  let part = ""
+  let previous = ""
+  for (const cluster of clustersOf(word)) {
+    const besideIdeographic = IDEOGRAPHIC.test(previous) || IDEOGRAPHIC.test(cluster)
+    if (part !== "" && besideIdeographic && !NO_BREAK_BEFORE.test(cluster) && !NO_BREAK_AFTER.test(previous)) {
+      parts.push(part)
+      part = ""
+    }
+    part += cluster
+    previous = cluster
+  }
+  parts.push(part)
+  return parts
+}
+
 /** Least room for text beside a label: on a narrower terminal, folding under the label would leave a column of words. */
 const LEAST_HANGING = 24
 
 /**
  * `pieces` after `label`, folded at spaces to a terminal `columns` wide, the rows after the first indented to
  * the label's width: the terminal broke a message anywhere ("that w" / "ill need") and went on under the
- * label. A word that does not fit on a row of its own is left whole for the terminal to wrap (a link or a key
- * stays one piece to copy); a terminal too narrow for the indent gets one line, as before. Each row styles its
- * pieces separately, so a row never ends inside a style.
+ * label. Chinese and Japanese text, which has no spaces, folds beside its characters (`breakable`). A word that
+ * does not fit on a row of its own is left whole for the terminal to wrap (a link or a key stays one piece to
+ * copy); a terminal too narrow for the indent gets one line, as before. Each row styles its pieces separately, so
+ * a row never ends inside a style.
  */
 export const hang = (
   label: string,
@@ -236,18 +266,20 @@ export const hang = (
         spaces.push([token, style])
         continue
       }
-      const gap = spaces.reduce((n, [s]) => n + s.length, 0)
-      const w = width(token)
-      if (used > 0 && used + gap + w > room) {
-        rows.push([])
-        used = 0
-      } else {
-        rows[rows.length - 1]!.push(...spaces)
-        used += gap
+      for (const unit of breakable(token)) {
+        const gap = spaces.reduce((n, [s]) => n + s.length, 0)
+        const w = width(unit)
+        if (used > 0 && used + gap + w > room) {
+          rows.push([])
+          used = 0
+        } else {
+          rows[rows.length - 1]!.push(...spaces)
+          used += gap
+        }
+        used += w
+        spaces = []
+        rows[rows.length - 1]!.push([unit, style])
       }
-      used += w
-      spaces = []
-      rows[rows.length - 1]!.push([token, style])
     }
   }
   if (rows.length === 1) return [oneLine(label, pieces)]
