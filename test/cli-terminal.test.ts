@@ -320,6 +320,27 @@ describe("the interactive terminal", () => {
     expect(rows.filter((row) => row.startsWith("> a line typed"))).toHaveLength(1)
   })
 
+  it("keys that come in one read past the row's end (a paste, typing over a slow link), then a backspace: no copy of the first row stays", async () => {
+    // readline wrote such keys straight out without counting the new row, and its redraw at the backspace started
+    // a row low: the line's first row stood on the screen twice
+    const size = { columns: 40, rows: 20 }
+    const { peer, term } = await chatAtPrompt(size)
+    const burst = "a burst of keys that runs past forty columns"
+    term.type(burst)
+    await term.waitFor("columns")
+    await term.settled()
+    term.type("\x7f\x7f\x7f")
+    await term.settled()
+    peer.send("incoming")
+    await term.waitFor("incoming")
+    await term.settled()
+    const rows = await term.rendered(size)
+    expect(rows.filter((row) => row.startsWith("> a burst"))).toHaveLength(1)
+    const at = rows.findIndex((row) => row.startsWith("> a burst"))
+    expect(rows[at - 1]).toMatch(/^Received \d\d:\d\d\s+incoming$/)
+    expect(rows.slice(at).join("")).toBe(`> ${burst.slice(0, -3)}`)
+  })
+
   it("a window resized while a long line is typed loses nothing from the screen, and later delivery marks land on their lines", async () => {
     // readline redrew the typed line from as many rows up as it took at the old width: widening the window
     // erased the line above the prompt

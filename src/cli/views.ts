@@ -605,6 +605,20 @@ const readlineRowsUp = (rl: readline.Interface): number => {
 const readlineState = (rl: readline.Interface) => rl as unknown as { prevRows?: unknown }
 
 /**
+ * Node's readline writes a key typed at the end of the line straight out, and of keys that come in one read (a
+ * paste, typing over a slow link) it asks only of the last whether the line went on to a new row. Its count of
+ * the cursor's row then stays behind, and its next redraw (at a backspace) started that many rows low: the
+ * line's first row stood on the screen twice. Kept in step after each key, from its own listener's work: the
+ * terminal's cursor is on the row after the text, or at the end of a full row while nothing follows there.
+ */
+const keepRowInStep = (rl: readline.Interface) => {
+  const state = readlineState(rl)
+  if (typeof state.prevRows !== "number" || rl.cursor !== rl.line.length) return
+  const at = rl.getCursorPos()
+  if (state.prevRows !== at.rows) state.prevRows = at.cols === 0 ? at.rows - 1 : at.rows
+}
+
+/**
  * The interactive terminal: a prompt that incoming text never clobbers (lines are printed above it and the
  * half-typed input is redrawn), a delivery mark on sent lines, and the commands of HELP.
  */
@@ -724,6 +738,7 @@ export const makeTerminalView = (style: Style, measure: DisplayWidth): View => {
           if (key?.ctrl === true && key.name === "l") recent.length = 0
           if (key?.name === "paste-start") pasting = true
           if (key?.name === "paste-end") pasting = false
+          keepRowInStep(face)
         }
         process.stdin.on("keypress", onKey)
         // after `fg`, on again: the shell (bash turns it off once it has read a command) may have left it off
