@@ -608,14 +608,49 @@ const readlineState = (rl: readline.Interface) => rl as unknown as { prevRows?: 
  * Node's readline writes a key typed at the end of the line straight out, and of keys that come in one read (a
  * paste, typing over a slow link) it asks only of the last whether the line went on to a new row. Its count of
  * the cursor's row then stays behind, and its next redraw (at a backspace) started that many rows low: the
- * line's first row stood on the screen twice. Kept in step after each key, from its own listener's work: the
- * terminal's cursor is on the row after the text, or at the end of a full row while nothing follows there.
+ * line's first row stood on the screen twice. `keepRowInStep` is called after readline's own listener, with
+ * each key: for a key it wrote out unchecked (its `isCompletionEnabled` is off for all keys of a read but the
+ * last), the row is set to where the terminal's cursor is: after the text, or at the end of a full row while
+ * nothing follows there. The line's width is kept key by key (measuring the whole line at each of a 64 KiB
+ * paste's keys took minutes).
  */
-const keepRowInStep = (rl: readline.Interface) => {
-  const state = readlineState(rl)
-  if (typeof state.prevRows !== "number" || rl.cursor !== rl.line.length) return
-  const at = rl.getCursorPos()
-  if (state.prevRows !== at.rows) state.prevRows = at.cols === 0 ? at.rows - 1 : at.rows
+const rowKeeper = (rl: readline.Interface, displayWidth: DisplayWidth, columns: () => number) => {
+  const state = rl as unknown as { prevRows?: unknown; isCompletionEnabled?: unknown }
+  // the line's length after the key before, and where the prompt and the line end then, in columns from the
+  // prompt's start, as readline counts (a wide character that does not fit at a row's end goes to the next)
+  let length = 0
+  let offset: number | undefined
+  const advance = (from: number, text: string) => {
+    for (const cluster of clustersOf(text)) {
+      const width = displayWidth(cluster)
+      if (width === 2 && (from + 1) % columns() === 0) from++
+      from += width
+    }
+    return from
+  }
+  return {
+    key: (typed: string | undefined) => {
+      const before = length
+      length = rl.line.length
+      // anything but keys added at the end readline redraws, and counts rows for, itself
+      const added = typed !== undefined && typed !== "" && rl.cursor === length && length === before + typed.length && rl.line.endsWith(typed)
+      if (!added || typeof state.prevRows !== "number") return void (offset = undefined)
+      const was = offset
+      if (offset === undefined) {
+        // a key typed alone was checked, and a redraw leaves the cursor where readline counts it
+        if (state.isCompletionEnabled !== false) return
+        const at = rl.getCursorPos()
+        offset = at.rows * columns() + at.cols
+      } else offset = advance(offset, typed)
+      const rows = Math.floor(offset / columns())
+      // the last key of a read was checked: readline redrew the line if by its count the key began a row (the
+      // cursor after the keys before it, at the end of a full row, is on the row above by the terminal's)
+      if (state.isCompletionEnabled !== false && was !== undefined && rows > Math.floor(was / columns())) return
+      state.prevRows = offset % columns() === 0 && rows > 0 ? rows - 1 : rows
+    },
+    /** The terminal was resized: the width is measured again when next needed. */
+    forget: () => void (offset = undefined)
+  }
 }
 
 /**
@@ -720,12 +755,15 @@ export const makeTerminalView = (style: Style, measure: DisplayWidth): View => {
         const run = Runtime.runFork(runtime)
         const face = readline.createInterface({ input: process.stdin, output: out, prompt: PROMPT, terminal: true })
         rl = face
+        // readline's measure of a row: the terminal's width as it is (not ours, which is at least 20)
+        const rowInStep = rowKeeper(face, displayWidth, () => out.columns || Infinity)
         // On a resize readline redraws the typed line from as many rows up as the cursor was at the old width.
         // A terminal that rewraps its lines (most now do) has put the cursor on its row at the new width: the
         // redraw starts from there (from the old count, widening a window erased the line above the prompt).
         const onResize = () => {
           const state = readlineState(face)
           if (typeof state.prevRows === "number") state.prevRows = face.getCursorPos().rows
+          rowInStep.forget()
         }
         out.prependListener("resize", onResize)
         // A line that ends inside a paste is a message word for word (readPasted). The marks are taken after
@@ -734,11 +772,11 @@ export const makeTerminalView = (style: Style, measure: DisplayWidth): View => {
         let pasting = false
         // Ctrl-L: readline clears the screen, and the lines printed so far are no longer there to be marked (a
         // mark counted rows up to one of them, and was written into the typed line)
-        const onKey = (_: string | undefined, key: { ctrl?: boolean; name?: string } | undefined) => {
+        const onKey = (typed: string | undefined, key: { ctrl?: boolean; name?: string } | undefined) => {
           if (key?.ctrl === true && key.name === "l") recent.length = 0
           if (key?.name === "paste-start") pasting = true
           if (key?.name === "paste-end") pasting = false
-          keepRowInStep(face)
+          rowInStep.key(typed)
         }
         process.stdin.on("keypress", onKey)
         // after `fg`, on again: the shell (bash turns it off once it has read a command) may have left it off
