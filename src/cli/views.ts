@@ -611,8 +611,8 @@ const readlineState = (rl: readline.Interface) => rl as unknown as { prevRows?: 
  * line's first row stood on the screen twice. `keepRowInStep` is called after readline's own listener, with
  * each key: for a key it wrote out unchecked (its `isCompletionEnabled` is off for all keys of a read but the
  * last), the row is set to where the terminal's cursor is: after the text, or at the end of a full row while
- * nothing follows there. The line's width is kept key by key (measuring the whole line at each of a 64 KiB
- * paste's keys took minutes).
+ * nothing follows there. The line's width is kept key by key (measuring the whole line at each key of a 64 KiB
+ * paste did not end within a test's 30 s).
  */
 const rowKeeper = (rl: readline.Interface, displayWidth: DisplayWidth, columns: () => number) => {
   const state = rl as unknown as { prevRows?: unknown; isCompletionEnabled?: unknown }
