@@ -602,20 +602,20 @@ const readlineRowsUp = (rl: readline.Interface): number => {
   return typeof kept === "number" ? kept : rl.getCursorPos().rows
 }
 
-const readlineState = (rl: readline.Interface) => rl as unknown as { prevRows?: unknown }
+const readlineState = (rl: readline.Interface) => rl as unknown as { prevRows?: unknown; isCompletionEnabled?: unknown }
 
 /**
  * Node's readline writes a key typed at the end of the line straight out, and of keys that come in one read (a
  * paste, typing over a slow link) it asks only of the last whether the line went on to a new row. Its count of
  * the cursor's row then stays behind, and its next redraw (at a backspace) started that many rows low: the
- * line's first row stood on the screen twice. `keepRowInStep` is called after readline's own listener, with
+ * line's first row stood on the screen twice. Its `key` is called after readline's own listener, with
  * each key: for a key it wrote out unchecked (its `isCompletionEnabled` is off for all keys of a read but the
  * last), the row is set to where the terminal's cursor is: after the text, or at the end of a full row while
  * nothing follows there. The line's width is kept key by key (measuring the whole line at each key of a 64 KiB
  * paste did not end within a test's 30 s).
  */
 const rowKeeper = (rl: readline.Interface, displayWidth: DisplayWidth, columns: () => number) => {
-  const state = rl as unknown as { prevRows?: unknown; isCompletionEnabled?: unknown }
+  const state = readlineState(rl)
   // the line's length after the key before, and where the prompt and the line end then, in columns from the
   // prompt's start, as readline counts (a wide character that does not fit at a row's end goes to the next)
   let length = 0
