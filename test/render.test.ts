@@ -97,10 +97,25 @@ describe("the human views", () => {
     expect(bannerLines(b, colors, 80)[0]).toBe(`${colors.bold("p2pchat")} 0.1.0  peer-to-peer, end-to-end encrypted chat  (v2 protocol)`)
   })
 
+  // "hello, the weather is very good today", as ICU cuts it into words
+  const THAI_WORDS = ["สวัสดี", "ครับ", "วัน", "นี้", "อากาศ", "ดี", "มาก"]
+
+  it("Chinese, Japanese and Thai, which put no spaces between words, fold within the width under the label (they went to the terminal whole)", () => {
+    const label = "Received 12:00  "
+    for (const text of ["日本語の文章はスペースなしで続きます。「折り返し」を確認しましょう、ラーメン。", THAI_WORDS.join("").repeat(3), "中文句子之间没有空格所以终端会在任何地方断开它们的文字"]) {
+      const rows = hang(label, [[text, (s) => s]], 40, stringWidth)
+      expect(rows.length).toBeGreaterThan(1)
+      for (const row of rows) expect(stringWidth(row)).toBeLessThanOrEqual(40)
+      expect(rows.map((r, i) => (i === 0 ? r.slice(label.length) : r.trimStart())).join("")).toBe(text)
+      // kinsoku: no row begins with closing punctuation
+      for (const row of rows.slice(1)) expect(row.trimStart()[0]).not.toMatch(/[、。」]/u)
+    }
+  })
+
   it("folding: rows within the width, every word kept in order, wide characters measured, long words whole", () => {
     const word = fc.oneof(
       fc.stringMatching(/^[a-z]{1,12}$/),
-      fc.constantFrom("漢字", "😀", "e\u0301", "https://example.com/a/long/path/that/fits/nowhere/at/all?x=1", "日本語の文章です。", "「かぎ括弧」と", "ラーメン、ちょっと")
+      fc.constantFrom("漢字", "😀", "e\u0301", "https://example.com/a/long/path/that/fits/nowhere/at/all?x=1", "日本語の文章です。", "「かぎ括弧」と", "ラーメン、ちょっと", THAI_WORDS.join(""))
     )
     fc.assert(
       fc.property(fc.array(word, { minLength: 1, maxLength: 40 }), fc.integer({ min: 20, max: 120 }), (words, columns) => {
@@ -119,7 +134,9 @@ describe("the human views", () => {
           if (atSpace) at++
           brokeInWord.push(at > 0 && !atSpace)
           if (at > 0 && !atSpace) {
-            expect(text[at - 1]! + own[0]!).toMatch(/[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\u3000-\u303f\uff01-\uff60]/u)
+            expect(text[at - 1]! + own[0]!).toMatch(/[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\u3000-\u303f\uff01-\uff60\p{Script=Thai}]/u)
+            // Thai between its words, never inside one
+            if (/\p{Script=Thai}/u.test(text[at - 1]!)) expect(THAI_WORDS.some((w) => text.slice(0, at).endsWith(w))).toBe(true)
             // kinsoku: no row starts with closing punctuation, a small kana or the prolonged sound mark, none ends opening
             expect(own[0]).not.toMatch(/[、。」ょっーャ]/u)
             expect(text[at - 1]).not.toBe("「")

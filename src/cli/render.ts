@@ -216,20 +216,32 @@ const IDEOGRAPHIC = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\u3000
 const NO_BREAK_BEFORE = /^[、。，．・：；？！）」』】〕〉》〙〗｝］ー々〻ゝゞヽヾぁぃぅぇぉっゃゅょゎゕゖァィゥェォッャュョヮヵヶ〜～…‥,.:;!?)\]}’”]/u
 const NO_BREAK_AFTER = /[（「『【〔〈《〘〖｛［(\[{‘“]$/u
 
-/** `word` (no spaces) cut where a row may end inside it: beside Chinese or Japanese characters; other words stay whole. */
+/** Thai, Lao, Khmer and Burmese put no spaces between words either: a row may end between the words ICU finds. */
+const UNSPACED = /[\p{Script=Thai}\p{Script=Lao}\p{Script=Khmer}\p{Script=Myanmar}]/u
+// made on first use, as the grapheme segmenter is
+let wordSegmenter: Intl.Segmenter | undefined
+
+/**
+ * `word` (no spaces) cut where a row may end inside it: beside Chinese or Japanese characters, between Thai, Lao,
+ * Khmer or Burmese words; other words stay whole.
+ */
 export const breakable = (word: string): Array<string> => {
-  if (!IDEOGRAPHIC.test(word)) return [word]
+  const unspaced = UNSPACED.test(word)
+  if (!unspaced && !IDEOGRAPHIC.test(word)) return [word]
+  const pieces: Iterable<string> = unspaced
+    ? Array.from((wordSegmenter ??= new Intl.Segmenter(undefined, { granularity: "word" })).segment(word), (s) => s.segment)
+    : clustersOf(word)
   const parts: Array<string> = []
   let part = ""
   let previous = ""
-  for (const cluster of clustersOf(word)) {
-    const besideIdeographic = IDEOGRAPHIC.test(previous) || IDEOGRAPHIC.test(cluster)
-    if (part !== "" && besideIdeographic && !NO_BREAK_BEFORE.test(cluster) && !NO_BREAK_AFTER.test(previous)) {
+  for (const piece of pieces) {
+    const mayBreak = unspaced || IDEOGRAPHIC.test(previous) || IDEOGRAPHIC.test(piece)
+    if (part !== "" && mayBreak && !NO_BREAK_BEFORE.test(piece) && !NO_BREAK_AFTER.test(previous)) {
       parts.push(part)
       part = ""
     }
-    part += cluster
-    previous = cluster
+    part += piece
+    previous = piece
   }
   parts.push(part)
   return parts
