@@ -253,10 +253,10 @@ const LEAST_HANGING = 24
 /**
  * `pieces` after `label`, folded at spaces to a terminal `columns` wide, the rows after the first indented to
  * the label's width: the terminal broke a message anywhere ("that w" / "ill need") and went on under the
- * label. Chinese and Japanese text, which has no spaces, folds beside its characters (`breakable`). A word that
- * does not fit on a row of its own is left whole for the terminal to wrap (a link or a key stays one piece to
- * copy); a terminal too narrow for the indent gets one line, as before. Each row styles its pieces separately, so
- * a row never ends inside a style.
+ * label. Text that puts no spaces between its words (Chinese, Japanese, Thai ...) folds where `breakable` says.
+ * A word that does not fit on a row of its own is left whole for the terminal to wrap (a link or a key stays one
+ * piece to copy); a terminal too narrow for the indent gets one line, as before. Each row styles its pieces
+ * separately, so a row never ends inside a style.
  */
 export const hang = (
   label: string,
