@@ -580,17 +580,21 @@ export const rowsOn = (line: string, columns: number, displayWidth: DisplayWidth
   const text = withoutColour(line)
   // a column a character: no need to go through it (a 64 KiB line took 1.5 s a character at a time)
   if (isPrintableAscii(text)) return Math.max(1, Math.ceil(text.length / columns))
-  let rows = 1
-  let column = 0
+  return Math.max(1, Math.ceil(columnsAfter(0, text, columns, displayWidth) / columns))
+}
+
+/**
+ * Where `text` ends when written from `from` columns into rows `columns` wide, counted from the first row's start:
+ * a wide character that does not fit at the end of a row goes to the next, as terminals and readline place it.
+ */
+const columnsAfter = (from: number, text: string, columns: number, displayWidth: DisplayWidth): number => {
+  let at = from
   for (const cluster of clustersOf(text)) {
     const width = displayWidth(cluster)
-    if (column + width > columns) {
-      rows++
-      column = 0
-    }
-    column += width
+    if (width === 2 && (at + 1) % columns === 0) at++
+    at += width
   }
-  return rows
+  return at
 }
 
 /**
@@ -620,14 +624,6 @@ const rowKeeper = (rl: readline.Interface, displayWidth: DisplayWidth, columns: 
   // prompt's start, as readline counts (a wide character that does not fit at a row's end goes to the next)
   let length = 0
   let offset: number | undefined
-  const advance = (from: number, text: string) => {
-    for (const cluster of clustersOf(text)) {
-      const width = displayWidth(cluster)
-      if (width === 2 && (from + 1) % columns() === 0) from++
-      from += width
-    }
-    return from
-  }
   return {
     key: (typed: string | undefined) => {
       const before = length
@@ -641,7 +637,7 @@ const rowKeeper = (rl: readline.Interface, displayWidth: DisplayWidth, columns: 
         if (state.isCompletionEnabled !== false) return
         const at = rl.getCursorPos()
         offset = at.rows * columns() + at.cols
-      } else offset = advance(offset, typed)
+      } else offset = columnsAfter(offset, typed, columns(), displayWidth)
       const rows = Math.floor(offset / columns())
       // the last key of a read was checked: readline redrew the line if by its count the key began a row (the
       // cursor after the keys before it, at the end of a full row, is on the row above by the terminal's)
