@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { isIP } from "node:net"
-import { Cause, Effect, Fiber } from "effect"
+import { Cause, Clock, Effect, Fiber, TestClock } from "effect"
 import { type Endpoint, isWildcard } from "../src/domain/address.js"
 import { ConnectError } from "../src/domain/errors.js"
 import type { ChatEvent } from "../src/domain/events.js"
@@ -220,4 +220,35 @@ describe("server mode, a bug in one connection's handshake", () => {
       ])
     })
   )
+})
+
+describe("client mode's retries of a target where nobody is there yet (--wait)", () => {
+  // Schedule.upTo let a wait begun just before the end run its whole 0.4 s: `--wait 1` tried for 1.2 s, and said so
+  for (const [window, expected, said] of [
+    ["1 second", [0, 400, 800, 1000], "1 s"],
+    ["200 millis", [0, 200], "0.2 s"],
+    ["0 millis", [0], undefined]
+  ] as const) {
+    it.effect(`${window}: tried at ${expected.join(", ")} ms, and said ${said ?? "without a time"}`, () =>
+      Effect.gen(function* () {
+        const network = yield* MemoryTransport.make
+        const at: Array<number> = []
+        const run = yield* establish({
+          mode: "client",
+          local: { host: "10.0.0.1", port: 8000 },
+          target: { host: "10.0.0.9", port: 8000 },
+          connectFor: window,
+          handshakeTimeout: "1 second",
+          handshake,
+          emit: (e) => (e._tag === "connecting" ? Effect.map(Clock.currentTimeMillis, (t) => void at.push(t)) : Effect.void),
+          describe: () => "turned away"
+        }).pipe(Effect.scoped, Effect.provideService(Transport, network), Effect.flip, Effect.fork)
+        for (let i = 0; i < 30; i++) yield* TestClock.adjust("100 millis")
+        const error = yield* Fiber.join(run)
+        expect(at).toEqual(expected)
+        expect(error).toMatchObject({ _tag: "ConnectError", reason: "Refused" })
+        expect((error as ConnectError).triedFor).toBe(said)
+      })
+    )
+  }
 })

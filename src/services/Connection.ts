@@ -73,6 +73,18 @@ const inChildScope = <A, E, R>(
   )
 
 const RETRY_SPACING = Duration.millis(400)
+
+/**
+ * Retries RETRY_SPACING apart, none begun after `deadline` (ms) and none waited for past it: the last comes at the
+ * deadline. (`Schedule.upTo` let a wait begun just before its end run its whole length: `--wait 1` tried for 1.2 s.)
+ */
+const retriesUntil = (deadline: number) =>
+  Schedule.spaced(RETRY_SPACING).pipe(
+    Schedule.checkEffect(() => Effect.map(Clock.currentTimeMillis, (now) => now < deadline)),
+    Schedule.modifyDelayEffect((_, delay) =>
+      Effect.map(Clock.currentTimeMillis, (now) => Duration.min(delay, Duration.millis(Math.max(0, deadline - now))))
+    )
+  )
 const SPARE_GRACE = Duration.seconds(2)
 /** Attempts in a row that fail the same way (other than "nobody there yet") before auto mode says so. */
 const LASTING_FAILURES = 3
@@ -261,13 +273,16 @@ export const establish = <A, E>(
         const notThereYet = (e: ConnectError) =>
           e.reason === "Refused" || e.reason === "Timeout" || e.reason === "Unreachable" || e.reason === "Closed"
         const started = yield* Clock.currentTimeMillis
-        const conn = yield* inChildScope(connectTarget(5_000)).pipe(
-          Effect.retry({ schedule: Schedule.spaced(RETRY_SPACING).pipe(Schedule.upTo(options.connectFor)), while: notThereYet }),
-          // the last failure is said with how long the attempts went on (one attempt: as it was)
+        let attempts = 0
+        const attempt = Effect.suspend(() => (attempts++, connectTarget(5_000)))
+        const conn = yield* inChildScope(attempt).pipe(
+          Effect.retry({ schedule: retriesUntil(started + Duration.toMillis(options.connectFor)), while: notThereYet }),
+          // the last failure is said with how long the attempts went on (one attempt, or a time that would read
+          // "0 s": as it was)
           Effect.catchAll((e) =>
             Effect.flatMap(Clock.currentTimeMillis, (now) => {
               const ms = now - started
-              if (!notThereYet(e) || ms < Duration.toMillis(RETRY_SPACING)) return Effect.fail(e)
+              if (!notThereYet(e) || attempts === 1 || ms < 50) return Effect.fail(e)
               return Effect.fail(new ConnectError({ host: e.host, port: e.port, reason: e.reason, detail: e.detail, triedFor: seconds(ms) }))
             })
           )
