@@ -18,7 +18,7 @@ import {
   withoutColour
 } from "../src/cli/render.js"
 import stringWidth from "string-width"
-import { rowsOn } from "../src/cli/views.js"
+import { rowsOn } from "../src/cli/terminalView.js"
 import * as SeedProtocol from "../src/layers/SeedProtocol.js"
 import * as V2Protocol from "../src/layers/V2Protocol.js"
 import { type ChatEvent, event } from "../src/domain/events.js"

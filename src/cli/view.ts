@@ -1,0 +1,39 @@
+import type { Effect } from "effect"
+import type { ChatEvent } from "../domain/events.js"
+import type { ChatHandle, ChatOutcome } from "../services/Chat.js"
+import { HELP, type Typed, unknownCommand } from "./commands.js"
+import { type Style, verification } from "./render.js"
+
+/**
+ * A view renders events and feeds input lines to the chat. Three of them: the interactive terminal, plain
+ * text for pipes, and JSON lines (pipeViews.ts, terminalView.ts). All render the same event stream, so they
+ * cannot disagree.
+ */
+export interface View {
+  readonly onEvents: (events: ReadonlyArray<ChatEvent>) => Effect.Effect<void>
+  /**
+   * Reads input until the chat is over; `setInterrupt` tells the CLI what Ctrl-C does from now on: leave,
+   * after waiting up to `drainMs` for the peer's receipts (the view's own wait if not given; 0 at once).
+   */
+  readonly run: (chat: ChatHandle, setInterrupt: SetInterrupt) => Effect.Effect<ChatOutcome>
+}
+
+export type SetInterrupt = (f: (drainMs?: number) => void) => void
+
+/** A command that the view answers (the others, /quit and a message, the input acts on). */
+export type Answered = Extract<Typed, { _tag: "help" | "verify" | "unknown" }>
+
+/** The lines that answer a command, in the interactive view and the plain one alike. */
+export const answer = (
+  typed: Answered,
+  handshake: Extract<ChatEvent, { _tag: "handshake" }> | undefined,
+  style: Style,
+  columns?: number
+): ReadonlyArray<string> =>
+  typed._tag === "help"
+    ? HELP
+    : typed._tag === "verify"
+      ? handshake === undefined
+        ? ["No session yet."]
+        : verification(handshake, style, columns)
+      : [style.yellow(unknownCommand(typed.command))]
