@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import { vi } from "vitest"
 import { Chunk, Deferred, Effect, Exit, Fiber, Layer, Scope, Stream } from "effect"
 import { describeError, SessionError } from "../src/domain/errors.js"
 import type { ChatEvent } from "../src/domain/events.js"
@@ -254,6 +255,22 @@ describe("a whole chat over the in-memory transport", () => {
       expect([...listenerSaw, ...connectorSaw].some((e) => e._tag === "error" || e._tag === "disconnected")).toBe(false)
       yield* listener.leave()
       expect((yield* connector.outcome)._tag).toBe("PeerLeft")
+    })
+  )
+
+  // the intervals were kept on the wall clock: set back an hour (NTP, by hand, a VM restored), no heartbeat went
+  // out for that hour and a peer gone silent was never found gone
+  it.scopedLive("a wall clock set back an hour does not keep a silent peer from being found gone: heartbeats keep their own clock", () =>
+    Effect.gen(function* () {
+      const { chat } = yield* chatWithRawPeerShowing(undefined, 100)
+      yield* Effect.sleep(50)
+      const wallClock = Date.now
+      yield* Effect.acquireRelease(
+        Effect.sync(() => vi.spyOn(Date, "now").mockImplementation(() => wallClock.call(Date) - 3_600_000)),
+        (setBack) => Effect.sync(() => setBack.mockRestore())
+      )
+      const outcome = yield* chat.outcome.pipe(Effect.timeout("3 seconds"))
+      expect(outcome).toMatchObject({ _tag: "Failed", error: { _tag: "TransportError", reason: "Timeout" } })
     })
   )
 

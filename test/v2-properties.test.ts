@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import { vi } from "vitest"
 import { Effect, FastCheck as fc } from "effect"
 import { SessionError } from "../src/domain/errors.js"
 import type { SessionEvent, Step } from "../src/domain/session.js"
@@ -14,6 +15,20 @@ const ok = (r: Step | SessionError): Step => {
 }
 const texts = (events: ReadonlyArray<SessionEvent>) => events.flatMap((e) => (e._tag === "Message" ? [e.text] : []))
 const delivered = (events: ReadonlyArray<SessionEvent>) => events.flatMap((e) => (e._tag === "Delivered" ? e.ids : []))
+
+/** The sender's current DH ratchet key, from a v2 frame's header. */
+const headerKey = (frame: Uint8Array) => Buffer.from(frame.subarray(1, 98)).toString("hex")
+/** Turns of a ping and a pong; the ratchet keys the pings went out under. */
+const pingPong = (a: V2Session, b: V2Session, turns: number) => {
+  const keys = new Set<string>()
+  for (let i = 0; i < turns; i++) {
+    const f = a.send(`a${i}`, "ping").frames[0]!
+    keys.add(headerKey(f))
+    ok(b.receive(f))
+    ok(a.receive(b.send(`b${i}`, "pong").frames[0]!))
+  }
+  return keys
+}
 
 const run = <A>(effect: Effect.Effect<A, unknown>) => Effect.runPromise(effect)
 
@@ -207,17 +222,6 @@ describe("v2 sessions (Double Ratchet), property-based", () => {
 
   it.live("a side's DH ratchet steps: one per turn with no interval, one per interval otherwise, and due again once it has passed", () =>
     Effect.gen(function* () {
-      const headerKey = (frame: Uint8Array) => Buffer.from(frame.subarray(1, 98)).toString("hex")
-      const pingPong = (a: V2Session, b: V2Session, turns: number) => {
-        const keys = new Set<string>()
-        for (let i = 0; i < turns; i++) {
-          const f = a.send(`a${i}`, "ping").frames[0]!
-          keys.add(headerKey(f))
-          ok(b.receive(f))
-          ok(a.receive(b.send(`b${i}`, "pong").frames[0]!))
-        }
-        return keys
-      }
       const eager = yield* linkedV2(node, { minRotationMs: 0 })
       expect(pingPong(eager.connector, eager.listener, 20).size).toBe(20)
       const lazy = yield* linkedV2(node, { minRotationMs: 60_000 })
@@ -227,6 +231,24 @@ describe("v2 sessions (Double Ratchet), property-based", () => {
       // could span it, and the late send then went out under a key already seen in them (1 run in about 10)
       const timed = yield* linkedV2(node, { minRotationMs: 250 })
       const before = pingPong(timed.connector, timed.listener, 3)
+      yield* Effect.sleep("300 millis")
+      const after = timed.connector.send("late", "after the interval").frames[0]!
+      expect(before.has(headerKey(after))).toBe(false)
+      expect(texts(ok(timed.listener.receive(after)).events)).toEqual(["after the interval"])
+    })
+  )
+
+  // the interval was kept on the wall clock: set back an hour (NTP, by hand, a VM restored), it held the next
+  // step, and with it the healing after a compromise, back for that hour
+  it.scopedLive("the interval between DH steps is kept on a clock that only goes forward: a wall clock set back holds no step back", () =>
+    Effect.gen(function* () {
+      const timed = yield* linkedV2(node, { minRotationMs: 250 })
+      const before = pingPong(timed.connector, timed.listener, 3)
+      const wallClock = Date.now
+      yield* Effect.acquireRelease(
+        Effect.sync(() => vi.spyOn(Date, "now").mockImplementation(() => wallClock.call(Date) - 3_600_000)),
+        (setBack) => Effect.sync(() => setBack.mockRestore())
+      )
       yield* Effect.sleep("300 millis")
       const after = timed.connector.send("late", "after the interval").frames[0]!
       expect(before.has(headerKey(after))).toBe(false)

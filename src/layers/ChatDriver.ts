@@ -94,6 +94,13 @@ const withRoom = <A, E>(latch: Effect.Latch, hasRoom: () => boolean, then: () =>
     return Effect.zipRight(latch.await, Effect.suspend(attempt))
   })
 
+/**
+ * Milliseconds on a clock that only goes forward, for the heartbeat's intervals. The wall clock can be set back
+ * (by NTP, by hand, a VM restored): an hour back, and for that hour no heartbeat went out and a peer gone silent
+ * was never found gone. (Event times, `at`, stay wall-clock times.)
+ */
+const elapsedMs = () => performance.now()
+
 /** What `send` answers once the chat is over. */
 const ENDED: SendRefused = { _tag: "SendRefused", reason: "Ended", message: "The chat is over; nothing was sent." }
 
@@ -190,10 +197,10 @@ export const startChat = (
       // receipts taken so far, and the drain under way: an extending one is armed anew while they come
       let acknowledged = 0
       let drain: { readonly ms: number; readonly extend: boolean; acknowledgedAtArm: number } | undefined
-      let lastHeard = Date.now()
-      let lastSent = Date.now()
+      let lastHeard = elapsedMs()
+      let lastSent = elapsedMs()
       // when the heartbeat timer last beat
-      let lastBeat = Date.now()
+      let lastBeat = elapsedMs()
       let receiptsScheduled = false
       let receiptsDue = false
       let result: ChatOutcome | undefined
@@ -208,7 +215,7 @@ export const startChat = (
       // in the order it was sealed in
       const sendNow = (frames: ReadonlyArray<Uint8Array>) => {
         for (const f of frames) roundBytes += f.length
-        lastSent = Date.now()
+        lastSent = elapsedMs()
         Queue.unsafeOffer(outbound, frames)
       }
       const send = (frames: ReadonlyArray<Uint8Array>) => Effect.sync(() => sendNow(frames))
@@ -225,7 +232,7 @@ export const startChat = (
       let viewWait: { since: number; early: ReadonlyArray<Uint8Array>; lateWaits: boolean } | undefined
       // the loop is parked in the view, not in a protocol step: the ticker may seal a heartbeat meanwhile
       const whileViewWaits = (w: NonNullable<typeof viewWait>) => {
-        if (over || result !== undefined || Date.now() - w.since < heartbeatMs) return
+        if (over || result !== undefined || elapsedMs() - w.since < heartbeatMs) return
         if (w.early.length > 0) {
           sendNow(w.early)
           w.early = []
@@ -237,7 +244,7 @@ export const startChat = (
       }
       const showThenSend = (events: ReadonlyArray<ChatEvent>, early: ReadonlyArray<Uint8Array>, late: ReadonlyArray<Uint8Array>) =>
         Effect.suspend(() => {
-          const w = { since: Date.now(), early, lateWaits: late.length > 0 }
+          const w = { since: elapsedMs(), early, lateWaits: late.length > 0 }
           viewWait = w
           return Effect.zipRight(
             options.emit(events),
@@ -414,7 +421,7 @@ export const startChat = (
                 roundBytes += f.length
                 bytesWaiting -= f.length
               }
-              lastHeard = Date.now()
+              lastHeard = elapsedMs()
               for (const bytes of input.frames) {
                 if (result !== undefined) break
                 const step = session.receive(bytes)
@@ -460,7 +467,7 @@ export const startChat = (
                 receiptsDue = true
               }
               else if (input.what === "heartbeat" && st.leaving === "no") {
-                const now = Date.now()
+                const now = elapsedMs()
                 // A beat long after the last: this process did not run meanwhile (Ctrl-Z, a debugger, a machine
                 // asleep), and what the peer sent since may still wait unread in the socket. Judged at the next
                 // beat, after a heartbeat of ours has asked the peer for a sign of life: judged now, a stop longer

@@ -44,7 +44,10 @@ export interface RatchetState {
    * next send (when due) makes a new one.
    */
   readonly rotationDue: boolean
-  /** When our sending key pair was made (ms since the epoch; -Infinity for each side's first). */
+  /**
+   * When our sending key pair was made, in ms on a clock that only goes forward (`performance.now()`, not the wall
+   * clock, which can be set back); -Infinity for each side's first.
+   */
   readonly rotatedAt: number
   /** Message keys of messages not yet received, by "dh-hex:n". */
   readonly skipped: ReadonlyMap<string, Uint8Array>
@@ -157,7 +160,7 @@ export const encrypt = (
   plaintext: Uint8Array,
   associatedData: Uint8Array,
   minRotationMs: number = MIN_ROTATION_MS,
-  now: number = Date.now(),
+  now: number = performance.now(),
   before: number = 0,
   alloc?: (bytes: number) => Uint8Array
 ): { state: RatchetState; sealed: Uint8Array } => {

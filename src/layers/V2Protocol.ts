@@ -315,7 +315,9 @@ export class V2Session implements Session {
       plaintext,
       this.transcript,
       this.minRotationMs,
-      Date.now(),
+      // the interval between DH steps on a clock that only goes forward: a wall clock set back an hour held
+      // the ratchet's next step (and so its healing) back for that hour
+      performance.now(),
       1,
       this.frameBuffer
     )

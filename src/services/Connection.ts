@@ -75,14 +75,20 @@ const inChildScope = <A, E, R>(
 const RETRY_SPACING = Duration.millis(400)
 
 /**
+ * Milliseconds on the clock that only goes forward (a wall clock set back would stretch the retries, set forward
+ * cut them short).
+ */
+const elapsedMillis = Effect.map(Clock.currentTimeNanos, (ns) => Number(ns / 1_000_000n))
+
+/**
  * Retries RETRY_SPACING apart, none begun after `deadline` (ms) and none waited for past it: the last comes at the
  * deadline. (`Schedule.upTo` let a wait begun just before its end run its whole length: `--wait 1` tried for 1.2 s.)
  */
 const retriesUntil = (deadline: number) =>
   Schedule.spaced(RETRY_SPACING).pipe(
-    Schedule.checkEffect(() => Effect.map(Clock.currentTimeMillis, (now) => now < deadline)),
+    Schedule.checkEffect(() => Effect.map(elapsedMillis, (now) => now < deadline)),
     Schedule.modifyDelayEffect((_, delay) =>
-      Effect.map(Clock.currentTimeMillis, (now) => Duration.min(delay, Duration.millis(Math.max(0, deadline - now))))
+      Effect.map(elapsedMillis, (now) => Duration.min(delay, Duration.millis(Math.max(0, deadline - now))))
     )
   )
 const SPARE_GRACE = Duration.seconds(2)
@@ -272,7 +278,7 @@ export const establish = <A, E>(
         // it while its far end is not listening); a bad name or TLS failure will not heal
         const notThereYet = (e: ConnectError) =>
           e.reason === "Refused" || e.reason === "Timeout" || e.reason === "Unreachable" || e.reason === "Closed"
-        const started = yield* Clock.currentTimeMillis
+        const started = yield* elapsedMillis
         let attempts = 0
         const attempt = Effect.suspend(() => (attempts++, connectTarget(5_000)))
         const conn = yield* inChildScope(attempt).pipe(
@@ -280,7 +286,7 @@ export const establish = <A, E>(
           // the last failure is said with how long the attempts went on (one attempt, or a time that would read
           // "0 s": as it was)
           Effect.catchAll((e) =>
-            Effect.flatMap(Clock.currentTimeMillis, (now) => {
+            Effect.flatMap(elapsedMillis, (now) => {
               const ms = now - started
               if (!notThereYet(e) || attempts === 1 || ms < 50) return Effect.fail(e)
               return Effect.fail(new ConnectError({ host: e.host, port: e.port, reason: e.reason, detail: e.detail, triedFor: seconds(ms) }))
