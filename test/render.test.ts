@@ -320,6 +320,10 @@ describe("the human views", () => {
     const at = (ms: number): ChatEvent =>
       event({ _tag: "connecting", address: "127.0.0.1", port: 1 }, new Date(Date.UTC(2026, 10, 26, 15, 0, 0, ms)).toISOString())
     expect([0, 400, 29_900, 30_000, 30_400, 59_900, 60_100].map((ms) => still(at(ms)))).toEqual([true, false, false, true, false, false, true])
+    // a clock set back an hour between attempts: the next is shown, and the 30 s count from it (it was an hour
+    // of silence)
+    const setBack = dropRepeatedConnecting()
+    expect([0, 400, -3_600_000, -3_599_600, -3_570_000].map((ms) => setBack(at(ms)))).toEqual([true, false, true, false, true])
   })
 
   it("colour is off when NO_COLOR is set or output is not a terminal", () => {

@@ -470,7 +470,9 @@ export const dropRepeatedConnecting = () => {
     if (e._tag !== "connecting") return true
     const key = `${e.address}:${e.port}`
     const at = Date.parse(e.at)
-    if (key === last && !(at - shownAt >= STILL_TRYING_MS)) return false
+    // by the events' wall-clock times: one earlier than the last shown (the clock was set back) is shown too,
+    // rather than nothing for as long as the clock went back
+    if (key === last && at >= shownAt && at - shownAt < STILL_TRYING_MS) return false
     last = key
     shownAt = at
     return true
