@@ -341,6 +341,22 @@ describe("a whole chat over the in-memory transport", () => {
     }).pipe(Effect.provide(Layer.mergeAll(MemoryTransport.layer, LengthPrefixFraming.layer(), L.v2)))
   )
 
+  it.scopedLive("v2: a text sent after our goodbye is not sent, and is listed undelivered: never lost in silence", () =>
+    Effect.gen(function* () {
+      const { client, srv } = yield* pair
+      yield* client.send("before")
+      // its receipt in: nothing to wait for, so the leave says goodbye at once (while receipts are awaited, sends
+      // still go out, and are receipted)
+      yield* Stream.runDrain(Stream.take(Stream.filter(client.events, (e) => e._tag === "delivered"), 1))
+      yield* client.leave()
+      const late = yield* client.send("too late")
+      expect(yield* client.outcome).toEqual({ _tag: "Left", undelivered: [late] })
+      yield* srv.outcome
+      const got = Chunk.toArray(yield* Stream.runCollect(srv.events)).flatMap((e) => (e._tag === "message" ? [e.text] : []))
+      expect(got).toEqual(["before"])
+    }).pipe(Effect.provide(Layer.mergeAll(MemoryTransport.layer, LengthPrefixFraming.layer(), L.v2)))
+  )
+
   it.scopedLive("v2: a connection cut without a goodbye is 'connection lost', with our unacknowledged ids; never 'peer left'", () =>
     Effect.gen(function* () {
       const { c, fc, sc, chat, events } = yield* chatWithRawPeer
