@@ -5,6 +5,7 @@ import { describeError, SessionError } from "../src/domain/errors.js"
 import type { ChatEvent } from "../src/domain/events.js"
 import * as MemoryTransport from "../src/layers/MemoryTransport.js"
 import { open } from "../src/Peer.js"
+import { MAX_BATCH } from "../src/domain/payload.js"
 import * as LengthPrefixFraming from "../src/layers/LengthPrefixFraming.js"
 import { startChat } from "../src/layers/ChatDriver.js"
 import { frame } from "../src/layers/LengthPrefixFraming.js"
@@ -339,6 +340,36 @@ describe("a whole chat over the in-memory transport", () => {
       expect(texts.at(-1)).toBe(big(11))
       expect(replayed.at(-1)?._tag).toBe("disconnected")
     }).pipe(Effect.provide(Layer.mergeAll(MemoryTransport.layer, LengthPrefixFraming.layer(), L.v2)))
+  )
+
+  it.scopedLive("a peer that sends without reading stops being read once 8 MiB of our frames wait for it: memory stays bounded", () =>
+    Effect.gen(function* () {
+      const { fc, sc, fl, sl } = yield* handshaken
+      yield* startChat(fl, sl, { emit: () => Effect.void })
+      // texts with the longest ids a peer may give: each receipt of ours is about as long as the text it acknowledges
+      const id = (n: number) => `${n}`.padStart(64, "0")
+      const flood = 20 * 1024 * 1024
+      let written = 0
+      yield* Effect.forkScoped(
+        Effect.gen(function* () {
+          for (let n = 0; written < flood; n++) {
+            const frames = sc.sendMany!(Array.from({ length: MAX_BATCH }, (_, i) => ({ id: id(n * MAX_BATCH + i), text: "x" }))).frames
+            yield* fc.writeFrames(frames)
+            for (const f of frames) written += f.length
+          }
+        })
+      )
+      // until the peer's writes have not moved for a second (or it is all written)
+      let before = -1
+      for (let i = 0, still = 0; i < 200 && still < 4 && written < flood; i++) {
+        still = written === before ? still + 1 : 0
+        before = written
+        yield* Effect.sleep(250)
+      }
+      // our receipts waited (8 MiB), then their reading stopped: what was read ahead, and the socket's buffers
+      expect(written).toBeGreaterThan(8 * 1024 * 1024)
+      expect(written).toBeLessThan(14 * 1024 * 1024)
+    })
   )
 
   it.scopedLive("v2: a text sent after our goodbye is not sent, and is listed undelivered: never lost in silence", () =>
