@@ -64,6 +64,33 @@ describe("the node:tls transport", () => {
     }).pipe(Effect.provide(tlsLayer))
   )
 
+  it.scopedLive("a connection nobody reads stops taking the peer's bytes: about a megabyte is buffered, then TCP holds the peer back", () =>
+    Effect.gen(function* () {
+      const { client } = yield* connectedPair // the server's side is never read
+      const flood = 64 * 1024 * 1024
+      let written = 0
+      yield* Effect.forkScoped(
+        Effect.gen(function* () {
+          const chunk = new Uint8Array(64 * 1024)
+          while (written < flood) {
+            yield* client.write(chunk)
+            written += chunk.length
+          }
+        })
+      )
+      // until the writes have not moved for a second (or all of it is written)
+      let before = -1
+      for (let i = 0, still = 0; i < 200 && still < 4 && written < flood; i++) {
+        still = written === before ? still + 1 : 0
+        before = written
+        yield* Effect.sleep(250)
+      }
+      // what the reading side buffers (1 MiB), and the two kernels' socket buffers
+      expect(written).toBeGreaterThan(1024 * 1024)
+      expect(written).toBeLessThan(32 * 1024 * 1024)
+    }).pipe(Effect.provide(tlsLayer))
+  )
+
   it.scopedLive("readAtLeast wakes the reader once that many bytes are there, handing over every chunk; at the end, what is left", () =>
     Effect.gen(function* () {
       const { server, client } = yield* connectedPair
