@@ -1,5 +1,4 @@
 import { describe, expect, it } from "@effect/vitest"
-import { vi } from "vitest"
 import { Chunk, Deferred, Effect, Exit, Fiber, Layer, Scope, Stream } from "effect"
 import { describeError, SessionError } from "../src/domain/errors.js"
 import type { ChatEvent } from "../src/domain/events.js"
@@ -12,6 +11,7 @@ import { frame } from "../src/layers/LengthPrefixFraming.js"
 import * as V2Protocol from "../src/layers/V2Protocol.js"
 import type { FramedConn } from "../src/services/Framing.js"
 import type { Conn } from "../src/services/Transport.js"
+import { wallClockSetBack } from "./support/clock.js"
 import * as L from "./support/layers.js"
 import { node } from "./support/sessions.js"
 
@@ -265,11 +265,7 @@ describe("a whole chat over the in-memory transport", () => {
     Effect.gen(function* () {
       const { chat } = yield* chatWithRawPeerShowing(undefined, 100)
       yield* Effect.sleep(50)
-      const wallClock = Date.now
-      yield* Effect.acquireRelease(
-        Effect.sync(() => vi.spyOn(Date, "now").mockImplementation(() => wallClock.call(Date) - 3_600_000)),
-        (setBack) => Effect.sync(() => setBack.mockRestore())
-      )
+      yield* wallClockSetBack(3_600_000)
       const outcome = yield* chat.outcome.pipe(Effect.timeout("3 seconds"))
       expect(outcome).toMatchObject({ _tag: "Failed", error: { _tag: "TransportError", reason: "Timeout" } })
     })

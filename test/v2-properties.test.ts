@@ -1,5 +1,4 @@
 import { describe, expect, it } from "@effect/vitest"
-import { vi } from "vitest"
 import { Effect, FastCheck as fc } from "effect"
 import { SessionError } from "../src/domain/errors.js"
 import type { SessionEvent, Step } from "../src/domain/session.js"
@@ -7,6 +6,7 @@ import { DEFAULT_MAX_FRAME } from "../src/domain/frame.js"
 import { MAX_BATCH } from "../src/domain/payload.js"
 import * as Ratchet from "../src/layers/DoubleRatchet.js"
 import type { V2Session } from "../src/layers/V2Protocol.js"
+import { wallClockSetBack } from "./support/clock.js"
 import { linkedV2, node } from "./support/sessions.js"
 
 const ok = (r: Step | SessionError): Step => {
@@ -264,11 +264,7 @@ describe("v2 sessions (Double Ratchet), property-based", () => {
     Effect.gen(function* () {
       const timed = yield* linkedV2(node, { minRotationMs: 250 })
       const before = pingPong(timed.connector, timed.listener, 3)
-      const wallClock = Date.now
-      yield* Effect.acquireRelease(
-        Effect.sync(() => vi.spyOn(Date, "now").mockImplementation(() => wallClock.call(Date) - 3_600_000)),
-        (setBack) => Effect.sync(() => setBack.mockRestore())
-      )
+      yield* wallClockSetBack(3_600_000)
       yield* Effect.sleep("300 millis")
       const after = timed.connector.send("late", "after the interval").frames[0]!
       expect(before.has(headerKey(after))).toBe(false)
