@@ -13,6 +13,7 @@ import type { FramedConn } from "../src/services/Framing.js"
 import type { Conn } from "../src/services/Transport.js"
 import { wallClockSetBack } from "./support/clock.js"
 import * as L from "./support/layers.js"
+import { untilStill } from "./support/progress.js"
 import { node } from "./support/sessions.js"
 
 const endpointB = { host: "10.0.0.2", port: 7002 }
@@ -355,13 +356,7 @@ describe("a whole chat over the in-memory transport", () => {
           }
         })
       )
-      // until the peer's writes have not moved for a second (or it is all written)
-      let before = -1
-      for (let i = 0, still = 0; i < 200 && still < 4 && written < flood; i++) {
-        still = written === before ? still + 1 : 0
-        before = written
-        yield* Effect.sleep(250)
-      }
+      yield* untilStill(() => written, flood)
       // our receipts waited (8 MiB), then their reading stopped: what was read ahead, and the socket's buffers
       expect(written).toBeGreaterThan(8 * 1024 * 1024)
       expect(written).toBeLessThan(14 * 1024 * 1024)

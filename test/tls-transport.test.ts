@@ -10,6 +10,7 @@ import * as ForgeCertificate from "../src/layers/ForgeCertificate.js"
 import * as NodeTlsTransport from "../src/layers/NodeTlsTransport.js"
 import { Certificate } from "../src/services/Certificate.js"
 import { Transport } from "../src/services/Transport.js"
+import { untilStill } from "./support/progress.js"
 
 const tlsLayer = NodeTlsTransport.layer.pipe(Layer.provide(ForgeCertificate.layerGenerated))
 
@@ -78,13 +79,7 @@ describe("the node:tls transport", () => {
           }
         })
       )
-      // until the writes have not moved for a second (or all of it is written)
-      let before = -1
-      for (let i = 0, still = 0; i < 200 && still < 4 && written < flood; i++) {
-        still = written === before ? still + 1 : 0
-        before = written
-        yield* Effect.sleep(250)
-      }
+      yield* untilStill(() => written, flood)
       // what the reading side buffers (1 MiB), and the two kernels' socket buffers
       expect(written).toBeGreaterThan(1024 * 1024)
       expect(written).toBeLessThan(32 * 1024 * 1024)

@@ -185,7 +185,7 @@ describe("v2 sessions (Double Ratchet), property-based", () => {
       turn()
       ok(chainOnlyLastArrives(Ratchet.MAX_SKIP))
       turn()
-      // 2 × 999 kept: 3 more would pass MAX_SKIP in their chain but not the total
+      // 2 × 999 kept: 3 more are few for their own chain (MAX_SKIP) but too many for the total
       expect(2 * (Ratchet.MAX_SKIP - 1) + 3).toBeGreaterThan(Ratchet.MAX_SKIPPED_TOTAL)
       expect(chainOnlyLastArrives(4)).toMatchObject({ _tag: "SessionError", reason: "TooManySkipped" })
     })
