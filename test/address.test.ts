@@ -23,6 +23,12 @@ describe("a target as the user types it", () => {
     [":9000", '":9000" names no host; give it as ip[:port].'],
     ["10.0.0.5:", '"" is not a port: give a whole number from 1 to 65535.'],
     ["10.0.0.5:0", '"0" is not a port: give a whole number from 1 to 65535.'],
+    // numbers that JavaScript reads as 80, each a typo or a guess rather than a port
+    ["10.0.0.5:0x50", '"0x50" is not a port: give a whole number from 1 to 65535.'],
+    ["10.0.0.5:8e1", '"8e1" is not a port: give a whole number from 1 to 65535.'],
+    ["10.0.0.5:80.0", '"80.0" is not a port: give a whole number from 1 to 65535.'],
+    ["10.0.0.5:+80", '"+80" is not a port: give a whole number from 1 to 65535.'],
+    ["10.0.0.5:8 0", '"8 0" is not a port: give a whole number from 1 to 65535.'],
     ["1:2:3", '"1:2:3" is not an address: write IPv6 addresses with a port as [addr]:port.'],
     ["[10.0.0.5]:80", '"10.0.0.5" in brackets is not an IPv6 address.'],
     ["no such host!", '"no such host!" is neither an IP address nor a host name.'],

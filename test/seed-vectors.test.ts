@@ -39,6 +39,21 @@ describe.each(backends)("seed protocol known-answer vectors ($name)", ({ p }) =>
     }
   })
 
+  it("a peer's PEM that is not an uncompressed P-384 point, or has a line too many, is no key", () => {
+    const pem = vectors.cases[0]!.client.pub_pem
+    const lines = pem.trimEnd().split("\n")
+    const der = Buffer.from(lines.slice(1, -1).join(""), "base64")
+    const asPem = (bytes: Buffer) => [lines[0], ...(bytes.toString("base64").match(/.{1,64}/g) ?? []), lines.at(-1), ""].join("\n")
+    expect(toHex(pointFromPem(asPem(der))!)).toBe(vectors.cases[0]!.client.pub_uncompressed_point_hex)
+    // the point's first byte says how it is written: 0x04 uncompressed, the one form a 97-byte point has
+    for (const marker of [0x00, 0x02, 0x03, 0x06]) {
+      const other = Buffer.from(der)
+      other[der.length - 97] = marker
+      expect(pointFromPem(asPem(other))).toBeUndefined()
+    }
+    expect(pointFromPem(asPem(Buffer.concat([der, Buffer.alloc(48)])))).toBeUndefined()
+  })
+
   it("a private scalar with leading zero bytes keeps its 48 bytes, and agrees with its peer", () => {
     const peer = p.ecdh.generate()
     for (const zeros of [1, 2]) {
