@@ -44,6 +44,10 @@ describe("bad flags and files are refused with one sentence and exit code 2, bef
     ["a heartbeat of a millisecond (three of silence ended every chat at once)", ["--heartbeat", "0.001", ...base], /--heartbeat 0\.001 is too short/],
     // @effect/cli's own words named no flag: "'abc' is not a integer", "Received unknown argument: '-p'"
     ["a port that is not a number", ["-p", "abc", ...base], /^p2pchat: -p\/--port abc is not a port: give a whole number from 0 to 65535\.\n$/],
+    // JavaScript reads each as a number (80, 1, 1000), and @effect/cli's integer took them: -p 0x50 listened on port 80
+    ["a port in hexadecimal", ["-p", "0x50", ...base], /^p2pchat: -p\/--port 0x50 is not a port: give a whole number from 0 to 65535\.\n$/],
+    ["a mode written as a decimal fraction", ["-m", "1.0", ...base], /^p2pchat: -m\/--mode 1\.0 is not a mode: use 0 \(auto\), 1 \(client\) or 2 \(server\)\.\n$/],
+    ["a remote port in exponent notation", ["-r", "1e3", "-i", "127.0.0.1", "-t", "127.0.0.1"], /^p2pchat: -r\/--remote 1e3 is not a port: give a whole number from 1 to 65535\.\n$/],
     ["a flag with no value after it", [...base, "-p"], /^p2pchat: -p\/--port needs a value: a port, a whole number from 0 to 65535\.\n$/],
     ["a local address that cannot be one (it failed late, as an address not on this machine)", ["-i", "999.1.1.1", "-m", "2"], /^p2pchat: -i\/--ip 999\.1\.1\.1 is not an IP address\.\n$/],
     ["the peer's address without -t", ["-i", "127.0.0.1", "10.0.0.5"], /^p2pchat: "10\.0\.0\.5" is not an option: to name the peer, write -t 10\.0\.0\.5\.\n$/]

@@ -19,10 +19,10 @@ const config = (mode: Config["mode"], listen: string, target: string | undefined
 /** The flags as @effect/cli gives them with nothing on the command line, and `given` on it. */
 const rawFlags = (given: Partial<RawFlags>): RawFlags => ({
   ip: Option.none(),
-  port: 8000,
+  port: "8000",
   target: Option.none(),
-  remote: 8000,
-  mode: 0,
+  remote: "8000",
+  mode: "0",
   key: Option.none(),
   cert: Option.none(),
   protocol: "v2",
@@ -57,11 +57,11 @@ describe("the hint for two p2pchats on one machine", () => {
 describe("server mode given a -t (chat.py's users pass one with every mode)", () => {
   it("says it is not used (it was taken without a word), and not in the other modes", async () => {
     const resolve = (given: Partial<RawFlags>) => Effect.runPromise(resolveConfig(rawFlags({ ip: Option.some("127.0.0.1"), ...given }), Option.none()))
-    const server = await resolve({ mode: 2, target: Option.some("10.0.0.5:9000") })
+    const server = await resolve({ mode: "2", target: Option.some("10.0.0.5:9000") })
     expect(server.target).toBeUndefined()
     expect(unusedTargetHint(server)).toBe("-t 10.0.0.5:9000 is not used in server mode (-m 2), which only listens: the peer connects to this side.")
-    expect(unusedTargetHint(await resolve({ mode: 2 }))).toBeUndefined()
-    expect(unusedTargetHint(await resolve({ mode: 1, target: Option.some("10.0.0.5:9000") }))).toBeUndefined()
+    expect(unusedTargetHint(await resolve({ mode: "2" }))).toBeUndefined()
+    expect(unusedTargetHint(await resolve({ mode: "1", target: Option.some("10.0.0.5:9000") }))).toBeUndefined()
   })
 })
 
@@ -81,7 +81,7 @@ describe("the default -i: the address this host reaches the target from", () => 
 
 describe("a target that is this p2pchat itself (auto mode listens there too)", () => {
   const flags = (ip: string | undefined, target: string, mode = 0): RawFlags =>
-    rawFlags({ ip: Option.fromNullable(ip), port: 9400, target: Option.some(target), mode })
+    rawFlags({ ip: Option.fromNullable(ip), port: "9400", target: Option.some(target), mode: String(mode) })
   const problem = (f: RawFlags) =>
     Effect.runPromise(resolveConfig(f, Option.none()).pipe(Effect.match({ onFailure: (e) => e.detail, onSuccess: () => undefined })))
 
@@ -117,7 +117,7 @@ describe("-i with a link-local address (fe80::/10)", () => {
   it("is refused in a sentence when no interface of this machine has it", async () => {
     const refused = await Effect.runPromise(
       resolveConfig(
-        rawFlags({ ip: Option.some("fe80::99:99"), mode: 2 }),
+        rawFlags({ ip: Option.some("fe80::99:99"), mode: "2" }),
         Option.none()
       ).pipe(Effect.flip)
     )
@@ -155,7 +155,7 @@ describe("the command for the peer, said before the question for its address", (
       const heard: Array<string | undefined> = []
       await Effect.runPromise(
         resolveConfig(
-          rawFlags({ ip: Option.some("127.0.0.1"), port: 9400, target: Option.none(), mode }),
+          rawFlags({ ip: Option.some("127.0.0.1"), port: "9400", target: Option.none(), mode: String(mode) }),
           Option.some((_problem: string | undefined, command: string | undefined) => Effect.sync(() => (heard.push(command), "127.0.0.1:9401")))
         )
       )

@@ -1,3 +1,4 @@
+import { wholeNumber } from "../domain/address.js"
 import { quoteInput, showInput } from "../domain/text.js"
 import { notAMode, notAPort } from "./config.js"
 import { type Flag, FLAGS, type Kind } from "./flags.js"
@@ -33,9 +34,9 @@ const badValue = (flag: Flag, text: string): string | undefined => {
   const value = text === "" ? '""' : text
   switch (flag.kind._tag) {
     case "port":
-      return Number.isInteger(n) ? undefined : notAPort(name(flag), showInput(value), flag.kind.min)
+      return wholeNumber(text) !== undefined ? undefined : notAPort(name(flag), showInput(value), flag.kind.min)
     case "mode":
-      return Number.isInteger(n) ? undefined : notAMode(name(flag), showInput(value))
+      return wholeNumber(text) !== undefined ? undefined : notAMode(name(flag), showInput(value))
     case "seconds":
       return Number.isFinite(n) ? undefined : `${name(flag)} ${showInput(value)} is not a number of seconds.`
     default:

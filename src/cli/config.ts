@@ -1,7 +1,7 @@
 import { Effect, Either, Option } from "effect"
 import { isIP } from "node:net"
 import * as os from "node:os"
-import { DEFAULT_PORT, type Endpoint, fitsPort, formatEndpoint, isLinkLocal, isValidHost, isWildcard, parseTarget } from "../domain/address.js"
+import { DEFAULT_PORT, type Endpoint, fitsPort, formatEndpoint, isLinkLocal, isValidHost, isWildcard, parseTarget, wholeNumber } from "../domain/address.js"
 import { addressesOf, routeAddress } from "../layers/NodeAddresses.js"
 import { UsageError } from "../domain/errors.js"
 import { showInput } from "../domain/text.js"
@@ -11,10 +11,11 @@ import type { Mode } from "../services/Connection.js"
 /** The raw flags as @effect/cli parsed them (types only, no meaning yet). */
 export interface RawFlags {
   readonly ip: Option.Option<string>
-  readonly port: number
+  /** Ports and the mode as typed: see `wholeNumber`. */
+  readonly port: string
   readonly target: Option.Option<string>
-  readonly remote: number
-  readonly mode: number
+  readonly remote: string
+  readonly mode: string
   readonly key: Option.Option<string>
   readonly cert: Option.Option<string>
   readonly protocol: string
@@ -122,10 +123,12 @@ export const notAPort = (flag: string, value: string, min: 0 | 1) =>
   `${flag} ${value} is not a port: give a whole number from ${min} to 65535.`
 export const notAMode = (flag: string, value: string) => `${flag} ${value} is not a mode: use 0 (auto), 1 (client) or 2 (server).`
 
-const checkPort = (flag: string, value: number, allowZero: boolean) =>
-  fitsPort(value, allowZero)
+const checkPort = (flag: string, text: string, allowZero: boolean) => {
+  const value = wholeNumber(text)
+  return value !== undefined && fitsPort(value, allowZero)
     ? Effect.succeed(value)
-    : Effect.fail(usage(notAPort(flag, String(value), allowZero ? 0 : 1)))
+    : Effect.fail(usage(notAPort(flag, showInput(text === "" ? '""' : text), allowZero ? 0 : 1)))
+}
 
 const MODES: Record<number, Mode> = { 0: "auto", 1: "client", 2: "server" }
 
@@ -143,8 +146,8 @@ export const resolveConfig = (
   Effect.gen(function* () {
     const port = yield* checkPort("-p/--port", flags.port, true)
     const remote = yield* checkPort("-r/--remote", flags.remote, false)
-    const mode = MODES[flags.mode]
-    if (mode === undefined) return yield* usage(notAMode("-m/--mode", String(flags.mode)))
+    const mode = MODES[wholeNumber(flags.mode) ?? -1]
+    if (mode === undefined) return yield* usage(notAMode("-m/--mode", showInput(flags.mode === "" ? '""' : flags.mode)))
     if (flags.protocol !== "seed" && flags.protocol !== "v2")
       return yield* usage(`--protocol ${showInput(flags.protocol)} is unknown: use v2 (default) or seed (the original chat.py's).`)
     const given = Option.map(flags.ip, (ip) => interfaceAddress(ip.replace(/^\[(.*)\]$/, "$1")))

@@ -89,10 +89,11 @@ const helpOf = (long: string): string => FLAGS.find((f) => f.long === long)?.hel
 /** What @effect/cli parses, described from the table. */
 export const options = {
   ip: Options.text("ip").pipe(Options.withAlias("i"), Options.withDescription(helpOf("ip")), Options.optional),
-  port: Options.integer("port").pipe(Options.withAlias("p"), Options.withDefault(DEFAULT_PORT), Options.withDescription(helpOf("port"))),
+  // as text: our own parse (config.ts) takes decimal digits only, where @effect/cli's integer took "0x50" for 80
+  port: Options.text("port").pipe(Options.withAlias("p"), Options.withDefault(String(DEFAULT_PORT)), Options.withDescription(helpOf("port"))),
   target: Options.text("target").pipe(Options.withAlias("t"), Options.withDescription(helpOf("target")), Options.optional),
-  remote: Options.integer("remote").pipe(Options.withAlias("r"), Options.withDefault(DEFAULT_PORT), Options.withDescription(helpOf("remote"))),
-  mode: Options.integer("mode").pipe(Options.withAlias("m"), Options.withDefault(0), Options.withDescription(helpOf("mode"))),
+  remote: Options.text("remote").pipe(Options.withAlias("r"), Options.withDefault(String(DEFAULT_PORT)), Options.withDescription(helpOf("remote"))),
+  mode: Options.text("mode").pipe(Options.withAlias("m"), Options.withDefault("0"), Options.withDescription(helpOf("mode"))),
   key: Options.text("key").pipe(Options.withAlias("k"), Options.withDescription(helpOf("key")), Options.optional),
   cert: Options.text("cert").pipe(Options.withAlias("c"), Options.withDescription(helpOf("cert")), Options.optional),
   protocol: Options.text("protocol").pipe(Options.withDefault("v2"), Options.withDescription(helpOf("protocol"))),

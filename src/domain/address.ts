@@ -95,9 +95,15 @@ export const endpointProblem = (what: string, endpoint: Endpoint, listening: boo
 }
 
 export const parsePort = (text: string): number | undefined => {
-  const n = /^\d{1,5}$/.test(text) ? Number(text) : NaN
+  const n = wholeNumber(text)
   return isPort(n) ? n : undefined
 }
+
+/**
+ * A number written as people write a port or a mode: decimal digits only. JavaScript's Number also reads
+ * "0x50", "8e1", "80.0" and "+80" as 80, so `-p 8e1` listened on port 80 without a word.
+ */
+export const wholeNumber = (text: string): number | undefined => (/^\d{1,9}$/.test(text) ? Number(text) : undefined)
 
 /**
  * Orders endpoints for the auto-mode tie-break: port first (two machines often both use 8000), then the host
