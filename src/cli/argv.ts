@@ -1,5 +1,5 @@
 import { wholeNumber } from "../domain/address.js"
-import { quoteInput, showInput } from "../domain/text.js"
+import { quoteInput, showInput, showValue } from "../domain/text.js"
 import { notAMode, notAPort } from "./config.js"
 import { type Flag, FLAGS, type Kind } from "./flags.js"
 
@@ -31,14 +31,13 @@ const wanted = (kind: Kind): string => {
 /** Why `value` does not do for `flag`, if it does not (only the numbers are checked: the rest is resolveConfig's). */
 const badValue = (flag: Flag, text: string): string | undefined => {
   const n = text.trim() === "" ? NaN : Number(text)
-  const value = text === "" ? '""' : text
   switch (flag.kind._tag) {
     case "port":
-      return wholeNumber(text) !== undefined ? undefined : notAPort(name(flag), showInput(value), flag.kind.min)
+      return wholeNumber(text) !== undefined ? undefined : notAPort(name(flag), text, flag.kind.min)
     case "mode":
-      return wholeNumber(text) !== undefined ? undefined : notAMode(name(flag), showInput(value))
+      return wholeNumber(text) !== undefined ? undefined : notAMode(name(flag), text)
     case "seconds":
-      return Number.isFinite(n) ? undefined : `${name(flag)} ${showInput(value)} is not a number of seconds.`
+      return Number.isFinite(n) ? undefined : `${name(flag)} ${showValue(text)} is not a number of seconds.`
     default:
       return undefined
   }

@@ -4,7 +4,7 @@ import * as os from "node:os"
 import { DEFAULT_PORT, type Endpoint, fitsPort, formatEndpoint, isLinkLocal, isValidHost, isWildcard, parseTarget, wholeNumber } from "../domain/address.js"
 import { addressesOf, routeAddress } from "../layers/NodeAddresses.js"
 import { UsageError } from "../domain/errors.js"
-import { showInput } from "../domain/text.js"
+import { showInput, showValue } from "../domain/text.js"
 import { MIN_HEARTBEAT_MS, type ProtocolName } from "../domain/session.js"
 import type { Mode } from "../services/Connection.js"
 
@@ -120,14 +120,14 @@ const ownAddresses = (ip: string): ReadonlySet<string> => {
 
 /** The sentences for a port or a mode that is none, here and where a value is not even a number (argv.ts). */
 export const notAPort = (flag: string, value: string, min: 0 | 1) =>
-  `${flag} ${value} is not a port: give a whole number from ${min} to 65535.`
-export const notAMode = (flag: string, value: string) => `${flag} ${value} is not a mode: use 0 (auto), 1 (client) or 2 (server).`
+  `${flag} ${showValue(value)} is not a port: give a whole number from ${min} to 65535.`
+export const notAMode = (flag: string, value: string) => `${flag} ${showValue(value)} is not a mode: use 0 (auto), 1 (client) or 2 (server).`
 
 const checkPort = (flag: string, text: string, allowZero: boolean) => {
   const value = wholeNumber(text)
   return value !== undefined && fitsPort(value, allowZero)
     ? Effect.succeed(value)
-    : Effect.fail(usage(notAPort(flag, showInput(text === "" ? '""' : text), allowZero ? 0 : 1)))
+    : Effect.fail(usage(notAPort(flag, text, allowZero ? 0 : 1)))
 }
 
 const MODES: Record<number, Mode> = { 0: "auto", 1: "client", 2: "server" }
@@ -147,7 +147,7 @@ export const resolveConfig = (
     const port = yield* checkPort("-p/--port", flags.port, true)
     const remote = yield* checkPort("-r/--remote", flags.remote, false)
     const mode = MODES[wholeNumber(flags.mode) ?? -1]
-    if (mode === undefined) return yield* usage(notAMode("-m/--mode", showInput(flags.mode === "" ? '""' : flags.mode)))
+    if (mode === undefined) return yield* usage(notAMode("-m/--mode", flags.mode))
     if (flags.protocol !== "seed" && flags.protocol !== "v2")
       return yield* usage(`--protocol ${showInput(flags.protocol)} is unknown: use v2 (default) or seed (the original chat.py's).`)
     const given = Option.map(flags.ip, (ip) => interfaceAddress(ip.replace(/^\[(.*)\]$/, "$1")))
