@@ -1,6 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, FastCheck as fc } from "effect"
 import { SessionError } from "../src/domain/errors.js"
+import { concatBytes, utf8 } from "../src/domain/bytes.js"
+import { pemFromPoint } from "../src/domain/pem.js"
 import type { Step } from "../src/domain/session.js"
 import { linkedSeed, node, noble } from "./support/sessions.js"
 
@@ -47,6 +49,26 @@ describe("seed sessions, property-based", () => {
       }
       expect(got).toEqual(["one", "two", "three"])
       expect(a.settled()).toBe(true)
+    })
+  )
+
+  // node's base64 decoder takes anything (it skips what is not base64 and stops at the first "="): a salt that
+  // chat.py never writes would be read as other bytes, and the next message would fail to decrypt
+  it.effect("a message whose salt or sub-salt is not base64 as Python writes it is refused as malformed, not read loosely", () =>
+    Effect.gen(function* () {
+      const { connector: a, listener: b } = yield* linkedSeed()
+      const key = (a as unknown as { key: Uint8Array }).key
+      const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString("base64")
+      const fields = { salt: b64(node.random(16)), key: b64(utf8(pemFromPoint(node.ecdh.generate().publicKey))), sub_salt: b64(node.random(16)) }
+      const sealed = (json: string) => {
+        const nonce = node.random(12)
+        return concatBytes(nonce, node.aead.seal(key, nonce, concatBytes(Uint8Array.of(0), utf8(json))))
+      }
+      for (const field of ["salt", "sub_salt"])
+        for (const bad of ["AAA", "AA=A", "A", "AAAAA", "AAAA====", "-_-_"])
+          expect(b.receive(sealed(JSON.stringify({ message: "x", ...fields, [field]: bad })))).toMatchObject({ _tag: "SessionError", reason: "Malformed" })
+      // the same message with the fields as written: taken
+      expect(ok(b.receive(sealed(JSON.stringify({ message: "x", ...fields })))).events).toEqual([{ _tag: "Message", id: expect.any(String), text: "x" }])
     })
   )
 

@@ -135,4 +135,11 @@ describe.each(backends)("seed protocol known-answer vectors ($name)", ({ p }) =>
         expect(dumpsStringObject(parsed)).toBe(s.construct_json)
       }
   })
+
+  // written by Python 3.11's json.dumps (the recorded messages hold none of DEL, C0 controls or astral characters)
+  it("json.dumps output matches Python's for the characters it escapes: controls, DEL, non-ASCII, astral, quote, backslash", () => {
+    expect(dumpsStringObject({ message: "\x7f \u00e9 \u{1f600} \b\f\n\r\t\x01\"\\~ ", k: "v" })).toBe(
+      '{"message": "\\u007f \\u00e9 \\ud83d\\ude00 \\b\\f\\n\\r\\t\\u0001\\"\\\\~ ", "k": "v"}'
+    )
+  })
 })
