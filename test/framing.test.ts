@@ -151,6 +151,17 @@ describe("framing", () => {
     })
   )
 
+  it.effect("over a connection: a frame of ours over the limit is refused before anything is written (the peer would refuse it)", () =>
+    Effect.gen(function* () {
+      const [a, b] = yield* MemoryTransport.makePair({ host: "a", port: 1 }, { host: "b", port: 2 })
+      const error = yield* Effect.flip(frame(a, 1024).writeFrames([new Uint8Array(10), new Uint8Array(1025)]))
+      expect(error).toMatchObject({ _tag: "TransportError", reason: "Write", detail: "frame of 1025 bytes exceeds 1024" })
+      // not even the frame before it went out
+      yield* a.write(encodeFrames([Uint8Array.of(7)]))
+      expect(yield* frame(b, 1024).readFrame).toEqual(Uint8Array.of(7))
+    })
+  )
+
   it.effect("over a connection: end of stream inside a frame is reported as truncation", () =>
     Effect.gen(function* () {
       const [a, b] = yield* MemoryTransport.makePair({ host: "a", port: 1 }, { host: "b", port: 2 })
