@@ -30,14 +30,13 @@ const wanted = (kind: Kind): string => {
 
 /** Why `value` does not do for `flag`, if it does not (only the numbers are checked: the rest is resolveConfig's). */
 const badValue = (flag: Flag, text: string): string | undefined => {
-  const n = text.trim() === "" ? NaN : Number(text)
   switch (flag.kind._tag) {
     case "port":
       return wholeNumber(text) !== undefined ? undefined : notAPort(name(flag), text, flag.kind.min)
     case "mode":
       return wholeNumber(text) !== undefined ? undefined : notAMode(name(flag), text)
     case "seconds":
-      return Number.isFinite(n) ? undefined : `${name(flag)} ${showValue(text)} is not a number of seconds.`
+      return text.trim() !== "" && Number.isFinite(Number(text)) ? undefined : `${name(flag)} ${showValue(text)} is not a number of seconds.`
     default:
       return undefined
   }

@@ -1,6 +1,6 @@
 import { Either, Schema } from "effect"
 import { isIP } from "node:net"
-import { quoteInput, showInput } from "./text.js"
+import { quoteInput, showGiven, showInput } from "./text.js"
 
 /** The port each side listens on (-p) and names the other at (-r) unless told otherwise, as in chat.py. */
 export const DEFAULT_PORT = 8000
@@ -90,8 +90,7 @@ export const endpointProblem = (what: string, endpoint: Endpoint, listening: boo
   if (typeof endpoint.host !== "string") return `${what}.host must be a string, not ${showInput(String(endpoint.host))}`
   const port: unknown = endpoint.port
   if (fitsPort(port, listening)) return undefined
-  const shown = typeof port === "string" ? quoteInput(port) : showInput(String(port))
-  return `${what}.port ${shown} is not a port: give a whole number from ${listening ? "0 (any free port)" : "1"} to 65535`
+  return `${what}.port ${showGiven(port)} is not a port: give a whole number from ${listening ? "0 (any free port)" : "1"} to 65535`
 }
 
 export const parsePort = (text: string): number | undefined => {

@@ -1,5 +1,5 @@
 import { Duration, Option } from "effect"
-import { quoteInput, showInput } from "./text.js"
+import { showGiven } from "./text.js"
 
 /**
  * What is wrong with a duration option as the caller gave it (`undefined`: nothing), said by name (`what`) for a
@@ -11,7 +11,7 @@ export const durationProblem = (
   input: unknown,
   rules: { readonly zero: boolean; readonly infinite: boolean }
 ): string | undefined => {
-  const shown = typeof input === "string" ? quoteInput(input) : showInput(String(input))
+  const shown = showGiven(input)
   const wanted = `give ${rules.zero ? "0 or more" : "more than 0"}${rules.infinite ? "" : " (not Infinity)"}, such as "10 seconds" or 10000 (ms)`
   const decoded = Number.isNaN(input) ? Option.none() : Duration.decodeUnknown(input)
   if (Option.isNone(decoded)) return `${what} ${shown} is not a duration: ${wanted}`

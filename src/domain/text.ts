@@ -63,5 +63,8 @@ export const showValue = (text: string): string => (text === "" ? '""' : showInp
 /** The same, between quotes. */
 export const quoteInput = (text: string, max?: number): string => `"${showInput(text, max)}"`
 
+/** A value of any type a caller gave, shown back: a string between quotes (so "8000" is not taken for 8000). */
+export const showGiven = (value: unknown): string => (typeof value === "string" ? quoteInput(value) : showInput(String(value)))
+
 /** A time as sentences give it: tenths below ten seconds ("0.3 s", "1.5 s", "5 s"), whole seconds above ("18 s"). */
 export const seconds = (ms: number): string => `${Number((ms / 1000).toFixed(ms < 10_000 ? 1 : 0))} s`
