@@ -16,6 +16,8 @@ describe("a refused command line, said with the flag it is about", () => {
     [["-p", "0x50"], "-p/--port 0x50 is not a port: give a whole number from 0 to 65535."],
     [["-m", "client"], "-m/--mode client is not a mode: use 0 (auto), 1 (client) or 2 (server)."],
     [["--heartbeat", "often"], "--heartbeat often is not a number of seconds."],
+    [["--wait", "0x10"], "--wait 0x10 is not a number of seconds."],
+    [["--wait", " 5"], '--wait " 5" is not a number of seconds.'],
     [["-t", "10.0.0.5", "-p"], "-p/--port needs a value: a port, a whole number from 0 to 65535."],
     // a flag where the value should be: that value is missing, not "-m"
     [["-p", "-m", "1"], "-p/--port needs a value: a port, a whole number from 0 to 65535."],

@@ -41,6 +41,10 @@ describe("bad flags and files are refused with one sentence and exit code 2, bef
     ["a wait too long", ["--wait", "100000", ...base], /^p2pchat: --wait 100000 is out of range \(0 to 86400 seconds\)\.\n$/],
     // it was said as "--heartbeat Infinity", a value nobody typed
     ["a heartbeat too large for a number", ["--heartbeat", "1e400", ...base], /^p2pchat: --heartbeat is out of range \(0 to 86400 seconds\)\.\n$/],
+    // @effect/cli's float took each as a number: --wait 0x10 waited 16 s
+    ["a wait in hexadecimal", ["--wait", "0x10", ...base], /^p2pchat: --wait 0x10 is not a number of seconds\.\n$/],
+    ["a handshake time-out in octal", ["--handshake-timeout", "0o12", ...base], /^p2pchat: --handshake-timeout 0o12 is not a number of seconds\.\n$/],
+    ["a negative wait", ["--wait", "-1", ...base], /^p2pchat: --wait -1 is out of range \(0 to 86400 seconds\)\.\n$/],
     ["a heartbeat of a millisecond (three of silence ended every chat at once)", ["--heartbeat", "0.001", ...base], /--heartbeat 0\.001 is too short/],
     // @effect/cli's own words named no flag: "'abc' is not a integer", "Received unknown argument: '-p'"
     ["a port that is not a number", ["-p", "abc", ...base], /^p2pchat: -p\/--port abc is not a port: give a whole number from 0 to 65535\.\n$/],

@@ -27,9 +27,9 @@ const rawFlags = (given: Partial<RawFlags>): RawFlags => ({
   cert: Option.none(),
   protocol: "v2",
   json: true,
-  wait: 10,
-  handshakeTimeout: 5,
-  heartbeat: 5,
+  wait: "10",
+  handshakeTimeout: "5",
+  heartbeat: "5",
   stay: false,
   ...given
 })
@@ -163,5 +163,26 @@ describe("the command for the peer, said before the question for its address", (
     }
     expect(await asked(0)).toEqual(["Your peer runs: p2pchat -t 127.0.0.1:9400"])
     expect(await asked(1)).toEqual([undefined])
+  })
+})
+
+describe("seconds as typed (--wait, --handshake-timeout, --heartbeat)", () => {
+  const resolved = (given: Partial<RawFlags>) =>
+    Effect.runPromise(
+      resolveConfig(rawFlags({ mode: "2", ...given }), Option.none()).pipe(
+        Effect.match({ onFailure: (e) => e.detail, onSuccess: (c) => [c.waitSeconds, c.handshakeTimeoutSeconds, c.heartbeatSeconds] })
+      )
+    )
+
+  it("are read in decimal, with or without a fraction", async () => {
+    expect(await resolved({ wait: "0.5", handshakeTimeout: "30", heartbeat: ".25" })).toEqual([0.5, 30, 0.25])
+    expect(await resolved({ wait: "0", handshakeTimeout: "1.", heartbeat: "0" })).toEqual([0, 1, 0])
+    // an exponent is decimal too (and how JavaScript itself writes 0.0000001)
+    expect(await resolved({ wait: "1e-7", handshakeTimeout: "1E1", heartbeat: "2.5e+0" })).toEqual([1e-7, 10, 2.5])
+  })
+
+  it("are refused in any other form JavaScript reads as a number", async () => {
+    for (const typed of ["0x10", "0o20", "0b1", "+5", "", " 5", "5 ", "Infinity", "1_0", "e5", "1e", "."])
+      expect(await resolved({ wait: typed })).toMatch(/^--wait .* is not a number of seconds\.$/)
   })
 })

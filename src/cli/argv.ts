@@ -1,6 +1,7 @@
 import { wholeNumber } from "../domain/address.js"
-import { quoteInput, showInput, showValue } from "../domain/text.js"
-import { notAMode, notAPort } from "./config.js"
+import { decimalNumber } from "../domain/duration.js"
+import { quoteInput, showInput } from "../domain/text.js"
+import { notAMode, notAPort, notSeconds } from "./config.js"
 import { type Flag, FLAGS, type Kind } from "./flags.js"
 
 /**
@@ -36,7 +37,7 @@ const badValue = (flag: Flag, text: string): string | undefined => {
     case "mode":
       return wholeNumber(text) !== undefined ? undefined : notAMode(name(flag), text)
     case "seconds":
-      return text.trim() !== "" && Number.isFinite(Number(text)) ? undefined : `${name(flag)} ${showValue(text)} is not a number of seconds.`
+      return decimalNumber(text.replace(/^-/, "")) !== undefined ? undefined : notSeconds(name(flag), text)
     default:
       return undefined
   }

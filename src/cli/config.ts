@@ -3,6 +3,7 @@ import { isIP } from "node:net"
 import * as os from "node:os"
 import { DEFAULT_PORT, type Endpoint, fitsPort, formatEndpoint, isLinkLocal, isValidHost, isWildcard, parseTarget, wholeNumber } from "../domain/address.js"
 import { addressesOf, routeAddress } from "../layers/NodeAddresses.js"
+import { decimalNumber } from "../domain/duration.js"
 import { UsageError } from "../domain/errors.js"
 import { showInput, showValue } from "../domain/text.js"
 import { MIN_HEARTBEAT_MS, type ProtocolName } from "../domain/session.js"
@@ -20,9 +21,10 @@ export interface RawFlags {
   readonly cert: Option.Option<string>
   readonly protocol: string
   readonly json: boolean
-  readonly wait: number
-  readonly handshakeTimeout: number
-  readonly heartbeat: number
+  /** Seconds as typed: see `decimalNumber`. */
+  readonly wait: string
+  readonly handshakeTimeout: string
+  readonly heartbeat: string
   readonly stay: boolean
 }
 
@@ -121,6 +123,7 @@ const ownAddresses = (ip: string): ReadonlySet<string> => {
 /** The sentences for a port or a mode that is none, here and where a value is not even a number (argv.ts). */
 export const notAPort = (flag: string, value: string, min: 0 | 1) =>
   `${flag} ${showValue(value)} is not a port: give a whole number from ${min} to 65535.`
+export const notSeconds = (flag: string, value: string) => `${flag} ${showValue(value)} is not a number of seconds.`
 export const notAMode = (flag: string, value: string) => `${flag} ${showValue(value)} is not a mode: use 0 (auto), 1 (client) or 2 (server).`
 
 const checkPort = (flag: string, text: string, allowZero: boolean) => {
@@ -164,18 +167,24 @@ export const resolveConfig = (
           : Effect.map(routeAddress(target), (address) => address ?? defaultIp())
     if (Option.isSome(flags.key) !== Option.isSome(flags.cert))
       return yield* usage("-k/--key and -c/--cert go together: give both PEM files, or neither for a generated certificate.")
-    for (const [flag, v, min] of [
-      ["--wait", flags.wait, 0],
-      ["--handshake-timeout", flags.handshakeTimeout, 1],
-      ["--heartbeat", flags.heartbeat, 0]
-    ] as const)
-      if (!Number.isFinite(v) || v < min || v > 86_400)
-        // a value as parsed: 1e400 is Infinity, which the user never typed
-        return yield* usage(`${flag} ${Number.isFinite(v) ? `${v} ` : ""}is out of range (${min} to 86400 seconds).`)
+    const seconds = (flag: string, text: string, min: number) => {
+      // "-5" is a number, just not one of these: said as out of range, as the other numbers too large or small
+      const negative = text.startsWith("-")
+      const magnitude = decimalNumber(negative ? text.slice(1) : text)
+      const value = magnitude !== undefined && negative ? -magnitude : magnitude
+      if (value === undefined) return Effect.fail(usage(notSeconds(flag, text)))
+      // a value as parsed: 400 digits are Infinity, which the user never typed
+      if (!Number.isFinite(value) || value < min || value > 86_400)
+        return Effect.fail(usage(`${flag} ${Number.isFinite(value) ? `${showValue(text)} ` : ""}is out of range (${min} to 86400 seconds).`))
+      return Effect.succeed(value)
+    }
+    const wait = yield* seconds("--wait", flags.wait, 0)
+    const handshakeTimeout = yield* seconds("--handshake-timeout", flags.handshakeTimeout, 1)
+    const heartbeat = yield* seconds("--heartbeat", flags.heartbeat, 0)
     // 3 heartbeats of silence end the chat: at a millisecond, any pause of either process did (measured:
     // "nothing heard from the peer for 0 s" within a second of connecting)
-    if (flags.heartbeat > 0 && flags.heartbeat < MIN_HEARTBEAT_SECONDS)
-      return yield* usage(`--heartbeat ${flags.heartbeat} is too short: 0 turns heartbeats off, else give ${MIN_HEARTBEAT_SECONDS} seconds or more.`)
+    if (heartbeat > 0 && heartbeat < MIN_HEARTBEAT_SECONDS)
+      return yield* usage(`--heartbeat ${showValue(flags.heartbeat)} is too short: 0 turns heartbeats off, else give ${MIN_HEARTBEAT_SECONDS} seconds or more.`)
 
     // In auto mode we listen too: a target that is where we listen is ourselves (no peer can listen there while
     // we do), and connecting to it failed its handshake, then retried for good without a word. A likely slip:
@@ -224,9 +233,9 @@ export const resolveConfig = (
       tls: Option.isSome(flags.key) && Option.isSome(flags.cert) ? { key: flags.key.value, cert: flags.cert.value } : undefined,
       protocol: flags.protocol,
       json: flags.json,
-      waitSeconds: flags.wait,
-      handshakeTimeoutSeconds: flags.handshakeTimeout,
-      heartbeatSeconds: flags.heartbeat,
+      waitSeconds: wait,
+      handshakeTimeoutSeconds: handshakeTimeout,
+      heartbeatSeconds: heartbeat,
       stay: flags.stay,
       unusedTarget: mode === "server" ? Option.getOrUndefined(flags.target) : undefined
     }

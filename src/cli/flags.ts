@@ -98,9 +98,10 @@ export const options = {
   cert: Options.text("cert").pipe(Options.withAlias("c"), Options.withDescription(helpOf("cert")), Options.optional),
   protocol: Options.text("protocol").pipe(Options.withDefault("v2"), Options.withDescription(helpOf("protocol"))),
   json: Options.boolean("json").pipe(Options.withDescription(helpOf("json"))),
-  wait: Options.float("wait").pipe(Options.withDefault(10), Options.withDescription(helpOf("wait"))),
-  handshakeTimeout: Options.float("handshake-timeout").pipe(Options.withDefault(5), Options.withDescription(helpOf("handshake-timeout"))),
-  heartbeat: Options.float("heartbeat").pipe(Options.withDefault(5), Options.withDescription(helpOf("heartbeat"))),
+  // as text too (config.ts): @effect/cli's float took "0x10" for 16 seconds
+  wait: Options.text("wait").pipe(Options.withDefault("10"), Options.withDescription(helpOf("wait"))),
+  handshakeTimeout: Options.text("handshake-timeout").pipe(Options.withDefault("5"), Options.withDescription(helpOf("handshake-timeout"))),
+  heartbeat: Options.text("heartbeat").pipe(Options.withDefault("5"), Options.withDescription(helpOf("heartbeat"))),
   stay: Options.boolean("stay").pipe(Options.withDescription(helpOf("stay")))
 }
 

@@ -57,8 +57,8 @@ export const showInput = (text: string, max: number = QUOTED_CHARS): string => {
   return escapeForTerminal(start.length > max || text.length > 2 * max ? `${start.slice(0, max).join("")}…` : text)
 }
 
-/** A flag's value shown back: as `showInput`, and an empty one as "". */
-export const showValue = (text: string): string => (text === "" ? '""' : showInput(text))
+/** A flag's value shown back: as `showInput`, between quotes where it is empty or has a space ("--wait  5" hid one). */
+export const showValue = (text: string): string => (text === "" || /\s/.test(text) ? quoteInput(text) : showInput(text))
 
 /** The same, between quotes. */
 export const quoteInput = (text: string, max?: number): string => `"${showInput(text, max)}"`
