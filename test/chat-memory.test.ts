@@ -260,6 +260,32 @@ describe("a whole chat over the in-memory transport", () => {
     })
   )
 
+  it.scopedLive("a leave while the socket is still busy with an earlier write: the goodbye is written before the connection closes", () =>
+    Effect.gen(function* () {
+      // the listener's writes take 300 ms to complete (a slow link) once the handshake is done; without the chat's
+      // end waiting for the writer's queue, the connection closed with the goodbye still in it, and the peer read
+      // a lost connection
+      const [c, l] = yield* MemoryTransport.makePair({ host: "c", port: 1 }, { host: "l", port: 2 })
+      let writeMs = 0
+      const slowly = <E>(written: Effect.Effect<void, E>) => Effect.zipLeft(written, Effect.suspend(() => Effect.sleep(writeMs)))
+      const slow: Conn = { ...l, write: (data) => slowly(l.write(data)), writev: l.writev && ((chunks) => slowly(l.writev!(chunks))) }
+      const fc = frame(c)
+      const fl = frame(slow)
+      const [sc, sl] = yield* Effect.all([V2Protocol.handshake(node, fc, "connector"), V2Protocol.handshake(node, fl, "listener")], {
+        concurrency: 2
+      })
+      // the heartbeat's ticker gives the loop a round after the goodbye's, in which it finds itself done
+      const listener = yield* startChat(fl, sl, { emit: () => Effect.void, heartbeatMs: 100 })
+      const connector = yield* startChat(fc, sc, { emit: () => Effect.void, heartbeatMs: 0 })
+      writeMs = 300
+      yield* listener.send("on its way")
+      yield* Effect.sleep(50)
+      yield* listener.leave({ drainMs: 0 })
+      expect(yield* connector.outcome.pipe(Effect.timeout("3 seconds"))).toMatchObject({ _tag: "PeerLeft" })
+      expect(yield* listener.outcome.pipe(Effect.timeout("3 seconds"))).toMatchObject({ _tag: "Left" })
+    })
+  )
+
   // the intervals were kept on the wall clock: set back an hour (NTP, by hand, a VM restored), no heartbeat went
   // out for that hour and a peer gone silent was never found gone
   it.scopedLive("a wall clock set back an hour does not keep a silent peer from being found gone: heartbeats keep their own clock", () =>
