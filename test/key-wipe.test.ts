@@ -18,9 +18,14 @@ import { linkedV2, node } from "./support/sessions.js"
  * chain. These tests record every chain key a side derives (HMAC over the constant 0x02) and check that,
  * once it has decrypted, only the chain keys its live state holds are still non-zero.
  */
-/** Primitives that keep every chain key (HMAC over 0x02), HKDF output and P-384 key pair they make. */
+/**
+ * Primitives that keep every chain key (HMAC over 0x02), message key (over 0x01), HKDF output, P-384 key pair and
+ * shared secret they make.
+ */
 const recording = () => {
   const chainKeys: Array<Uint8Array> = []
+  const messageKeys: Array<Uint8Array> = []
+  const sharedSecrets: Array<Uint8Array> = []
   const rootOutputs: Array<Uint8Array> = []
   const pairs: Array<EcdhKeyPair> = []
   const generate = () => {
@@ -36,10 +41,16 @@ const recording = () => {
   const hmac: Primitives["kdf"]["hmac"] = (hash, key, data) => {
     const out = node.kdf.hmac(hash, key, data)
     if (data.length === 1 && data[0] === 0x02) chainKeys.push(out)
+    if (data.length === 1 && data[0] === 0x01) messageKeys.push(out)
     return out
   }
-  const p: Primitives = { ...node, kdf: { ...node.kdf, hmac, hkdf }, ecdh: { ...node.ecdh, generate } }
-  return { p, chainKeys, rootOutputs, pairs }
+  const sharedSecret: Primitives["ecdh"]["sharedSecret"] = (privateKey, publicKey) => {
+    const out = node.ecdh.sharedSecret(privateKey, publicKey)
+    if (out !== undefined) sharedSecrets.push(out)
+    return out
+  }
+  const p: Primitives = { ...node, kdf: { ...node.kdf, hmac, hkdf }, ecdh: { ...node.ecdh, generate, sharedSecret } }
+  return { p, chainKeys, messageKeys, sharedSecrets, rootOutputs, pairs }
 }
 
 const isZero = (bytes: Uint8Array) => bytes.every((b) => b === 0)
@@ -109,6 +120,45 @@ describe("Double Ratchet: chain keys are wiped once used", () => {
     // one at the connector's first send, one for the new chain: cut into keys, then wiped
     expect(rootOutputs.length).toBe(2)
     for (const o of rootOutputs) expect(isZero(o)).toBe(true)
+  })
+})
+
+describe("Double Ratchet: message keys, DH outputs and replaced root keys are wiped once used", () => {
+  it("after messages both ways, out of order and across DH steps, none of them is left in memory", () => {
+    const { p, messageKeys, sharedSecrets } = recording()
+    const { listener, connector } = pair()
+    const listenerFirst = listener.dhs.privateKey
+    let l = listener
+    const sent = ["zero", "one", "two", "three"].map((s, i) => {
+      const m = send(l, s, 1_000 + i, p)
+      l = m.state
+      return m
+    })
+    // the third first: the keys of the first two are stored, then each used once
+    let c = receive(p, connector, sent[2]!, "two")
+    expect(c.skipped.size).toBe(2)
+    for (const i of [0, 1, 3]) c = receive(p, c, sent[i]!, ["zero", "one", "two", "three"][i]!)
+    expect(c.skipped.size).toBe(0)
+    // the connector's answer makes its first key pair: a DH step on each side, each replacing a root key
+    const connectorRoot = c.rk
+    const answer = send(c, "answer", 2_000, p)
+    c = answer.state
+    const listenerRoot = l.rk
+    l = receive(p, l, answer, "answer")
+    const onNewChain = send(l, "after", 3_000, p)
+    l = onNewChain.state
+    const secondRoot = c.rk
+    c = receive(p, c, onNewChain, "after")
+    // and the connector's next turn replaces its first key pair
+    const connectorFirst = c.dhs.privateKey
+    l = receive(p, l, send(c, "again", 4_000, p), "again")
+    expect(messageKeys.length).toBe(7 * 2)
+    expect(messageKeys.filter((k) => !isZero(k))).toEqual([])
+    // each turn a DH step on both sides: its sending half where it sends, its receiving half where it arrives
+    expect(sharedSecrets.length).toBe(6)
+    expect(sharedSecrets.filter((k) => !isZero(k))).toEqual([])
+    for (const replaced of [connectorRoot, listenerRoot, secondRoot, listenerFirst, connectorFirst]) expect(isZero(replaced)).toBe(true)
+    expect(isZero(l.rk) || isZero(l.dhs.privateKey)).toBe(false)
   })
 })
 
