@@ -5,6 +5,7 @@ import type { SessionEvent, Step } from "../src/domain/session.js"
 import { DEFAULT_MAX_FRAME } from "../src/domain/frame.js"
 import { MAX_BATCH } from "../src/domain/payload.js"
 import * as Ratchet from "../src/layers/DoubleRatchet.js"
+import * as V2Protocol from "../src/layers/V2Protocol.js"
 import type { V2Session } from "../src/layers/V2Protocol.js"
 import { wallClockSetBack } from "./support/clock.js"
 import { linkedV2, node } from "./support/sessions.js"
@@ -269,6 +270,21 @@ describe("v2 sessions (Double Ratchet), property-based", () => {
       const after = timed.connector.send("late", "after the interval").frames[0]!
       expect(before.has(headerKey(after))).toBe(false)
       expect(texts(ok(timed.listener.receive(after)).events)).toEqual(["after the interval"])
+    })
+  )
+
+  it.effect("a frame of another type, or too short for a header and a tag, is refused as no v2 message, and the session goes on", () =>
+    Effect.gen(function* () {
+      const { connector: a, listener: b } = yield* linkedV2()
+      const genuine = a.send("1", "genuine").frames[0]!
+      expect(genuine[0]).toBe(V2Protocol.SESSION_FRAME)
+      // the type byte is outside what the AEAD covers: only its check keeps another type from being read as a message
+      const otherType = Uint8Array.from(genuine)
+      otherType[0] = V2Protocol.MSG.confirmListener
+      const short = genuine.subarray(0, 1 + Ratchet.HEADER_BYTES + 15)
+      for (const bad of [otherType, short, genuine.subarray(0, 1)])
+        expect(b.receive(bad)).toMatchObject({ _tag: "SessionError", reason: "Malformed", detail: "a frame is not a v2 message" })
+      expect(texts(ok(b.receive(genuine)).events)).toEqual(["genuine"])
     })
   )
 
