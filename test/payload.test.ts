@@ -43,6 +43,11 @@ describe("v2 payload encoding", () => {
     expect(decodePayloadBytes(raw(meta(["1", "2"], [4, 1]), body))).toEqual({ _tag: "Malformed" })
     expect(decodePayloadBytes(raw(meta([], []), new Uint8Array(0)))).toEqual({ _tag: "Malformed" })
     expect(decodePayloadBytes(raw(meta(["1", "2"], [-1, 6]), body))).toEqual({ _tag: "Malformed" })
+    // all ASCII, which is cut by one decoding: the lengths are checked the same
+    const ascii = Buffer.from("abc")
+    expect(decodePayloadBytes(raw(meta(["1", "2"], [1, 2]), ascii))).toMatchObject({ _tag: "Known", payload: { bodies: ["a", "bc"] } })
+    for (const lengths of [[1, 1], [2, 2], [-1, 4], [4, -1]])
+      expect(decodePayloadBytes(raw(meta(["1", "2"], lengths), ascii))).toEqual({ _tag: "Malformed" })
   })
 
   it("the text body travels raw after the JSON part, not inside it", () => {
@@ -75,6 +80,9 @@ describe("v2 payload encoding", () => {
     for (const sentAt of [1e300, -8.7e15])
       expect(decodePayloadBytes(raw(JSON.stringify({ v: 1, kind: "text", id: "1", sentAt }), Buffer.from("x")))).toEqual({ _tag: "Malformed" })
     expect(decodePayloadBytes(raw(JSON.stringify({ v: 1, kind: "text", id: "1", sentAt: 8.64e15 }), Buffer.from("x")))._tag).toBe("Known")
+    // a goodbye's reason is handed on (the outcome's `reason`): up to 200 characters
+    expect(decodePayloadBytes(raw(JSON.stringify({ v: 1, kind: "goodbye", reason: "r".repeat(200) })))._tag).toBe("Known")
+    expect(decodePayloadBytes(raw(JSON.stringify({ v: 1, kind: "goodbye", reason: "r".repeat(201) })))).toEqual({ _tag: "Malformed" })
   })
 
   it("every id and every length is checked: empty or over-long ids, too many of them, or odd lengths are malformed", () => {
@@ -115,6 +123,9 @@ describe("v2 payload encoding", () => {
 
   it("a kind or version from a newer peer is reported by name, its body skipped", () => {
     expect(decodePayloadBytes(raw(JSON.stringify({ v: 1, kind: "file-chunk", n: 3 }), Buffer.from([0, 1, 2])))).toEqual({ _tag: "Unknown", kind: "file-chunk" })
+    // the name is shown ("unsupported"): up to 64 characters
+    expect(decodePayloadBytes(raw(JSON.stringify({ v: 1, kind: "k".repeat(64) })))).toEqual({ _tag: "Unknown", kind: "k".repeat(64) })
+    expect(decodePayloadBytes(raw(JSON.stringify({ v: 1, kind: "k".repeat(65) })))).toEqual({ _tag: "Malformed" })
     expect(decodePayloadBytes(raw(JSON.stringify({ v: 2, kind: "text" })))).toEqual({ _tag: "Unknown", kind: "text (payload version 2)" })
   })
 })
