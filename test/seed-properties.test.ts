@@ -4,6 +4,10 @@ import { SessionError } from "../src/domain/errors.js"
 import { concatBytes, utf8 } from "../src/domain/bytes.js"
 import { pemFromPoint } from "../src/domain/pem.js"
 import type { Step } from "../src/domain/session.js"
+import * as SeedProtocol from "../src/layers/SeedProtocol.js"
+import type { Primitives } from "../src/layers/Primitives.js"
+import { V2_MAGIC } from "../src/domain/version.js"
+import type { EcdhKeyPair } from "../src/services/KeyAgreement.js"
 import { linkedSeed, node, noble } from "./support/sessions.js"
 
 const ok = (r: Step | SessionError): Step => {
@@ -95,3 +99,130 @@ describe("seed sessions, property-based", () => {
       { numRuns: 30 }
     ))
 })
+
+/** A seed session's current key and, while a reply is pending, the key its message went out under. */
+const keysOf = (s: SeedProtocol.SeedSession) => {
+  const inside = s as unknown as { key: Uint8Array; pending?: { previousKey: Uint8Array } }
+  return { key: inside.key, previous: inside.pending?.previousKey }
+}
+/** A frame as a seed peer seals one: nonce ‖ ChaCha20-Poly1305(type ‖ content). */
+const sealedAs = (key: Uint8Array, type: number, content: Uint8Array) => {
+  const nonce = node.random(12)
+  return concatBytes(nonce, node.aead.seal(key, nonce, concatBytes(Uint8Array.of(type), content)))
+}
+const pemBytes = () => utf8(pemFromPoint(node.ecdh.generate().publicKey))
+const texts = (step: Step) => step.events.flatMap((e) => (e._tag === "Message" ? [e.text] : []))
+
+describe("seed frames out of step or out of shape", () => {
+  it("a first frame from the listener too short to hold a salt and a key, or from a v2 peer, is said to be so", () => {
+    expect(SeedProtocol.parseListenerHello(node.random(16))).toMatchObject({
+      _tag: "Left",
+      left: { reason: "Malformed", detail: "the peer's first frame is too short to hold a salt and a key" }
+    })
+    expect(SeedProtocol.parseListenerHello(concatBytes(V2_MAGIC, Uint8Array.of(1, 0)))).toMatchObject({ _tag: "Left", left: { reason: "WrongProtocol" } })
+    expect(SeedProtocol.parseConnectorHello(concatBytes(V2_MAGIC, Uint8Array.of(2)))).toMatchObject({ _tag: "Left", left: { reason: "WrongProtocol" } })
+  })
+
+  it.effect.each([
+    ["node:crypto", node],
+    ["noble", noble]
+  ] as const)("a frame too short for a nonce and a tag fails authentication, with a reply pending or not (%s)", ([, p]) =>
+    Effect.gen(function* () {
+      const { connector: a, listener: b } = yield* linkedSeed(p)
+      for (const short of [new Uint8Array(0), node.random(12), node.random(27)])
+        expect(b.receive(short)).toMatchObject({ _tag: "SessionError", reason: "Decrypt" })
+      a.send("1", "pending")
+      for (const short of [new Uint8Array(0), node.random(27)]) expect(a.receive(short)).toMatchObject({ _tag: "SessionError", reason: "Decrypt" })
+    })
+  )
+
+  it.effect("a key reply where no message is pending, or a message where a key reply is due, is refused as out of step", () =>
+    Effect.gen(function* () {
+      const { connector: a, listener: b } = yield* linkedSeed()
+      expect(b.receive(sealedAs(keysOf(b).key, 0x01, pemBytes()))).toMatchObject({
+        _tag: "SessionError",
+        reason: "Malformed",
+        detail: "got a key reply while no message was pending"
+      })
+      a.send("1", "waits for its reply")
+      const { key, previous } = keysOf(a)
+      const json = utf8(JSON.stringify({ message: "x", salt: "", key: "", sub_salt: "" }))
+      expect(a.receive(sealedAs(key, 0x00, json))).toMatchObject({
+        _tag: "SessionError",
+        reason: "Malformed",
+        detail: "expected the peer's key reply, got another frame type"
+      })
+      // under the key our message went out with, only a crossing message is possible, never a key reply
+      expect(a.receive(sealedAs(previous!, 0x01, pemBytes()))).toMatchObject({ _tag: "SessionError", reason: "Decrypt" })
+    })
+  )
+
+  it.effect("a goodbye crossing a message ends the chat as a goodbye, on both sides, and the message is still shown", () =>
+    Effect.gen(function* () {
+      const { connector: a, listener: b } = yield* linkedSeed()
+      const goodbye = a.leave("bye").frames[0]!
+      const message = b.send("1", "sent as a leaves").frames[0]!
+      // the side that was leaving: the peer's message, then the end (it was dropped unseen)
+      const atA = ok(a.receive(message))
+      expect(texts(atA)).toEqual(["sent as a leaves"])
+      expect(atA.events.at(-1)).toEqual({ _tag: "PeerLeft", reason: "quit" })
+      expect(atA.fatal).toBeUndefined()
+      // the side whose message crossed it: the peer left, no error
+      const atB = ok(b.receive(goodbye))
+      expect(atB.events).toEqual([{ _tag: "PeerLeft", reason: "quit" }])
+      expect(atB.fatal).toBeUndefined()
+    })
+  )
+
+  it.effect("the key reply to our goodbye reports no delivery (a goodbye has no id of the caller's)", () =>
+    Effect.gen(function* () {
+      const { connector: a, listener: b } = yield* linkedSeed()
+      const delivered = ok(a.receive(ok(b.receive(a.send("1", "hello").frames[0]!)).frames[0]!)).events
+      expect(delivered).toEqual([{ _tag: "Delivered", ids: ["1"] }])
+      const atB = ok(b.receive(a.leave("bye").frames[0]!))
+      expect(atB.events).toEqual([{ _tag: "PeerLeft", reason: "quit" }])
+      expect(ok(a.receive(atB.frames[0]!)).events).toEqual([])
+    })
+  )
+})
+
+describe("seed: keys are wiped once used", () => {
+  it.effect("after messages both ways, only the current key is left of the keys derived, shared and made", () =>
+    Effect.gen(function* () {
+      const derived: Array<Uint8Array> = []
+      const shared: Array<Uint8Array> = []
+      const pairs: Array<EcdhKeyPair> = []
+      const generate = () => {
+        const pair = node.ecdh.generate()
+        pairs.push(pair)
+        return pair
+      }
+      const p: Primitives = {
+        ...node,
+        kdf: { ...node.kdf, hkdf: (...args) => (derived.push(node.kdf.hkdf(...args)), derived.at(-1)!) },
+        ecdh: {
+          ...node.ecdh,
+          generate,
+          generateAhead: generate,
+          sharedSecret: (priv, pub) => {
+            const out = node.ecdh.sharedSecret(priv, pub)
+            if (out !== undefined) shared.push(out)
+            return out
+          }
+        }
+      }
+      const { connector: a, listener: b } = yield* linkedSeed(p)
+      const made = pairs.length
+      for (const [from, to] of [[a, b], [b, a], [a, b]] as const) ok(from.receive(ok(to.receive(from.send("1", "hi").frames[0]!)).frames[0]!))
+      const current = Buffer.from(keysOf(a).key).toString("hex")
+      expect(Buffer.from(keysOf(b).key).toString("hex")).toBe(current)
+      const left = derived.filter((k) => k.some((x) => x !== 0) && Buffer.from(k).toString("hex") !== current)
+      expect(left).toEqual([])
+      expect(shared.filter((k) => k.some((x) => x !== 0))).toEqual([])
+      // each message's two fresh key pairs (sender's, receiver's)
+      expect(pairs.length - made).toBe(6)
+      expect(pairs.slice(made).filter((k) => k.privateKey.some((x) => x !== 0))).toEqual([])
+    })
+  )
+})
+

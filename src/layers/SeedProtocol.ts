@@ -158,13 +158,15 @@ export class SeedSession implements Session {
         if (crossing === undefined || crossing[0] !== TYPE_MESSAGE)
           return sessionError("Decrypt", "a frame failed authentication (altered, replayed or out of step)")
         // Both sides sent at once: the two key chains have split and cannot be joined again. The peer's message
-        // is still authentic, so show it before ending; when either side was leaving, nothing is lost.
+        // is still authentic, so it is shown before the end, our goodbye's crossing included (it was dropped
+        // there unseen). When either side was leaving, the chat ends as it would have anyway.
         const text = this.parseMessage(crossing)?.message
+        const shown: Array<SessionEvent> = text === undefined || text === "/quit" ? [] : [{ _tag: "Message", id: `in-${++this.received}`, text }]
         if (text === "/quit" || pending.id === "quit")
-          return { frames: [], events: [{ _tag: "PeerLeft", reason: "quit" }] }
+          return { frames: [], events: [...shown, { _tag: "PeerLeft", reason: "quit" }] }
         return {
           frames: [],
-          events: text === undefined ? [] : [{ _tag: "Message", id: `in-${++this.received}`, text }],
+          events: shown,
           fatal: sessionError(
             "Crossing",
             "both sides sent at the same moment, which the seed protocol cannot recover from (v2 can)"
