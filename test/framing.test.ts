@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, FastCheck as fc } from "effect"
 import { describeError, FrameError } from "../src/domain/errors.js"
-import { encodeFrames, FrameDecoder } from "../src/domain/frame.js"
+import { encodeFrame, encodeFrames, FrameDecoder } from "../src/domain/frame.js"
 import * as MemoryTransport from "../src/layers/MemoryTransport.js"
 import { frame, gather } from "../src/layers/LengthPrefixFraming.js"
 
@@ -109,6 +109,16 @@ describe("framing", () => {
       expect(decoder.pendingBytes).toBe(0)
     }
   )
+
+  it("the maximum itself is a frame, one byte more is not", () => {
+    for (const max of [0, 1, 100, 1 << 20]) {
+      const decoder = new FrameDecoder(max)
+      decoder.push(encodeFrame(new Uint8Array(max).fill(7)))
+      expect(decoder.next()).toEqual(new Uint8Array(max).fill(7))
+      decoder.push(encodeFrame(new Uint8Array(max + 1)))
+      expect(decoder.next()).toMatchObject({ _tag: "FrameError", reason: "TooLarge", size: max + 1, max })
+    }
+  })
 
   it("a length that reads as text is said as the text another protocol sent, a length of bytes as a number", () => {
     const said = (head: string | Uint8Array) => {

@@ -47,4 +47,20 @@ describe("the ids waiting for a receipt", () => {
     expect(window.span).toBe(1)
     expect(() => window.add("6999")).toThrow(RangeError)
   })
+
+  it("a receipt names an id exactly: not one that shares a slot of the ring, and not one written with a leading zero", () => {
+    const window = new Unacknowledged()
+    for (let i = 1; i <= 10; i++) window.add(String(i))
+    // 1025 and 1 share a slot of the 1024-id ring: a receipt from beyond the newest id must not clear id 1
+    expect(window.acknowledge("1025")).toBe(false)
+    expect(window.acknowledge("01")).toBe(false)
+    expect(window.ids()).toEqual(["1", "2", "3", "4", "5", "6", "7", "8", "9", "10"])
+    for (let i = 1; i <= 10; i++) window.acknowledge(String(i))
+    for (let i = 1000; i <= 1030; i++) window.add(String(i))
+    // and one from before the oldest: 6 shares the slot of 1030
+    expect(window.acknowledge("6")).toBe(false)
+    expect(window.size).toBe(31)
+    expect(window.ids().at(-1)).toBe("1030")
+  })
 })
+
