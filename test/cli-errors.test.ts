@@ -39,8 +39,8 @@ describe("bad flags and files are refused with one sentence and exit code 2, bef
     ["in auto mode, a target that is where we listen", ["-i", "127.0.0.1", "-p", "9971", "-t", "127.0.0.1:9971"], /127\.0\.0\.1:9971 is where this p2pchat listens/],
     ["in auto mode, this host's address on the port of a listener on every address", ["-i", "0.0.0.0", "-t", "127.0.0.1"], /127\.0\.0\.1:8000 is where this p2pchat listens/],
     ["a wait too long", ["--wait", "100000", ...base], /^p2pchat: --wait 100000 is out of range \(0 to 86400 seconds\)\.\n$/],
-    // it was said as "--heartbeat Infinity", a value nobody typed
-    ["a heartbeat too large for a number", ["--heartbeat", "1e400", ...base], /^p2pchat: --heartbeat is out of range \(0 to 86400 seconds\)\.\n$/],
+    // it was said as "--heartbeat Infinity", a value nobody typed, then without the value
+    ["a heartbeat too large for a number", ["--heartbeat", "1e400", ...base], /^p2pchat: --heartbeat 1e400 is out of range \(0 to 86400 seconds\)\.\n$/],
     // @effect/cli's float took each as a number: --wait 0x10 waited 16 s
     ["a wait in hexadecimal", ["--wait", "0x10", ...base], /^p2pchat: --wait 0x10 is not a number of seconds\.\n$/],
     ["a handshake time-out in octal", ["--handshake-timeout", "0o12", ...base], /^p2pchat: --handshake-timeout 0o12 is not a number of seconds\.\n$/],

@@ -173,9 +173,9 @@ export const resolveConfig = (
       const magnitude = decimalNumber(negative ? text.slice(1) : text)
       const value = magnitude !== undefined && negative ? -magnitude : magnitude
       if (value === undefined) return Effect.fail(usage(notSeconds(flag, text)))
-      // a value as parsed: 400 digits are Infinity, which the user never typed
+      // shown as typed: 1e400 parses as Infinity, a value nobody typed
       if (!Number.isFinite(value) || value < min || value > 86_400)
-        return Effect.fail(usage(`${flag} ${Number.isFinite(value) ? `${showValue(text)} ` : ""}is out of range (${min} to 86400 seconds).`))
+        return Effect.fail(usage(`${flag} ${showValue(text)} is out of range (${min} to 86400 seconds).`))
       return Effect.succeed(value)
     }
     const wait = yield* seconds("--wait", flags.wait, 0)
