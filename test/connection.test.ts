@@ -139,6 +139,7 @@ describe("auto mode, a target that cannot be reached", () => {
           connect: (to) => Effect.suspend(() => (attempts++, Effect.fail(new ConnectError({ ...to, reason, detail: "as the test says" }))))
         }
         const events: Array<ChatEvent> = []
+        let attemptsWhenSaid: number | undefined
         const run = establish({
           mode: "auto",
           local: { host: "10.0.0.1", port: 8000 },
@@ -146,7 +147,7 @@ describe("auto mode, a target that cannot be reached", () => {
           connectFor: "1 second",
           handshakeTimeout: "1 second",
           handshake,
-          emit: (e) => Effect.sync(() => void events.push(e)),
+          emit: (e) => Effect.sync(() => void (events.push(e), e._tag === "rejected" && (attemptsWhenSaid ??= attempts))),
           describe: () => "turned away"
         }).pipe(Effect.scoped, Effect.provideService(Transport, failing))
         const sixAttempts = Effect.repeat(Effect.sleep("50 millis"), { until: () => attempts >= 6 })
@@ -155,9 +156,60 @@ describe("auto mode, a target that cannot be reached", () => {
         expect(rejected).toEqual(
           said ? [expect.objectContaining({ role: "connector", peer: "10.0.0.9:8000", reason: expect.stringMatching(/^Could not reach 10\.0\.0\.9:8000: /) })] : []
         )
+        // not at the first: one failure may be an accident of a start (a reset as the peer's listener closes)
+        expect(attemptsWhenSaid).toBe(said ? 3 : undefined)
       })
     )
   }
+})
+
+describe("auto mode, a target that takes our connection", () => {
+  const run = (network: Transport["Type"], target: Endpoint, events: Array<ChatEvent>, handshakeWith = handshake) =>
+    establish({
+      mode: "auto",
+      local: { host: "10.0.0.1", port: 8000 },
+      target,
+      connectFor: "1 second",
+      handshakeTimeout: "300 millis",
+      handshake: handshakeWith,
+      emit: (e) => Effect.sync(() => void events.push(e)),
+      describe: () => "turned away"
+    }).pipe(Effect.scoped, Effect.provideService(Transport, network))
+
+  // what waits for its client to speak first (an HTTPS server, most TLS services) is no p2pchat, which speaks at
+  // once: said at the first time-out, not after three of them
+  it.scopedLive("and then says nothing (the higher side): said at once, as such", () =>
+    Effect.gen(function* () {
+      const network = yield* MemoryTransport.make
+      const silent = yield* network.listen({ host: "10.0.0.9", port: 7000 })
+      yield* Effect.forkScoped(Effect.forever(Effect.scoped(Effect.zipRight(silent.accept, Effect.never))))
+      const events: Array<ChatEvent> = []
+      yield* Effect.raceFirst(run(machine(network, "10.0.0.1"), { host: "10.0.0.9", port: 7000 }, events), Effect.sleep("1 second"))
+      expect(events.filter((e) => e._tag === "rejected")).toEqual([
+        expect.objectContaining({ role: "connector", reason: expect.stringMatching(/said nothing for 0\.3 s/) })
+      ])
+    })
+  )
+
+  // A connection of ours closed before the peer said a word is a tie of a simultaneous start, and auto mode starts
+  // over; once the peer has spoken, a failure is the chat's, said as it is
+  it.scopedLive("speaks, then fails the handshake (the lower side): the failure is the run's, not a reason to start over", () =>
+    Effect.gen(function* () {
+      const network = yield* MemoryTransport.make
+      const target = yield* network.listen({ host: "10.0.0.9", port: 9000 })
+      let connections = 0
+      yield* Effect.forkScoped(
+        Effect.forever(Effect.scoped(Effect.flatMap(target.accept, (conn) => (connections++, Effect.zipRight(conn.write(Uint8Array.of(1)), conn.close)))))
+      )
+      // our side reads the first byte, then a second that never comes: the connection closed
+      const exit = yield* run(machine(network, "10.0.0.1"), { host: "10.0.0.9", port: 9000 }, [], (conn) => Effect.zipRight(conn.read, conn.read)).pipe(
+        Effect.timeout("5 seconds"),
+        Effect.exit
+      )
+      expect(exit).toMatchObject({ _tag: "Failure", cause: { error: { _tag: "TransportError", reason: "Eof" } } })
+      expect(connections).toBe(1)
+    })
+  )
 })
 
 describe("auto mode, a bug on one side of the race", () => {
