@@ -365,6 +365,22 @@ describe("a whole chat over the in-memory transport", () => {
     }).pipe(Effect.provide(Layer.mergeAll(MemoryTransport.layer, LengthPrefixFraming.layer(), L.v2)))
   )
 
+  it.scopedLive("a late subscriber's replay is bounded in events (1,024), and keeps the newest", () =>
+    Effect.gen(function* () {
+      const { client, srv } = yield* pair
+      const count = 1_500
+      for (let i = 0; i < count; i++) yield* client.send(`${i}`)
+      yield* Stream.runDrain(Stream.take(srv.messages, count))
+      yield* client.leave({ drainMs: 1000 })
+      yield* srv.outcome
+      const replayed = Chunk.toArray(yield* Stream.runCollect(srv.events))
+      expect(replayed.length).toBe(1_024)
+      const texts = replayed.flatMap((e) => (e._tag === "message" ? [e.text] : []))
+      expect(texts.at(-1)).toBe(`${count - 1}`)
+      expect(texts).toEqual(Array.from({ length: texts.length }, (_, i) => `${count - texts.length + i}`))
+    }).pipe(Effect.provide(Layer.mergeAll(MemoryTransport.layer, LengthPrefixFraming.layer(), L.v2)))
+  )
+
   it.scopedLive("a peer that sends without reading stops being read once 8 MiB of our frames wait for it: memory stays bounded", () =>
     Effect.gen(function* () {
       const { fc, sc, fl, sl } = yield* handshaken

@@ -77,6 +77,31 @@ describe("a library subscriber slower than its peer", () => {
     30_000
   )
 
+  it.scopedLive("short texts are bounded by their count: about 4,096 untaken, however few bytes they hold", () =>
+    Effect.gen(function* () {
+      const { alice, bob } = yield* pair(0)
+      const count = 20_000
+      const goOn = yield* Deferred.make<void>()
+      const seen: Array<string> = []
+      yield* Effect.fork(Stream.runForEach(bob.messages, (m) => (seen.push(m.text), seen.length === 1 ? Deferred.await(goOn) : Effect.void)))
+      const sent = yield* deliveries(alice)
+      yield* Effect.fork(Effect.forEach(Array.from({ length: count }, (_, i) => `${i}`), (t) => alice.send(t), { discard: true }))
+      // until the receipts stop coming (at most 5 s)
+      let last = -1
+      for (let i = 0; i < 50 && sent.delivered !== last; i++) {
+        last = sent.delivered
+        yield* Effect.sleep(100)
+      }
+      // 120 KB of text in all, far under the bound in UTF-16 units: bounded by the count alone, all were taken in
+      expect(sent.delivered).toBeGreaterThan(4_000)
+      expect(sent.delivered).toBeLessThan(6_000)
+      yield* Deferred.succeed(goOn, undefined)
+      yield* waitFor(() => sent.delivered === count && seen.length === count, 20_000)
+      expect(seen.length).toBe(count)
+    }),
+    30_000
+  )
+
   it.scopedLive(
     "does not hold both sides when it waits on its own sends: a bot answering each of 40,000 texts sent at once answers them all",
     () =>
