@@ -37,7 +37,7 @@ const badValue = (flag: Flag, text: string): string | undefined => {
     case "mode":
       return wholeNumber(text) !== undefined ? undefined : notAMode(name(flag), text)
     case "seconds":
-      return decimalNumber(text.replace(/^-/, "")) !== undefined ? undefined : notSeconds(name(flag), text)
+      return decimalNumber(text) !== undefined ? undefined : notSeconds(name(flag), text)
     default:
       return undefined
   }

@@ -169,9 +169,7 @@ export const resolveConfig = (
       return yield* usage("-k/--key and -c/--cert go together: give both PEM files, or neither for a generated certificate.")
     const seconds = (flag: string, text: string, min: number) => {
       // "-5" is a number, just not one of these: said as out of range, as the other numbers too large or small
-      const negative = text.startsWith("-")
-      const magnitude = decimalNumber(negative ? text.slice(1) : text)
-      const value = magnitude !== undefined && negative ? -magnitude : magnitude
+      const value = decimalNumber(text)
       if (value === undefined) return Effect.fail(usage(notSeconds(flag, text)))
       // shown as typed: 1e400 parses as Infinity, a value nobody typed
       if (!Number.isFinite(value) || value < min || value > 86_400)

@@ -23,9 +23,10 @@ export const durationProblem = (
 }
 
 /**
- * A number of seconds written as people write one: decimal, with a fraction or an exponent if wanted ("10", "0.5",
- * ".5", "1e-3"). JavaScript's Number also reads "0x10" as 16, "0o20" as 16, " 5" as 5 and "" as 0, so `--wait 0x10`
- * waited 16 s without a word. Digits past what a double holds read as Infinity, which the range check refuses.
+ * A number of seconds written as people write one: decimal, with a minus, a fraction or an exponent if wanted ("10",
+ * "0.5", ".5", "1e-3", "-1"). JavaScript's Number also reads "0x10" as 16, "0o20" as 16, " 5" as 5 and "" as 0, so
+ * `--wait 0x10` waited 16 s without a word. Digits past what a double holds read as Infinity, which the range check
+ * refuses.
  */
 export const decimalNumber = (text: string): number | undefined =>
-  /^(\d+(\.\d*)?|\.\d+)(e[+-]?\d+)?$/i.test(text) ? Number(text) : undefined
+  /^-?(\d+(\.\d*)?|\.\d+)(e[+-]?\d+)?$/i.test(text) ? Number(text) : undefined
