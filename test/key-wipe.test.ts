@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Scope } from "effect"
 import { SessionError } from "../src/domain/errors.js"
+import type { Step } from "../src/domain/session.js"
 import { startChat } from "../src/layers/ChatDriver.js"
 import * as Ratchet from "../src/layers/DoubleRatchet.js"
 import { frame } from "../src/layers/LengthPrefixFraming.js"
@@ -10,7 +11,7 @@ import * as SeedProtocol from "../src/layers/SeedProtocol.js"
 import { deriveHandshake, handshake } from "../src/layers/V2Protocol.js"
 import { V2_MAGIC } from "../src/domain/version.js"
 import type { EcdhKeyPair } from "../src/services/KeyAgreement.js"
-import { linkedV2, node } from "./support/sessions.js"
+import { linkedSeed, linkedV2, node } from "./support/sessions.js"
 
 /**
  * DoubleRatchet promises that after a successful step the old state's secrets are wiped. Chain keys are the
@@ -49,7 +50,8 @@ const recording = () => {
     if (out !== undefined) sharedSecrets.push(out)
     return out
   }
-  const p: Primitives = { ...node, kdf: { ...node.kdf, hmac, hkdf }, ecdh: { ...node.ecdh, generate, sharedSecret } }
+  // seed makes its pairs ahead (generateAhead): recorded the same
+  const p: Primitives = { ...node, kdf: { ...node.kdf, hmac, hkdf }, ecdh: { ...node.ecdh, generate, generateAhead: generate, sharedSecret } }
   return { p, chainKeys, messageKeys, sharedSecrets, rootOutputs, pairs }
 }
 
@@ -210,6 +212,28 @@ describe("a failed v2 handshake zeroes the key pairs it made", () => {
       // its handshake key (its first ratchet key pair is made at its first send)
       expect(pairs.length).toBe(1)
       for (const k of pairs) expect(isZero(k.privateKey)).toBe(true)
+    })
+  )
+})
+
+describe("seed: keys are wiped once used", () => {
+  it.effect("after messages both ways, only the current key is left of the keys derived, shared and made", () =>
+    Effect.gen(function* () {
+      const { p, rootOutputs: derived, sharedSecrets, pairs } = recording()
+      const { connector: a, listener: b } = yield* linkedSeed(p)
+      const made = pairs.length
+      const step = (r: Step | SessionError) => {
+        if (r instanceof SessionError) throw r
+        return r
+      }
+      for (const [from, to] of [[a, b], [b, a], [a, b]] as const) step(from.receive(step(to.receive(from.send("1", "hi").frames[0]!)).frames[0]!))
+      const keyOf = (s: SeedProtocol.SeedSession) => Buffer.from((s as unknown as { key: Uint8Array }).key).toString("hex")
+      expect(keyOf(b)).toBe(keyOf(a))
+      expect(derived.filter((k) => !isZero(k) && Buffer.from(k).toString("hex") !== keyOf(a))).toEqual([])
+      expect(sharedSecrets.filter((k) => !isZero(k))).toEqual([])
+      // each message's two fresh key pairs (sender's, receiver's)
+      expect(pairs.length - made).toBe(6)
+      expect(pairs.slice(made).filter((k) => !isZero(k.privateKey))).toEqual([])
     })
   )
 })

@@ -5,9 +5,7 @@ import { concatBytes, utf8 } from "../src/domain/bytes.js"
 import { pemFromPoint } from "../src/domain/pem.js"
 import type { Step } from "../src/domain/session.js"
 import * as SeedProtocol from "../src/layers/SeedProtocol.js"
-import type { Primitives } from "../src/layers/Primitives.js"
 import { V2_MAGIC } from "../src/domain/version.js"
-import type { EcdhKeyPair } from "../src/services/KeyAgreement.js"
 import { linkedSeed, node, noble } from "./support/sessions.js"
 
 const ok = (r: Step | SessionError): Step => {
@@ -185,44 +183,3 @@ describe("seed frames out of step or out of shape", () => {
     })
   )
 })
-
-describe("seed: keys are wiped once used", () => {
-  it.effect("after messages both ways, only the current key is left of the keys derived, shared and made", () =>
-    Effect.gen(function* () {
-      const derived: Array<Uint8Array> = []
-      const shared: Array<Uint8Array> = []
-      const pairs: Array<EcdhKeyPair> = []
-      const generate = () => {
-        const pair = node.ecdh.generate()
-        pairs.push(pair)
-        return pair
-      }
-      const p: Primitives = {
-        ...node,
-        kdf: { ...node.kdf, hkdf: (...args) => (derived.push(node.kdf.hkdf(...args)), derived.at(-1)!) },
-        ecdh: {
-          ...node.ecdh,
-          generate,
-          generateAhead: generate,
-          sharedSecret: (priv, pub) => {
-            const out = node.ecdh.sharedSecret(priv, pub)
-            if (out !== undefined) shared.push(out)
-            return out
-          }
-        }
-      }
-      const { connector: a, listener: b } = yield* linkedSeed(p)
-      const made = pairs.length
-      for (const [from, to] of [[a, b], [b, a], [a, b]] as const) ok(from.receive(ok(to.receive(from.send("1", "hi").frames[0]!)).frames[0]!))
-      const current = Buffer.from(keysOf(a).key).toString("hex")
-      expect(Buffer.from(keysOf(b).key).toString("hex")).toBe(current)
-      const left = derived.filter((k) => k.some((x) => x !== 0) && Buffer.from(k).toString("hex") !== current)
-      expect(left).toEqual([])
-      expect(shared.filter((k) => k.some((x) => x !== 0))).toEqual([])
-      // each message's two fresh key pairs (sender's, receiver's)
-      expect(pairs.length - made).toBe(6)
-      expect(pairs.slice(made).filter((k) => k.privateKey.some((x) => x !== 0))).toEqual([])
-    })
-  )
-})
-
