@@ -13,6 +13,19 @@ const ok = (r: Step | SessionError): Step => {
   return r
 }
 
+/** A seed session's current key and, while a reply is pending, the key its message went out under. */
+const keysOf = (s: SeedProtocol.SeedSession) => {
+  const inside = s as unknown as { key: Uint8Array; pending?: { previousKey: Uint8Array } }
+  return { key: inside.key, previous: inside.pending?.previousKey }
+}
+/** A frame as a seed peer seals one: nonce ‖ ChaCha20-Poly1305(type ‖ content). */
+const sealedAs = (key: Uint8Array, type: number, content: Uint8Array) => {
+  const nonce = node.random(12)
+  return concatBytes(nonce, node.aead.seal(key, nonce, concatBytes(Uint8Array.of(type), content)))
+}
+const pemBytes = () => utf8(pemFromPoint(node.ecdh.generate().publicKey))
+const texts = (step: Step) => step.events.flatMap((e) => (e._tag === "Message" ? [e.text] : []))
+
 describe("seed sessions, property-based", () => {
   it("the key chain stays in step over random sequences of sends from either side, and any Unicode round-trips", () =>
     fc.assert(
@@ -59,13 +72,9 @@ describe("seed sessions, property-based", () => {
   it.effect("a message whose salt or sub-salt is not base64 as Python writes it is refused as malformed, not read loosely", () =>
     Effect.gen(function* () {
       const { connector: a, listener: b } = yield* linkedSeed()
-      const key = (a as unknown as { key: Uint8Array }).key
       const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString("base64")
-      const fields = { salt: b64(node.random(16)), key: b64(utf8(pemFromPoint(node.ecdh.generate().publicKey))), sub_salt: b64(node.random(16)) }
-      const sealed = (json: string) => {
-        const nonce = node.random(12)
-        return concatBytes(nonce, node.aead.seal(key, nonce, concatBytes(Uint8Array.of(0), utf8(json))))
-      }
+      const fields = { salt: b64(node.random(16)), key: b64(pemBytes()), sub_salt: b64(node.random(16)) }
+      const sealed = (json: string) => sealedAs(keysOf(a).key, 0x00, utf8(json))
       for (const field of ["salt", "sub_salt"])
         for (const bad of ["AAA", "AA=A", "A", "AAAAA", "AAAA====", "-_-_"])
           expect(b.receive(sealed(JSON.stringify({ message: "x", ...fields, [field]: bad })))).toMatchObject({ _tag: "SessionError", reason: "Malformed" })
@@ -97,19 +106,6 @@ describe("seed sessions, property-based", () => {
       { numRuns: 30 }
     ))
 })
-
-/** A seed session's current key and, while a reply is pending, the key its message went out under. */
-const keysOf = (s: SeedProtocol.SeedSession) => {
-  const inside = s as unknown as { key: Uint8Array; pending?: { previousKey: Uint8Array } }
-  return { key: inside.key, previous: inside.pending?.previousKey }
-}
-/** A frame as a seed peer seals one: nonce ‖ ChaCha20-Poly1305(type ‖ content). */
-const sealedAs = (key: Uint8Array, type: number, content: Uint8Array) => {
-  const nonce = node.random(12)
-  return concatBytes(nonce, node.aead.seal(key, nonce, concatBytes(Uint8Array.of(type), content)))
-}
-const pemBytes = () => utf8(pemFromPoint(node.ecdh.generate().publicKey))
-const texts = (step: Step) => step.events.flatMap((e) => (e._tag === "Message" ? [e.text] : []))
 
 describe("seed frames out of step or out of shape", () => {
   it("a first frame from the listener too short to hold a salt and a key, or from a v2 peer, is said to be so", () => {
