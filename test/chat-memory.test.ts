@@ -10,7 +10,7 @@ import { startChat } from "../src/layers/ChatDriver.js"
 import { frame } from "../src/layers/LengthPrefixFraming.js"
 import * as V2Protocol from "../src/layers/V2Protocol.js"
 import type { FramedConn } from "../src/services/Framing.js"
-import type { Conn } from "../src/services/Transport.js"
+import { type Conn, Transport } from "../src/services/Transport.js"
 import { wallClockSetBack } from "./support/clock.js"
 import * as L from "./support/layers.js"
 import { untilStill } from "./support/progress.js"
@@ -379,6 +379,70 @@ describe("a whole chat over the in-memory transport", () => {
       expect(texts.at(-1)).toBe(`${count - 1}`)
       expect(texts).toEqual(Array.from({ length: texts.length }, (_, i) => `${count - texts.length + i}`))
     }).pipe(Effect.provide(Layer.mergeAll(MemoryTransport.layer, LengthPrefixFraming.layer(), L.v2)))
+  )
+
+  // Bob's subscriber takes the first text and stops; bob's own sends then wait for alice's receipts (over 16 K
+  // unacknowledged), which could be behind her texts, so bob reads on past the usual lag. Alice, driven by hand,
+  // reads all bob writes, never acknowledges a text of his, and sends `count` texts: how many did bob take in?
+  const stuckWhileSendsWait = (count: number, send: (fc: FramedConn, sc: V2Protocol.V2Session) => Effect.Effect<void, unknown>) =>
+    Effect.gen(function* () {
+      const network = yield* MemoryTransport.make
+      const listen = { host: "memory-bob", port: 1 }
+      const stack = Layer.mergeAll(Layer.succeed(Transport, network), LengthPrefixFraming.layer(), L.v2)
+      const opening = yield* Effect.fork(open({ mode: "server", listen, heartbeatMs: 0 }).pipe(Effect.provide(stack)))
+      yield* Effect.sleep(10)
+      const fc = frame(yield* network.connect(listen))
+      const sc = yield* V2Protocol.handshake(node, fc, "connector")
+      const bob = yield* Fiber.join(opening)
+      let delivered = 0
+      yield* Effect.forkScoped(
+        Effect.forever(
+          Effect.flatMap(fc.readFrames, (frames) =>
+            Effect.sync(() => {
+              for (const f of frames) {
+                const step = sc.receive(f)
+                if (!(step instanceof SessionError)) for (const e of step.events) if (e._tag === "Delivered") delivered += e.ids.length
+              }
+            })
+          )
+        )
+      )
+      yield* Effect.forkScoped(Stream.runForEach(bob.messages, () => Effect.never))
+      yield* Effect.forkScoped(Effect.forEach(Array.from({ length: 16_500 }, (_, i) => `b${i}`), (t) => bob.send(t), { discard: true }))
+      yield* Effect.forkScoped(send(fc, sc))
+      yield* untilStill(() => delivered, count)
+      return delivered
+    })
+
+  it.scopedLive("a subscriber stuck while our own sends wait for receipts: reading goes on for those, but stops at 32 M UTF-16 units untaken", () =>
+    Effect.gen(function* () {
+      // 600 texts of 60,000 UTF-16 units: 36 M in all
+      const big = "z".repeat(60_000)
+      const delivered = yield* stuckWhileSendsWait(600, (fc, sc) =>
+        Effect.forEach(Array.from({ length: 600 }, (_, i) => i), (i) => fc.writeFrames(sc.send(String(i + 1), big).frames), { discard: true })
+      )
+      // 32 Mi units are 559 such texts (the soft bound, 1 Mi, 17); without the bound bob took in all 600
+      expect(delivered).toBeGreaterThan(540)
+      expect(delivered).toBeLessThan(600)
+    }),
+    60_000
+  )
+
+  it.scopedLive("...and at 256 K events untaken, however short their texts", () =>
+    Effect.gen(function* () {
+      const count = 300_000
+      const delivered = yield* stuckWhileSendsWait(count, (fc, sc) =>
+        Effect.forEach(
+          Array.from({ length: count / MAX_BATCH }, (_, b) => b),
+          (b) => fc.writeFrames(sc.sendMany(Array.from({ length: MAX_BATCH }, (_, i) => ({ id: String(b * MAX_BATCH + i + 1), text: "s" }))).frames),
+          { discard: true }
+        )
+      )
+      // bob's own 16,500 "sent" events count too; without the bound bob took in all 300,000
+      expect(delivered).toBeGreaterThan(230_000)
+      expect(delivered).toBeLessThan(262_144)
+    }),
+    60_000
   )
 
   it.scopedLive("a peer that sends without reading stops being read once 8 MiB of our frames wait for it: memory stays bounded", () =>
