@@ -8,6 +8,7 @@ import { MAX_BATCH } from "../src/domain/payload.js"
 import * as LengthPrefixFraming from "../src/layers/LengthPrefixFraming.js"
 import { startChat } from "../src/layers/ChatDriver.js"
 import { frame } from "../src/layers/LengthPrefixFraming.js"
+import * as SeedProtocol from "../src/layers/SeedProtocol.js"
 import * as V2Protocol from "../src/layers/V2Protocol.js"
 import type { FramedConn } from "../src/services/Framing.js"
 import { type Conn, Transport } from "../src/services/Transport.js"
@@ -257,6 +258,26 @@ describe("a whole chat over the in-memory transport", () => {
       expect([...listenerSaw, ...connectorSaw].some((e) => e._tag === "error" || e._tag === "disconnected")).toBe(false)
       yield* listener.leave()
       expect((yield* connector.outcome)._tag).toBe("PeerLeft")
+    })
+  )
+
+  it.scopedLive("seed: a message crossing our goodbye is shown, and the chat ends as our leave, not the peer's", () =>
+    Effect.gen(function* () {
+      const [c, l] = yield* MemoryTransport.makePair({ host: "c", port: 1 }, { host: "l", port: 2 })
+      const fc = frame(c)
+      const [sc, sl] = yield* Effect.all([SeedProtocol.handshake(node, fc, "connector"), SeedProtocol.handshake(node, frame(l), "listener")], {
+        concurrency: 2
+      })
+      const events: Array<ChatEvent> = []
+      const chat = yield* startChat(frame(l), sl, { emit: (es) => Effect.sync(() => void events.push(...es)) })
+      yield* chat.leave({ drainMs: 0 })
+      // the peer, driven by hand, sends before it has read our goodbye, reads it (its end), and closes
+      yield* fc.writeFrames(sc.send("1", "sent as you leave").frames)
+      const goodbye = sc.receive(yield* fc.readFrame)
+      expect(goodbye instanceof SessionError ? goodbye : goodbye.events).toEqual([{ _tag: "PeerLeft", reason: "quit" }])
+      yield* c.close
+      expect(yield* chat.outcome.pipe(Effect.timeout("5 seconds"))).toEqual({ _tag: "Left", undelivered: [] })
+      expect(events.filter((e) => e._tag === "message").map((e) => e._tag === "message" && e.text)).toEqual(["sent as you leave"])
     })
   )
 

@@ -158,12 +158,14 @@ export class SeedSession implements Session {
         if (crossing === undefined || crossing[0] !== TYPE_MESSAGE)
           return sessionError("Decrypt", "a frame failed authentication (altered, replayed or out of step)")
         // Both sides sent at once: the two key chains have split and cannot be joined again. The peer's message
-        // is still authentic, so it is shown before the end, our goodbye's crossing included (it was dropped
-        // there unseen). When either side was leaving, the chat ends as it would have anyway.
+        // is still authentic, so it is shown before the end. When either side was leaving, the chat ends as it
+        // would have anyway: the peer's goodbye is its leaving; ours crossing a message shows the message (it was
+        // dropped unseen, and the chat said the peer had left), and ends as our leave (the peer, reading our
+        // goodbye, closes).
         const text = this.parseMessage(crossing)?.message
-        const shown: Array<SessionEvent> = text === undefined || text === "/quit" ? [] : [{ _tag: "Message", id: `in-${++this.received}`, text }]
-        if (text === "/quit" || pending.id === "quit")
-          return { frames: [], events: [...shown, { _tag: "PeerLeft", reason: "quit" }] }
+        if (text === "/quit") return { frames: [], events: [{ _tag: "PeerLeft", reason: "quit" }] }
+        const shown: Array<SessionEvent> = text === undefined ? [] : [{ _tag: "Message", id: `in-${++this.received}`, text }]
+        if (pending.id === "quit") return { frames: [], events: shown }
         return {
           frames: [],
           events: shown,
