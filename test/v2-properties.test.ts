@@ -31,6 +31,22 @@ const pingPong = (a: V2Session, b: V2Session, turns: number) => {
   return keys
 }
 
+/**
+ * Three turns within a DH ratchet interval of 250 ms, `meanwhile`, then a send once it has passed: under a key not
+ * seen in the turns. (An interval the turns fit in even on a loaded machine: at 30 ms, under a full test run, the
+ * turns could span it, and the late send then went out under a key already seen in them, 1 run in about 10.)
+ */
+const stepsOnceTheIntervalPassed = <E, R>(meanwhile: Effect.Effect<void, E, R>) =>
+  Effect.gen(function* () {
+    const timed = yield* linkedV2(node, { minRotationMs: 250 })
+    const before = pingPong(timed.connector, timed.listener, 3)
+    yield* meanwhile
+    yield* Effect.sleep("300 millis")
+    const after = timed.connector.send("late", "after the interval").frames[0]!
+    expect(before.has(headerKey(after))).toBe(false)
+    expect(texts(ok(timed.listener.receive(after)).events)).toEqual(["after the interval"])
+  })
+
 const run = <A>(effect: Effect.Effect<A, unknown>) => Effect.runPromise(effect)
 
 /** A property whose body is async (fast-check's asyncProperty; it.prop runs sync bodies only). */
@@ -248,29 +264,14 @@ describe("v2 sessions (Double Ratchet), property-based", () => {
       const lazy = yield* linkedV2(node, { minRotationMs: 60_000 })
       const lazyKeys = pingPong(lazy.connector, lazy.listener, 20)
       expect(lazyKeys.size).toBe(1)
-      // an interval the three turns fit in even on a loaded machine: at 30 ms, under a full test run, the turns
-      // could span it, and the late send then went out under a key already seen in them (1 run in about 10)
-      const timed = yield* linkedV2(node, { minRotationMs: 250 })
-      const before = pingPong(timed.connector, timed.listener, 3)
-      yield* Effect.sleep("300 millis")
-      const after = timed.connector.send("late", "after the interval").frames[0]!
-      expect(before.has(headerKey(after))).toBe(false)
-      expect(texts(ok(timed.listener.receive(after)).events)).toEqual(["after the interval"])
+      yield* stepsOnceTheIntervalPassed(Effect.void)
     })
   )
 
   // the interval was kept on the wall clock: set back an hour (NTP, by hand, a VM restored), it held the next
   // step, and with it the healing after a compromise, back for that hour
   it.scopedLive("the interval between DH steps is kept on a clock that only goes forward: a wall clock set back holds no step back", () =>
-    Effect.gen(function* () {
-      const timed = yield* linkedV2(node, { minRotationMs: 250 })
-      const before = pingPong(timed.connector, timed.listener, 3)
-      yield* wallClockSetBack(3_600_000)
-      yield* Effect.sleep("300 millis")
-      const after = timed.connector.send("late", "after the interval").frames[0]!
-      expect(before.has(headerKey(after))).toBe(false)
-      expect(texts(ok(timed.listener.receive(after)).events)).toEqual(["after the interval"])
-    })
+    stepsOnceTheIntervalPassed(wallClockSetBack(3_600_000))
   )
 
   it.effect("a frame of another type, or too short for a header and a tag, is refused as no v2 message, and the session goes on", () =>
