@@ -21,14 +21,15 @@ export const textRefusal = (text: string): string | undefined => {
 }
 
 /**
- * Text from the peer made safe for a terminal: C0/C1 control characters, DEL, and the Unicode bidi overrides
- * that can disguise text are shown as visible escapes (\x1b, \u202e), so a peer cannot move the cursor,
- * recolour, rewrite earlier lines or set the window title. Tabs are shown as \t too: they can shift columns.
+ * Text from the peer made safe for a terminal: C0/C1 control characters, DEL, and the Unicode bidi controls
+ * that can disguise text (marks, embeddings, overrides, isolates: CVE-2021-42574's list) are shown as visible
+ * escapes (\x1b, \u202e), so a peer cannot move the cursor, recolour, rewrite earlier lines, set the window
+ * title or reorder what a line shows. Tabs are shown as \t too: they can shift columns.
  */
 export const escapeForTerminal = (text: string): string =>
   text.replace(
     // eslint-disable-next-line no-control-regex
-    /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
+    /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
     (c) => {
       const code = c.charCodeAt(0)
       if (c === "\n") return "\\n"
