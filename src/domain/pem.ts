@@ -21,11 +21,12 @@ export const pemFromPoint = (point: Uint8Array): string => {
   return HEADER + lines.join("\n") + "\n" + FOOTER
 }
 
-const BASE64_LINE = /^[A-Za-z0-9+/]+={0,2}$/
-
 /**
  * The point inside a peer's PEM, or undefined. Strict: one P-384 SPKI, uncompressed point, nothing else.
- * (Whether the point lies on the curve is checked by ECDH itself.) Line endings may be \n or \r\n.
+ * (Whether the point lies on the curve is checked by ECDH itself.) Line endings may be \n or \r\n, and the
+ * base64 may be cut into lines of any length (none empty), but it must be the DER's own base64: node's decoder skips
+ * characters that are not base64 and stops at the first "=", so "AB!C" or a body with lines after an "=" decoded
+ * to the same key as the clean text.
  */
 export const pointFromPem = (pem: string): Uint8Array | undefined => {
   if (pem.length > 1024) return undefined
@@ -34,9 +35,10 @@ export const pointFromPem = (pem: string): Uint8Array | undefined => {
   if (lines.length < 3) return undefined
   if (lines[0] !== HEADER.trimEnd() || lines[lines.length - 1] !== FOOTER.trimEnd()) return undefined
   const body = lines.slice(1, -1)
-  if (!body.every((l) => BASE64_LINE.test(l))) return undefined
-  const der = Buffer.from(body.join(""), "base64")
-  if (der.length !== SPKI_PREFIX.length + POINT_BYTES) return undefined
+  if (body.includes("")) return undefined
+  const base64 = body.join("")
+  const der = Buffer.from(base64, "base64")
+  if (der.length !== SPKI_PREFIX.length + POINT_BYTES || der.toString("base64") !== base64) return undefined
   for (let i = 0; i < SPKI_PREFIX.length; i++) if (der[i] !== SPKI_PREFIX[i]) return undefined
   if (der[SPKI_PREFIX.length] !== 0x04) return undefined
   return new Uint8Array(der.subarray(SPKI_PREFIX.length))
