@@ -1,6 +1,7 @@
 import { Either } from "effect"
+import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { parseTarget, unmappedAddress } from "../src/domain/address.js"
+import { compareEndpoints, type Endpoint, isValidHost, parseTarget, unmappedAddress } from "../src/domain/address.js"
 
 describe("a target as the user types it", () => {
   it("takes host, host:port, [v6], [v6]:port and a bare IPv6 address", () => {
@@ -54,5 +55,44 @@ describe("a peer's address as node gives it", () => {
     expect(unmappedAddress("::FFFF:10.0.0.1")).toBe("10.0.0.1")
     for (const other of ["::1", "192.168.1.5", "fe80::1%eth0", "::ffff:c0a8:105", "2001:db8::ffff:1.2.3.4", "::ffff:1.2.3"])
       expect(unmappedAddress(other)).toBe(other)
+  })
+})
+
+describe("host names", () => {
+  it("a label has at most 63 characters and a name at most 253 (RFC 1123), a trailing dot allowed", () => {
+    const label = (n: number) => "a".repeat(n)
+    expect(isValidHost(`${label(63)}.example`)).toBe(true)
+    expect(isValidHost(`${label(64)}.example`)).toBe(false)
+    expect(isValidHost(`example.${label(64)}`)).toBe(false)
+    // 4 labels of 63 and their dots: 255 characters; one cut to 61 makes 253
+    const name = (last: number) => [label(63), label(63), label(63), label(last)].join(".")
+    expect(name(61)).toHaveLength(253)
+    expect(isValidHost(name(61))).toBe(true)
+    expect(isValidHost(name(62))).toBe(false)
+    expect(isValidHost("peer.example.")).toBe(true)
+    for (const bad of ["-peer.example", "peer-.example", "peer..example", "peer_1.example", ""]) expect(isValidHost(bad)).toBe(false)
+  })
+})
+
+describe("auto mode's tie-break between two endpoints", () => {
+  const endpoint = fc.record({
+    host: fc.constantFrom("10.0.0.5", "10.0.0.6", "peer.example", "Peer.Example", "PEER.example", "::1"),
+    port: fc.constantFrom(7000, 8000, 8001)
+  })
+  const sign = (n: number) => Math.sign(n)
+
+  it("both peers, each comparing its own endpoint with the other's, agree on which is lower", () => {
+    fc.assert(
+      fc.property(endpoint, endpoint, (a: Endpoint, b: Endpoint) => {
+        expect(sign(compareEndpoints(a, b)) + sign(compareEndpoints(b, a))).toBe(0)
+      })
+    )
+  })
+
+  it("orders by port first, then by host name without regard to case (one peer may write it in capitals)", () => {
+    expect(compareEndpoints({ host: "10.0.0.9", port: 7000 }, { host: "10.0.0.1", port: 8000 })).toBe(-1)
+    expect(compareEndpoints({ host: "10.0.0.1", port: 8000 }, { host: "10.0.0.9", port: 8000 })).toBe(-1)
+    expect(compareEndpoints({ host: "Peer.Example", port: 8000 }, { host: "peer.example", port: 8000 })).toBe(0)
+    expect(compareEndpoints({ host: "B.example", port: 8000 }, { host: "a.example", port: 8000 })).toBe(1)
   })
 })
