@@ -112,4 +112,43 @@ describe("P-384 ECDH from node:crypto", () => {
       syncBuiltinESMExports()
     }
   })
+
+  it("the DER copies of a private key that making a pair needs are zeroed once the pair is made", async () => {
+    const nodeCrypto = createRequire(import.meta.url)("node:crypto") as typeof import("node:crypto")
+    const { createPrivateKey } = nodeCrypto
+    // private key objects have their own export (PrivateKeyObject, which node does not export by name)
+    const privateKeys = Object.getPrototypeOf(nodeCrypto.generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey) as {
+      export: (options?: unknown) => unknown
+    }
+    const { export: exportKey } = privateKeys
+    // what the layer hands to OpenSSL (a pair made on the spot) and what it reads back (one made ahead): each
+    // buffer, and a copy of what it held then
+    const given: Array<[Buffer, Buffer]> = []
+    const exported: Array<[Buffer, Buffer]> = []
+    const patched = nodeCrypto as unknown as Record<string, unknown>
+    patched["createPrivateKey"] = (key: { key: Buffer }) => (given.push([key.key, Buffer.from(key.key)]), createPrivateKey(key as never))
+    privateKeys.export = function (this: unknown, options?: { type?: string }) {
+      const out = exportKey.call(this, options)
+      if (options?.type === "sec1") exported.push([out as Buffer, Buffer.from(out as Buffer)])
+      return out
+    }
+    syncBuiltinESMExports()
+    try {
+      const now = node.generate()
+      // the next pair ahead is made in the thread pool: bounded wait until it is there
+      node.generateAhead!()
+      for (let i = 0; i < 100 && exported.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20))
+      const ahead = node.generateAhead!()
+      expect(given.length).toBeGreaterThanOrEqual(1)
+      expect(exported.length).toBeGreaterThanOrEqual(1)
+      // each held a pair's scalar, and holds only zeros now
+      expect(given[0]![1].includes(Buffer.from(now.privateKey))).toBe(true)
+      expect(exported.some(([, copy]) => copy.includes(Buffer.from(ahead.privateKey)))).toBe(true)
+      for (const [der] of [...given, ...exported]) expect(der.every((b) => b === 0)).toBe(true)
+    } finally {
+      patched["createPrivateKey"] = createPrivateKey
+      privateKeys.export = exportKey
+      syncBuiltinESMExports()
+    }
+  })
 })
