@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Layer, Option, Schedule } from "effect"
+import { Duration, Effect, Exit, Fiber, Layer, Option, Schedule } from "effect"
 import { spawn } from "node:child_process"
 import * as net from "node:net"
 import * as tls from "node:tls"
@@ -361,6 +361,152 @@ describe("the node:tls transport", () => {
       yield* listener.close
       const after = yield* Effect.exit(Effect.forever(listener.turnedAway!)).pipe(Effect.timeout("1 second"))
       expect(Exit.isInterrupted(after)).toBe(true)
+    }).pipe(Effect.provide(tlsLayer))
+  )
+
+  /** A node:tls client of our listener, destroyed with the scope; `closed` settles when its socket closes. */
+  const tlsClient = (port: number, options: tls.ConnectionOptions = {}) =>
+    Effect.acquireRelease(
+      Effect.sync(() => {
+        const socket = tls.connect({ host: "127.0.0.1", port, rejectUnauthorized: false, ...options }).on("error", () => {})
+        const secured = new Promise<void>((resolve) => socket.once("secureConnect", () => resolve()))
+        const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()))
+        return { socket, secured, closed }
+      }),
+      ({ socket }) => Effect.sync(() => socket.destroy())
+    )
+  /** Whether the promise settles within `ms`. */
+  const within = (promise: Promise<unknown>, ms: number) =>
+    Effect.promise(() => Promise.race([promise.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))]))
+
+  it.scopedLive("a frame larger than what the socket buffers before it pauses (1 MiB) still arrives: the reader asks for no more than that at once", () =>
+    Effect.gen(function* () {
+      const { server, client } = yield* connectedPair
+      const big = 3 * 1024 * 1024
+      const body = Uint8Array.from({ length: big }, (_, i) => (i * 7) & 0xff)
+      const sending = yield* Effect.fork(frame(client, 4 * 1024 * 1024).writeFrames([body]))
+      // waiting for the whole frame at once would wait for ever: the socket stops reading at 1 MiB
+      const got = yield* frame(server, 4 * 1024 * 1024).readFrame.pipe(Effect.timeout("10 seconds"))
+      yield* Fiber.join(sending)
+      expect(Buffer.from(got).equals(Buffer.from(body))).toBe(true)
+    }).pipe(Effect.provide(tlsLayer))
+  )
+
+  it.scopedLive("a connection that never starts TLS is cut after 5 s: a silent client cannot hold a place for ever", () =>
+    Effect.gen(function* () {
+      const listener = yield* Effect.flatMap(Transport, (t) => t.listen({ host: "127.0.0.1", port: 0 }))
+      const silent = yield* Effect.acquireRelease(
+        Effect.sync(() => net.connect(listener.address.port, "127.0.0.1").on("error", () => {})),
+        (s) => Effect.sync(() => s.destroy())
+      )
+      const closed = new Promise<void>((resolve) => silent.once("close", () => resolve()))
+      expect(yield* within(closed, 4_000)).toBe(false)
+      expect(yield* within(closed, 3_000)).toBe(true)
+    }).pipe(Effect.provide(tlsLayer))
+  )
+
+  it.scopedLive("at most 64 connections are held at once (in TLS set-up or waiting to be taken): the 65th is closed at once", () =>
+    Effect.gen(function* () {
+      const listener = yield* Effect.flatMap(Transport, (t) => t.listen({ host: "127.0.0.1", port: 0 }))
+      const sockets: Array<net.Socket> = []
+      yield* Effect.addFinalizer(() => Effect.sync(() => sockets.forEach((s) => s.destroy())))
+      const closedEarly: Array<Promise<boolean>> = []
+      for (let i = 0; i < 70; i++) {
+        const s = net.connect(listener.address.port, "127.0.0.1").on("error", () => {})
+        sockets.push(s)
+        closedEarly.push(new Promise((resolve) => s.once("close", () => resolve(true))))
+        yield* Effect.promise(() => new Promise((resolve) => s.once("connect", resolve)))
+      }
+      const settled = yield* Effect.promise(() =>
+        Promise.all(closedEarly.map((c) => Promise.race([c, new Promise<boolean>((r) => setTimeout(() => r(false), 1_000))])))
+      )
+      expect(settled.filter(Boolean)).toHaveLength(6)
+      expect(settled.slice(0, 64).some(Boolean)).toBe(false)
+    }).pipe(Effect.provide(tlsLayer))
+  )
+
+  it.scopedLive("a listener holds 16 secured connections for whoever takes them; those beyond are closed, and closing the listener closes the 16", () =>
+    Effect.gen(function* () {
+      const listener = yield* Effect.flatMap(Transport, (t) => t.listen({ host: "127.0.0.1", port: 0 }))
+      const clients = []
+      for (let i = 0; i < 20; i++) {
+        const c = yield* tlsClient(listener.address.port)
+        yield* Effect.promise(() => c.secured)
+        clients.push(c)
+      }
+      const closedSoon = (c: (typeof clients)[number]) => within(c.closed, 1_000)
+      const before = yield* Effect.forEach(clients, closedSoon, { concurrency: "unbounded" })
+      expect(before.filter(Boolean)).toHaveLength(4)
+      expect(before.slice(0, 16).some(Boolean)).toBe(false)
+      yield* listener.close
+      const after = yield* Effect.forEach(clients.slice(0, 16), closedSoon, { concurrency: "unbounded" })
+      expect(after.every(Boolean)).toBe(true)
+    }).pipe(Effect.provide(tlsLayer))
+  )
+
+  it.scopedLive("a connection still in TLS set-up when the listener closes is closed then, even while the certificate is still being made", () =>
+    Effect.gen(function* () {
+      const identity = yield* ForgeCertificate.generateIdentity("late")
+      const late = Layer.succeed(Certificate, { identity: Effect.delay(Effect.succeed(identity), "3 seconds") })
+      const listener = yield* Effect.flatMap(Transport, (t) => t.listen({ host: "127.0.0.1", port: 0 })).pipe(
+        Effect.provide(NodeTlsTransport.layer.pipe(Layer.provide(late)))
+      )
+      const client = yield* tlsClient(listener.address.port)
+      yield* Effect.sleep("100 millis")
+      yield* listener.close
+      expect(yield* within(client.closed, 1_000)).toBe(true)
+    })
+  )
+
+  it.scopedLive("a connection reset before TLS, while the certificate is still being made, does not bring the process down", () =>
+    Effect.gen(function* () {
+      const identity = yield* ForgeCertificate.generateIdentity("late")
+      const late = Layer.succeed(Certificate, { identity: Effect.delay(Effect.succeed(identity), "500 millis") })
+      yield* Effect.gen(function* () {
+        const transport = yield* Transport
+        const listener = yield* transport.listen({ host: "127.0.0.1", port: 0 })
+        const raw = net.connect(listener.address.port, "127.0.0.1").on("error", () => {})
+        yield* Effect.promise(() => new Promise((resolve) => raw.once("connect", resolve)))
+        raw.write("\x16\x03\x01")
+        // once the listener has taken the connection (a reset in the kernel's backlog never reaches it)
+        yield* Effect.sleep("50 millis")
+        raw.resetAndDestroy()
+        // the listener goes on: the next peer gets in once the certificate is there
+        const [server, client] = yield* Effect.all([listener.accept, transport.connect(listener.address, { connectTimeoutMs: 5_000 })], {
+          concurrency: 2
+        })
+        yield* client.write(new TextEncoder().encode("still here"))
+        expect(new TextDecoder().decode(yield* server.read)).toBe("still here")
+      }).pipe(Effect.provide(NodeTlsTransport.layer.pipe(Layer.provide(late))))
+    })
+  )
+
+  it.scopedLive("a peer that resets the connection once TLS is up is reported as a reset, not as an end or a read error", () =>
+    Effect.gen(function* () {
+      // auto mode starts over on a reset before the peer spoke, and gives up on other failures
+      const identity = yield* ForgeCertificate.generateIdentity("test")
+      const server = net.createServer((raw) => {
+        raw.on("error", () => {})
+        new tls.TLSSocket(raw, { isServer: true, key: identity.keyPem, cert: identity.certPem })
+          .on("error", () => {})
+          .once("secure", () => setTimeout(() => raw.resetAndDestroy(), 50))
+      })
+      const port = yield* listening(server)
+      const conn = yield* Effect.flatMap(Transport, (t) => t.connect({ host: "127.0.0.1", port }, { connectTimeoutMs: 5_000 }))
+      const error = yield* Effect.flip(conn.read).pipe(Effect.timeout("5 seconds"))
+      expect(error.reason).toBe("Reset")
+      expect(describeError(error)).toBe("The connection was reset.")
+    }).pipe(Effect.provide(tlsLayer))
+  )
+
+  it.scopedLive("closing a connection whose peer reads nothing more ends within a few seconds, not when the peer reads", () =>
+    Effect.gen(function* () {
+      const { server } = yield* connectedPair
+      // the peer (its side kept open by the scope) stops reading; our side has more to send than the socket buffers take
+      yield* Effect.forkScoped(server.write(new Uint8Array(32 * 1024 * 1024)))
+      yield* Effect.sleep("200 millis")
+      const [took] = yield* server.close.pipe(Effect.timed, Effect.timeout("10 seconds"))
+      expect(Duration.toMillis(took)).toBeLessThan(4_000)
     }).pipe(Effect.provide(tlsLayer))
   )
 })
