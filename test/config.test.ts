@@ -186,3 +186,55 @@ describe("seconds as typed (--wait, --handshake-timeout, --heartbeat)", () => {
       expect(await resolved({ wait: typed })).toMatch(/^--wait .* is not a number of seconds\.$/)
   })
 })
+
+describe("flags refused or read, each in its own words", () => {
+  const outcome = (given: Partial<RawFlags>, ask = Option.none<(problem: string | undefined) => Effect.Effect<string>>()) =>
+    Effect.runPromise(resolveConfig(rawFlags({ mode: "2", ip: Option.some("127.0.0.1"), ...given }), ask).pipe(Effect.either))
+  const refusal = async (given: Partial<RawFlags>) => {
+    const result = await outcome(given)
+    return result._tag === "Left" ? result.left.detail : "taken"
+  }
+
+  it("seconds within each flag's range (0, 1 or 0.1 up to a day), said as typed when outside it", async () => {
+    expect(await refusal({ wait: "-1" })).toBe("--wait -1 is out of range (0 to 86400 seconds).")
+    expect(await refusal({ handshakeTimeout: "0.5" })).toBe("--handshake-timeout 0.5 is out of range (1 to 86400 seconds).")
+    expect(await refusal({ heartbeat: "86400.5" })).toBe("--heartbeat 86400.5 is out of range (0 to 86400 seconds).")
+    expect(await refusal({ wait: "86400", handshakeTimeout: "86400", heartbeat: "86400" })).toBe("taken")
+    // three heartbeats of silence end a chat: a millisecond's would end every one
+    expect(await refusal({ heartbeat: "0.05" })).toBe("--heartbeat 0.05 is too short: 0 turns heartbeats off, else give 0.1 seconds or more.")
+    expect(await refusal({ heartbeat: "0.1" })).toBe("taken")
+  })
+
+  it("-k and -c together or neither", async () => {
+    const sentence = "-k/--key and -c/--cert go together: give both PEM files, or neither for a generated certificate."
+    expect(await refusal({ key: Option.some("key.pem") })).toBe(sentence)
+    expect(await refusal({ cert: Option.some("cert.pem") })).toBe(sentence)
+    const both = await outcome({ key: Option.some("key.pem"), cert: Option.some("cert.pem") })
+    expect(both._tag === "Right" && both.right.tls).toEqual({ key: "key.pem", cert: "cert.pem" })
+  })
+
+  it("-i an address or a host name (an IPv6 one in brackets too), and --protocol v2 or seed", async () => {
+    expect(await refusal({ ip: Option.some("no_such!") })).toBe("-i/--ip no_such! is not an IP address.")
+    const bracketed = await outcome({ ip: Option.some("[::1]") })
+    expect(bracketed._tag === "Right" && bracketed.right.listen).toEqual({ host: "::1", port: 8000 })
+    expect(await refusal({ protocol: "v3" })).toBe("--protocol v3 is unknown: use v2 (default) or seed (the original chat.py's).")
+    const seed = await outcome({ protocol: "seed" })
+    expect(seed._tag === "Right" && seed.right.protocol).toBe("seed")
+  })
+
+  it("a target asked for again is asked with what was wrong with the last answer", async () => {
+    const problems: Array<string | undefined> = []
+    const answers = ["", "10.0.0.5:0", "10.0.0.5:9000"]
+    const result = await outcome(
+      { mode: "1" },
+      Option.some((problem) => Effect.sync(() => (problems.push(problem), answers[problems.length - 1]!)))
+    )
+    expect(problems).toEqual([undefined, "The target address is empty; give it as ip[:port].", '"0" is not a port: give a whole number from 1 to 65535.'])
+    expect(result._tag === "Right" && result.right.target).toEqual({ host: "10.0.0.5", port: 9000 })
+  })
+
+  it("the hint for one machine knows all of 127.0.0.0/8 as loopback", () => {
+    expect(sameMachineHint(config("auto", "192.0.2.2", "127.0.0.2"))).toMatch(/^The peer is on this machine \(127\.0\.0\.2:9002\)/)
+    expect(sameMachineHint(config("auto", "127.0.0.2", "127.0.0.1"))).toBeUndefined()
+  })
+})
