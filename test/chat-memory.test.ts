@@ -281,6 +281,52 @@ describe("a whole chat over the in-memory transport", () => {
     })
   )
 
+  it.scopedLive("a leave that extends on receipts, when none come, says goodbye after one drain (it does not wait on for ever)", () =>
+    Effect.gen(function* () {
+      const { chat } = yield* chatWithRawPeer
+      yield* chat.send("never acknowledged")
+      yield* chat.leave({ drainMs: 200, extendOnReceipt: true })
+      expect(yield* chat.outcome.pipe(Effect.timeout("2 seconds"))).toEqual({ _tag: "Left", undelivered: ["1"] })
+    })
+  )
+
+  /** A seed chat on the listener's side whose peer (`sc` over `fc`) is driven by hand. */
+  const seedChatWithRawPeer = Effect.gen(function* () {
+    const [c, l] = yield* MemoryTransport.makePair({ host: "c", port: 1 }, { host: "l", port: 2 })
+    const fc = frame(c)
+    const fl = frame(l)
+    const [sc, sl] = yield* Effect.all([SeedProtocol.handshake(node, fc, "connector"), SeedProtocol.handshake(node, fl, "listener")], {
+      concurrency: 2
+    })
+    const chat = yield* startChat(fl, sl, { emit: () => Effect.void })
+    return { c, fc, sc, chat }
+  })
+
+  it.scopedLive("seed: a goodbye held behind a message whose key reply never comes ends the chat after the settling wait (3 s)", () =>
+    Effect.gen(function* () {
+      const { chat } = yield* seedChatWithRawPeer
+      yield* chat.send("its key reply never comes")
+      yield* chat.leave({ drainMs: 0 })
+      expect(yield* chat.outcome.pipe(Effect.timeout("5 seconds"))).toEqual({ _tag: "Left", undelivered: ["1"] })
+    })
+  )
+
+  it.scopedLive("seed: a goodbye held behind a message goes out once its key reply comes; the chat does not end before", () =>
+    Effect.gen(function* () {
+      const { fc, sc, chat } = yield* seedChatWithRawPeer
+      yield* chat.send("awaiting its key reply")
+      const message = sc.receive(yield* fc.readFrame)
+      if (message instanceof SessionError) return yield* Effect.die(message)
+      yield* chat.leave({ drainMs: 0 })
+      yield* Effect.sleep(300)
+      // lock-step: our goodbye may go only after this reply; an end before it left the peer with a lost connection
+      yield* fc.writeFrames(message.frames)
+      const goodbye = sc.receive(yield* fc.readFrame.pipe(Effect.timeout("2 seconds")))
+      expect(goodbye instanceof SessionError ? goodbye : goodbye.events).toEqual([{ _tag: "PeerLeft", reason: "quit" }])
+      expect(yield* chat.outcome.pipe(Effect.timeout("5 seconds"))).toEqual({ _tag: "Left", undelivered: [] })
+    })
+  )
+
   it.scopedLive("a leave while the socket is still busy with an earlier write: the goodbye is written before the connection closes", () =>
     Effect.gen(function* () {
       // the listener's writes take 300 ms to complete (a slow link) once the handshake is done; without the chat's
