@@ -118,7 +118,7 @@ describe("P-384 ECDH from node:crypto", () => {
     const { createPrivateKey } = nodeCrypto
     // private key objects have their own export (PrivateKeyObject, which node does not export by name)
     const privateKeys = Object.getPrototypeOf(nodeCrypto.generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey) as {
-      export: (options?: unknown) => unknown
+      export: (options?: { type?: string }) => unknown
     }
     const { export: exportKey } = privateKeys
     // what the layer hands to OpenSSL (a pair made on the spot) and what it reads back (one made ahead): each
@@ -127,7 +127,7 @@ describe("P-384 ECDH from node:crypto", () => {
     const exported: Array<[Buffer, Buffer]> = []
     const patched = nodeCrypto as unknown as Record<string, unknown>
     patched["createPrivateKey"] = (key: { key: Buffer }) => (given.push([key.key, Buffer.from(key.key)]), createPrivateKey(key as never))
-    privateKeys.export = function (this: unknown, options?: { type?: string }) {
+    privateKeys.export = function (this: unknown, options) {
       const out = exportKey.call(this, options)
       if (options?.type === "sec1") exported.push([out as Buffer, Buffer.from(out as Buffer)])
       return out

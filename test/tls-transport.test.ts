@@ -428,7 +428,7 @@ describe("the node:tls transport", () => {
   it.scopedLive("a listener holds 16 secured connections for whoever takes them; those beyond are closed, and closing the listener closes the 16", () =>
     Effect.gen(function* () {
       const listener = yield* Effect.flatMap(Transport, (t) => t.listen({ host: "127.0.0.1", port: 0 }))
-      const clients = []
+      const clients: Array<Effect.Effect.Success<ReturnType<typeof tlsClient>>> = []
       for (let i = 0; i < 20; i++) {
         const c = yield* tlsClient(listener.address.port)
         yield* Effect.promise(() => c.secured)
