@@ -27,21 +27,21 @@ const pair = Effect.gen(function* () {
   return { client, srv }
 })
 
+/** Two framed in-memory connections with a finished handshake (v2 unless told): the connector's (c) and the listener's (l). */
+const handshakenWith = <S, E>(handshake: (p: typeof node, conn: FramedConn, role: "connector" | "listener") => Effect.Effect<S, E>) =>
+  Effect.gen(function* () {
+    const [c, l] = yield* MemoryTransport.makePair({ host: "c", port: 1 }, { host: "l", port: 2 })
+    const fc = frame(c)
+    const fl = frame(l)
+    const [sc, sl] = yield* Effect.all([handshake(node, fc, "connector"), handshake(node, fl, "listener")], { concurrency: 2 })
+    return { c, fc, fl, sc, sl }
+  })
+const handshaken = handshakenWith(V2Protocol.handshake)
+
 /**
  * A running chat on the listener's side whose peer is driven by hand: `sc` is the peer's session, `fc` its
  * framed connection, `c` its raw connection.
  */
-/** Two framed in-memory connections with a finished v2 handshake: the connector's (c) and the listener's (l). */
-const handshaken = Effect.gen(function* () {
-  const [c, l] = yield* MemoryTransport.makePair({ host: "c", port: 1 }, { host: "l", port: 2 })
-  const fc = frame(c)
-  const fl = frame(l)
-  const [sc, sl] = yield* Effect.all([V2Protocol.handshake(node, fc, "connector"), V2Protocol.handshake(node, fl, "listener")], {
-    concurrency: 2
-  })
-  return { c, fc, fl, sc, sl }
-})
-
 const chatWithRawPeerShowing = (show?: (events: ReadonlyArray<ChatEvent>) => Effect.Effect<void>, heartbeatMs = 0) => Effect.gen(function* () {
   const { c, fc, fl, sc, sl } = yield* handshaken
   const events: Array<ChatEvent> = []
@@ -263,13 +263,9 @@ describe("a whole chat over the in-memory transport", () => {
 
   it.scopedLive("seed: a message crossing our goodbye is shown, and the chat ends as our leave, not the peer's", () =>
     Effect.gen(function* () {
-      const [c, l] = yield* MemoryTransport.makePair({ host: "c", port: 1 }, { host: "l", port: 2 })
-      const fc = frame(c)
-      const [sc, sl] = yield* Effect.all([SeedProtocol.handshake(node, fc, "connector"), SeedProtocol.handshake(node, frame(l), "listener")], {
-        concurrency: 2
-      })
+      const { c, fc, fl, sc, sl } = yield* handshakenWith(SeedProtocol.handshake)
       const events: Array<ChatEvent> = []
-      const chat = yield* startChat(frame(l), sl, { emit: (es) => Effect.sync(() => void events.push(...es)) })
+      const chat = yield* startChat(fl, sl, { emit: (es) => Effect.sync(() => void events.push(...es)) })
       yield* chat.leave({ drainMs: 0 })
       // the peer, driven by hand, sends before it has read our goodbye, reads it (its end), and closes
       yield* fc.writeFrames(sc.send("1", "sent as you leave").frames)
@@ -292,12 +288,7 @@ describe("a whole chat over the in-memory transport", () => {
 
   /** A seed chat on the listener's side whose peer (`sc` over `fc`) is driven by hand. */
   const seedChatWithRawPeer = Effect.gen(function* () {
-    const [c, l] = yield* MemoryTransport.makePair({ host: "c", port: 1 }, { host: "l", port: 2 })
-    const fc = frame(c)
-    const fl = frame(l)
-    const [sc, sl] = yield* Effect.all([SeedProtocol.handshake(node, fc, "connector"), SeedProtocol.handshake(node, fl, "listener")], {
-      concurrency: 2
-    })
+    const { c, fc, fl, sc, sl } = yield* handshakenWith(SeedProtocol.handshake)
     const chat = yield* startChat(fl, sl, { emit: () => Effect.void })
     return { c, fc, sc, chat }
   })

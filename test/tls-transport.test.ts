@@ -9,19 +9,45 @@ import { frame } from "../src/layers/LengthPrefixFraming.js"
 import * as ForgeCertificate from "../src/layers/ForgeCertificate.js"
 import * as NodeTlsTransport from "../src/layers/NodeTlsTransport.js"
 import { Certificate } from "../src/services/Certificate.js"
-import { Transport } from "../src/services/Transport.js"
+import { type Listener, Transport } from "../src/services/Transport.js"
 import { untilStill } from "./support/progress.js"
 
 const tlsLayer = NodeTlsTransport.layer.pipe(Layer.provide(ForgeCertificate.layerGenerated))
 
+/** The listener's next connection, and ours to it. */
+const connectTo = (listener: Listener) =>
+  Effect.flatMap(Transport, (transport) =>
+    Effect.all([listener.accept, transport.connect(listener.address, { connectTimeoutMs: 5_000 })], { concurrency: 2 })
+  )
+
 const connectedPair = Effect.gen(function* () {
-  const transport = yield* Transport
-  const listener = yield* transport.listen({ host: "127.0.0.1", port: 0 })
-  const [server, client] = yield* Effect.all([listener.accept, transport.connect(listener.address, { connectTimeoutMs: 5_000 })], {
-    concurrency: 2
-  })
+  const listener = yield* Effect.flatMap(Transport, (t) => t.listen({ host: "127.0.0.1", port: 0 }))
+  const [server, client] = yield* connectTo(listener)
   return { server, client }
 })
+
+/** The transport with a certificate that comes `delay` late: TCP listens at once, TLS waits for it. */
+const certificateLate = (delay: Duration.DurationInput) =>
+  Effect.map(ForgeCertificate.generateIdentity("late"), (identity) =>
+    NodeTlsTransport.layer.pipe(Layer.provide(Layer.succeed(Certificate, { identity: Effect.delay(Effect.succeed(identity), delay) })))
+  )
+
+/** A node:tls client of our listener, destroyed with the scope; `closed` settles when its socket closes. */
+const tlsClient = (port: number, options: tls.ConnectionOptions = {}) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const socket = tls.connect({ host: "127.0.0.1", port, rejectUnauthorized: false, ...options }).on("error", () => {})
+      const secured = new Promise<void>((resolve) => socket.once("secureConnect", () => resolve()))
+      const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()))
+      return { socket, secured, closed }
+    }),
+    ({ socket }) => Effect.sync(() => socket.destroy())
+  )
+
+/** Whether the promise settles within `ms`. */
+const within = (promise: Promise<unknown>, ms: number) =>
+  Effect.promise(() => Promise.race([promise.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))]))
+
 /** A plain TCP server of the test's own on 127.0.0.1, closed with the scope: its port. */
 const listening = (server: net.Server) =>
   Effect.acquireRelease(
@@ -33,11 +59,7 @@ const total = (chunks: ReadonlyArray<Uint8Array>) => chunks.reduce((n, c) => n +
 describe("the node:tls transport", () => {
   it.scopedLive("a write is done only once the socket no longer reads its chunks: reusing them then changes nothing sent", () =>
     Effect.gen(function* () {
-      const transport = yield* Transport
-      const listener = yield* transport.listen({ host: "127.0.0.1", port: 0 })
-      const [server, client] = yield* Effect.all([listener.accept, transport.connect(listener.address, { connectTimeoutMs: 5_000 })], {
-        concurrency: 2
-      })
+      const { server, client } = yield* connectedPair
       const writes = 400
       const total = writes * 1_000
       const reading = yield* Effect.fork(
@@ -192,21 +214,14 @@ describe("the node:tls transport", () => {
     Effect.gen(function* () {
       // the certificate is late, so TLS waits on it; the listener closes meanwhile (auto mode closes its
       // listener once its own connection wins, a spare connection of the peer's may be half way through TLS)
-      const identity = yield* ForgeCertificate.generateIdentity("late")
-      const late = Layer.succeed(Certificate, { identity: Effect.delay(Effect.succeed(identity), "300 millis") })
       const listener = yield* Effect.flatMap(Transport, (t) => t.listen({ host: "127.0.0.1", port: 0 })).pipe(
-        Effect.provide(NodeTlsTransport.layer.pipe(Layer.provide(late)))
+        Effect.provide(yield* certificateLate("300 millis"))
       )
-      const client = yield* Effect.acquireRelease(
-        Effect.sync(() => tls.connect({ host: "127.0.0.1", port: listener.address.port, rejectUnauthorized: false }).on("error", () => {})),
-        (c) => Effect.sync(() => c.destroy())
-      )
-      const closed = new Promise<"closed">((resolve) => client.once("close", () => resolve("closed")))
+      const client = yield* tlsClient(listener.address.port)
       yield* Effect.sleep("100 millis")
       yield* listener.close
       // it stayed open for good: secured after the close, it went into the queue nobody takes from
-      const outcome = yield* Effect.promise(() => Promise.race([closed, new Promise<"open">((r) => setTimeout(() => r("open"), 1_500))]))
-      expect(outcome).toBe("closed")
+      expect(yield* within(client.closed, 1_500)).toBe(true)
     })
   )
 
@@ -303,17 +318,9 @@ describe("the node:tls transport", () => {
   it.scopedLive("a peer that connects before the certificate is made waits for it, then gets in", () =>
     Effect.gen(function* () {
       // TCP listens at once, TLS starts when the key is made: the peer's first bytes wait, none are lost
-      const identity = yield* ForgeCertificate.generateIdentity("late")
-      const late = Layer.succeed(Certificate, { identity: Effect.delay(Effect.succeed(identity), "300 millis") })
-      yield* Effect.gen(function* () {
-        const transport = yield* Transport
-        const listener = yield* transport.listen({ host: "127.0.0.1", port: 0 })
-        const [server, client] = yield* Effect.all([listener.accept, transport.connect(listener.address, { connectTimeoutMs: 5_000 })], {
-          concurrency: 2
-        })
-        yield* client.write(new TextEncoder().encode("first words"))
-        expect(new TextDecoder().decode(yield* server.read)).toBe("first words")
-      }).pipe(Effect.provide(NodeTlsTransport.layer.pipe(Layer.provide(late))))
+      const { server, client } = yield* connectedPair.pipe(Effect.provide(yield* certificateLate("300 millis")))
+      yield* client.write(new TextEncoder().encode("first words"))
+      expect(new TextDecoder().decode(yield* server.read)).toBe("first words")
     })
   )
   it.scopedLive("a listener reports connections that speak no TLS, by address and in a sentence; not those that close or reset mid-TLS", () =>
@@ -363,21 +370,6 @@ describe("the node:tls transport", () => {
       expect(Exit.isInterrupted(after)).toBe(true)
     }).pipe(Effect.provide(tlsLayer))
   )
-
-  /** A node:tls client of our listener, destroyed with the scope; `closed` settles when its socket closes. */
-  const tlsClient = (port: number, options: tls.ConnectionOptions = {}) =>
-    Effect.acquireRelease(
-      Effect.sync(() => {
-        const socket = tls.connect({ host: "127.0.0.1", port, rejectUnauthorized: false, ...options }).on("error", () => {})
-        const secured = new Promise<void>((resolve) => socket.once("secureConnect", () => resolve()))
-        const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()))
-        return { socket, secured, closed }
-      }),
-      ({ socket }) => Effect.sync(() => socket.destroy())
-    )
-  /** Whether the promise settles within `ms`. */
-  const within = (promise: Promise<unknown>, ms: number) =>
-    Effect.promise(() => Promise.race([promise.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))]))
 
   it.scopedLive("a frame larger than what the socket buffers before it pauses (1 MiB) still arrives: the reader asks for no more than that at once", () =>
     Effect.gen(function* () {
@@ -446,10 +438,8 @@ describe("the node:tls transport", () => {
 
   it.scopedLive("a connection still in TLS set-up when the listener closes is closed then, even while the certificate is still being made", () =>
     Effect.gen(function* () {
-      const identity = yield* ForgeCertificate.generateIdentity("late")
-      const late = Layer.succeed(Certificate, { identity: Effect.delay(Effect.succeed(identity), "3 seconds") })
       const listener = yield* Effect.flatMap(Transport, (t) => t.listen({ host: "127.0.0.1", port: 0 })).pipe(
-        Effect.provide(NodeTlsTransport.layer.pipe(Layer.provide(late)))
+        Effect.provide(yield* certificateLate("3 seconds"))
       )
       const client = yield* tlsClient(listener.address.port)
       yield* Effect.sleep("100 millis")
@@ -460,11 +450,8 @@ describe("the node:tls transport", () => {
 
   it.scopedLive("a connection reset before TLS, while the certificate is still being made, does not bring the process down", () =>
     Effect.gen(function* () {
-      const identity = yield* ForgeCertificate.generateIdentity("late")
-      const late = Layer.succeed(Certificate, { identity: Effect.delay(Effect.succeed(identity), "500 millis") })
       yield* Effect.gen(function* () {
-        const transport = yield* Transport
-        const listener = yield* transport.listen({ host: "127.0.0.1", port: 0 })
+        const listener = yield* Effect.flatMap(Transport, (t) => t.listen({ host: "127.0.0.1", port: 0 }))
         const raw = net.connect(listener.address.port, "127.0.0.1").on("error", () => {})
         yield* Effect.promise(() => new Promise((resolve) => raw.once("connect", resolve)))
         raw.write("\x16\x03\x01")
@@ -472,12 +459,10 @@ describe("the node:tls transport", () => {
         yield* Effect.sleep("50 millis")
         raw.resetAndDestroy()
         // the listener goes on: the next peer gets in once the certificate is there
-        const [server, client] = yield* Effect.all([listener.accept, transport.connect(listener.address, { connectTimeoutMs: 5_000 })], {
-          concurrency: 2
-        })
+        const [server, client] = yield* connectTo(listener)
         yield* client.write(new TextEncoder().encode("still here"))
         expect(new TextDecoder().decode(yield* server.read)).toBe("still here")
-      }).pipe(Effect.provide(NodeTlsTransport.layer.pipe(Layer.provide(late))))
+      }).pipe(Effect.provide(yield* certificateLate("500 millis")))
     })
   )
 
