@@ -31,11 +31,11 @@ describe("a peer's public key in PEM", () => {
     ["another footer", pem.replace("END PUBLIC KEY", "END CERTIFICATE")],
     ["text before the header", `key:\n${pem}`],
     ["a header and a footer only", withBody("").replace("\n\n", "\n")],
-    // node's decoder skips what is not base64: each of these decoded to the key itself
+    // node's decoder skips what is not base64: each of these decodes to the key itself
     ["a character that is not base64", withBody(`${body.slice(0, 10)}!${body.slice(10)}`)],
     ["a space in a line", withBody(`${body.slice(0, 10)} ${body.slice(10)}`)],
     ["a blank line inside", withBody(`${body.slice(0, 64)}\n\n${body.slice(64)}`)],
-    // and stops at the first "=": lines after it were ignored
+    // and stops at the first "=": lines after it were ignored, and the key taken
     ["lines after padding", withBody(`${body}\nA==\nQUJD\nREVG`)],
     ["base64 one byte short", withBody(body.slice(0, -4) + Buffer.from(Buffer.from(body.slice(-4), "base64").subarray(0, 2)).toString("base64"))],
     // the curve named as secp521r1 (1.3.132.0.35, not .34), the point as it was

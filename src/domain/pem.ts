@@ -25,8 +25,8 @@ export const pemFromPoint = (point: Uint8Array): string => {
  * The point inside a peer's PEM, or undefined. Strict: one P-384 SPKI, uncompressed point, nothing else.
  * (Whether the point lies on the curve is checked by ECDH itself.) Line endings may be \n or \r\n, and the
  * base64 may be cut into lines of any length (none empty), but it must be the DER's own base64: node's decoder skips
- * characters that are not base64 and stops at the first "=", so "AB!C" or a body with lines after an "=" decoded
- * to the same key as the clean text.
+ * characters that are not base64 and stops at the first "=", so "AB!C", or a body with lines after its "=", decodes
+ * to the same key as the clean text (a check of each line's characters let the second through).
  */
 export const pointFromPem = (pem: string): Uint8Array | undefined => {
   if (pem.length > 1024) return undefined
