@@ -210,18 +210,22 @@ describe("the node:tls transport", () => {
     }).pipe(Effect.provide(tlsLayer))
   )
 
-  it.scopedLive("a connection still in its TLS handshake when the listener closes is closed too, not left open unclaimed", () =>
+  it.scopedLive.each([
+    // it stayed open for good: secured after the close, it went into the queue nobody takes from
+    { when: "the certificate comes soon after", late: "300 millis", withinMs: 1_500 },
+    // closed at the close itself, not when TLS could go on
+    { when: "the certificate is still being made", late: "3 seconds", withinMs: 1_000 }
+  ] as const)("a connection still in its TLS handshake when the listener closes is closed too, not left open unclaimed ($when)", ({ late, withinMs }) =>
     Effect.gen(function* () {
       // the certificate is late, so TLS waits on it; the listener closes meanwhile (auto mode closes its
       // listener once its own connection wins, a spare connection of the peer's may be half way through TLS)
       const listener = yield* Effect.flatMap(Transport, (t) => t.listen({ host: "127.0.0.1", port: 0 })).pipe(
-        Effect.provide(yield* certificateLate("300 millis"))
+        Effect.provide(yield* certificateLate(late))
       )
       const client = yield* tlsClient(listener.address.port)
       yield* Effect.sleep("100 millis")
       yield* listener.close
-      // it stayed open for good: secured after the close, it went into the queue nobody takes from
-      expect(yield* within(client.closed, 1_500)).toBe(true)
+      expect(yield* within(client.closed, withinMs)).toBe(true)
     })
   )
 
@@ -434,18 +438,6 @@ describe("the node:tls transport", () => {
       const after = yield* Effect.forEach(clients.slice(0, 16), closedSoon, { concurrency: "unbounded" })
       expect(after.every(Boolean)).toBe(true)
     }).pipe(Effect.provide(tlsLayer))
-  )
-
-  it.scopedLive("a connection still in TLS set-up when the listener closes is closed then, even while the certificate is still being made", () =>
-    Effect.gen(function* () {
-      const listener = yield* Effect.flatMap(Transport, (t) => t.listen({ host: "127.0.0.1", port: 0 })).pipe(
-        Effect.provide(yield* certificateLate("3 seconds"))
-      )
-      const client = yield* tlsClient(listener.address.port)
-      yield* Effect.sleep("100 millis")
-      yield* listener.close
-      expect(yield* within(client.closed, 1_000)).toBe(true)
-    })
   )
 
   it.scopedLive("a connection reset before TLS, while the certificate is still being made, does not bring the process down", () =>
