@@ -1,9 +1,9 @@
 import { it } from "@effect/vitest"
-import { Duration, Effect, TestClock } from "effect"
+import { Duration, Effect, Fiber, TestClock } from "effect"
 import { execFileSync } from "node:child_process"
 import { EventEmitter } from "node:events"
 import { describe, expect } from "vitest"
-import { collectGarbage, compactWhenQuiet, hideMeasureMemoryNotice } from "../src/cli/compaction.js"
+import { collectGarbage, collectTwice, compactWhenQuiet, hideMeasureMemoryNotice } from "../src/cli/compaction.js"
 
 const MB = 1024 * 1024
 
@@ -73,6 +73,49 @@ describe("giving memory back once a burst is over", () => {
       state.rss = 120 * MB
       yield* wait(10_000)
       expect(state.compactions).toBe(2)
+    })
+  )
+
+  it.scoped("growth with nothing happening is not a burst's: nothing is done, after a check or before any activity", () =>
+    Effect.gen(function* () {
+      const { state, options } = fakeProcess(70, 70)
+      yield* compactWhenQuiet(options)
+      state.rss += 50 * MB
+      yield* wait(60_000)
+      expect(state.compactions).toBe(0)
+      // a burst that left nothing behind, checked once quiet; then growth with no event
+      const second = fakeProcess(70, 70)
+      const quiet = yield* compactWhenQuiet(second.options)
+      quiet.touch()
+      yield* wait(15_000)
+      second.state.rss += 50 * MB
+      yield* wait(60_000)
+      expect(second.state.compactions).toBe(0)
+    })
+  )
+
+  it.scoped("growth of exactly the least that counts (24 MB) compacts", () =>
+    Effect.gen(function* () {
+      const { state, options } = fakeProcess(70, 70)
+      const quiet = yield* compactWhenQuiet(options)
+      quiet.touch()
+      state.rss += 24 * MB
+      yield* wait(10_000)
+      expect(state.compactions).toBe(1)
+    })
+  )
+
+  it.effect("memory is given back by two collections 6 s apart: the second is what lets V8 shrink its young generation", () =>
+    Effect.gen(function* () {
+      let collections = 0
+      const done = yield* Effect.fork(collectTwice(Effect.sync(() => void collections++)))
+      yield* Effect.yieldNow()
+      expect(collections).toBe(1)
+      yield* wait(5_900)
+      expect(collections).toBe(1)
+      yield* wait(100)
+      yield* Fiber.join(done)
+      expect(collections).toBe(2)
     })
   )
 

@@ -44,10 +44,11 @@ export const collectGarbage: Effect.Effect<void> = Effect.promise(() =>
  */
 const SECOND_COLLECTION_AFTER_MS = 6_000
 
-export const giveMemoryBack: Effect.Effect<void> = Effect.zipRight(
-  collectGarbage,
-  Effect.zipRight(Effect.sleep(SECOND_COLLECTION_AFTER_MS), collectGarbage)
-)
+/** `collect` now and again SECOND_COLLECTION_AFTER_MS later (`giveMemoryBack`, with a collection of its own to count in tests). */
+export const collectTwice = (collect: Effect.Effect<void>): Effect.Effect<void> =>
+  Effect.zipRight(collect, Effect.zipRight(Effect.sleep(SECOND_COLLECTION_AFTER_MS), collect))
+
+export const giveMemoryBack: Effect.Effect<void> = collectTwice(collectGarbage)
 
 /**
  * Node says once, on stderr, that `vm.measureMemory` is experimental: in the middle of a chat, about a call our
