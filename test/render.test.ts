@@ -15,6 +15,8 @@ import {
   quoteSent,
   renderEvent,
   styleFor,
+  typeHint,
+  verification,
   withoutColour
 } from "../src/cli/render.js"
 import stringWidth from "string-width"
@@ -112,6 +114,23 @@ describe("the human views", () => {
     }
   })
 
+  it("text hangs under its label from 24 columns of room; with less it stays one line for the terminal to wrap", () => {
+    const label = "Received 12:00  "
+    const text = "word ".repeat(30).trim()
+    expect(hang(label, [[text, (s) => s]], label.length + 24, stringWidth).length).toBeGreaterThan(1)
+    expect(hang(label, [[text, (s) => s]], label.length + 23, stringWidth)).toEqual([label + text])
+  })
+
+  it("a row never ends with an opening bracket, nor a row starts with a closing one: the bracket goes with its word", () => {
+    const label = "Received 12:00  "
+    // 11 kana (22 columns) leave room for the opening bracket alone on the first row of 24
+    const rows = hang(label, [["あ".repeat(11) + "「かぎ」", (s) => s]], label.length + 24, stringWidth)
+    expect(rows).toEqual([label + "あ".repeat(11), " ".repeat(label.length) + "「かぎ」"])
+    // a row may end beside an ideograph on either side, Latin letters after it staying one word
+    expect(breakable("漢字abc")).toEqual(["漢", "字", "abc"])
+    expect(breakable("abc漢字")).toEqual(["abc", "漢", "字"])
+  })
+
   it("folding: rows within the width, every word kept in order, wide characters measured, long words whole", () => {
     const word = fc.oneof(
       fc.stringMatching(/^[a-z]{1,12}$/),
@@ -204,6 +223,26 @@ describe("the human views", () => {
     expect(calls).toBe(100)
   })
 
+  it("the cheap measure asks nothing of printable ASCII, and remembers at most 4,096 characters' widths", () => {
+    let calls = 0
+    const counted = (text: string) => (calls++, stringWidth(text))
+    const cheap = cheapWidth(counted)
+    expect(cheap("x".repeat(65_000))).toBe(65_000)
+    expect(cheap(colors.bold("plain words"))).toBe(11)
+    expect(calls).toBe(0)
+    // 4,096 different characters measured once each; the 4,097th empties what is remembered, so the first is
+    // measured again (a peer sending every character there is fills no more than that)
+    const han = (i: number) => String.fromCodePoint(0x4e00 + i)
+    for (let i = 0; i < 4_096; i++) expect(cheap(han(i))).toBe(2)
+    expect(calls).toBe(4_096)
+    expect(cheap(han(0))).toBe(2)
+    expect(calls).toBe(4_096)
+    cheap(han(4_096))
+    expect(calls).toBe(4_097)
+    cheap(han(0))
+    expect(calls).toBe(4_098)
+  })
+
   it("the cheap measure gives the rows the terminal's measure gives, character by character", () => {
     const graphemes = new Intl.Segmenter(undefined, { granularity: "grapheme" })
     // the terminal's way: every grapheme measured, a wide one that does not fit going to the next row
@@ -251,6 +290,9 @@ describe("the human views", () => {
 
   it("undelivered ids are shown as ranges, and a long list is cut with what is left counted", () => {
     expect(idList(["3"])).toBe("3")
+    // past 2^53 numbers are not exact: such ids are listed one by one, never made a range that skips one
+    expect(idList(["9007199254740991", "9007199254740993"])).toBe("9007199254740991, 9007199254740993")
+    expect(idList(["999999999999998", "999999999999999"])).toBe("999999999999998-999999999999999")
     expect(idList(["1", "2", "3", "5", "7", "8"])).toBe("1-3, 5, 7-8")
     // 20,000 ids were one line of 128,892 characters
     expect(idList(Array.from({ length: 20_000 }, (_, i) => String(i + 1)))).toBe("1-20000")
@@ -310,6 +352,33 @@ describe("the human views", () => {
     expect(renderEvent(event({ _tag: "message", id: "1", text: "x" }), plain)[0]).toMatch(/^Received \d\d:\d\d {2}x$/)
   })
 
+  it("every sentence that may carry a peer's or a stranger's bytes shows its control characters, not obeys them", () => {
+    const hostile = "x\x1b[2J\u202e\x07"
+    const shown = "x\\x1b[2J\\u202e\\x07"
+    const lines = [
+      // a stranger that connected to our listener, and our own attempts' failure, as TLS or a handshake put them
+      event({ _tag: "rejected", peer: "10.0.0.9:5000", reason: hostile, role: "listener" }),
+      event({ _tag: "rejected", peer: "peer.lan:8000", reason: hostile, role: "connector" }),
+      // the name of a kind of message the peer made up
+      event({ _tag: "unsupported", kind: hostile }),
+      event({ _tag: "error", code: "HandshakeFailed", message: hostile }),
+      event({ _tag: "disconnected", reason: "connection lost", undelivered: [hostile] })
+    ].flatMap((e) => renderEvent(e, colors))
+    expect(lines).toHaveLength(6)
+    for (const line of lines.filter((l) => !l.includes("Disconnected."))) {
+      expect(withoutColour(line)).toContain(shown)
+      expect(withoutColour(line)).not.toMatch(/[\x00-\x08\x0b-\x1f\u202e]/)
+    }
+  })
+
+  it("the end of a chat: one line for how it ended, none of its own when the peer left (\"Your peer left\" says it)", () => {
+    const ended = (reason: string) =>
+      renderEvent(event({ _tag: "disconnected", reason, undelivered: [] }), plain).map((line) => line.replace(/^\[\d\d:\d\d:\d\d\] /, ""))
+    expect(ended("left")).toEqual(["You left the chat."])
+    expect(ended("peer left")).toEqual([])
+    expect(ended("connection lost")).toEqual(["Disconnected."])
+  })
+
   it("repeated connection attempts to one target show once, then once every 30 s", () => {
     const keep = dropRepeatedConnecting()
     const attempt = (port: number): ChatEvent => event({ _tag: "connecting", address: "127.0.0.1", port })
@@ -326,18 +395,65 @@ describe("the human views", () => {
     expect([0, 400, -3_600_000, -3_599_600, -3_570_000].map((ms) => setBack(at(ms)))).toEqual([true, false, true, false, true])
   })
 
-  it("colour is off when NO_COLOR is set or output is not a terminal", () => {
+  it("colour is off when NO_COLOR is set (not empty), output is not a terminal, or the terminal is dumb", () => {
     const tty = { isTTY: true } as NodeJS.WriteStream
-    const saved = process.env.NO_COLOR
+    const saved = { NO_COLOR: process.env.NO_COLOR, TERM: process.env.TERM }
     try {
       delete process.env.NO_COLOR
+      process.env.TERM = "xterm-256color"
       expect(styleFor(tty)).toBe(colors)
       expect(styleFor({ isTTY: false } as NodeJS.WriteStream)).toBe(plain)
       process.env.NO_COLOR = "1"
       expect(styleFor(tty)).toBe(plain)
+      // no-color.org: set to the empty string, it asks for nothing
+      process.env.NO_COLOR = ""
+      expect(styleFor(tty)).toBe(colors)
+      process.env.TERM = "dumb"
+      expect(styleFor(tty)).toBe(plain)
     } finally {
-      if (saved === undefined) delete process.env.NO_COLOR
-      else process.env.NO_COLOR = saved
+      for (const [name, value] of Object.entries(saved))
+        if (value === undefined) delete process.env[name]
+        else process.env[name] = value
     }
+  })
+
+  it("colour is taken off whole, parameters and all: a pipe or a file gets the text alone", () => {
+    expect(withoutColour(`${colors.bold(colors.green("ok"))} \x1b[1;31mred\x1b[0m \x1b[mreset`)).toBe("ok red reset")
+    // what is not a colour stays (a peer's escapes are shown escaped before they get here, see text.test.ts)
+    expect(withoutColour("\x1b[2J \x1b7")).toBe("\x1b[2J \x1b7")
+  })
+
+  it("the handshake's rows: eight groups to a row from the width they take (49 columns), never wider than 80", () => {
+    const e = event({ _tag: "handshake", protocol: "v2", localFingerprint: "a".repeat(64), peerFingerprint: "b".repeat(64), sas: "1234 5678", suite: "s" }) as Extract<
+      ChatEvent,
+      { _tag: "handshake" }
+    >
+    const rowsOfGroups = (columns: number) => verification(e, plain, columns).filter((line) => /^ {4}(you |peer| {4})  [ab]{4}/.test(line))
+    expect(rowsOfGroups(49)).toHaveLength(4)
+    for (const line of rowsOfGroups(49)) expect(line.length).toBe(49)
+    expect(rowsOfGroups(48)).toHaveLength(8)
+    // a wide terminal: the sentences still fold at 80, for the eye to follow
+    const wide = verification(e, plain, 200)
+    expect(Math.max(...wide.map((line) => line.length))).toBeLessThanOrEqual(80)
+    expect(wide.join(" ").replace(/ +/g, " ")).toContain("Read it aloud with your peer: if the codes differ, someone is in the middle.")
+  })
+
+  it("the banner's hint is in yellow, folded within the width", () => {
+    const b = { version: "0.1.0", protocol: "v2", mode: "server", local: "127.0.0.1:8000", target: undefined }
+    const hint = "Both peers are on this machine: give the other one another port with -p and -r."
+    const lines = bannerLines({ ...b, hint }, colors, 60)
+    const hinted = lines.slice(bannerLines(b, colors, 60).length)
+    expect(hinted.length).toBeGreaterThan(1)
+    for (const line of hinted) {
+      expect(line).toMatch(/^\x1b\[33m {2}\S.*\x1b\[39m$/)
+      expect(withoutColour(line).length).toBeLessThanOrEqual(60)
+    }
+    expect(hinted.map((line) => withoutColour(line).trim()).join(" ")).toBe(hint)
+  })
+
+  it("the hint after the handshake is one line where it fits (53 columns), folded where it does not", () => {
+    expect(typeHint(plain, 53)).toEqual(["  Type a message and press Enter. /help for commands."])
+    expect(typeHint(plain, 52)).toEqual(["  Type a message and press Enter.", "  /help for commands."])
+    expect(typeHint(colors, 80)).toEqual([`  Type a message and press Enter. ${colors.dim("/help for commands.")}`])
   })
 })
