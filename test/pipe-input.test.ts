@@ -1,12 +1,16 @@
 import { Cause, Deferred, Effect, Exit, Fiber } from "effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
 import { PassThrough, Writable } from "node:stream"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { colors, plain, renderEvent } from "../src/cli/render.js"
-import { EMPTY_INPUT_NOTICE, makeJsonView, makePlainView } from "../src/cli/pipeViews.js"
+import { EMPTY_INPUT_NOTICE, FileInput, makeJsonView, makePlainView } from "../src/cli/pipeViews.js"
 import type { View } from "../src/cli/view.js"
 import { type ChatEvent, event, fromJsonLine } from "../src/domain/events.js"
 import type { ChatHandle, ChatOutcome } from "../src/services/Chat.js"
+import { InputError } from "../src/domain/errors.js"
 
 /** A chat that records what it is given; `send` may be replaced. */
 const fakeChat = (outcome: Deferred.Deferred<ChatOutcome>, send?: ChatHandle["send"]) => {
@@ -367,5 +371,266 @@ describe("pipe mode's input", () => {
       }),
       { numRuns: 300 }
     )
+  })
+
+  /** A chat whose `leave` only records how it was asked to leave; the test ends it. */
+  const recordingChat = (outcome: Deferred.Deferred<ChatOutcome>, send?: ChatHandle["send"]) => {
+    const leaves: Array<{ readonly drainMs?: number; readonly extendOnReceipt?: boolean }> = []
+    const { chat, sent } = fakeChat(outcome, send)
+    return {
+      chat: {
+        ...chat,
+        leave: (options = {}) =>
+          Effect.zipRight(
+            Effect.sync(() => void leaves.push(options)),
+            Deferred.succeed(outcome, { _tag: "Left", undelivered: [] })
+          )
+      } satisfies ChatHandle,
+      sent,
+      leaves
+    }
+  }
+
+  it("how each way out leaves: the end of input and /quit wait while receipts come (10 s after the last), typed or piped", async () => {
+    const leaving = (text: string, options: { typed?: boolean; stay?: boolean } = {}) => {
+      const input = new PassThrough()
+      input.end(text)
+      return Effect.runPromise(
+        Effect.gen(function* () {
+          const outcome = yield* Deferred.make<ChatOutcome>()
+          const { chat, sent, leaves } = recordingChat(outcome)
+          const end = yield* makePlainView(output().out, plain, input, options).run(chat, () => {})
+          return { end: end._tag, sent, leaves }
+        }).pipe(Effect.timeout("5 seconds"))
+      )
+    }
+    expect(await leaving("a\nb\n")).toEqual({ end: "Left", sent: ["a", "b"], leaves: [{ drainMs: 10_000, extendOnReceipt: true }] })
+    // /quit in a pipe: the lines after it are not sent
+    expect(await leaving("a\n/quit\nb\n")).toEqual({ end: "Left", sent: ["a"], leaves: [{ drainMs: 10_000, extendOnReceipt: true }] })
+    // typed, /exit and "/quit " leave as /quit does (they waited 10 s at most, receipts or not)
+    for (const quit of ["/quit", "/exit", "/quit "])
+      expect(await leaving(`a\n${quit}\nb\n`, { typed: true })).toEqual({ end: "Left", sent: ["a"], leaves: [{ drainMs: 10_000, extendOnReceipt: true }] })
+    // a person's Ctrl-D leaves even with --stay (only piped input stays open)
+    expect(await leaving("a\n", { typed: true, stay: true })).toMatchObject({ end: "Left", sent: ["a"] })
+  })
+
+  it("once leaving (Ctrl-C), the lines still waiting are not sent", async () => {
+    const input = new PassThrough()
+    const result = await Effect.runPromise(
+      Effect.gen(function* () {
+        const outcome = yield* Deferred.make<ChatOutcome>()
+        const firstTaken = yield* Deferred.make<void>()
+        const release = yield* Deferred.make<void>()
+        const sent: Array<string> = []
+        const send: ChatHandle["send"] = (text) =>
+          Effect.gen(function* () {
+            sent.push(text)
+            if (sent.length === 1) {
+              yield* Deferred.succeed(firstTaken, undefined)
+              yield* Deferred.await(release)
+            }
+            return String(sent.length)
+          })
+        // a leave that takes its time (a drain): the chat is not over yet
+        const chat: ChatHandle = { ...fakeChat(outcome, send).chat, leave: () => Effect.void }
+        let interrupt: (drainMs?: number) => void = () => {}
+        input.write("one\ntwo\nthree\n")
+        const run = yield* Effect.fork(makeJsonView(output().out, input).run(chat, (f) => (interrupt = f)))
+        yield* Deferred.await(firstTaken)
+        interrupt()
+        yield* Deferred.succeed(release, undefined)
+        yield* Effect.sleep("100 millis")
+        yield* Deferred.succeed(outcome, { _tag: "Left", undelivered: [] })
+        yield* Fiber.join(run)
+        return sent
+      }).pipe(Effect.timeout("5 seconds"))
+    )
+    expect(result).toEqual(["one"])
+  })
+
+  it("stops reading once 256 short lines wait, however the reads came", async () => {
+    const input = new PassThrough()
+    // 1,000 lines of 5 bytes in 100 writes: each read is far under the megabyte that also pauses reading
+    for (let i = 0; i < 100; i++) input.write("line\n".repeat(10))
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        const outcome = yield* Deferred.make<ChatOutcome>()
+        const { chat } = fakeChat(outcome, () => Effect.never)
+        const run = yield* Effect.fork(makeJsonView(output().out, input).run(chat, () => {}))
+        yield* Effect.sleep("300 millis")
+        yield* Fiber.interrupt(run)
+      })
+    )
+    // at least the lines over 256 (and a read's worth more) are still in the stream
+    expect(input.readableLength + input.writableLength).toBeGreaterThanOrEqual((1_000 - 256 - 10) * 5)
+  })
+
+  it("unreadable input: said once as an error, not also as an empty input; after the chat, not at all", async () => {
+    const input = new PassThrough()
+    const { out, text } = output()
+    const end = await Effect.runPromise(
+      Effect.gen(function* () {
+        const outcome = yield* Deferred.make<ChatOutcome>()
+        const run = yield* Effect.fork(makePlainView(out, plain, input).run(fakeChat(outcome).chat, () => {}))
+        yield* Effect.sleep("20 millis")
+        input.destroy(Object.assign(new Error("EIO: i/o error, read"), { code: "EIO" }))
+        return yield* Fiber.join(run)
+      }).pipe(Effect.timeout("5 seconds"))
+    )
+    expect(end._tag).toBe("Failed")
+    expect(text()).toContain("Could not read standard input (EIO: i/o error, read)")
+    expect(text()).not.toContain(EMPTY_INPUT_NOTICE)
+    // a read error once the chat is over: nothing more is said (it came after the chat's last event)
+    const later = new PassThrough()
+    const after = output()
+    const view = makeJsonView(after.out, later)
+    later.end("a\n")
+    await Effect.runPromise(Effect.scoped(Effect.flatMap(emittingChat(view), (chat) => view.run(chat, () => {}))))
+    const before = after.text()
+    expect(before.trimEnd().split("\n").map((line) => fromJsonLine(line)._tag)).toEqual(["sent", "disconnected"])
+    later.emit("error", new Error("EIO: i/o error, read"))
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(after.text()).toBe(before)
+  })
+
+  it("a chat that failed keeps its own failure when the input failed too", async () => {
+    const input = new PassThrough()
+    const own: ChatOutcome = { _tag: "Failed", error: new InputError({ detail: "the chat's own" }), undelivered: ["3"] }
+    const end = await Effect.runPromise(
+      Effect.gen(function* () {
+        const outcome = yield* Deferred.make<ChatOutcome>()
+        // its leave (at the input's end) does not end it: it fails on its own
+        const chat: ChatHandle = { ...fakeChat(outcome).chat, leave: () => Effect.void }
+        const run = yield* Effect.fork(makeJsonView(output().out, input).run(chat, () => {}))
+        yield* Effect.sleep("20 millis")
+        input.destroy(new Error("EIO: i/o error, read"))
+        yield* Effect.sleep("20 millis")
+        yield* Deferred.succeed(outcome, own)
+        return yield* Fiber.join(run)
+      }).pipe(Effect.timeout("5 seconds"))
+    )
+    expect(end).toBe(own)
+  })
+
+  it("a refusal still waiting for the `sent` before it when the chat ends is said before the end", async () => {
+    const input = new PassThrough()
+    const { out, text } = output()
+    const view = makeJsonView(out, input)
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        const outcome = yield* Deferred.make<ChatOutcome>()
+        // a chat that takes lines and ends before it says they were sent
+        const { chat } = fakeChat(outcome)
+        const run = yield* Effect.fork(view.run({ ...chat, leave: () => Effect.void }, () => {}))
+        input.write("a\n" + "x".repeat(70_000) + "\n")
+        yield* Effect.sleep("100 millis")
+        yield* view.onEvents([event({ _tag: "disconnected", reason: "connection lost", undelivered: ["1"] })])
+        yield* Deferred.succeed(outcome, { _tag: "Failed", error: new InputError({ detail: "x" }), undelivered: ["1"] })
+        yield* Fiber.join(run)
+      }).pipe(Effect.timeout("5 seconds"))
+    )
+    expect(
+      text()
+        .trim()
+        .split("\n")
+        .map((line) => fromJsonLine(line)._tag)
+    ).toEqual(["error", "disconnected"])
+  })
+})
+
+describe("pipe mode's output", () => {
+  /** A stream that holds each chunk as given (no copy) and says it is written only when told. */
+  const heldStream = () => {
+    const held: Array<{ readonly chunk: Buffer; readonly done: () => void }> = []
+    const out = new Writable({ highWaterMark: 1 << 30, write: (chunk: Buffer, _encoding, done) => void held.push({ chunk, done: () => done() }) })
+    return { out, held }
+  }
+  const messages = (c: string, count: number, length: number) =>
+    Array.from({ length: count }, (_, i) => event({ _tag: "message", id: `${c}${i}`, text: c.repeat(length) }, "2026-11-27T05:00:00.000Z"))
+  const shown = (chunk: Buffer) => chunk.toString("utf8").trimEnd().split("\n").map(fromJsonLine)
+
+  it("a buffer kept for reuse is lent to one write at a time, and only to a batch it can hold", async () => {
+    const { out, held } = heldStream()
+    const view = makeJsonView(out, new PassThrough())
+    const write = (events: ReadonlyArray<ChatEvent>) => {
+      const written = Effect.runPromise(view.onEvents(events))
+      held[held.length - 1]!.done()
+      return written
+    }
+    // a small batch's buffer (64 KiB) is kept; a batch of 200 KB after it gets memory of its own, whole
+    await write(messages("a", 1, 5000))
+    await write(messages("b", 40, 5000))
+    expect(shown(held[1]!.chunk)).toEqual(messages("b", 40, 5000))
+    // two batches at once, both small enough for the buffer kept: one gets it, the other memory of its own (the
+    // second is rendered at once, and waits in the stream behind the first)
+    const c = Effect.runPromise(view.onEvents(messages("c", 1, 5000)))
+    const d = Effect.runPromise(view.onEvents(messages("d", 5, 5000)))
+    expect(shown(held[2]!.chunk)).toEqual(messages("c", 1, 5000))
+    held[2]!.done()
+    await c
+    expect(held[2]!.chunk.buffer === held[3]!.chunk.buffer).toBe(false)
+    expect(shown(held[3]!.chunk)).toEqual(messages("d", 5, 5000))
+    held[3]!.done()
+    await d
+  })
+
+  it("a batch over 4 MiB is written from memory that is not kept after it", async () => {
+    const { out, held } = heldStream()
+    const view = makeJsonView(out, new PassThrough())
+    const big = Effect.runPromise(view.onEvents(messages("a", 80, 60_000)))
+    held[0]!.done()
+    await big
+    expect(held[0]!.chunk.length).toBeGreaterThan(4 * 1024 * 1024)
+    const small = Effect.runPromise(view.onEvents(messages("b", 1, 100)))
+    held[1]!.done()
+    await small
+    expect(held[1]!.chunk.buffer === held[0]!.chunk.buffer).toBe(false)
+  })
+
+  it("a write that fails never completes: what it carried was not shown, so the chat must not acknowledge it", async () => {
+    const out = new Writable({ write: (_chunk, _encoding, done) => done(Object.assign(new Error("EPIPE"), { code: "EPIPE" })) })
+    out.on("error", () => {})
+    const view = makeJsonView(out, new PassThrough())
+    const written = await Effect.runPromise(Effect.timeout(view.onEvents(messages("a", 1, 10)), "200 millis").pipe(Effect.option))
+    expect(written._tag).toBe("None")
+  })
+})
+
+describe("a file on standard input", () => {
+  it("is read whole and in order, one read at a time into its one buffer, none while paused", async () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "p2pchat-file-input-")), "lines")
+    // about 3 MB: six reads of 512 KiB
+    const content = Buffer.from(Array.from({ length: 400_000 }, (_, i) => `line ${i}\n`).join(""))
+    fs.writeFileSync(file, content)
+    const fd = fs.openSync(file, "r")
+    try {
+      const input = new FileInput(fd)
+      const chunks: Array<Buffer> = []
+      let paused = false
+      let whilePaused = 0
+      await new Promise<void>((resolve, reject) => {
+        input.on("error", reject)
+        input.on("end", resolve)
+        input.on("data", (chunk) => {
+          if (paused) whilePaused++
+          // the buffer is used again by the next read: copied here, as a reader of it must
+          chunks.push(Buffer.from(chunk))
+          input.pause()
+          paused = true
+          setTimeout(() => {
+            paused = false
+            // twice: a second resume while a read is under way must not start another into the same buffer
+            input.resume()
+            input.resume()
+          }, 2)
+        })
+      })
+      expect(chunks.length).toBeGreaterThanOrEqual(6)
+      expect(whilePaused).toBe(0)
+      expect(Buffer.concat(chunks).equals(content)).toBe(true)
+    } finally {
+      fs.closeSync(fd)
+      fs.rmSync(path.dirname(file), { recursive: true })
+    }
   })
 })

@@ -56,7 +56,7 @@ export interface PipeSource {
  * (155-159 against 142-148 MB, 266 MB of 65,000-byte lines, 5 runs each). So the reader of `data` must be done
  * with a chunk when it returns, or pause: nothing is read while paused, and the next read reuses the memory.
  */
-class FileInput extends EventEmitter {
+export class FileInput extends EventEmitter {
   private readonly buffer = Buffer.allocUnsafeSlow(FILE_READ_BYTES)
   private paused = false
   private reading = false
@@ -247,7 +247,8 @@ const pipeInput = (
           let text = line
           if (notices?.command !== undefined) {
             const typed = readTyped(line)
-            if (typed._tag === "quit") return leave()
+            // as a piped /quit leaves: /exit and " /quit" did not wait while receipts came
+            if (typed._tag === "quit") return leave(DRAIN_MS, true)
             if (typed._tag === "nothing") continue
             if (typed._tag !== "send") {
               notices.command(typed)
