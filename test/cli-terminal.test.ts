@@ -147,6 +147,8 @@ describe("the interactive terminal", () => {
     await peer.waitFor("message", (m) => m.text === "hello there")
     await term.waitFor(/Sent \d\d:\d\d/)
     await term.waitFor("✓") // the receipt puts a mark on the sent line
+    // where, until then, the line showed it waiting
+    expect(term.screen().replace(/\x1b\[[0-9;]*m/g, "")).toMatch(/Sent \d\d:\d\d ○ {4}hello there[\s\S]*✓/)
 
     peer.send("and back")
     await term.waitFor(/Received \d\d:\d\d[\s\S]{0,20}and back/)
@@ -472,6 +474,15 @@ describe("the interactive terminal", () => {
     expect(Date.now() - pressed).toBeLessThan(1_500)
     peer.child.kill("SIGCONT")
     expect(await peer.waitFor("disconnected")).toMatchObject({ reason: "peer left" })
+  })
+
+  it("Ctrl-D on an empty line leaves, as /quit does: the peer reads that we left", async () => {
+    const { peer, term } = await chatAtPrompt()
+    term.type("\x04")
+    await term.waitFor("Leaving...")
+    expect(await peer.waitFor("peer-left")).toBeDefined()
+    await term.waitFor("You left the chat.")
+    expect(await term.exited).toBe(0)
   })
 
   it("what was being typed when the peer left is shown, not dropped with the prompt", async () => {

@@ -86,6 +86,22 @@ const PROMPT = "> "
 const MAX_UNCONFIRMED = 20_000
 
 /**
+ * What was sent from the view and waits for its receipt, as the chat's end lists it (a person sees no ids): each
+ * message's start, by id, for at most `max` messages, past which the end lists ids.
+ */
+export const sentStarts = (max: number = MAX_UNCONFIRMED) => {
+  const waiting = new Map<string, string>()
+  return {
+    sent: (id: string, text: string): void => {
+      if (waiting.size < max) waiting.set(id, quoteSent(text))
+    },
+    delivered: (id: string): void => void waiting.delete(id),
+    get: (id: string): string | undefined => waiting.get(id),
+    size: (): number => waiting.size
+  }
+}
+
+/**
  * Screen rows a line takes on a terminal `columns` wide, as the terminal wraps it: by display width, a wide
  * character (CJK, most emoji: two columns) that does not fit at the end of a row going to the next. By UTF-16
  * length, 60 CJK characters were one row, not two: the typed line was not cleared and the delivery mark
@@ -227,13 +243,8 @@ export const makeTerminalView = (style: Style, measure: DisplayWidth): View => {
     }
   }
 
-  // what was sent from here and waits for its receipt, as the chat's end lists it (a person sees no ids); at most
-  // MAX_UNCONFIRMED, past which the end lists ids
-  const unconfirmed = new Map<string, string>()
-  const terminal: Terminal = { width: displayWidth, sentText: (id) => unconfirmed.get(id) }
-  const sentFromHere = (id: string, text: string) => {
-    if (unconfirmed.size < MAX_UNCONFIRMED) unconfirmed.set(id, quoteSent(text))
-  }
+  const unconfirmed = sentStarts()
+  const terminal: Terminal = { width: displayWidth, sentText: unconfirmed.get }
 
   const shown = dropRepeatedConnecting()
   const render = (events: ReadonlyArray<ChatEvent>) => {
@@ -244,7 +255,7 @@ export const makeTerminalView = (style: Style, measure: DisplayWidth): View => {
       if (e._tag === "delivered") {
         print(lines.splice(0), ids.splice(0))
         markDelivered(e.id)
-        unconfirmed.delete(e.id)
+        unconfirmed.delivered(e.id)
         continue
       }
       const rows = [...renderEvent(e, style, columns(), terminal), ...(e._tag === "handshake" ? typeHint(style, columns()) : [])]
@@ -326,7 +337,7 @@ export const makeTerminalView = (style: Style, measure: DisplayWidth): View => {
               return run(
                 chat.send(typed.text).pipe(
                   Effect.match({
-                    onSuccess: (id) => sentFromHere(String(id), typed.text),
+                    onSuccess: (id) => unconfirmed.sent(String(id), typed.text),
                     onFailure: (refused) => print(hang("", [[refused.message, style.red]], columns(), displayWidth))
                   })
                 )
