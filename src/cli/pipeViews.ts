@@ -247,7 +247,7 @@ const pipeInput = (
           let text = line
           if (notices?.command !== undefined) {
             const typed = readTyped(line)
-            // as a piped /quit leaves: /exit and " /quit" did not wait while receipts came
+            // as a piped /quit leaves: /exit and "/quit " did not wait while receipts came
             if (typed._tag === "quit") return leave(DRAIN_MS, true)
             if (typed._tag === "nothing") continue
             if (typed._tag !== "send") {
