@@ -66,6 +66,18 @@ describe("bad flags and files are refused with one sentence and exit code 2, bef
     })
   }
 
+  it("with --json too: said on stderr, as no chat began whose events would carry it", async () => {
+    for (const [args, message] of [
+      [["--json", "-p", "70000", ...base], /^p2pchat: -p\/--port 70000 is not a port/],
+      [["--json", "-k", path.join(dir, "none.key"), "-c", path.join(dir, "none.crt"), ...base], /none\.key/]
+    ] as const) {
+      const r = await run(args)
+      expect(r.code).toBe(2)
+      expect(r.stderr).toMatch(message)
+      expect(r.stdout).toBe("")
+    }
+  })
+
   it("what the user typed is shown back cut short and with control characters made visible", async () => {
     // a 10,000-character target was quoted whole, an escape sequence raw
     const long = await run(["-i", "127.0.0.1", "-t", "a".repeat(10_000)])
