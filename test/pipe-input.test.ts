@@ -35,6 +35,25 @@ const output = () => {
   return { out, text: () => text }
 }
 
+/** A stream that holds each chunk as given (no copy) and says it is written only when told. */
+const heldStream = () => {
+  const held: Array<{ readonly chunk: Buffer; readonly done: () => void }> = []
+  const out = new Writable({ highWaterMark: 1 << 30, write: (chunk: Buffer, _encoding, done) => void held.push({ chunk, done: () => done() }) })
+  return { out, held }
+}
+
+/** Runs the JSON view on `input` for 300 ms with a chat whose first send never completes: lines can only wait. */
+const readWithStuckChat = (input: PassThrough) =>
+  Effect.runPromise(
+    Effect.gen(function* () {
+      const outcome = yield* Deferred.make<ChatOutcome>()
+      const { chat } = fakeChat(outcome, () => Effect.never)
+      const run = yield* Effect.fork(makeJsonView(output().out, input).run(chat, () => {}))
+      yield* Effect.sleep("300 millis")
+      yield* Fiber.interrupt(run)
+    })
+  )
+
 describe("pipe mode's input", () => {
   it("sends the lines in order, refuses a line over the limit with one error event, and leaves at the end", async () => {
     const input = new PassThrough()
@@ -124,16 +143,8 @@ describe("pipe mode's input", () => {
     const input = new PassThrough()
     const line = "y".repeat(64_000) + "\n"
     for (let i = 0; i < 64; i++) input.write(line)
-    await Effect.runPromise(
-      Effect.gen(function* () {
-        const outcome = yield* Deferred.make<ChatOutcome>()
-        // a chat without room: the first line's send waits for ever, the later ones wait in the view
-        const { chat } = fakeChat(outcome, () => Effect.never)
-        const run = yield* Effect.fork(makeJsonView(output().out, input).run(chat, () => {}))
-        yield* Effect.sleep("300 millis")
-        yield* Fiber.interrupt(run)
-      })
-    )
+    // a chat without room: the first line's send waits for ever, the later ones wait in the view
+    await readWithStuckChat(input)
     // 4 MB offered; reading paused after about 1 MB of lines (64 lines are fewer than the 256 that pause it too):
     // the rest is still in the stream, on its writable side
     expect(input.readableLength + input.writableLength).toBeGreaterThan(2_500_000)
@@ -313,9 +324,7 @@ describe("pipe mode's input", () => {
   })
 
   it("an output buffer is used again only once the stream has written it", async () => {
-    // a stream that holds each chunk as given (no copy) and says it is written only when told
-    const held: Array<{ readonly chunk: Buffer; readonly done: () => void }> = []
-    const out = new Writable({ highWaterMark: 1 << 30, write: (chunk: Buffer, _encoding, done) => void held.push({ chunk, done: () => done() }) })
+    const { out, held } = heldStream()
     const view = makeJsonView(out, new PassThrough())
     const message = (c: string) => [event({ _tag: "message", id: c, text: c.repeat(5000) }, "2026-11-27T05:00:00.000Z")]
     const shown = (chunk: Buffer) => fromJsonLine(chunk.toString("utf8").trimEnd())
@@ -452,15 +461,7 @@ describe("pipe mode's input", () => {
     const input = new PassThrough()
     // 1,000 lines of 5 bytes in 100 writes: each read is far under the megabyte that also pauses reading
     for (let i = 0; i < 100; i++) input.write("line\n".repeat(10))
-    await Effect.runPromise(
-      Effect.gen(function* () {
-        const outcome = yield* Deferred.make<ChatOutcome>()
-        const { chat } = fakeChat(outcome, () => Effect.never)
-        const run = yield* Effect.fork(makeJsonView(output().out, input).run(chat, () => {}))
-        yield* Effect.sleep("300 millis")
-        yield* Fiber.interrupt(run)
-      })
-    )
+    await readWithStuckChat(input)
     // at least the lines over 256 (and a read's worth more) are still in the stream
     expect(input.readableLength + input.writableLength).toBeGreaterThanOrEqual((1_000 - 256 - 10) * 5)
   })
@@ -539,12 +540,6 @@ describe("pipe mode's input", () => {
 })
 
 describe("pipe mode's output", () => {
-  /** A stream that holds each chunk as given (no copy) and says it is written only when told. */
-  const heldStream = () => {
-    const held: Array<{ readonly chunk: Buffer; readonly done: () => void }> = []
-    const out = new Writable({ highWaterMark: 1 << 30, write: (chunk: Buffer, _encoding, done) => void held.push({ chunk, done: () => done() }) })
-    return { out, held }
-  }
   const messages = (c: string, count: number, length: number) =>
     Array.from({ length: count }, (_, i) => event({ _tag: "message", id: `${c}${i}`, text: c.repeat(length) }, "2026-11-27T05:00:00.000Z"))
   const shown = (chunk: Buffer) => chunk.toString("utf8").trimEnd().split("\n").map(fromJsonLine)
