@@ -13,9 +13,9 @@ afterEach(() => {
 describe("Ctrl-Z at the interactive view", () => {
   it("stops the whole job out of raw mode, and once it goes on is back in raw mode with the line drawn again", () => {
     const steps: Array<string> = []
-    const stdin = process.stdin as NodeJS.ReadStream & { setRawMode?: (mode: boolean) => NodeJS.ReadStream }
+    const stdin = process.stdin as Omit<NodeJS.ReadStream, "setRawMode"> & { setRawMode?: (mode: boolean) => NodeJS.ReadStream }
     const setRawMode = stdin.setRawMode
-    stdin.setRawMode = (mode: boolean) => (steps.push(`raw ${mode}`), stdin)
+    stdin.setRawMode = (mode: boolean) => (steps.push(`raw ${mode}`), process.stdin)
     vi.spyOn(process, "kill").mockImplementation((pid, signal) => (steps.push(`kill ${pid} ${String(signal)}`), true))
     try {
       const rl = Object.assign(new EventEmitter(), { prompt: (keep?: boolean) => void steps.push(`prompt ${keep}`) })
@@ -24,7 +24,9 @@ describe("Ctrl-Z at the interactive view", () => {
       // the process group (0), not the process alone: a shell waiting for npx took the terminal back only so
       expect(steps).toEqual(["before", "raw false", "kill 0 SIGTSTP", "raw true", "after", "prompt true"])
     } finally {
-      stdin.setRawMode = setRawMode as NonNullable<typeof setRawMode>
+      // the test's stdin is no terminal and had none: nothing left behind
+      if (setRawMode === undefined) delete stdin.setRawMode
+      else stdin.setRawMode = setRawMode
     }
   })
 })
