@@ -3,8 +3,13 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import type * as readline from "node:readline"
+import { Terminal } from "@xterm/headless"
+import { Effect } from "effect"
+import stringWidth from "string-width"
 import { afterEach, describe, expect, it, vi } from "vitest"
-import { bracketedPaste, sentStarts, stopJobOnCtrlZ } from "../src/cli/terminalView.js"
+import { plain } from "../src/cli/render.js"
+import { bracketedPaste, makeTerminalView, sentStarts, stopJobOnCtrlZ } from "../src/cli/terminalView.js"
+import { type ChatEvent, event } from "../src/domain/events.js"
 
 afterEach(() => {
   vi.restoreAllMocks()
@@ -103,5 +108,77 @@ describe("messages sent from the view and waiting for their receipts", () => {
     // room again for the next one sent
     starts.sent("20002", "after a receipt")
     expect(starts.get("20002")).toBe('"after a receipt"')
+  })
+})
+
+describe("the interactive view's lines and delivery marks, as a terminal shows them", () => {
+  interface Size {
+    readonly columns: number
+    readonly rows: number
+  }
+  /** What the view writes for `batches` of events (each one call of onEvents) to a terminal of `size`. */
+  const written = (size: Size, batches: ReadonlyArray<ReadonlyArray<ChatEvent>>): string => {
+    let out = ""
+    const stdout = process.stdout as { columns?: number; rows?: number }
+    const kept = { columns: Object.getOwnPropertyDescriptor(stdout, "columns"), rows: Object.getOwnPropertyDescriptor(stdout, "rows") }
+    Object.defineProperty(stdout, "columns", { value: size.columns, configurable: true })
+    Object.defineProperty(stdout, "rows", { value: size.rows, configurable: true })
+    vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => ((out += String(chunk)), true))
+    try {
+      const view = makeTerminalView(plain, stringWidth)
+      for (const batch of batches) Effect.runSync(view.onEvents(batch))
+    } finally {
+      vi.mocked(process.stdout.write).mockRestore()
+      for (const key of ["columns", "rows"] as const) {
+        const descriptor = kept[key]
+        if (descriptor === undefined) delete stdout[key]
+        else Object.defineProperty(stdout, key, descriptor)
+      }
+    }
+    return out
+  }
+  /** The rows a terminal of `size` shows after `text`, scrollback included, blank ones left out. */
+  const rendered = (size: Size, text: string) =>
+    new Promise<Array<string>>((resolve) => {
+      const terminal = new Terminal({ cols: size.columns, rows: size.rows, allowProposedApi: true, convertEol: true })
+      terminal.write(text, () => {
+        const buffer = terminal.buffer.active
+        const rows = Array.from({ length: buffer.length }, (_, i) => buffer.getLine(i)?.translateToString(true) ?? "")
+        terminal.dispose()
+        resolve(rows.filter((row) => row !== ""))
+      })
+    })
+  const sent = (id: string, text: string) => event({ _tag: "sent", id, text })
+  const received = (id: string, text: string) => event({ _tag: "message", id, text })
+  const delivered = (id: string) => event({ _tag: "delivered", id })
+  const size = { columns: 60, rows: 10 }
+
+  it("a receipt in the same batch as its sent line marks it: the line is printed before the mark is set", async () => {
+    // a receipt that came as fast as the send (loopback) shares its batch; marked before the line was out, it
+    // found nothing to mark and the line kept its waiting mark for good
+    const rows = await rendered(size, written(size, [[sent("1", "fast"), delivered("1")], [received("1", "after")]]))
+    expect(rows).toEqual([expect.stringMatching(/^Sent \d\d:\d\d ✓ +fast$/), expect.stringMatching(/^Received \d\d:\d\d +after$/)])
+  })
+
+  it("a receipt marks its line under later ones; for a line scrolled off the screen no mark is written", async () => {
+    // the mark goes up as many rows as the lines below it take: past the screen's top the terminal stops at
+    // its first row, and the mark landed in whatever line was there
+    const later = (from: number, count: number) => Array.from({ length: count }, (_, i) => received(String(from + i), `line ${from + i}`))
+    const rows = await rendered(
+      size,
+      written(size, [[sent("1", "scrolled away")], later(1, size.rows + 2), [sent("2", "still on screen")], later(20, 3), [delivered("1"), delivered("2")]])
+    )
+    expect(rows.filter((row) => row.includes("✓"))).toEqual([expect.stringMatching(/^Sent \d\d:\d\d ✓ +still on screen$/)])
+    expect(rows[0]).toMatch(/^Sent \d\d:\d\d ○ +scrolled away$/)
+  })
+
+  it("on a terminal narrower than 20 columns (a split tmux pane) a mark lands on its line, counted in the rows there", async () => {
+    // the view measured rows as if at least 20 columns wide: the two rows of each line below counted one
+    const narrow = { columns: 12, rows: 10 }
+    const rows = await rendered(narrow, written(narrow, [[sent("1", "hi")], [received("1", "x")], [delivered("1")]]))
+    expect(rows).toEqual([expect.stringMatching(/^Sent \d\d:\d\d ✓$/), "    hi", expect.stringMatching(/^Received \d\d:$/), expect.stringMatching(/^\d\d  x$/)])
+    // and down to one column, the handshake is rendered (folded past sense) with its safety code
+    const handshake = event({ _tag: "handshake", protocol: "v2", localFingerprint: "ab".repeat(32), peerFingerprint: "cd".repeat(32), sas: "12345", suite: "v2" })
+    for (let columns = 1; columns < 20; columns++) expect(written({ columns, rows: 10 }, [[handshake]])).toContain("Safety code: 12345")
   })
 })

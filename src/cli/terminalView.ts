@@ -189,7 +189,8 @@ export const makeTerminalView = (style: Style, measure: DisplayWidth): View => {
   const out = process.stdout
   let rl: readline.Interface | undefined
   let handshake: Extract<ChatEvent, { _tag: "handshake" }> | undefined
-  const columns = () => Math.max(20, out.columns || 80)
+  // the terminal's width as it is, however narrow (a split tmux pane): delivery marks count rows in it
+  const columns = () => out.columns || 80
   const rowsOf = (line: string) => rowsOn(line, columns(), displayWidth)
   // recently printed lines, newest last, to put marks on them later: how many screen rows each takes, at the
   // width it was last measured at (a terminal rewraps its lines when resized)
@@ -277,7 +278,7 @@ export const makeTerminalView = (style: Style, measure: DisplayWidth): View => {
         const run = Runtime.runFork(runtime)
         const face = readline.createInterface({ input: process.stdin, output: out, prompt: PROMPT, terminal: true })
         rl = face
-        // readline's measure of a row: the terminal's width as it is (not ours, which is at least 20)
+        // readline's measure of a row: the terminal's width, Infinity where it has none (ours is then 80)
         const rowInStep = rowKeeper(face, displayWidth, () => out.columns || Infinity)
         // On a resize readline redraws the typed line from as many rows up as the cursor was at the old width.
         // A terminal that rewraps its lines (most now do) has put the cursor on its row at the new width: the
