@@ -223,6 +223,16 @@ describe("two p2pchat processes over TLS", () => {
     expect((await server.waitFor("disconnected")).reason).toBe("peer left")
   })
 
+  it("when the reader of our output has gone and the chat then ends as a lost connection, exit code 1 (a failure), not 141", async () => {
+    const { server, client } = await pair()
+    await client.waitFor("handshake")
+    await server.waitFor("handshake")
+    // gone while nothing is written: the chat's end is the first write to fail
+    client.child.stdout!.destroy()
+    server.kill("SIGKILL")
+    expect(await client.exited).toBe(1)
+  })
+
   it("a reader that stops taking our output slows the chat down instead of making us buffer it", async () => {
     const { server, client } = await pair(["--heartbeat", "0"])
     await server.waitFor("handshake")

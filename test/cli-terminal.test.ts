@@ -227,6 +227,13 @@ describe("the interactive terminal", () => {
     for (const row of said) expect(row.length).toBeLessThanOrEqual(size.columns)
   })
 
+  it("on a dumb terminal the sentence a run ends with is one line, as everything it shows: the terminal folds it", async () => {
+    const port = await freePort()
+    const term = inTerminal(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`, "--wait", "1"], { columns: 44, rows: 20 }, { TERM: "dumb" })
+    expect(await term.exited).toBe(1)
+    expect(term.screen()).toMatch(new RegExp(`\\np2pchat: Could not reach 127\\.0\\.0\\.1:${port} in 1(\\.\\d)? s of trying \\(--wait\\): nobody is listening there \\(connection refused\\)\\.\\r?\\n`))
+  })
+
   it("gives up with one sentence and exit code 2 when the question gets Ctrl-D (it used to exit 0, silently)", async () => {
     const term = inTerminal(["-i", "127.0.0.1", "-m", "1"])
     await term.waitFor("Peer address (ip[:port]): ")
@@ -251,6 +258,47 @@ describe("the interactive terminal", () => {
     await peer.waitFor("peer-left", undefined, 5_000)
     const end = await peer.waitFor("disconnected")
     expect(end.reason).toBe("peer left")
+  })
+
+  it("a terminal closed while the chat's input comes from a pipe says goodbye too: the peer reads 'left'", async () => {
+    // standard output is the terminal that goes: SIGHUP is taken here too (left to its default it would end
+    // p2pchat on the spot, and the peer would read "connection lost")
+    const { peer, port } = await listeningPeer()
+    const term = terminalRunning(`tail -f /dev/null | ${cliCommand(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`])}`)
+    await peer.waitFor("handshake")
+    await term.waitFor("Safety code:")
+    term.hangUp()
+    const end = await peer.waitFor("disconnected", undefined, 8_000)
+    expect(end.reason).toBe("peer left")
+  })
+
+  it("a terminal that hung up without a SIGHUP for p2pchat (disowned): the first write that fails there ends it as the hang-up", async () => {
+    // a terminal's failed write is not a pipe's reader gone: that would end it as an output failure (exit code 1)
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "p2pchat-hup-"))
+    const input = path.join(dir, "input")
+    execFileSync("mkfifo", [input])
+    const held = fs.openSync(input, fs.constants.O_RDWR)
+    try {
+      const { peer, port } = await listeningPeer()
+      const status = path.join(dir, "status")
+      const cli = `${cliCommand(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`])} < '${input}'`
+      const term = terminalRunning(`trap '' HUP; (trap - HUP; exec ${cli}); echo $? > '${status}'`)
+      await peer.waitFor("handshake")
+      await term.waitFor("Safety code:")
+      term.hangUp()
+      await term.exited
+      await new Promise((r) => setTimeout(r, 300))
+      // something to show, on a terminal that is gone
+      peer.send("to nobody")
+      await peer.waitFor("disconnected", undefined, 8_000)
+      for (let i = 0; i < 200 && !fs.existsSync(status); i++) await new Promise((r) => setTimeout(r, 50))
+      if (!fs.existsSync(status)) spawnSync("pkill", ["-KILL", "-f", "--", `-t 127.0.0.1:${port}`])
+      // ended as the hang-up's SIGHUP would have ended it
+      expect(fs.readFileSync(status, "utf8").trim()).toBe("129")
+    } finally {
+      fs.closeSync(held)
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it("a terminal that hung up without telling p2pchat (no SIGHUP: disowned) does not crash its exit: the chat's own code", async () => {
@@ -346,6 +394,25 @@ describe("the interactive terminal", () => {
     expect(rows.slice(at).join("")).toBe(`> ${burst.slice(0, -3)}`)
   })
 
+  it("keys in one read after an edit are counted from where the edit left the line, not where the keys before it ended", async () => {
+    // a count kept through the backspaces would go on from the longer line: the second burst, short of the
+    // row's end, taken for one past it, and the next backspace's redraw would start a row high, over the line above
+    const size = { columns: 40, rows: 20 }
+    const { peer, term } = await chatAtPrompt(size)
+    peer.send("the line above")
+    await term.waitFor("the line above")
+    term.type(`a${"b".repeat(29)}`)
+    await term.settled()
+    term.type("\x7f\x7f\x7f")
+    await term.settled()
+    term.type("123456789")
+    await term.settled()
+    term.type("\x7f")
+    await term.settled()
+    const rows = await term.rendered(size)
+    expect(rows.slice(-2)).toEqual([expect.stringMatching(/^Received \d\d:\d\d\s+the line above$/), `> a${"b".repeat(26)}12345678`])
+  })
+
   it("a window resized while a long line is typed loses nothing from the screen, and later delivery marks land on their lines", async () => {
     // readline redrew the typed line from as many rows up as it took at the old width: widening the window
     // erased the line above the prompt
@@ -381,6 +448,21 @@ describe("the interactive terminal", () => {
       expect.stringMatching(/^Received \d\d:\d\d\s+after widening$/),
       `> ${typed}`
     ])
+  })
+
+  it("a typed line that fits its row only without the prompt is cleared whole once sent: the Sent line replaces it", async () => {
+    // counted without the prompt's two columns the echoed line is one row, and its first row would stay on screen
+    const size = { columns: 40, rows: 20 }
+    const { peer, term } = await chatAtPrompt(size)
+    const typed = "thirty-nine characters, with the prompt"
+    expect(typed).toHaveLength(39)
+    term.type(`${typed}\r`)
+    await peer.waitFor("message", (m) => m.text === typed)
+    await term.waitFor("✓")
+    await term.settled()
+    const rows = await term.rendered(size)
+    expect(rows.filter((row) => row.includes("thirty-nine"))).toEqual([expect.stringMatching(/^Sent \d\d:\d\d ✓ +thirty-nine characters,$/)])
+    expect(rows.at(-1)).toBe("> ")
   })
 
   it("long messages are folded at words under their labels, and a folded sent message's mark goes on its first row", async () => {
@@ -474,6 +556,8 @@ describe("the interactive terminal", () => {
     expect(Date.now() - pressed).toBeLessThan(1_500)
     peer.child.kill("SIGCONT")
     expect(await peer.waitFor("disconnected")).toMatchObject({ reason: "peer left" })
+    // said once: the second Ctrl-C cuts the wait short, it does not leave again
+    expect(term.screen().split("Leaving...")).toHaveLength(2)
   })
 
   it("Ctrl-D on an empty line leaves, as /quit does: the peer reads that we left", async () => {
@@ -606,6 +690,14 @@ describe("the interactive terminal", () => {
     term.type("/quit\r")
     await peer.waitFor("peer-left")
     expect(peer.events.filter((e) => e._tag === "message").map((e) => (e._tag === "message" ? e.text : ""))).toEqual(["a message"])
+  })
+
+  it("with input piped at a terminal and no -t, nothing is asked: a usage error, as in a script", async () => {
+    // the person at the terminal types nothing p2pchat reads: the answer would come from the pipe
+    const term = terminalRunning(`printf '127.0.0.1:9\\nhello\\n' | ${cliCommand(["-i", "127.0.0.1", "-m", "1"])}`)
+    expect(await term.exited).toBe(2)
+    expect(term.screen()).toContain("No target given: pass -t/--target ip[:port]")
+    expect(term.screen()).not.toContain("Peer address")
   })
 
   it("with output piped and no -t, the question for the peer's address is still asked, on stderr", async () => {
