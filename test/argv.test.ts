@@ -34,8 +34,17 @@ describe("a refused command line, said with the flag it is about", () => {
     [["-help"], '"-help" is not an option; for the options: p2pchat --help.'],
     [["version"], '"version" is not an option; for the version: p2pchat --version.'],
     [["-m", "1", "-m", "2"], "-m/--mode is given twice; give it once."],
-    [["--json=yes", "--json"], "--json takes no value."]
+    [["--json=yes", "--json"], "--json takes no value."],
+    // a negative decimal is a value too: the problem is what follows it
+    [["--wait", "-.5", "-x"], "-x is not an option of p2pchat; see p2pchat --help."],
+    // --target= names the peer as -t does
+    [["--target=10.0.0.5", "hello"], '"hello" is not an option; see p2pchat --help.'],
+    // a switch takes no value joined to it either: not "write -hx as -h x"
+    [["-hx"], "-hx is not an option of p2pchat; see p2pchat --help."]
   ]
+  it("says nothing of what comes after --, which no flag is", () => {
+    expect(explainArgs(["-m", "1", "--", "-x", "--port"])).toBeUndefined()
+  })
   for (const [args, sentence] of cases)
     it(args.join(" "), () => {
       expect(explainArgs(args)).toBe(sentence)

@@ -61,6 +61,16 @@ describe("JSON lines", () => {
     expect(isJsonPlain("é€ ".repeat(500))).toBe(true)
   })
 
+  it("does not call a text plain past the 128 Ki units it checks: an escape after them would be written raw", () => {
+    for (const c of ['"', "\\", "\n"]) {
+      const text = "y".repeat(200_000) + c
+      expect(isJsonPlain(text)).toBe(false)
+      const line = toJsonLine(event({ _tag: "message", id: "1", text }))
+      expect(JSON.parse(line)).toMatchObject({ event: "message", text })
+    }
+    expect(isJsonPlain("y".repeat(128 * 1024))).toBe(true)
+  })
+
   it("says UTF-8 bytes are plain exactly when their text is, wherever they lie in memory", () => {
     // the range starts at each offset from a 4-byte boundary, and each escaped character sits at every place
     const memory = Buffer.alloc(1100)

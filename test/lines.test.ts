@@ -50,6 +50,16 @@ describe("cutting piped input into lines", () => {
     )
   })
 
+  it("keeps its own copy of an unfinished line: a caller may read the next chunk into the same buffer", () => {
+    const splitter = lineSplitter(1_000)
+    const buffer = Buffer.alloc(8)
+    buffer.write("first pa")
+    expect(splitter.push(buffer)).toEqual([])
+    // as a file reader does, its one buffer filled again
+    buffer.write("rt\nnext\n")
+    expect(splitter.push(buffer)).toEqual(["first part", "next"])
+  })
+
   it("reports a line over the limit by its length without keeping it, and goes on with the next", () => {
     fc.assert(
       fc.property(chunked, fc.integer({ min: 1, max: 30 }), (parts, maxBytes) => {
