@@ -135,6 +135,36 @@ const chatAtPrompt = async (size?: Size) => {
   return chat
 }
 
+/**
+ * A FIFO for the CLI's standard input, held open for reading and writing (opening it does not block, and the
+ * chat never reads its end), in a directory of its own for `body`'s files; removed after.
+ */
+const withHeldInput = async (body: (dir: string, input: string) => Promise<void>) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "p2pchat-hup-"))
+  const input = path.join(dir, "input")
+  execFileSync("mkfifo", [input])
+  const held = fs.openSync(input, fs.constants.O_RDWR)
+  try {
+    await body(dir, input)
+  } finally {
+    fs.closeSync(held)
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/**
+ * A terminal running `cli` as `disown` leaves it: the session's leader, a shell ignoring SIGHUP, keeps the
+ * hang-up's signal from it. Its exit status goes to the file `status`.
+ */
+const disownedInTerminal = (cli: string, status: string) => terminalRunning(`trap '' HUP; (trap - HUP; exec ${cli}); echo $? > '${status}'`)
+
+/** The exit status disownedInTerminal wrote, within 10 s; a CLI still running then (not this test's child, nor its shell's) is stopped. */
+const disownedStatus = async (status: string, port: number) => {
+  for (let i = 0; i < 200 && !fs.existsSync(status); i++) await new Promise((r) => setTimeout(r, 50))
+  if (!fs.existsSync(status)) spawnSync("pkill", ["-KILL", "-f", "--", `-t 127.0.0.1:${port}`])
+  return fs.readFileSync(status, "utf8").trim()
+}
+
 describe("the interactive terminal", () => {
   it("prompt, sent line with a delivery mark, typing kept across incoming text, /verify, /help, /quit", async () => {
     const { peer, term } = await chatInTerminal()
@@ -274,15 +304,10 @@ describe("the interactive terminal", () => {
 
   it("a terminal that hung up without a SIGHUP for p2pchat (disowned): the first write that fails there ends it as the hang-up", async () => {
     // a terminal's failed write is not a pipe's reader gone: that would end it as an output failure (exit code 1)
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "p2pchat-hup-"))
-    const input = path.join(dir, "input")
-    execFileSync("mkfifo", [input])
-    const held = fs.openSync(input, fs.constants.O_RDWR)
-    try {
+    await withHeldInput(async (dir, input) => {
       const { peer, port } = await listeningPeer()
       const status = path.join(dir, "status")
-      const cli = `${cliCommand(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`])} < '${input}'`
-      const term = terminalRunning(`trap '' HUP; (trap - HUP; exec ${cli}); echo $? > '${status}'`)
+      const term = disownedInTerminal(`${cliCommand(["-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`])} < '${input}'`, status)
       await peer.waitFor("handshake")
       await term.waitFor("Safety code:")
       term.hangUp()
@@ -291,27 +316,17 @@ describe("the interactive terminal", () => {
       // something to show, on a terminal that is gone
       peer.send("to nobody")
       await peer.waitFor("disconnected", undefined, 8_000)
-      for (let i = 0; i < 200 && !fs.existsSync(status); i++) await new Promise((r) => setTimeout(r, 50))
-      if (!fs.existsSync(status)) spawnSync("pkill", ["-KILL", "-f", "--", `-t 127.0.0.1:${port}`])
       // ended as the hang-up's SIGHUP would have ended it
-      expect(fs.readFileSync(status, "utf8").trim()).toBe("129")
-    } finally {
-      fs.closeSync(held)
-      fs.rmSync(dir, { recursive: true, force: true })
-    }
+      expect(await disownedStatus(status, port)).toBe("129")
+    })
   })
 
   it("a terminal that hung up without telling p2pchat (no SIGHUP: disowned) does not crash its exit: the chat's own code", async () => {
     // node restores at exit each standard stream that was a terminal at start and asserts it can: with the
     // terminal gone, p2pchat died of SIGABRT or SIGSEGV (exit status 134 or 139, a core dump) as the chat ended.
-    // Here stderr alone is the terminal and the session's leader, a shell ignoring SIGHUP, keeps the hang-up's
-    // signal from p2pchat, as `disown` would: nothing but the exit touches the terminal after it goes.
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "p2pchat-hup-"))
-    const input = path.join(dir, "input")
-    execFileSync("mkfifo", [input])
-    // held open for reading and writing, so that opening it does not block and the chat never reads its end
-    const held = fs.openSync(input, fs.constants.O_RDWR)
-    try {
+    // Here stderr alone is the terminal, kept from the hang-up's signal as `disown` would: nothing but the exit
+    // touches the terminal after it goes.
+    await withHeldInput(async (dir, input) => {
       for (const [leave, expected, outcome] of [
         ["/quit", 0, "peer left"],
         ["SIGKILL", 1, "connection lost"]
@@ -320,7 +335,7 @@ describe("the interactive terminal", () => {
         const out = path.join(dir, `out-${port}`)
         const status = path.join(dir, `status-${port}`)
         const cli = `${cliCommand(["--json", "-i", "127.0.0.1", "-m", "1", "-t", `127.0.0.1:${port}`])} < '${input}' > '${out}'`
-        const term = terminalRunning(`trap '' HUP; (trap - HUP; exec ${cli}); echo $? > '${status}'`)
+        const term = disownedInTerminal(cli, status)
         await peer.waitFor("handshake")
         term.hangUp()
         await term.exited
@@ -328,16 +343,11 @@ describe("the interactive terminal", () => {
         await new Promise((r) => setTimeout(r, 300))
         if (leave === "/quit") peer.send("/quit")
         else peer.kill("SIGKILL")
-        for (let i = 0; i < 200 && !fs.existsSync(status); i++) await new Promise((r) => setTimeout(r, 50))
-        // a p2pchat that never ended is not this test's child (nor its shell): stopped here, whatever follows
-        if (!fs.existsSync(status)) spawnSync("pkill", ["-KILL", "-f", "--", `-t 127.0.0.1:${port}`])
+        const code = await disownedStatus(status, port)
         expect(fs.readFileSync(out, "utf8")).toContain(`"reason":"${outcome}"`)
-        expect(fs.readFileSync(status, "utf8").trim()).toBe(String(expected))
+        expect(code).toBe(String(expected))
       }
-    } finally {
-      fs.closeSync(held)
-      fs.rmSync(dir, { recursive: true, force: true })
-    }
+    })
   })
 
   it("a typed line longer than the terminal is wide stays whole, and nothing printed above it is wiped", async () => {
