@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Layer, Option, Stream } from "effect"
+import { Chunk, Deferred, Effect, Fiber, Layer, Option, Stream } from "effect"
 import * as P2pchat from "p2pchat"
 
 /** Two peers over the in-memory transport (its 256 KiB per direction stand in for socket buffers). */
@@ -139,54 +139,99 @@ describe("a bot that answers from onEvents (which the chat waits for)", () => {
 })
 
 describe("an onEvents that holds the chat (a CLI whose output is read slowly)", () => {
-  it.scopedLive("the frames read ahead meanwhile are bounded in bytes: about 2 MiB of 64 KiB texts, not 64 network reads of them", () =>
-    Effect.gen(function* () {
-      const network = yield* P2pchat.MemoryTransport.make
-      // what bob has read from the connection, less what went back (the frame reader puts back what it peeked at)
-      const read = { bytes: 0 }
-      const counted = (conn: P2pchat.Conn): P2pchat.Conn => ({
-        ...conn,
-        read: Effect.tap(conn.read, (chunk) => void (read.bytes += chunk.length)),
-        ...(conn.readAtLeast !== undefined
-          ? { readAtLeast: (n: number) => Effect.tap(conn.readAtLeast!(n), (chunks) => void chunks.forEach((c) => (read.bytes += c.length))) }
-          : {}),
-        unread: (chunk) => ((read.bytes -= chunk.length), conn.unread(chunk))
-      })
-      const bobTransport = Layer.succeed(P2pchat.Transport, {
-        ...network,
-        listen: (on) => Effect.map(network.listen(on), (l) => ({ ...l, accept: Effect.map(l.accept, counted) }))
-      })
-      const listen = { host: "memory-bob", port: 1 }
-      const goOn = yield* Deferred.make<void>()
-      const held = yield* Deferred.make<void>()
-      const onEvents = (events: ReadonlyArray<P2pchat.ChatEvent>) =>
-        events.some((e) => e._tag === "message") ? Effect.zipRight(Deferred.succeed(held, undefined), Deferred.await(goOn)) : Effect.void
-      const bob = yield* Effect.fork(
-        P2pchat.open({ mode: "server", listen, heartbeatMs: 0, onEvents }).pipe(Effect.provide(Layer.merge(bobTransport, P2pchat.protocolLayer())))
-      )
-      yield* Effect.sleep(5)
-      const alice = yield* P2pchat.open({ mode: "client", target: listen, heartbeatMs: 0 }).pipe(
-        Effect.provide(Layer.merge(Layer.succeed(P2pchat.Transport, network), P2pchat.protocolLayer()))
-      )
-      // 300 texts of 60,000 bytes (18 MB) at once; bob's view holds the chat from the first
-      const text = "y".repeat(60_000)
-      yield* Effect.fork(Effect.forEach(Array.from({ length: 300 }, () => text), (t) => alice.send(t), { discard: true }))
-      yield* Deferred.await(held)
-      // until bob's reading stops (at most 5 s)
+  /**
+   * Alice and bob over the in-memory transport, heartbeats off; bob's onEvents holds the chat from the first
+   * batch with a message until `goOn`. `read.bytes`: what bob has read from the connection, less what went back
+   * (the frame reader puts back what it peeked at).
+   */
+  const heldBob = Effect.gen(function* () {
+    const network = yield* P2pchat.MemoryTransport.make
+    const read = { bytes: 0 }
+    const counted = (conn: P2pchat.Conn): P2pchat.Conn => ({
+      ...conn,
+      read: Effect.tap(conn.read, (chunk) => void (read.bytes += chunk.length)),
+      ...(conn.readAtLeast !== undefined
+        ? { readAtLeast: (n: number) => Effect.tap(conn.readAtLeast!(n), (chunks) => void chunks.forEach((c) => (read.bytes += c.length))) }
+        : {}),
+      unread: (chunk) => ((read.bytes -= chunk.length), conn.unread(chunk))
+    })
+    const bobTransport = Layer.succeed(P2pchat.Transport, {
+      ...network,
+      listen: (on) => Effect.map(network.listen(on), (l) => ({ ...l, accept: Effect.map(l.accept, counted) }))
+    })
+    const listen = { host: "memory-bob", port: 1 }
+    const goOn = yield* Deferred.make<void>()
+    const held = yield* Deferred.make<void>()
+    const onEvents = (events: ReadonlyArray<P2pchat.ChatEvent>) =>
+      events.some((e) => e._tag === "message") ? Effect.zipRight(Deferred.succeed(held, undefined), Deferred.await(goOn)) : Effect.void
+    const bob = yield* Effect.fork(
+      P2pchat.open({ mode: "server", listen, heartbeatMs: 0, onEvents }).pipe(Effect.provide(Layer.merge(bobTransport, P2pchat.protocolLayer())))
+    )
+    yield* Effect.sleep(5)
+    const alice = yield* P2pchat.open({ mode: "client", target: listen, heartbeatMs: 0 }).pipe(
+      Effect.provide(Layer.merge(Layer.succeed(P2pchat.Transport, network), P2pchat.protocolLayer()))
+    )
+    /** Until bob's reading stops (at most 5 s). */
+    const readingStopped = Effect.gen(function* () {
       let last = -1
       for (let i = 0; i < 50 && read.bytes !== last; i++) {
         last = read.bytes
         yield* Effect.sleep(100)
       }
-      // 2 MiB waiting, plus the batch over the line and the one in the view's hands. Bounded by 64 reads alone,
-      // bob read all 18 MB: a read takes every frame there is
-      expect(read.bytes).toBeGreaterThan(2 * 1024 * 1024)
-      expect(read.bytes).toBeLessThan(3 * 1024 * 1024)
+    })
+    /** Lets bob's view go on; alice leaves, and both end as they should. */
+    const end = Effect.gen(function* () {
       yield* Deferred.succeed(goOn, undefined)
       const bobSession = yield* Fiber.join(bob)
       yield* alice.leave()
       expect((yield* alice.outcome)._tag).toBe("Left")
       expect((yield* bobSession.outcome)._tag).toBe("PeerLeft")
+    })
+    return { alice, bob, read, held, readingStopped, end }
+  })
+
+  it.scopedLive("the frames read ahead meanwhile are bounded in bytes: about 2 MiB of 64 KiB texts, not 64 network reads of them", () =>
+    Effect.gen(function* () {
+      const { alice, read, held, readingStopped, end } = yield* heldBob
+      // 300 texts of 60,000 bytes (18 MB) at once; bob's view holds the chat from the first
+      const text = "y".repeat(60_000)
+      yield* Effect.fork(Effect.forEach(Array.from({ length: 300 }, () => text), (t) => alice.send(t), { discard: true }))
+      yield* Deferred.await(held)
+      yield* readingStopped
+      // 2 MiB waiting, plus the batch over the line and the one in the view's hands. Bounded by 64 reads alone,
+      // bob read all 18 MB: a read takes every frame there is
+      expect(read.bytes).toBeGreaterThan(2 * 1024 * 1024)
+      expect(read.bytes).toBeLessThan(3 * 1024 * 1024)
+      yield* end
+    }),
+    30_000
+  )
+
+  it.scopedLive("and in network reads: short texts that come one read each stop being read after 64 reads, far below 2 MiB", () =>
+    Effect.gen(function* () {
+      const { alice, bob, read, held, readingStopped, end } = yield* heldBob
+      // one text at a time, a few milliseconds apart: each comes to bob in a read of its own
+      const count = 200
+      const sending = yield* Effect.fork(
+        Effect.forEach(Array.from({ length: count }, (_, i) => i), (i) => Effect.zipRight(alice.send(`short text ${i}`), Effect.sleep(5)), {
+          discard: true
+        })
+      )
+      yield* Deferred.await(held)
+      const before = read.bytes
+      yield* Fiber.join(sending)
+      yield* readingStopped
+      const readAhead = read.bytes - before
+      // once bob's view goes on, every text is read
+      const bobSession = yield* Fiber.join(bob)
+      const all = yield* Effect.fork(Stream.runCollect(Stream.take(bobSession.messages, count)))
+      yield* end
+      expect(Chunk.size(yield* Fiber.join(all))).toBe(count)
+      const readAll = read.bytes - before
+      // 64 batches waiting, plus one over the line: about a third of the texts after the first (without the bound
+      // on batches, all of them: 200 short texts are far below 2 MiB)
+      expect(readAhead).toBeGreaterThan(0)
+      expect(readAhead).toBeLessThan(readAll / 2)
     }),
     30_000
   )
