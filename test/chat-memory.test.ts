@@ -11,6 +11,7 @@ import { frame } from "../src/layers/LengthPrefixFraming.js"
 import * as SeedProtocol from "../src/layers/SeedProtocol.js"
 import * as V2Protocol from "../src/layers/V2Protocol.js"
 import type { FramedConn } from "../src/services/Framing.js"
+import type { Handshake } from "../src/services/Handshake.js"
 import { type Conn, Transport } from "../src/services/Transport.js"
 import { wallClockSetBack } from "./support/clock.js"
 import * as L from "./support/layers.js"
@@ -420,6 +421,45 @@ describe("a whole chat over the in-memory transport", () => {
       expect(texts.reduce((n, t) => n + t.length, 0)).toBeLessThanOrEqual(256 * 1024 + 60_000)
       expect(texts.at(-1)).toBe(big(11))
       expect(replayed.at(-1)?._tag).toBe("disconnected")
+    }).pipe(Effect.provide(Layer.mergeAll(MemoryTransport.layer, LengthPrefixFraming.layer(), L.v2)))
+  )
+
+  it.scopedLive("a listener says a connection it turned away for what it sent, though its peer gets in at once after", () =>
+    Effect.gen(function* () {
+      // only a connection closed unheard may be the real peer's spare (auto mode), and wait to be said: one that
+      // sent what no handshake begins with is said whatever comes next
+      const network = yield* MemoryTransport.make
+      const on = (protocol: Layer.Layer<Handshake>) =>
+        Layer.mergeAll(Layer.succeed(Transport, network), LengthPrefixFraming.layer(), protocol)
+      const events: Array<ChatEvent> = []
+      const server = yield* Effect.fork(
+        open({ mode: "server", listen: endpointB, onEvents: (es) => Effect.sync(() => void events.push(...es)) }).pipe(Effect.provide(on(L.v2)))
+      )
+      yield* Effect.sleep(10)
+      // a frame that is no v2 hello, on a connection left open
+      const wrong = yield* network.connect(endpointB)
+      yield* wrong.write(Buffer.concat([Buffer.from([0, 0, 0, 40]), Buffer.alloc(40, "x")]))
+      for (let i = 0; i < 100 && !events.some((e) => e._tag === "connected"); i++) yield* Effect.sleep(10)
+      const client = yield* open({ mode: "client", target: endpointB }).pipe(Effect.provide(on(L.v2)))
+      const srv = yield* Effect.flatten(server.await)
+      yield* client.leave()
+      yield* srv.outcome
+      expect(events.filter((e) => e._tag === "rejected").map((e) => e._tag === "rejected" && e.role)).toEqual(["listener"])
+    })
+  )
+
+  it.scopedLive("a late subscriber's replay counts the texts we sent toward that size too", () =>
+    Effect.gen(function* () {
+      const { client, srv } = yield* pair
+      const big = (i: number) => `${i}`.padEnd(60_000, "x")
+      for (let i = 0; i < 12; i++) yield* client.send(big(i))
+      yield* Stream.runDrain(Stream.take(srv.messages, 12))
+      yield* client.leave({ drainMs: 1000 })
+      yield* client.outcome
+      const replayed = Chunk.toArray(yield* Stream.runCollect(client.events))
+      const texts = replayed.flatMap((e) => (e._tag === "sent" ? [e.text] : []))
+      expect(texts.reduce((n, t) => n + t.length, 0)).toBeLessThanOrEqual(256 * 1024 + 60_000)
+      expect(texts.at(-1)).toBe(big(11))
     }).pipe(Effect.provide(Layer.mergeAll(MemoryTransport.layer, LengthPrefixFraming.layer(), L.v2)))
   )
 

@@ -116,6 +116,28 @@ describe("a library subscriber slower than its peer", () => {
       }),
     30_000
   )
+
+  it.scopedLive("a lagging subscriber that goes away lets reading go on: the chat is not held for nobody", () =>
+    Effect.gen(function* () {
+      const { alice, bob } = yield* pair(0)
+      const count = 20_000
+      const seen: Array<string> = []
+      // takes the first text, then never another (a consumer stuck for good), until it is interrupted
+      const stuck = yield* Effect.fork(Stream.runForEach(bob.messages, (m) => (seen.push(m.text), seen.length === 1 ? Effect.never : Effect.void)))
+      const sent = yield* deliveries(alice)
+      yield* Effect.fork(Effect.forEach(Array.from({ length: count }, (_, i) => `${i}:`.padEnd(1_000, "x")), (t) => alice.send(t), { discard: true }))
+      // until bob's reading is held: no receipt for 300 ms (at most 6 s)
+      for (let i = 0, last = -1, still = 0; i < 300 && still < 15; i++, last = sent.delivered) {
+        yield* Effect.sleep(20)
+        still = sent.delivered === last && last > 0 ? still + 1 : 0
+      }
+      expect(sent.delivered).toBeLessThan(count)
+      yield* Fiber.interrupt(stuck)
+      yield* waitFor(() => sent.delivered === count, 20_000)
+      expect(sent.delivered).toBe(count)
+    }),
+    30_000
+  )
 })
 
 describe("a bot that answers from onEvents (which the chat waits for)", () => {
