@@ -407,7 +407,7 @@ describe("a whole chat over the in-memory transport", () => {
     }).pipe(Effect.provide(Layer.mergeAll(MemoryTransport.layer, LengthPrefixFraming.layer(), L.v2)))
   )
 
-  it.scopedLive("a late subscriber's replay is bounded by text size too, and keeps the newest events", () =>
+  it.scopedLive("a late subscriber's replay is bounded by text size too, the peer's texts and ours, and keeps the newest events", () =>
     Effect.gen(function* () {
       const { client, srv } = yield* pair
       const big = (i: number) => `${i}`.padEnd(60_000, "x")
@@ -415,12 +415,15 @@ describe("a whole chat over the in-memory transport", () => {
       yield* Stream.runDrain(Stream.take(srv.messages, 12))
       yield* client.leave({ drainMs: 1000 })
       yield* srv.outcome
-      // subscribed only now: everything it gets is replay
-      const replayed = Chunk.toArray(yield* Stream.runCollect(srv.events))
-      const texts = replayed.flatMap((e) => (e._tag === "message" ? [e.text] : []))
-      expect(texts.reduce((n, t) => n + t.length, 0)).toBeLessThanOrEqual(256 * 1024 + 60_000)
-      expect(texts.at(-1)).toBe(big(11))
-      expect(replayed.at(-1)?._tag).toBe("disconnected")
+      yield* client.outcome
+      // subscribed only now: everything each gets is replay, of the texts received and of those sent
+      for (const [session, tag] of [[srv, "message"], [client, "sent"]] as const) {
+        const replayed = Chunk.toArray(yield* Stream.runCollect(session.events))
+        const texts = replayed.flatMap((e) => (e._tag === tag ? [e.text] : []))
+        expect(texts.reduce((n, t) => n + t.length, 0)).toBeLessThanOrEqual(256 * 1024 + 60_000)
+        expect(texts.at(-1)).toBe(big(11))
+        expect(replayed.at(-1)?._tag).toBe("disconnected")
+      }
     }).pipe(Effect.provide(Layer.mergeAll(MemoryTransport.layer, LengthPrefixFraming.layer(), L.v2)))
   )
 
@@ -446,21 +449,6 @@ describe("a whole chat over the in-memory transport", () => {
       yield* srv.outcome
       expect(events.filter((e) => e._tag === "rejected").map((e) => e._tag === "rejected" && e.role)).toEqual(["listener"])
     })
-  )
-
-  it.scopedLive("a late subscriber's replay counts the texts we sent toward that size too", () =>
-    Effect.gen(function* () {
-      const { client, srv } = yield* pair
-      const big = (i: number) => `${i}`.padEnd(60_000, "x")
-      for (let i = 0; i < 12; i++) yield* client.send(big(i))
-      yield* Stream.runDrain(Stream.take(srv.messages, 12))
-      yield* client.leave({ drainMs: 1000 })
-      yield* client.outcome
-      const replayed = Chunk.toArray(yield* Stream.runCollect(client.events))
-      const texts = replayed.flatMap((e) => (e._tag === "sent" ? [e.text] : []))
-      expect(texts.reduce((n, t) => n + t.length, 0)).toBeLessThanOrEqual(256 * 1024 + 60_000)
-      expect(texts.at(-1)).toBe(big(11))
-    }).pipe(Effect.provide(Layer.mergeAll(MemoryTransport.layer, LengthPrefixFraming.layer(), L.v2)))
   )
 
   it.scopedLive("a late subscriber's replay is bounded in events (1,024), and keeps the newest", () =>
