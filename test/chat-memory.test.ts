@@ -11,7 +11,6 @@ import { frame } from "../src/layers/LengthPrefixFraming.js"
 import * as SeedProtocol from "../src/layers/SeedProtocol.js"
 import * as V2Protocol from "../src/layers/V2Protocol.js"
 import type { FramedConn } from "../src/services/Framing.js"
-import type { Handshake } from "../src/services/Handshake.js"
 import { type Conn, Transport } from "../src/services/Transport.js"
 import { wallClockSetBack } from "./support/clock.js"
 import * as L from "./support/layers.js"
@@ -432,18 +431,17 @@ describe("a whole chat over the in-memory transport", () => {
       // only a connection closed unheard may be the real peer's spare (auto mode), and wait to be said: one that
       // sent what no handshake begins with is said whatever comes next
       const network = yield* MemoryTransport.make
-      const on = (protocol: Layer.Layer<Handshake>) =>
-        Layer.mergeAll(Layer.succeed(Transport, network), LengthPrefixFraming.layer(), protocol)
+      const stack = Layer.mergeAll(Layer.succeed(Transport, network), LengthPrefixFraming.layer(), L.v2)
       const events: Array<ChatEvent> = []
       const server = yield* Effect.fork(
-        open({ mode: "server", listen: endpointB, onEvents: (es) => Effect.sync(() => void events.push(...es)) }).pipe(Effect.provide(on(L.v2)))
+        open({ mode: "server", listen: endpointB, onEvents: (es) => Effect.sync(() => void events.push(...es)) }).pipe(Effect.provide(stack))
       )
       yield* Effect.sleep(10)
       // a frame that is no v2 hello, on a connection left open
       const wrong = yield* network.connect(endpointB)
       yield* wrong.write(Buffer.concat([Buffer.from([0, 0, 0, 40]), Buffer.alloc(40, "x")]))
       for (let i = 0; i < 100 && !events.some((e) => e._tag === "connected"); i++) yield* Effect.sleep(10)
-      const client = yield* open({ mode: "client", target: endpointB }).pipe(Effect.provide(on(L.v2)))
+      const client = yield* open({ mode: "client", target: endpointB }).pipe(Effect.provide(stack))
       const srv = yield* Effect.flatten(server.await)
       yield* client.leave()
       yield* srv.outcome
