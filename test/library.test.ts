@@ -31,6 +31,84 @@ describe("p2pchat as a library", () => {
     })
   )
 
+  /** bob listens with `bobProtocol`, alice connects with `aliceProtocol`, over an in-memory network: both sessions. */
+  const memoryPair = (bobProtocol: P2pchat.ProtocolOptions, aliceProtocol: P2pchat.ProtocolOptions = bobProtocol) =>
+    Effect.gen(function* () {
+      const network = yield* P2pchat.MemoryTransport.make
+      const over = (options: P2pchat.ProtocolOptions) => Layer.merge(Layer.succeed(P2pchat.Transport, network), P2pchat.protocolLayer(options))
+      const listen = { host: "memory-bob", port: 1 }
+      const bob = yield* Effect.fork(P2pchat.open({ mode: "server", listen, heartbeatMs: 0 }).pipe(Effect.provide(over(bobProtocol))))
+      yield* Effect.sleep(5)
+      const alice = yield* P2pchat.open({ mode: "client", target: listen, heartbeatMs: 0 }).pipe(Effect.provide(over(aliceProtocol)))
+      return { alice, bob: yield* Effect.flatten(bob.await) }
+    })
+
+  it.scopedLive('protocol "seed" speaks the original\'s protocol through the library: no safety code, messages both ways', () =>
+    Effect.gen(function* () {
+      const { alice, bob } = yield* memoryPair({ protocol: "seed" })
+      for (const s of [alice, bob]) {
+        expect(s.info.protocol).toBe("seed")
+        expect(s.info.sas).toBeUndefined()
+      }
+      expect(alice.info.peerFingerprint).toBe(bob.info.localFingerprint)
+      yield* alice.send("hello from alice")
+      const atBob = yield* Stream.runHead(bob.messages)
+      expect(atBob._tag === "Some" && atBob.value.text).toBe("hello from alice")
+      yield* bob.send("and back")
+      const atAlice = yield* Stream.runHead(alice.messages)
+      expect(atAlice._tag === "Some" && atAlice.value.text).toBe("and back")
+      yield* alice.leave()
+      expect((yield* bob.outcome)._tag).toBe("PeerLeft")
+    })
+  )
+
+  it.scopedLive("maxFrame bounds what a side accepts: a frame over it from a peer with the default ends the chat as too large", () =>
+    Effect.gen(function* () {
+      const { alice, bob } = yield* memoryPair({}, { maxFrame: 4096 })
+      yield* bob.send("short")
+      const first = yield* Stream.runHead(alice.messages)
+      expect(first._tag === "Some" && first.value.text).toBe("short")
+      yield* bob.send("x".repeat(10_000))
+      const outcome = yield* alice.outcome.pipe(Effect.timeoutFail({ duration: "2 seconds", onTimeout: () => new Error("alice took the frame") }))
+      expect(outcome._tag).toBe("Failed")
+      if (outcome._tag === "Failed") expect(outcome.error).toMatchObject({ _tag: "FrameError", reason: "TooLarge", max: 4096 })
+    })
+  )
+
+  it.effect("the crypto option picks the primitives it names: node:crypto by default, @noble on request", () =>
+    Effect.gen(function* () {
+      const picked = (which?: "node" | "noble") =>
+        Effect.all([P2pchat.Cipher, P2pchat.KeySchedule, P2pchat.KeyAgreement]).pipe(Effect.provide(P2pchat.cryptoLayer(which)))
+      const [cipher, kdf, ecdh] = yield* picked("noble")
+      expect(cipher).toBe(P2pchat.NobleCipher.aead)
+      expect(kdf).toBe(P2pchat.NobleKeySchedule.kdf)
+      expect(ecdh).toBe(P2pchat.NobleKeyAgreement.ecdh)
+      for (const which of [undefined, "node"] as const) {
+        const [c, k, e] = yield* picked(which)
+        expect(c).toBe(P2pchat.NodeCryptoCipher.aead)
+        expect(k).toBe(P2pchat.NodeCryptoKeySchedule.kdf)
+        expect(e).toBe(P2pchat.NodeCryptoKeyAgreement.ecdh)
+      }
+    })
+  )
+
+  it.live("the tls option's files are used, not a generated certificate: files that are not there fail the layer, naming one", () =>
+    Effect.gen(function* () {
+      const tls = { keyFile: "/nonexistent/p2pchat.key", certFile: "/nonexistent/p2pchat.crt" }
+      const exit = yield* Effect.exit(
+        Effect.scoped(P2pchat.open({ mode: "server", listen: { host: "127.0.0.1", port: 0 } }).pipe(Effect.provide(P2pchat.layer({ tls })))).pipe(
+          // with a generated certificate instead, it listens and waits for a peer
+          Effect.timeoutFail({ duration: "3 seconds", onTimeout: () => new Error("it listened") })
+        )
+      )
+      expect(exit._tag).toBe("Failure")
+      if (exit._tag !== "Failure") return
+      const error = Cause.squash(exit.cause) as P2pchat.ChatError
+      expect(error._tag).toBe("CertificateError")
+      expect(error.message).toContain("/nonexistent/p2pchat.")
+    })
+  )
+
   it.live.each([0, 5_000])("leave, then the end of the session's scope: the peer reads the goodbye (heartbeat %i ms)", (heartbeatMs) =>
     // with heartbeats off the scope cut the goodbye: the peer read "The connection was closed by the other side."
     Effect.gen(function* () {
