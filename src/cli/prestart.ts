@@ -7,11 +7,15 @@ import { generateRsaKeyPair, type RsaPemPair } from "../layers/RsaKeyPair.js"
  */
 let pending: Promise<RsaPemPair> | undefined
 
-const mayListen = (argv: ReadonlyArray<string>): boolean => {
+/** Client mode's value as the flags read it: decimal digits (leading zeros aside) and no sign. */
+const CLIENT = /^0*1$/
+
+/** Whether a run with these arguments may listen, and so make a certificate: as the flags will read them. */
+export const mayListen = (argv: ReadonlyArray<string>): boolean => {
   if (argv.some((a) => a === "--help" || a === "-h" || a === "--version" || a === "-k" || a === "--key" || a.startsWith("--key=")))
     return false
-  const i = argv.findIndex((a) => a === "-m" || a === "--mode")
-  return !(i >= 0 && argv[i + 1] === "1")
+  // `--mode=1` too: a client started so made a key it never used, 50-250 ms of a core in the thread pool
+  return !argv.some((a, i) => ((a === "-m" || a === "--mode") && CLIENT.test(argv[i + 1] ?? "")) || (a.startsWith("--mode=") && CLIENT.test(a.slice(7))))
 }
 
 export const prestartKeygen = (argv: ReadonlyArray<string>): void => {
