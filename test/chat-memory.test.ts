@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Deferred, Effect, Exit, Fiber, Layer, Scope, Stream } from "effect"
-import { describeError, SessionError } from "../src/domain/errors.js"
+import { describeError, SessionError, TransportError } from "../src/domain/errors.js"
 import type { ChatEvent } from "../src/domain/events.js"
 import * as MemoryTransport from "../src/layers/MemoryTransport.js"
 import { open } from "../src/Peer.js"
@@ -10,6 +10,7 @@ import { startChat } from "../src/layers/ChatDriver.js"
 import { frame } from "../src/layers/LengthPrefixFraming.js"
 import * as SeedProtocol from "../src/layers/SeedProtocol.js"
 import * as V2Protocol from "../src/layers/V2Protocol.js"
+import type { ChatHandle } from "../src/services/Chat.js"
 import type { FramedConn } from "../src/services/Framing.js"
 import { type Conn, Transport } from "../src/services/Transport.js"
 import { wallClockSetBack } from "./support/clock.js"
@@ -791,6 +792,169 @@ describe("a whole chat over the in-memory transport", () => {
       expect(outcome).toMatchObject({ _tag: "Failed", error: { _tag: "SessionError", reason: "Malformed" } })
       expect(events.filter((e) => e._tag === "message").map((e) => (e as { text: string }).text)).toEqual(["genuine"])
       expect(events.find((e) => e._tag === "error")).toMatchObject({ code: "SessionError.Malformed" })
+    })
+  )
+
+  it.scopedLive("v2: a receipt that names a message again, or one we never sent, adds no delivered event", () =>
+    Effect.gen(function* () {
+      const { fc, sc, chat, events } = yield* chatWithRawPeer
+      const peer = sc as V2Protocol.V2Session
+      const id = yield* chat.send("once")
+      // authentic receipts from the peer's own ratchet: ours twice in one, an id we never gave, ours again
+      yield* fc.writeFrames([
+        peer.seal({ v: 1, kind: "receipt", ids: [id, id, "999"] }),
+        peer.seal({ v: 1, kind: "receipt", ids: [id] }),
+        ...peer.send("1", "after the receipts").frames
+      ])
+      for (let i = 0; i < 200 && !events.some((e) => e._tag === "message"); i++) yield* Effect.sleep(10)
+      expect(events.filter((e) => e._tag === "message")).toHaveLength(1)
+      expect(events.filter((e) => e._tag === "delivered")).toEqual([expect.objectContaining({ id })])
+    })
+  )
+
+  /** Sends `count` texts of 64 KiB to a peer that reads none, from a fiber of its own: the ids given, once no more are taken. */
+  const sendUntilStalled = (chat: ChatHandle, count: number) =>
+    Effect.gen(function* () {
+      const ids: Array<string> = []
+      yield* Effect.forkScoped(Effect.forEach(Array.from({ length: count }), () => Effect.map(chat.send("x".repeat(64 * 1024)), (id) => void ids.push(id)), { discard: true }))
+      yield* untilStill(() => ids.length, count)
+      return ids
+    })
+
+  it.scopedLive("a bug that throws while our sends wait for room still lists every one of them undelivered", () =>
+    Effect.gen(function* () {
+      const { fc, sc, fl, sl } = yield* handshaken
+      const broken = new Proxy(sl, {
+        get: (target, key) =>
+          key === "receive"
+            ? () => {
+                throw new RangeError("a bug")
+              }
+            : Reflect.get(target, key, target)
+      })
+      const chat = yield* startChat(fl, broken, { emit: () => Effect.void, heartbeatMs: 0 })
+      // the peer reads nothing: a megabyte is sealed, the rest waits in the loop for room
+      const ids = yield* sendUntilStalled(chat, 40)
+      expect(ids.length).toBeGreaterThan(20)
+      yield* fc.writeFrames(sc.send("1", "theirs").frames)
+      const outcome = yield* chat.outcome.pipe(Effect.timeout("5 seconds"))
+      expect(outcome).toMatchObject({ _tag: "Failed", error: { _tag: "InternalError" } })
+      expect(outcome.undelivered).toEqual(ids)
+    })
+  )
+
+  it.scopedLive("texts sent after our goodbye and texts held back for room are listed undelivered oldest first", () =>
+    Effect.gen(function* () {
+      const { chat } = yield* chatWithRawPeer
+      // the peer reads nothing: what it holds and a megabyte are sealed, the rest is held back for room (the short
+      // texts too, behind the long ones), and leaves room for more in the queue
+      const ids = yield* sendUntilStalled(chat, 24)
+      expect(ids).toHaveLength(24)
+      for (let i = 0; i < 3; i++) ids.push(yield* chat.send(`short ${i}`))
+      yield* chat.leave({ drainMs: 0 })
+      yield* Effect.sleep(200)
+      const late = yield* chat.send("after the goodbye")
+      const outcome = yield* chat.outcome.pipe(Effect.timeout("5 seconds"))
+      expect(outcome).toEqual({ _tag: "Left", undelivered: [...ids, late] })
+    })
+  )
+
+  it.scopedLive("a connection that fails while reading waits for our backlog ends the chat as lost at once", () =>
+    Effect.gen(function* () {
+      const { fc, sc, fl, sl } = yield* handshaken
+      // our writes never get through, until the connection fails under them
+      const cut = yield* Deferred.make<void>()
+      const stuck: FramedConn = {
+        ...fl,
+        writeFrames: () => Effect.zipRight(Deferred.await(cut), Effect.fail(new TransportError({ reason: "Reset", detail: "reset by the peer" })))
+      }
+      const chat = yield* startChat(stuck, sl, { emit: () => Effect.void, heartbeatMs: 0 })
+      // texts whose receipts are about as long as they are (the longest ids), until our receipts stop the reading
+      const id = (n: number) => `${n}`.padStart(64, "0")
+      let written = 0
+      yield* Effect.forkScoped(
+        Effect.gen(function* () {
+          for (let n = 0; written < 20 * 1024 * 1024; n++) {
+            const frames = sc.sendMany!(Array.from({ length: MAX_BATCH }, (_, i) => ({ id: id(n * MAX_BATCH + i), text: "x" }))).frames
+            yield* fc.writeFrames(frames)
+            for (const f of frames) written += f.length
+          }
+        })
+      )
+      yield* untilStill(() => written, 20 * 1024 * 1024)
+      expect(written).toBeGreaterThan(8 * 1024 * 1024)
+      yield* Deferred.succeed(cut, undefined)
+      // the frames still queued cannot be written any more: the end does not wait for them
+      const outcome = yield* chat.outcome.pipe(Effect.timeout("1500 millis"))
+      expect(outcome).toMatchObject({ _tag: "Failed", error: { _tag: "TransportError", reason: "Reset" } })
+    })
+  )
+
+  it.live("a scope interrupted while a leave waits for receipts closes at once, without that wait", () =>
+    Effect.gen(function* () {
+      const waiting = yield* Deferred.make<void>()
+      const fiber = yield* Effect.fork(
+        Effect.scoped(
+          Effect.gen(function* () {
+            // the raw peer never acknowledges
+            const { chat } = yield* chatWithRawPeer
+            yield* chat.send("never acknowledged")
+            yield* chat.leave({ drainMs: 5_000 })
+            yield* Deferred.succeed(waiting, undefined)
+            return yield* Effect.never
+          })
+        )
+      )
+      yield* Deferred.await(waiting)
+      const closed = yield* Fiber.interrupt(fiber).pipe(Effect.timeout("1500 millis"), Effect.exit)
+      expect(closed._tag).toBe("Success")
+    })
+  )
+
+  it.scopedLive("a send the chat never took, as the peer's goodbye came first, is announced as sent and listed undelivered", () =>
+    Effect.gen(function* () {
+      // the view holds the loop on the peer's first message, while its goodbye and then our text wait behind it
+      const gate = yield* Deferred.make<void>()
+      const { fc, sc, chat, events } = yield* chatWithRawPeerShowing((es) => (es.some((e) => e._tag === "message") ? Deferred.await(gate) : Effect.void))
+      yield* fc.writeFrames(sc.send("1", "first").frames)
+      for (let i = 0; i < 200 && !events.some((e) => e._tag === "message"); i++) yield* Effect.sleep(10)
+      yield* fc.writeFrames(sc.leave("bye").frames)
+      yield* Effect.sleep(50)
+      const id = yield* chat.send("crossing their goodbye")
+      yield* Deferred.succeed(gate, undefined)
+      const outcome = yield* chat.outcome.pipe(Effect.timeout("5 seconds"))
+      expect(outcome).toEqual({ _tag: "PeerLeft", reason: "bye", undelivered: [id] })
+      const end = events.slice(events.findIndex((e) => e._tag === "peer-left"))
+      expect(end.map((e) => e._tag)).toEqual(["peer-left", "sent", "disconnected"])
+      expect(end[1]).toMatchObject({ id, text: "crossing their goodbye" })
+      expect(end[2]).toMatchObject({ reason: "peer left", undelivered: [id] })
+    })
+  )
+
+  it.scopedLive("v2: each message carries its own sender's time, frame after frame", () =>
+    Effect.gen(function* () {
+      const { fc, sc, events } = yield* chatWithRawPeer
+      const peer = sc as V2Protocol.V2Session
+      yield* fc.writeFrames([
+        peer.seal({ v: 1, kind: "text", id: "1", sentAt: 1_000, body: "one" }),
+        peer.seal({ v: 1, kind: "text", id: "2", sentAt: 1_000, body: "one too" }),
+        peer.seal({ v: 1, kind: "text", id: "3", sentAt: 2_500, body: "two" })
+      ])
+      for (let i = 0; i < 200 && events.filter((e) => e._tag === "message").length < 3; i++) yield* Effect.sleep(10)
+      expect(events.flatMap((e) => (e._tag === "message" ? [e.sentAt] : []))).toEqual([
+        "1970-01-01T00:00:01.000Z",
+        "1970-01-01T00:00:01.000Z",
+        "1970-01-01T00:00:02.500Z"
+      ])
+    })
+  )
+
+  it.scopedLive("a text refused says why in its reason: Empty, TooLong (what a library matches on)", () =>
+    Effect.gen(function* () {
+      const { chat } = yield* chatWithRawPeer
+      const refused = (text: string) => Effect.flip(chat.send(text))
+      expect(yield* refused("")).toMatchObject({ _tag: "SendRefused", reason: "Empty" })
+      expect(yield* refused("x".repeat(64 * 1024 + 1))).toMatchObject({ _tag: "SendRefused", reason: "TooLong" })
     })
   )
 })
