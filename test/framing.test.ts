@@ -132,6 +132,12 @@ describe("framing", () => {
     expect(said("HTTP/1.1 400 Bad Request\r\n")).toBe("The peer answered in HTTP, not with a p2pchat frame: it is a web server; the connection was closed.")
     expect(said(Uint8Array.of(0x16, 0x03, 0x01, 0x02))).toBe("The peer sent a frame of 369295618 bytes, over the 1048576-byte limit; the connection was closed.")
     expect(said(Uint8Array.of(0x7f, 0x45, 0x4c, 0x46))).toMatch(/^The peer sent a frame of 2135247942 bytes/)
+    // every method an HTTP client starts with, a space among the four bytes included (not said as its own
+    // word: "GET " reads "GET ...")
+    const methods = { GET: "GET / HTTP/1.1", HEAD: "HEAD / HTTP/1.1", PUT: "PUT /x HTTP/1.1", DELE: "DELETE /x HTTP/1.1", OPTI: "OPTIONS * HTTP/1.1", PATC: "PATCH /x HTTP/1.1", CONN: "CONNECT host:443 HTTP/1.1", PRI: "PRI * HTTP/2.0" }
+    for (const [word, request] of Object.entries(methods))
+      expect(said(request)).toBe(`The peer sent an HTTP request ("${word} ..."), not a p2pchat frame (a web browser?); the connection was closed.`)
+    expect(said("A B C")).toBe('The peer sent text ("A B..."), not a p2pchat frame: it speaks another protocol; the connection was closed.')
   })
 
   it("a zero-length frame is a valid empty frame", () => {
@@ -149,7 +155,11 @@ describe("framing", () => {
       const decoder = new FrameDecoder(1024)
       decoder.push(wire.subarray(0, cut))
       expect(drain(decoder)).toEqual([])
-      expect(decoder.finish()).toMatchObject({ _tag: "FrameError", reason: "Truncated" })
+      const error = decoder.finish()
+      expect(error).toMatchObject({ _tag: "FrameError", reason: "Truncated" })
+      // what is missing: of the header while it is not whole, else of the frame
+      const missing = cut < 4 ? 4 - cut : wire.length - cut
+      expect(describeError(error!)).toBe(`The connection ended in the middle of a frame (${missing} of the expected bytes missing).`)
     }
   )
 

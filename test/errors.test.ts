@@ -1,0 +1,31 @@
+import { describe, expect, it } from "vitest"
+import { ConnectError, describeError, describeForCli, ListenError } from "../src/domain/errors.js"
+
+// The sentences a person reads at the end of a failed run, for what the CLI's process tests take long to reach.
+describe("the sentence for an error (errors.ts)", () => {
+  it("a target tried for a while says for how long, and what sets it; one attempt says no time", () => {
+    const refused = { host: "127.0.0.1", port: 9, reason: "Refused", detail: "ECONNREFUSED" } as const
+    expect(describeError(new ConnectError(refused))).toBe("Could not reach 127.0.0.1:9: nobody is listening there (connection refused).")
+    expect(describeError(new ConnectError({ ...refused, triedFor: "10 s" }))).toBe(
+      "Could not reach 127.0.0.1:9 in 10 s of trying (--wait): nobody is listening there (connection refused)."
+    )
+    expect(describeError(new ConnectError({ ...refused, host: "::1", reason: "Timeout", detail: "5 s", triedFor: "1.5 s" }))).toBe(
+      "Could not reach [::1]:9 in 1.5 s of trying (--wait): no answer within 5 s."
+    )
+  })
+
+  it("a port that cannot be listened on: the library says why, the CLI adds the flag that changes it", () => {
+    const at = { host: "192.0.2.1", port: 8000 }
+    const inUse = new ListenError({ ...at, reason: "AddressInUse", detail: "EADDRINUSE" })
+    const notHere = new ListenError({ ...at, reason: "AddressNotAvailable", detail: "EADDRNOTAVAIL" })
+    const denied = new ListenError({ ...at, port: 80, reason: "Permission", detail: "EACCES" })
+    expect(describeError(notHere)).toBe("Cannot listen on 192.0.2.1:8000: that address does not belong to this machine.")
+    expect(describeForCli(inUse)).toBe("Cannot listen on 192.0.2.1:8000: the port is already in use; pick another with -p.")
+    expect(describeForCli(notHere)).toBe("Cannot listen on 192.0.2.1:8000: that address does not belong to this machine; pick one with -i.")
+    // no flag helps here: the sentence as it is
+    expect(describeForCli(denied)).toBe(describeError(denied))
+    expect(describeForCli(denied)).toBe("Cannot listen on 192.0.2.1:80: permission denied (ports below 1024 need privileges).")
+    const other = new ConnectError({ ...at, reason: "Refused", detail: "ECONNREFUSED" })
+    expect(describeForCli(other)).toBe(describeError(other))
+  })
+})
