@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { isIP } from "node:net"
-import { Cause, Clock, Effect, Fiber, TestClock } from "effect"
+import { Cause, Clock, Duration, Effect, Fiber, TestClock } from "effect"
 import { type Endpoint, isWildcard } from "../src/domain/address.js"
 import { ConnectError } from "../src/domain/errors.js"
 import type { ChatEvent } from "../src/domain/events.js"
@@ -25,11 +25,18 @@ const machine = (network: Transport["Type"], self: string): Transport["Type"] =>
   localAddressTo: () => Effect.succeed(self)
 })
 
-/** One byte each way, the listener first (as p2pchat's handshakes go): both ends hold the same connection. */
+/**
+ * One byte each way, the listener first (as p2pchat's handshakes go): both ends hold the same connection. The
+ * connector checks the byte it reads: a side that looks for the peer's first bytes must hand them on.
+ */
 const handshake = (conn: Conn, role: Role) =>
   role === "listener"
     ? Effect.zipRight(conn.write(Uint8Array.of(1)), conn.read)
-    : Effect.zipRight(conn.read, conn.write(Uint8Array.of(2))).pipe(Effect.as(Uint8Array.of(2)))
+    : Effect.flatMap(conn.read, (first) =>
+        first.length === 1 && first[0] === 1
+          ? conn.write(Uint8Array.of(2)).pipe(Effect.as(Uint8Array.of(2)))
+          : Effect.dieMessage(`the connector read ${first.length} bytes, not the listener's one`)
+      )
 
 const side = (network: Transport["Type"], local: Endpoint, target: Endpoint, events: Array<ChatEvent> = []) =>
   establish({
@@ -303,4 +310,88 @@ describe("client mode's retries of a target where nobody is there yet (--wait)",
       })
     )
   }
+})
+
+describe("client mode: which failures are retried, and how the last one is said", () => {
+  /**
+   * Client mode against a target whose first `failing` attempts fail with `reason`, each after `takesMs` (later
+   * ones reach a listener on the in-memory network): the attempts made, and how it ended.
+   */
+  const clientAgainst = (reason: ConnectError["reason"], failing: number, connectFor: Duration.DurationInput, takesMs = 0) =>
+    Effect.gen(function* () {
+      const network = yield* MemoryTransport.make
+      const target = { host: "10.0.0.9", port: 9 }
+      let attempts = 0
+      const flaky: Transport["Type"] = {
+        ...network,
+        connect: (to, options) =>
+          ++attempts <= failing
+            ? Effect.zipRight(Effect.sleep(takesMs), Effect.fail(new ConnectError({ ...to, reason, detail: "as told" })))
+            : network.connect(to, options)
+      }
+      const options = { connectFor, handshakeTimeout: "1 second", handshake, emit: () => Effect.void, describe: () => "turned away" } as const
+      yield* Effect.forkScoped(Effect.provideService(establish({ ...options, mode: "server", local: target }), Transport, network))
+      yield* Effect.sleep(5)
+      const exit = yield* Effect.exit(Effect.scoped(Effect.provideService(establish({ ...options, mode: "client", local: target, target }), Transport, flaky)))
+      return { attempts, error: exit._tag === "Failure" ? Cause.squash(exit.cause) : undefined }
+    })
+
+  it.scopedLive("nobody there yet (refused, no answer, unreachable, closed by a forwarder) is tried again until the peer is there", () =>
+    Effect.forEach(
+      ["Refused", "Timeout", "Unreachable", "Closed"] as const,
+      (reason) =>
+        Effect.map(clientAgainst(reason, 2, "5 seconds"), ({ attempts, error }) => {
+          expect(error, reason).toBeUndefined()
+          expect(attempts, reason).toBe(3)
+        }),
+      { concurrency: "unbounded" }
+    )
+  )
+
+  it.scopedLive("a name that does not resolve, or TLS that fails, will not heal: said after one attempt", () =>
+    Effect.forEach(
+      ["NameNotFound", "Tls"] as const,
+      (reason) =>
+        Effect.map(clientAgainst(reason, 2, "5 seconds"), ({ attempts, error }) => {
+          expect(error, reason).toMatchObject({ _tag: "ConnectError", reason })
+          expect((error as ConnectError).triedFor, reason).toBeUndefined()
+          expect(attempts, reason).toBe(1)
+        }),
+      { concurrency: "unbounded" }
+    )
+  )
+
+  it.scopedLive("the last failure says how long attempts went on, but not for one attempt, however long, nor for a time that reads 0 s", () =>
+    Effect.gen(function* () {
+      const tried = yield* clientAgainst("Refused", 100, "900 millis")
+      expect(tried.attempts).toBeGreaterThanOrEqual(3)
+      expect(tried.error).toMatchObject({ _tag: "ConnectError", reason: "Refused", triedFor: expect.stringMatching(/^0\.9 s$|^1 s$/) })
+      // one attempt that took 200 ms to time out
+      const once = yield* clientAgainst("Timeout", 100, 0, 200)
+      expect(once.attempts).toBe(1)
+      expect(once.error).toMatchObject({ _tag: "ConnectError", reason: "Timeout" })
+      expect((once.error as ConnectError).triedFor).toBeUndefined()
+      // two attempts, the second at the deadline 10 ms on
+      const quick = yield* clientAgainst("Refused", 100, "10 millis")
+      expect(quick.attempts).toBe(2)
+      expect((quick.error as ConnectError).triedFor).toBeUndefined()
+    })
+  )
+})
+
+describe("auto mode, one way only", () => {
+  it.live("the lower side cannot reach the higher (a firewall one way): the higher side's own connection carries the chat", () =>
+    Effect.gen(function* () {
+      const network = yield* MemoryTransport.make
+      const lower = { host: "10.0.0.1", port: 8000 }
+      const higher = { host: "10.0.0.2", port: 8000 }
+      const walledIn: Transport["Type"] = {
+        ...machine(network, lower.host),
+        connect: (to) => Effect.fail(new ConnectError({ ...to, reason: "Refused", detail: "a firewall" }))
+      }
+      const roles = yield* Effect.all([side(walledIn, lower, higher), side(machine(network, higher.host), higher, lower)], { concurrency: 2 })
+      // the higher side read the lower's first byte to count its connection, and handed it on to the handshake
+      expect(roles).toEqual(["listener", "connector"])
+    })
+  )
 })
