@@ -217,6 +217,18 @@ describe("auto mode, a target that takes our connection", () => {
       expect(connections).toBe(1)
     })
   )
+
+  it.scopedLive("closes every connection without a word (the lower side): started over twice, then said to be no p2pchat", () =>
+    Effect.gen(function* () {
+      const network = yield* MemoryTransport.make
+      const target = yield* network.listen({ host: "10.0.0.9", port: 9000 })
+      let connections = 0
+      yield* Effect.forkScoped(Effect.forever(Effect.scoped(Effect.flatMap(target.accept, (conn) => (connections++, conn.close)))))
+      const exit = yield* run(machine(network, "10.0.0.1"), { host: "10.0.0.9", port: 9000 }, []).pipe(Effect.timeout("5 seconds"), Effect.exit)
+      expect(exit).toMatchObject({ _tag: "Failure", cause: { error: { _tag: "ConnectError", reason: "Closed" } } })
+      expect(connections).toBe(3)
+    })
+  )
 })
 
 describe("auto mode, a bug on one side of the race", () => {
