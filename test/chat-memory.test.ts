@@ -2,6 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Deferred, Effect, Exit, Fiber, Layer, Scope, Stream } from "effect"
 import { describeError, SessionError, TransportError } from "../src/domain/errors.js"
 import type { ChatEvent } from "../src/domain/events.js"
+import type { Session } from "../src/domain/session.js"
 import * as MemoryTransport from "../src/layers/MemoryTransport.js"
 import { open } from "../src/Peer.js"
 import { MAX_BATCH } from "../src/domain/payload.js"
@@ -54,6 +55,39 @@ const chatWithRawPeer = chatWithRawPeerShowing()
 
 const ofTag = <T extends ChatEvent["_tag"]>(events: Chunk.Chunk<ChatEvent>, tag: T) =>
   Chunk.toArray(events).filter((e): e is Extract<ChatEvent, { _tag: T }> => e._tag === tag)
+
+/** `session`, working, except that receiving throws (a bug). */
+const throwingOnReceive = (session: Session): Session =>
+  new Proxy(session, {
+    get: (target, key) =>
+      key === "receive"
+        ? () => {
+            throw new RangeError("a bug")
+          }
+        : Reflect.get(target, key, target)
+  })
+
+/**
+ * The peer sends texts with the longest ids a peer may give (each receipt of ours is about as long as the text it
+ * acknowledges), never reading, until 20 MiB are out or its writes stop: how many bytes it wrote by then.
+ */
+const floodUntilStill = (fc: FramedConn, sc: Session) =>
+  Effect.gen(function* () {
+    const id = (n: number) => `${n}`.padStart(64, "0")
+    const flood = 20 * 1024 * 1024
+    let written = 0
+    yield* Effect.forkScoped(
+      Effect.gen(function* () {
+        for (let n = 0; written < flood; n++) {
+          const frames = sc.sendMany!(Array.from({ length: MAX_BATCH }, (_, i) => ({ id: id(n * MAX_BATCH + i), text: "x" }))).frames
+          yield* fc.writeFrames(frames)
+          for (const f of frames) written += f.length
+        }
+      })
+    )
+    yield* untilStill(() => written, flood)
+    return written
+  })
 
 describe("a whole chat over the in-memory transport", () => {
   it.scopedLive("seed: messages both ways arrive in order and are acknowledged; /quit ends both sides cleanly", () =>
@@ -534,20 +568,7 @@ describe("a whole chat over the in-memory transport", () => {
     Effect.gen(function* () {
       const { fc, sc, fl, sl } = yield* handshaken
       yield* startChat(fl, sl, { emit: () => Effect.void })
-      // texts with the longest ids a peer may give: each receipt of ours is about as long as the text it acknowledges
-      const id = (n: number) => `${n}`.padStart(64, "0")
-      const flood = 20 * 1024 * 1024
-      let written = 0
-      yield* Effect.forkScoped(
-        Effect.gen(function* () {
-          for (let n = 0; written < flood; n++) {
-            const frames = sc.sendMany!(Array.from({ length: MAX_BATCH }, (_, i) => ({ id: id(n * MAX_BATCH + i), text: "x" }))).frames
-            yield* fc.writeFrames(frames)
-            for (const f of frames) written += f.length
-          }
-        })
-      )
-      yield* untilStill(() => written, flood)
+      const written = yield* floodUntilStill(fc, sc)
       // our receipts waited (8 MiB), then their reading stopped: what was read ahead, and the socket's buffers
       expect(written).toBeGreaterThan(8 * 1024 * 1024)
       expect(written).toBeLessThan(14 * 1024 * 1024)
@@ -699,15 +720,7 @@ describe("a whole chat over the in-memory transport", () => {
   it.scopedLive("a bug that throws inside the chat loop ends the chat with one sentence and the undelivered ids, not a hang", () =>
     Effect.gen(function* () {
       const { fc, sc, fl, sl } = yield* handshaken
-      // the listener's session works, except that receiving throws
-      const broken = new Proxy(sl, {
-        get: (target, key) =>
-          key === "receive"
-            ? () => {
-                throw new RangeError("a bug")
-              }
-            : Reflect.get(target, key, target)
-      })
+      const broken = throwingOnReceive(sl)
       const events: Array<ChatEvent> = []
       const chat = yield* startChat(fl, broken, { emit: (es) => Effect.sync(() => void events.push(...es)), heartbeatMs: 0 })
       yield* chat.send("ours, never acknowledged")
@@ -824,14 +837,7 @@ describe("a whole chat over the in-memory transport", () => {
   it.scopedLive("a bug that throws while our sends wait for room still lists every one of them undelivered", () =>
     Effect.gen(function* () {
       const { fc, sc, fl, sl } = yield* handshaken
-      const broken = new Proxy(sl, {
-        get: (target, key) =>
-          key === "receive"
-            ? () => {
-                throw new RangeError("a bug")
-              }
-            : Reflect.get(target, key, target)
-      })
+      const broken = throwingOnReceive(sl)
       const chat = yield* startChat(fl, broken, { emit: () => Effect.void, heartbeatMs: 0 })
       // the peer reads nothing: a megabyte is sealed, the rest waits in the loop for room
       const ids = yield* sendUntilStalled(chat, 40)
@@ -869,20 +875,8 @@ describe("a whole chat over the in-memory transport", () => {
         writeFrames: () => Effect.zipRight(Deferred.await(cut), Effect.fail(new TransportError({ reason: "Reset", detail: "reset by the peer" })))
       }
       const chat = yield* startChat(stuck, sl, { emit: () => Effect.void, heartbeatMs: 0 })
-      // texts whose receipts are about as long as they are (the longest ids), until our receipts stop the reading
-      const id = (n: number) => `${n}`.padStart(64, "0")
-      let written = 0
-      yield* Effect.forkScoped(
-        Effect.gen(function* () {
-          for (let n = 0; written < 20 * 1024 * 1024; n++) {
-            const frames = sc.sendMany!(Array.from({ length: MAX_BATCH }, (_, i) => ({ id: id(n * MAX_BATCH + i), text: "x" }))).frames
-            yield* fc.writeFrames(frames)
-            for (const f of frames) written += f.length
-          }
-        })
-      )
-      yield* untilStill(() => written, 20 * 1024 * 1024)
-      expect(written).toBeGreaterThan(8 * 1024 * 1024)
+      // until our receipts stop the reading
+      expect(yield* floodUntilStill(fc, sc)).toBeGreaterThan(8 * 1024 * 1024)
       yield* Deferred.succeed(cut, undefined)
       // the frames still queued cannot be written any more: the end does not wait for them
       const outcome = yield* chat.outcome.pipe(Effect.timeout("1500 millis"))
