@@ -1,0 +1,55 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Exit, Scope } from "effect"
+import * as MemoryTransport from "../src/layers/MemoryTransport.js"
+
+// The in-memory transport is exported for other programs' tests: it must behave as a socket would, so that a
+// test passing over it means what it would over TCP.
+describe("the in-memory transport", () => {
+  const a = { host: "a", port: 1 }
+  const b = { host: "b", port: 2 }
+
+  it.effect("a written buffer is copied: the writer may reuse it at once, the reader gets what was written", () =>
+    Effect.gen(function* () {
+      const [x, y] = yield* MemoryTransport.makePair(a, b)
+      const buffer = Uint8Array.of(1, 2, 3)
+      yield* x.write(buffer)
+      buffer.fill(9)
+      expect(yield* y.read).toEqual(Uint8Array.of(1, 2, 3))
+    })
+  )
+
+  it.live("after the peer's close, every read says the end (none waits), and our writes on a closed end fail", () =>
+    Effect.gen(function* () {
+      const [x, y] = yield* MemoryTransport.makePair(a, b)
+      yield* x.close
+      for (let i = 0; i < 2; i++) expect(yield* Effect.flip(y.read.pipe(Effect.timeout("2 seconds")))).toMatchObject({ _tag: "TransportError", reason: "Eof" })
+      expect(yield* Effect.flip(x.write(Uint8Array.of(1)))).toMatchObject({ _tag: "TransportError", reason: "Write" })
+    })
+  )
+
+  it.scoped("an address listened on twice is in use; closing the first listener leaves the second's address to it", () =>
+    Effect.gen(function* () {
+      const network = yield* MemoryTransport.make
+      const first = yield* network.listen(b)
+      expect(yield* Effect.flip(network.listen(b))).toMatchObject({ _tag: "ListenError", reason: "AddressInUse" })
+      yield* first.close
+      const second = yield* network.listen(b)
+      // a stale close of the first must not take the address from the second
+      yield* first.close
+      yield* Effect.scoped(network.connect(b))
+      expect(yield* Effect.scoped(second.accept)).toBeDefined()
+    })
+  )
+
+  it.scopedLive("a connection's scope closes its end: the peer reads the end", () =>
+    Effect.gen(function* () {
+      const network = yield* MemoryTransport.make
+      const listener = yield* network.listen(b)
+      const scope = yield* Scope.make()
+      yield* network.connect(b).pipe(Scope.extend(scope))
+      const accepted = yield* listener.accept
+      yield* Scope.close(scope, Exit.void)
+      expect(yield* Effect.flip(accepted.read.pipe(Effect.timeout("2 seconds")))).toMatchObject({ _tag: "TransportError", reason: "Eof" })
+    })
+  )
+})
