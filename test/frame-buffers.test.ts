@@ -25,6 +25,23 @@ describe("reused buffers for large frames", () => {
     expect(c.length).toBe(800)
   })
 
+  it("the range's own ends are served from reused buffers", () => {
+    const pool = new FrameBuffers(100, 1000, 4)
+    const ends = [pool.take(100), pool.take(1000)]
+    pool.give(ends)
+    expect(pool.held).toBe(2)
+    expect(pool.take(1000).buffer).toBe(ends[1]!.buffer)
+  })
+
+  it("a frame given back twice in a row frees its buffer once: two later frames never share it", () => {
+    const pool = new FrameBuffers(100, 1000, 4)
+    const a = pool.take(500)
+    pool.give([a])
+    pool.give([a])
+    expect(pool.held).toBe(1)
+    expect(pool.take(500).buffer).not.toBe(pool.take(500).buffer)
+  })
+
   it("sizes outside the range get new buffers, never kept", () => {
     const pool = new FrameBuffers(100, 1000, 4)
     const small = pool.take(99)

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, FastCheck as fc } from "effect"
-import { describeError, FrameError } from "../src/domain/errors.js"
+import { describeError, FrameError, TransportError } from "../src/domain/errors.js"
 import { encodeFrame, encodeFrames, FrameDecoder } from "../src/domain/frame.js"
 import * as MemoryTransport from "../src/layers/MemoryTransport.js"
 import { frame, gather } from "../src/layers/LengthPrefixFraming.js"
@@ -33,7 +33,12 @@ const bodies = fc.array(fc.uint8Array({ maxLength: 600 }), { maxLength: 20 })
 describe("gathered writes", () => {
   it.prop(
     "the chunks of a gathered write are byte for byte the joined frames, large bodies passed by reference",
-    [fc.array(fc.oneof(fc.integer({ min: 0, max: 200 }), fc.integer({ min: 16 * 1024, max: 70_000 })), { maxLength: 12 })],
+    // the sizes either side of 16 KiB, where bodies stop being joined, drawn as often as the ranges
+    [
+      fc.array(fc.oneof(fc.integer({ min: 0, max: 200 }), fc.constantFrom(16 * 1024 - 1, 16 * 1024), fc.integer({ min: 16 * 1024, max: 70_000 })), {
+        maxLength: 12
+      })
+    ],
     ([sizes]) => {
       const bodies = sizes.map((n, i) => new Uint8Array(n).fill(i + 1))
       const chunks = gather(bodies)
@@ -177,9 +182,39 @@ describe("framing", () => {
       const [a, b] = yield* MemoryTransport.makePair({ host: "a", port: 1 }, { host: "b", port: 2 })
       const error = yield* Effect.flip(frame(a, 1024).writeFrames([new Uint8Array(10), new Uint8Array(1025)]))
       expect(error).toMatchObject({ _tag: "TransportError", reason: "Write", detail: "frame of 1025 bytes exceeds 1024" })
-      // not even the frame before it went out
+      // not even the frame before it went out; one of the limit itself does
+      yield* frame(a, 1024).writeFrames([new Uint8Array(1024).fill(3)])
+      const read = frame(b, 1024)
+      expect(yield* read.readFrame).toEqual(new Uint8Array(1024).fill(3))
       yield* a.write(encodeFrames([Uint8Array.of(7)]))
-      expect(yield* frame(b, 1024).readFrame).toEqual(Uint8Array.of(7))
+      expect(yield* read.readFrame).toEqual(Uint8Array.of(7))
+    })
+  )
+
+  it.effect("over a connection: frames before a bad header are handed over first; every read after says the error, none reads past it", () =>
+    Effect.gen(function* () {
+      const [a, b] = yield* MemoryTransport.makePair({ host: "a", port: 1 }, { host: "b", port: 2 })
+      // two good frames, a header over the limit, and a well-formed frame after it that must never be taken
+      const bad = Uint8Array.of(0, 0, 4, 1)
+      yield* a.write(Buffer.concat([encodeFrames([Uint8Array.of(1), Uint8Array.of(2, 2)]), bad, encodeFrames([Uint8Array.of(9)])]))
+      const framed = frame(b, 1024)
+      expect((yield* framed.readFrames).map((f) => [...f])).toEqual([[1], [2, 2]])
+      for (let i = 0; i < 2; i++) {
+        const error = yield* Effect.flip(framed.readFrames)
+        expect(error).toMatchObject({ _tag: "FrameError", reason: "TooLarge", size: 1025, max: 1024 })
+      }
+    })
+  )
+
+  it.effect("over a connection read chunk by chunk: a reset inside a frame is said as the reset, not as a frame cut short", () =>
+    Effect.gen(function* () {
+      const [, b] = yield* MemoryTransport.makePair({ host: "a", port: 1 }, { host: "b", port: 2 })
+      const wire = encodeFrames([new Uint8Array(100).fill(5)])
+      const chunks: Array<Uint8Array> = [wire.subarray(0, 30), wire.subarray(30, 60)]
+      const reset = new TransportError({ reason: "Reset", detail: "read ECONNRESET" })
+      // a connection with no readAtLeast: the framing reads it one chunk at a time
+      const conn = { ...b, readAtLeast: undefined, read: Effect.suspend(() => (chunks.length > 0 ? Effect.succeed(chunks.shift()!) : Effect.fail(reset))) }
+      expect(yield* Effect.flip(frame(conn, 1024).readFrame)).toBe(reset)
     })
   )
 
