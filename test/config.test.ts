@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest"
 import { Effect, Option } from "effect"
-import { type Config, defaultIp, peerCommand, type RawFlags, resolveConfig, sameMachineHint, unusedTargetHint, withZone } from "../src/cli/config.js"
+import { type Config, defaultIp, interfaceAddress, peerCommand, type RawFlags, resolveConfig, sameMachineHint, unusedTargetHint, withZone } from "../src/cli/config.js"
 import { routeAddress } from "../src/layers/NodeAddresses.js"
 
 const config = (mode: Config["mode"], listen: string, target: string | undefined): Config => ({
@@ -96,10 +96,23 @@ describe("a target that is this p2pchat itself (auto mode listens there too)", (
     expect(await problem(flags("0.0.0.0", "localhost:9400"))).toMatch(/localhost:9400 \(127\.0\.0\.1\) is where/)
   })
 
-  it("is not refused where it is not ourselves: another port, client mode, a name that does not resolve", async () => {
+  it("is refused anywhere on loopback when this side listens on every address", async () => {
+    // 127.0.0.2 is no interface's address, yet a listener on 0.0.0.0 answers there: it reached itself, and said
+    // that no p2pchat answered
+    expect(await problem(flags("0.0.0.0", "127.0.0.2:9400"))).toBe(
+      "-t/--target: 127.0.0.2:9400 is where this p2pchat listens (-i/-p), not a peer; give the peer's address (or another -p)."
+    )
+    expect(await problem(flags("::", "127.255.0.1:9400"))).toMatch(/^-t\/--target: 127\.255\.0\.1:9400 is where this p2pchat listens/)
+    expect(await problem(flags("::", "[::1]:9400"))).toMatch(/^-t\/--target: \[::1\]:9400 is where this p2pchat listens/)
+  })
+
+  it("is not refused where it is not ourselves: another port, client mode, a name that does not resolve, another address of this host", async () => {
     expect(await problem(flags("127.0.0.1", "localhost:9401"))).toBeUndefined()
     expect(await problem(flags("127.0.0.1", "localhost:9400", 1))).toBeUndefined()
     expect(await problem(flags("127.0.0.1", "no-such-host.invalid:9400"))).toBeUndefined()
+    // a listener on one address leaves the others to a peer on this machine
+    expect(await problem(flags("127.0.0.1", "[::1]:9400"))).toBeUndefined()
+    expect(await problem(flags("127.0.0.1", "127.0.0.2:9400"))).toBeUndefined()
   })
 })
 
@@ -112,6 +125,18 @@ describe("-i with a link-local address (fe80::/10)", () => {
     expect(withZone("fe80::1c2:3ff:fe04:506%eth1", interfaces)).toBe("fe80::1c2:3ff:fe04:506%eth1")
     expect(withZone("fe80::99", interfaces)).toBe("fe80::99")
     expect(withZone("192.0.2.9", interfaces)).toBe("192.0.2.9")
+  })
+
+  it("is what an interface's name stands for: its IPv4 address first, a link-local one with its name", () => {
+    const v4 = (address: string) => ({ address, family: "IPv4" })
+    const v6 = (address: string) => ({ address, family: "IPv6" })
+    const interfaces = { eth0: [v6("fe80::1"), v6("2001:db8::5"), v4("192.0.2.5")], wg0: [v6("2001:db8::9"), v6("fe80::9")], usb0: [v6("fe80::7")] }
+    expect(interfaceAddress("eth0", interfaces)).toBe("192.0.2.5")
+    expect(interfaceAddress("wg0", interfaces)).toBe("2001:db8::9")
+    expect(interfaceAddress("usb0", interfaces)).toBe("fe80::7%usb0")
+    // not a name: an address, given its interface where it is link-local
+    expect(interfaceAddress("fe80::9", interfaces)).toBe("fe80::9%wg0")
+    expect(interfaceAddress("192.0.2.77", interfaces)).toBe("192.0.2.77")
   })
 
   it("is refused in a sentence when no interface of this machine has it", async () => {
@@ -145,6 +170,9 @@ describe("the command for the peer, said before the question for its address", (
     expect(peerCommand("::", 8000, host)).toBe(peerCommand(undefined, 8000, host))
     // 0.0.0.0 takes no IPv6 connection
     expect(peerCommand("0.0.0.0", 8000, host)).toBe("Your peer runs: p2pchat -t 192.0.2.5")
+    // three at most
+    const many = { eth0: [a("192.0.2.5", "IPv4"), a("192.0.2.6", "IPv4")], eth1: [a("198.51.100.7", "IPv4"), a("2001:db8::5", "IPv6")] }
+    expect(peerCommand(undefined, 8000, many)).toBe("Your peer runs: p2pchat -t 192.0.2.5 (or -t 192.0.2.6, or -t 198.51.100.7, whichever reaches this machine)")
   })
   it("is not said where it would not help: a port not chosen yet (-p 0), a host with no address but loopback", () => {
     expect(peerCommand(undefined, 0, host)).toBeUndefined()
@@ -203,6 +231,15 @@ describe("flags refused or read, each in its own words", () => {
     // three heartbeats of silence end a chat: a millisecond's would end every one
     expect(await refusal({ heartbeat: "0.05" })).toBe("--heartbeat 0.05 is too short: 0 turns heartbeats off, else give 0.1 seconds or more.")
     expect(await refusal({ heartbeat: "0.1" })).toBe("taken")
+  })
+
+  it("ports from 0 for -p (any free one), from 1 for -r; the switches as given", async () => {
+    expect(await refusal({ remote: "0" })).toBe("-r/--remote 0 is not a port: give a whole number from 1 to 65535.")
+    expect(await refusal({ port: "65536" })).toBe("-p/--port 65536 is not a port: give a whole number from 0 to 65535.")
+    const taken = await outcome({ port: "0", remote: "65535", json: true, stay: true })
+    expect(taken._tag === "Right" && [taken.right.listen.port, taken.right.json, taken.right.stay]).toEqual([0, true, true])
+    const plain = await outcome({ json: false, stay: false })
+    expect(plain._tag === "Right" && [plain.right.json, plain.right.stay]).toEqual([false, false])
   })
 
   it("-k and -c together or neither", async () => {

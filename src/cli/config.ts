@@ -94,9 +94,12 @@ export const peerCommand = (
  * `-i eth0`: a network interface's name stands for its address (IPv4 first), as many tools take it; it was
  * taken for a host name and failed as "that address does not belong to this machine".
  */
-const interfaceAddress = (ip: string): string => {
-  const addresses = os.networkInterfaces()[ip]
-  if (addresses === undefined || addresses.length === 0) return withZone(ip)
+export const interfaceAddress = (
+  ip: string,
+  interfaces: NodeJS.Dict<ReadonlyArray<{ readonly address: string; readonly family: string }>> = os.networkInterfaces()
+): string => {
+  const addresses = interfaces[ip]
+  if (addresses === undefined || addresses.length === 0) return withZone(ip, interfaces)
   const address = (addresses.find((a) => a.family === "IPv4") ?? addresses[0]!).address
   return isLinkLocal(address) ? `${address}%${ip}` : address
 }
@@ -112,12 +115,19 @@ export const withZone = (ip: string, interfaces: NodeJS.Dict<ReadonlyArray<{ rea
   return ip
 }
 
-/** The addresses a listener on `ip` answers on: `ip` itself, or every address of this host for 0.0.0.0 and ::. */
-const ownAddresses = (ip: string): ReadonlySet<string> => {
-  if (!isWildcard(ip)) return new Set([ip])
-  const all = new Set(["127.0.0.1", "::1", "0.0.0.0", "::"])
-  for (const list of Object.values(os.networkInterfaces())) for (const a of list ?? []) all.add(a.address)
-  return all
+const isLoopback = (host: string): boolean =>
+  host === "localhost" || host === "::1" || (isIP(host) === 4 && host.startsWith("127."))
+
+/**
+ * Whether a listener on `ip` answers at `address`: `ip` itself, or for 0.0.0.0 and :: every address of this
+ * host, all of 127.0.0.0/8 among them (`-i 0.0.0.0 -t 127.0.0.2` reached itself, and was told that no
+ * p2pchat answered).
+ */
+const answersAt = (ip: string, address: string): boolean => {
+  if (!isWildcard(ip)) return address === ip
+  // a name may stand for a wildcard (hosts files that block a name map it to 0.0.0.0): connecting there is local too
+  if (isLoopback(address) || isWildcard(address)) return true
+  return Object.values(os.networkInterfaces()).some((list) => list?.some((a) => a.address === address))
 }
 
 /** The sentences for a port or a mode that is none, here and where a value is not even a number (argv.ts). */
@@ -196,7 +206,7 @@ export const resolveConfig = (
             ([ip, addresses]) => {
               // a name too: `-t localhost` with both ports at 8000 connected to ourselves, and failed after 5 s
               // as "the peer did not complete the handshake in time"
-              const ours = addresses.find((a) => ownAddresses(ip).has(a))
+              const ours = addresses.find((a) => answersAt(ip, a))
               return ours === undefined
                 ? Either.right({ target: t, ip })
                 : Either.left(
@@ -244,9 +254,6 @@ export const unusedTargetHint = (config: Config): string | undefined =>
   config.unusedTarget === undefined
     ? undefined
     : `-t ${showInput(config.unusedTarget)} is not used in server mode (-m 2), which only listens: the peer connects to this side.`
-
-const isLoopback = (host: string): boolean =>
-  host === "localhost" || host === "::1" || (isIP(host) === 4 && host.startsWith("127."))
 
 /**
  * In auto mode, a target on this machine's loopback while we listen on another address: two p2pchats on one
