@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest"
 import { Effect, Option } from "effect"
 import { type Config, defaultIp, interfaceAddress, peerCommand, type RawFlags, resolveConfig, sameMachineHint, unusedTargetHint, withZone } from "../src/cli/config.js"
+import { UsageError } from "../src/domain/errors.js"
 import { routeAddress } from "../src/layers/NodeAddresses.js"
 
 const config = (mode: Config["mode"], listen: string, target: string | undefined): Config => ({
@@ -184,7 +185,10 @@ describe("the command for the peer, said before the question for its address", (
       await Effect.runPromise(
         resolveConfig(
           rawFlags({ ip: Option.some("127.0.0.1"), port: "9400", target: Option.none(), mode: String(mode) }),
-          Option.some((_problem: string | undefined, command: string | undefined) => Effect.sync(() => (heard.push(command), "127.0.0.1:9401")))
+          // answered once: asked again, the run fails at once (it looped for good on a bug that refused the answer)
+          Option.some((_problem: string | undefined, command: string | undefined) =>
+            heard.length === 0 ? Effect.sync(() => (heard.push(command), "127.0.0.1:9401")) : Effect.fail(new UsageError({ detail: "asked twice" }))
+          )
         )
       )
       return heard
