@@ -62,5 +62,32 @@ describe("the ids waiting for a receipt", () => {
     expect(window.size).toBe(31)
     expect(window.ids().at(-1)).toBe("1030")
   })
+
+  it("a receipt's id is decimal digits only: ':' (the code after '9') names no id", () => {
+    const window = new Unacknowledged()
+    for (let i = 1; i <= 20; i++) window.add(String(i))
+    // read as digits 1 and 10, "1:" was 20
+    for (const foreign of ["1:", ":", "/", "1/"]) expect(window.acknowledge(foreign)).toBe(false)
+    expect(window.size).toBe(20)
+  })
+
+  it("the ring grows before an id would take the slot of the oldest waiting one", () => {
+    const window = new Unacknowledged()
+    // 1,025 ids waiting: the first ring (1,024 slots) cannot hold them, and 1,025 shares 1's slot in it
+    for (let i = 1; i <= 1025; i++) window.add(String(i))
+    expect(window.acknowledge("1")).toBe(true)
+    expect(window.acknowledge("1025")).toBe(true)
+    expect(window.size).toBe(1023)
+    expect(window.ids()[0]).toBe("2")
+    expect(window.ids().at(-1)).toBe("1024")
+  })
+
+  it("ids are added in order, each once, and only ours (whole numbers)", () => {
+    const window = new Unacknowledged()
+    window.add("5")
+    for (const bad of ["5", "4", "x", "", "6.5", "1e400"]) expect(() => window.add(bad), bad).toThrow(RangeError)
+    expect(window.ids()).toEqual(["5"])
+    expect(window.size).toBe(1)
+  })
 })
 
