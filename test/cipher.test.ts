@@ -1,10 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
+import { toHex } from "../src/domain/bytes.js"
 import * as NobleCipher from "../src/layers/NobleCipher.js"
 import * as NodeCryptoCipher from "../src/layers/NodeCryptoCipher.js"
 import { backends } from "./support/vectors.js"
 
-const hex = (b: Uint8Array) => Buffer.from(b).toString("hex")
 
 // The Cipher layers are exported for other programs, which may seal with AAD of any length (the protocols here
 // always give a header of several bytes): the two back ends, written independently, must agree on all of them.
@@ -21,10 +21,10 @@ describe("ChaCha20-Poly1305, both back ends", () => {
     const node = NodeCryptoCipher.aead.seal(key, nonce, plaintext, aad, headroom)
     const noble = NobleCipher.aead.seal(key, nonce, plaintext, aad, headroom)
     expect(node.length).toBe(headroom + plaintext.length + 16)
-    expect(hex(node.subarray(headroom))).toBe(hex(noble.subarray(headroom)))
+    expect(toHex(node.subarray(headroom))).toBe(toHex(noble.subarray(headroom)))
     const sealed = node.subarray(headroom)
-    expect(hex(NobleCipher.aead.open(key, nonce, sealed, aad)!)).toBe(hex(plaintext))
-    expect(hex(NodeCryptoCipher.aead.open(key, nonce, sealed, aad)!)).toBe(hex(plaintext))
+    expect(toHex(NobleCipher.aead.open(key, nonce, sealed, aad)!)).toBe(toHex(plaintext))
+    expect(toHex(NodeCryptoCipher.aead.open(key, nonce, sealed, aad)!)).toBe(toHex(plaintext))
   })
 
   it.prop(

@@ -1,11 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
 import { createHash } from "node:crypto"
+import { toHex } from "../src/domain/bytes.js"
 import * as NobleKeySchedule from "../src/layers/NobleKeySchedule.js"
 import * as NodeCryptoKeySchedule from "../src/layers/NodeCryptoKeySchedule.js"
 import type { HashName } from "../src/services/KeySchedule.js"
 
-const hex = (b: Uint8Array) => Buffer.from(b).toString("hex")
 const bytes = (max: number) => fc.uint8Array({ maxLength: max })
 
 // Exported for other programs: the two back ends, written independently, must agree on every input, and each
@@ -18,13 +18,13 @@ describe("SHA-2, HMAC and HKDF, both back ends", () => {
       const node = NodeCryptoKeySchedule.kdf
       const noble = NobleKeySchedule.kdf
       const size = hash === "sha256" ? 32 : 48
-      expect(hex(node.hash(hash, data))).toBe(createHash(hash).update(data).digest("hex"))
-      expect(hex(noble.hash(hash, data))).toBe(hex(node.hash(hash, data)))
+      expect(toHex(node.hash(hash, data))).toBe(createHash(hash).update(data).digest("hex"))
+      expect(toHex(noble.hash(hash, data))).toBe(toHex(node.hash(hash, data)))
       expect(node.hmac(hash, key, data).length).toBe(size)
-      expect(hex(noble.hmac(hash, key, data))).toBe(hex(node.hmac(hash, key, data)))
+      expect(toHex(noble.hmac(hash, key, data))).toBe(toHex(node.hmac(hash, key, data)))
       const okm = node.hkdf(hash, key, salt, info, length)
       expect(okm.length).toBe(length)
-      expect(hex(noble.hkdf(hash, key, salt, info, length))).toBe(hex(okm))
+      expect(toHex(noble.hkdf(hash, key, salt, info, length))).toBe(toHex(okm))
     }
   )
 })
