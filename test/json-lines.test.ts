@@ -97,6 +97,19 @@ describe("JSON lines", () => {
     expect(isJsonPlainUtf8(wide)).toBe(true)
   })
 
+  it("prints `event` first and `at` last, the other fields in their documented order (scripts may read lines as text)", () => {
+    const at = "2026-11-28T04:00:00.000Z"
+    expect(toJsonLine(event({ _tag: "listening", address: "127.0.0.1", port: 9400 }, at))).toBe(
+      `{"event":"listening","address":"127.0.0.1","port":9400,"at":"${at}"}`
+    )
+    expect(toJsonLine(event({ _tag: "message", id: "7", text: "hi", sentAt: at }, at))).toBe(
+      `{"event":"message","id":"7","text":"hi","sentAt":"${at}","at":"${at}"}`
+    )
+    expect(toJsonLine(event({ _tag: "disconnected", reason: "peer left", undelivered: ["8"] }, at))).toBe(
+      `{"event":"disconnected","reason":"peer left","undelivered":["8"],"at":"${at}"}`
+    )
+  })
+
   it("prints sent and message events as JSON.stringify does, byte for byte, and reads them back", () => {
     fc.assert(
       fc.property(longTexts, fc.string({ maxLength: 64 }), fc.boolean(), (text, id, sent) => {
