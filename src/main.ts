@@ -39,7 +39,7 @@ const terminals = terminalsNow()
 let stoppedBy: NodeJS.Signals | undefined
 
 /** What Ctrl-C does right now: interrupt while connecting, leave politely once chatting. */
-let onInterrupt: (drainMs?: number) => void = () => {}
+let onInterrupt: (drainMs?: number, viewGone?: boolean) => void = () => {}
 
 /**
  * The terminal's output for the question: standard output, or where that goes elsewhere (`p2pchat > log`,
@@ -335,11 +335,12 @@ process.on("SIGINT", onSignal)
 process.on("SIGTERM", onSignal)
 // The terminal went away (its window closed, the ssh connection dropped): leave as /quit does, so the peer
 // reads "left" rather than "connection lost" (SIGHUP used to kill us), but without waiting for receipts:
-// what the peer sends now can be shown to nobody, and no receipt may vouch for it. Writes to the terminal,
-// and readline's resetting of it, fail from now on (EIO), whichever comes first: no reason to cut the
-// goodbye short, nor a bug to report. Once it is said (or after 5 s) the process ends as SIGHUP would have
-// ended it, so that whatever waits for it sees the hang-up; node's exit, which asserts that it can restore the
-// terminal, is not taken (see exitWith for a hang-up whose SIGHUP never came).
+// what the peer sends now can be shown to nobody, and no receipt may vouch for it, nor for what the view
+// holds if its write to the gone terminal never completes (the goodbye goes out all the same: `viewGone`).
+// Writes to the terminal, and readline's resetting of it, fail from now on (EIO), whichever comes first: no
+// reason to cut the goodbye short, nor a bug to report. Once it is said (or after 5 s) the process ends as
+// SIGHUP would have ended it, so that whatever waits for it sees the hang-up; node's exit, which asserts that
+// it can restore the terminal, is not taken (see exitWith for a hang-up whose SIGHUP never came).
 let hungUp = false
 const endAsHungUp = () => {
   process.removeAllListeners("SIGHUP")
@@ -353,7 +354,7 @@ const endAsHungUp = () => {
 const hangUp = () => {
   if (hungUp) return
   hungUp = true
-  onInterrupt(0)
+  onInterrupt(0, true)
   setTimeout(endAsHungUp, 5_000).unref()
 }
 // Only with a terminal to lose: without one, whoever sends SIGHUP means its default (end at once).

@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Deferred, Effect, Exit, Fiber, Layer, Scope, Stream } from "effect"
 import { describeError, SessionError, TransportError } from "../src/domain/errors.js"
 import type { ChatEvent } from "../src/domain/events.js"
-import type { Session } from "../src/domain/session.js"
+import type { Session, SessionEvent } from "../src/domain/session.js"
 import * as MemoryTransport from "../src/layers/MemoryTransport.js"
 import { open } from "../src/Peer.js"
 import { MAX_BATCH } from "../src/domain/payload.js"
@@ -52,6 +52,13 @@ const chatWithRawPeerShowing = (show?: (events: ReadonlyArray<ChatEvent>) => Eff
   return { c, fc, sc, chat, events }
 })
 const chatWithRawPeer = chatWithRawPeerShowing()
+
+/**
+ * `body` with a gate for a view to wait on, opened at the latest when the body ends: a failing test then ends at
+ * once (closing the scope of a chat whose view is held hung until the test timed out).
+ */
+const withGate = <A, E, R>(body: (gate: Deferred.Deferred<void>) => Effect.Effect<A, E, R>) =>
+  Effect.flatMap(Deferred.make<void>(), (gate) => Effect.ensuring(body(gate), Deferred.succeed(gate, undefined)))
 
 const ofTag = <T extends ChatEvent["_tag"]>(events: Chunk.Chunk<ChatEvent>, tag: T) =>
   Chunk.toArray(events).filter((e): e is Extract<ChatEvent, { _tag: T }> => e._tag === tag)
@@ -294,6 +301,120 @@ describe("a whole chat over the in-memory transport", () => {
       yield* listener.leave()
       expect((yield* connector.outcome)._tag).toBe("PeerLeft")
     })
+  )
+
+  // a disowned CLI writing to a terminal that hung up: its view's write never completes, and no SIGHUP came
+  it.scopedLive.each([0, 100])("a leave because the view is gone says goodbye while the view holds a round it never shows; that round stays unacknowledged (heartbeat %i ms)", (heartbeatMs) =>
+    withGate((gate) => Effect.gen(function* () {
+      let peer: { fc: FramedConn; sc: Session; chat: ChatHandle } | undefined
+      // While "shown" is shown, the peer sends "held", then we send "mine": so the round that holds "held" seals
+      // a text of ours too (frames that acknowledge nothing: they go before the goodbye), and the receipt for
+      // "shown" is likely still owed (its 2 ms wait) when that round begins, and must then go with the goodbye.
+      const { fc, sc, chat, events } = yield* chatWithRawPeerShowing((es) => {
+        const texts = es.flatMap((e) => (e._tag === "message" ? [e.text] : []))
+        if (texts.includes("held")) return Deferred.await(gate)
+        if (texts.includes("shown"))
+          return Effect.orDie(peer!.fc.writeFrames(peer!.sc.send("2", "held").frames)).pipe(
+            // the chat reads "held" meanwhile
+            Effect.zipRight(Effect.sleep(50)),
+            Effect.zipRight(Effect.ignore(peer!.chat.send("mine")))
+          )
+        return Effect.void
+      }, heartbeatMs)
+      peer = { fc, sc, chat }
+      yield* fc.writeFrames(sc.send("1", "shown").frames)
+      for (let i = 0; i < 200 && !events.some((e) => e._tag === "message" && e.text === "held"); i++) yield* Effect.sleep(10)
+      expect(events.filter((e) => e._tag === "message").map((e) => (e as { text: string }).text)).toEqual(["shown", "held"])
+      const delivered: Array<string> = []
+      const got: Array<string> = []
+      let left = false
+      const readPeer = (ms: number) =>
+        Effect.gen(function* () {
+          while (!left) {
+            const frames = yield* Effect.timeout(fc.readFrames, ms).pipe(Effect.option)
+            if (frames._tag === "None") return
+            for (const f of frames.value) {
+              const step = sc.receive(f)
+              if (step instanceof SessionError) return yield* Effect.die(step)
+              for (const e of step.events) {
+                if (e._tag === "Delivered") delivered.push(...e.ids)
+                if (e._tag === "Message") got.push(e.text)
+                if (e._tag === "PeerLeft") left = true
+              }
+            }
+          }
+        })
+      yield* chat.leave({ drainMs: 0, viewGone: true })
+      yield* readPeer(2_000)
+      // the goodbye came while the view still held "held" (before, nothing came until the view let go), after
+      // our text of that round
+      expect(left).toBe(true)
+      expect(got).toEqual(["mine"])
+      expect(delivered).toEqual(["1"])
+      // the view lets go after all: what it held stays unacknowledged, and the chat ends as our leave, whether
+      // the peer closes or not
+      yield* Deferred.succeed(gate, undefined)
+      left = false
+      yield* readPeer(200)
+      expect(delivered).toEqual(["1"])
+      if (heartbeatMs > 0) yield* fc.conn.close
+      // the peer never acknowledged "mine"
+      expect(yield* chat.outcome.pipe(Effect.timeout("5 seconds"))).toEqual({ _tag: "Left", undelivered: ["1"] })
+    }))
+  )
+
+  it.scopedLive("a leave because the view is gone, asked while a round is being handled, says goodbye once that round holds the view", () =>
+    withGate((gate) => Effect.gen(function* () {
+      const { fc, fl, sc, sl } = yield* handshaken
+      let chat: ChatHandle | undefined
+      // the leave is asked from inside the round: after it took its frames, before its view holds it
+      const leavingOnReceive = new Proxy(sl, {
+        get: (target, key) =>
+          key === "receive"
+            ? (frame: Uint8Array) => {
+                const step = target.receive(frame)
+                Effect.runSync(chat!.leave({ drainMs: 0, viewGone: true }))
+                return step
+              }
+            : Reflect.get(target, key, target)
+      })
+      chat = yield* startChat(fl, leavingOnReceive, { emit: (es) => (es.some((e) => e._tag === "message") ? Deferred.await(gate) : Effect.void), heartbeatMs: 0 })
+      yield* fc.writeFrames(sc.send("1", "held").frames)
+      const seen: Array<SessionEvent> = []
+      while (!seen.some((e) => e._tag === "PeerLeft")) {
+        const frames = yield* Effect.timeoutFail(fc.readFrames, { duration: "2 seconds", onTimeout: () => new Error("no goodbye") })
+        for (const f of frames) {
+          const step = sc.receive(f)
+          if (step instanceof SessionError) return yield* Effect.die(step)
+          seen.push(...step.events)
+        }
+      }
+      expect(seen.filter((e) => e._tag === "Delivered")).toEqual([])
+    }))
+  )
+
+  it.scopedLive("a leave at once while the view shows a round waits for it (a bot leaving on a message it read): the goodbye acknowledges that round", () =>
+    withGate((gate) => Effect.gen(function* () {
+      const { fc, sc, chat, events } = yield* chatWithRawPeerShowing((es) => (es.some((e) => e._tag === "message") ? Deferred.await(gate) : Effect.void), 100)
+      yield* fc.writeFrames(sc.send("1", "please leave").frames)
+      for (let i = 0; i < 200 && !events.some((e) => e._tag === "message"); i++) yield* Effect.sleep(10)
+      yield* chat.leave({ drainMs: 0 })
+      const seen = (frames: ReadonlyArray<Uint8Array>) =>
+        frames.flatMap((f) => {
+          const step = sc.receive(f)
+          if (step instanceof SessionError) throw step
+          return step.events
+        })
+      // nothing but heartbeats (the peer's session reads them as asking for a sign of life) while the view holds the round
+      const early = yield* Effect.timeout(fc.readFrames, 300).pipe(Effect.option)
+      expect((early._tag === "Some" ? seen(early.value) : []).filter((e) => e._tag !== "Asked")).toEqual([])
+      yield* Deferred.succeed(gate, undefined)
+      const after: Array<SessionEvent> = []
+      while (!after.some((e) => e._tag === "PeerLeft")) after.push(...seen(yield* fc.readFrames))
+      expect(after.flatMap((e) => (e._tag === "Delivered" ? e.ids : []))).toEqual(["1"])
+      yield* fc.conn.close
+      expect((yield* chat.outcome)._tag).toBe("Left")
+    }))
   )
 
   it.scopedLive("seed: a message crossing our goodbye is shown, and the chat ends as our leave, not the peer's", () =>

@@ -315,7 +315,12 @@ describe("the interactive terminal", () => {
       await new Promise((r) => setTimeout(r, 300))
       // something to show, on a terminal that is gone
       peer.send("to nobody")
-      await peer.waitFor("disconnected", undefined, 8_000)
+      const sent = await peer.waitFor("sent", (e) => e.text === "to nobody")
+      const end = await peer.waitFor("disconnected", undefined, 8_000)
+      // a goodbye, though the write that failed holds the chat (it read "connection lost", 5 s later); what that
+      // write held is not acknowledged
+      expect(end.reason).toBe("peer left")
+      expect(end.undelivered).toEqual([sent.id])
       // ended as the hang-up's SIGHUP would have ended it
       expect(await disownedStatus(status, port)).toBe("129")
     })

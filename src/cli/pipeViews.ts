@@ -157,12 +157,12 @@ const pipeInput = (
     // a leave at once (the terminal went away) cuts short the wait of one already under way
     // the end of the input (or a /quit line) waits while receipts keep coming, so a file sent over a slow link
     // is delivered whole; Ctrl-C waits DRAIN_MS at most
-    const leave = (drainMs = DRAIN_MS, extendOnReceipt = false) => {
+    const leave = (drainMs = DRAIN_MS, extendOnReceipt = false, viewGone = false) => {
       if (leaving && drainMs > 0) return
       leaving = true
-      run(chat.leave({ drainMs, extendOnReceipt }))
+      run(chat.leave(viewGone ? { drainMs, extendOnReceipt, viewGone } : { drainMs, extendOnReceipt }))
     }
-    setInterrupt((drainMs) => leave(drainMs))
+    setInterrupt((drainMs, viewGone) => leave(drainMs, false, viewGone))
     // One fiber sends the lines in order, as many as are waiting at a time: lines that arrive together reach
     // the chat together and share frames. Reading pauses while many lines wait, so a peer that reads slowly
     // cannot make us hold all of stdin in memory; a read is cut into lines a slice at a time, only while the

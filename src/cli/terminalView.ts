@@ -307,11 +307,11 @@ export const makeTerminalView = (style: Style, measure: DisplayWidth): View => {
         paste.on()
         let leaving = false
         // a leave at once (the terminal went away) cuts short the wait of one already under way
-        const leave = (drainMs = 3_000) => {
+        const leave = (drainMs = 3_000, viewGone = false) => {
           if (leaving && drainMs > 0) return
           if (!leaving) print([style.dim("Leaving...")])
           leaving = true
-          run(chat.leave({ drainMs }))
+          run(chat.leave(viewGone ? { drainMs, viewGone } : { drainMs }))
         }
         setInterrupt(leave)
         // Ctrl-C, which readline takes from the terminal, goes the way of the signal: the first leaves (through

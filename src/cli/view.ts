@@ -14,11 +14,12 @@ export interface View {
   /**
    * Reads input until the chat is over; `setInterrupt` tells the CLI what Ctrl-C does from now on: leave,
    * after waiting up to `drainMs` for the peer's receipts (the view's own wait if not given; 0 at once).
+   * `viewGone`: the terminal hung up, so what the view holds will never be shown (ChatHandle.leave).
    */
   readonly run: (chat: ChatHandle, setInterrupt: SetInterrupt) => Effect.Effect<ChatOutcome>
 }
 
-export type SetInterrupt = (f: (drainMs?: number) => void) => void
+export type SetInterrupt = (f: (drainMs?: number, viewGone?: boolean) => void) => void
 
 /** A command that the view answers (the others, /quit and a message, the input acts on). */
 export type Answered = Extract<Typed, { _tag: "help" | "verify" | "unknown" }>

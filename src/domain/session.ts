@@ -51,8 +51,12 @@ export interface Session {
   readonly sendMany?: (items: ReadonlyArray<{ readonly id: string; readonly text: string }>) => Step
   /** Decrypts one frame from the peer. An error ends the session: its state is no longer trusted. */
   readonly receive: (frame: Uint8Array) => Step | SessionError
-  /** Starts leaving: the authenticated goodbye (v2) or the "/quit" message (seed). */
-  readonly leave: (reason: string) => Step
+  /**
+   * Starts leaving: the authenticated goodbye (v2) or the "/quit" message (seed). Acknowledgements still owed
+   * go with it, only the first `acknowledging` of them (`pendingFlush` order) when given: the rest are dropped,
+   * as what they acknowledge was never shown.
+   */
+  readonly leave: (reason: string, acknowledging?: number) => Step
   /** True once nothing we sent awaits a protocol-level reply (seed's lock-step), so closing loses nothing. */
   readonly settled: () => boolean
   /** Frames owed for what was received (v2: one receipt listing every message received since the last). */

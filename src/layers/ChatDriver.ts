@@ -131,6 +131,10 @@ export const startChat = (
     // ago the loop last looked (a view that could not write may have held it)
     let framesWaiting = 0
     let bytesWaiting = 0
+    // the view can show nothing more (a leave with `viewGone`): set once, never unset
+    let viewGone = false
+    // says goodbye while the loop is parked in the view, if it is (set by the loop)
+    let leaveWhileViewWaits = () => {}
 
     // the loop's record of our messages, kept out here so that even a bug that stops the loop can report them
     const undelivered = new Unacknowledged()
@@ -229,7 +233,9 @@ export const startChat = (
        * The ticker rather than a timeout per round: a fiber and a timer per round kept each round's events
        * reachable until a full collection (the CLI's pipe 65 against 90 MB/s, measured).
        */
-      let viewWait: { since: number; early: ReadonlyArray<Uint8Array>; lateWaits: boolean } | undefined
+      let viewWait:
+        | { since: number; early: ReadonlyArray<Uint8Array>; lateWaits: boolean; leftUnshown: boolean }
+        | undefined
       // the loop is parked in the view, not in a protocol step: the ticker may seal a heartbeat meanwhile
       const whileViewWaits = (w: NonNullable<typeof viewWait>) => {
         if (over || result !== undefined || elapsedMs() - w.since < heartbeatMs) return
@@ -242,14 +248,36 @@ export const startChat = (
           sendNow(frames)
         }
       }
+      /**
+       * The view can show nothing more (its terminal hung up), and holds the loop with a round it will never
+       * finish showing (its write never completes, so that no receipt vouches for it): the goodbye goes now,
+       * after the round's `early` frames, carrying only the receipts owed from rounds shown before. Its `late`
+       * ones are never sent. Without this the chat waited on the view until the CLI gave up, and the peer read
+       * a lost connection.
+       */
+      const leaveUnshown = (w: NonNullable<typeof viewWait>) => {
+        if (over || result !== undefined || w.leftUnshown || st.leaving === "goodbye") return
+        w.leftUnshown = true
+        st.leaving = "goodbye"
+        const goodbye = session.leave("bye", round.owedAtStart).frames
+        for (const f of goodbye) unsent += f.length + 4
+        sendNow(w.early.length === 0 ? goodbye : [...w.early, ...goodbye])
+        w.early = []
+      }
+      leaveWhileViewWaits = () => viewWait !== undefined && leaveUnshown(viewWait)
       const showThenSend = (events: ReadonlyArray<ChatEvent>, early: ReadonlyArray<Uint8Array>, late: ReadonlyArray<Uint8Array>) =>
         Effect.suspend(() => {
-          const w = { since: elapsedMs(), early, lateWaits: late.length > 0 }
+          const w = { since: elapsedMs(), early, lateWaits: late.length > 0, leftUnshown: false }
           viewWait = w
+          // asked for while this round was being handled: its view will not show it either
+          if (viewGone) leaveUnshown(w)
           return Effect.zipRight(
             options.emit(events),
             Effect.suspend(() => {
               viewWait = undefined
+              // the goodbye is out: the loop ends the chat once a round seals nothing more (sessions that
+              // acknowledge are settled at once)
+              if (w.leftUnshown) return Effect.void
               const frames = w.early.length === 0 ? late : late.length === 0 ? w.early : [...w.early, ...late]
               return frames.length > 0 ? send(frames) : Effect.void
             })
@@ -314,7 +342,9 @@ export const startChat = (
         /** the peer's heartbeat asked for a sign of life */
         asked: false,
         /** timers to start once the round's inputs are handled */
-        timers: [] as Array<Effect.Effect<void>>
+        timers: [] as Array<Effect.Effect<void>>,
+        /** acknowledgements owed when the round began: for rounds the view has shown */
+        owedAtStart: 0
       }
       // the texts of one frame share their sender's time stamp: formatted once, not once per text
       let sentMs = NaN
@@ -500,6 +530,7 @@ export const startChat = (
               ? yield* take(false)
               : yield* take(true)
         inHand = batch
+        round.owedAtStart = session.pendingFlush?.() ?? 0
         round.at = new Date().toISOString()
         round.ackFrom = undefined
         round.freed = 0
@@ -539,8 +570,8 @@ export const startChat = (
         const ackFrom = round.ackFrom
         round.frames = []
         round.events = []
-        // without heartbeats nothing can be done while the view waits: the plain path
-        if (events.length > 0 && heartbeatMs > 0 && session.heartbeat)
+        // the plain path where nothing can be done while the view waits: no heartbeats and no receipts (seed)
+        if (events.length > 0 && ((heartbeatMs > 0 && session.heartbeat) || session.flush))
           yield* showThenSend(
             events,
             ackFrom === undefined ? sealed : sealed.slice(0, ackFrom),
@@ -700,6 +731,10 @@ export const startChat = (
           // an extending drain has no bound of its own: it ends once drainMs pass without a receipt
           const bound = extendOnReceipt ? Infinity : drainMs
           leaveAsked = Math.min(leaveAsked ?? bound, bound)
+          if (opts?.viewGone === true && drainMs <= 0) {
+            viewGone = true
+            leaveWhileViewWaits()
+          }
           return Effect.asVoid(inputs.offer({ _tag: "Leave", drainMs, extendOnReceipt }))
         }),
       outcome: Deferred.await(outcome)

@@ -379,7 +379,8 @@ export class V2Session implements Session {
     return { frames, events: [] }
   }
 
-  leave = (reason: string): Step => {
+  leave = (reason: string, acknowledging = Infinity): Step => {
+    if (acknowledging < this.receipts.length) this.receipts.length = Math.max(0, acknowledging)
     const receipts = this.flush()
     return { frames: [...receipts.frames, this.seal({ v: PAYLOAD_VERSION, kind: "goodbye", reason: reason.slice(0, 200) })], events: [] }
   }

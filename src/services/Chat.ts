@@ -31,8 +31,16 @@ export interface ChatHandle {
    * a slow link that is still delivering is waited for (a dead one is the heartbeat's to find).
    * Returns at once; `outcome` tells when it is over. A leave with `drainMs` 0 during an earlier one's wait
    * says goodbye at once.
+   * With `viewGone` (and `drainMs` 0), whoever shows the events can show nothing more (its terminal hung up):
+   * the goodbye goes out at once even while `onEvents` holds a batch it will never finish showing, and
+   * acknowledges none of that batch, so the peer lists those messages as undelivered. Without it, a leave
+   * waits for `onEvents` to return (it may be the one leaving, having read a message that asks it to).
    */
-  readonly leave: (options?: { readonly drainMs?: number; readonly extendOnReceipt?: boolean }) => Effect.Effect<void>
+  readonly leave: (options?: {
+    readonly drainMs?: number
+    readonly extendOnReceipt?: boolean
+    readonly viewGone?: boolean
+  }) => Effect.Effect<void>
   /** Completes when the chat is over, for whatever reason. */
   readonly outcome: Effect.Effect<ChatOutcome>
 }
