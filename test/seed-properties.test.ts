@@ -4,6 +4,8 @@ import { SessionError } from "../src/domain/errors.js"
 import { concatBytes, utf8 } from "../src/domain/bytes.js"
 import { pemFromPoint } from "../src/domain/pem.js"
 import type { Step } from "../src/domain/session.js"
+import { frame } from "../src/layers/LengthPrefixFraming.js"
+import * as MemoryTransport from "../src/layers/MemoryTransport.js"
 import * as SeedProtocol from "../src/layers/SeedProtocol.js"
 import { V2_MAGIC } from "../src/domain/version.js"
 import { linkedSeed, node, noble } from "./support/sessions.js"
@@ -82,6 +84,62 @@ describe("seed sessions, property-based", () => {
     })
   )
 
+  it.effect("a salt or sub-salt of up to 64 bytes is taken, a longer one refused as malformed", () =>
+    Effect.gen(function* () {
+      const { connector: a, listener: b } = yield* linkedSeed()
+      const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString("base64")
+      const message = (salt: number, subSalt: number) =>
+        sealedAs(keysOf(a).key, 0x00, utf8(JSON.stringify({ message: "x", salt: b64(node.random(salt)), key: b64(pemBytes()), sub_salt: b64(node.random(subSalt)) })))
+      // 65 and 66 bytes are 88 base64 characters, as 64 are
+      for (const [salt, subSalt] of [[65, 16], [16, 65], [66, 16], [16, 66], [67, 16]])
+        expect(b.receive(message(salt!, subSalt!))).toMatchObject({ _tag: "SessionError", reason: "Malformed", detail: "a message carries a malformed salt or key" })
+      expect(ok(b.receive(message(64, 64))).events).toEqual([{ _tag: "Message", id: expect.any(String), text: "x" }])
+    })
+  )
+
+  it.effect.each([
+    ["node:crypto", node],
+    ["noble", noble]
+  ] as const)("a message whose key is a P-384 public key in form but not a point on the curve is refused as malformed, not thrown (%s)", ([, p]) =>
+    Effect.gen(function* () {
+      const { connector: a, listener: b } = yield* linkedSeed(p)
+      const point = node.ecdh.generate().publicKey.slice()
+      point[96]! ^= 1
+      const key = Buffer.from(utf8(pemFromPoint(point))).toString("base64")
+      const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString("base64")
+      const json = JSON.stringify({ message: "x", salt: b64(node.random(16)), key, sub_salt: b64(node.random(16)) })
+      expect(b.receive(sealedAs(keysOf(a).key, 0x00, utf8(json)))).toMatchObject({
+        _tag: "SessionError",
+        reason: "Malformed",
+        detail: "a message carries a key that is not on the P-384 curve"
+      })
+    })
+  )
+
+  it.effect("messages received are numbered in-1, in-2, ...: each its own id", () =>
+    Effect.gen(function* () {
+      const { connector: a, listener: b } = yield* linkedSeed()
+      const ids: Array<string> = []
+      for (const text of ["one", "two", "three"]) {
+        const got = ok(b.receive(a.send(text, text).frames[0]!))
+        ids.push(...got.events.flatMap((e) => (e._tag === "Message" ? [e.id] : [])))
+        ok(a.receive(got.frames[0]!))
+      }
+      expect(ids).toEqual(["in-1", "in-2", "in-3"])
+    })
+  )
+
+  it.effect("a crossing send whose content is not the protocol's JSON shows nothing, and ends with the crossing's error", () =>
+    Effect.gen(function* () {
+      const { connector: a } = yield* linkedSeed()
+      a.send("1", "from a")
+      const { previous } = keysOf(a)
+      const atA = ok(a.receive(sealedAs(previous!, 0x00, utf8("not json"))))
+      expect(atA.events).toEqual([])
+      expect(atA.fatal).toMatchObject({ _tag: "SessionError", reason: "Crossing" })
+    })
+  )
+
   it.effect("a crossing send (both at once) shows the peer's message, then ends with a clear error", () =>
     Effect.gen(function* () {
       const { connector: a, listener: b } = yield* linkedSeed()
@@ -115,6 +173,19 @@ describe("seed frames out of step or out of shape", () => {
     expect(SeedProtocol.parseListenerHello(concatBytes(V2_MAGIC, Uint8Array.of(1, 0)))).toMatchObject({ _tag: "Left", left: { reason: "WrongProtocol" } })
     expect(SeedProtocol.parseConnectorHello(concatBytes(V2_MAGIC, Uint8Array.of(2)))).toMatchObject({ _tag: "Left", left: { reason: "WrongProtocol" } })
   })
+
+  it.scoped.each(["connector", "listener"] as const)("a handshake key in form but off the P-384 curve fails the handshake with a sentence, not an exception (we are the %s)", (role) =>
+    Effect.gen(function* () {
+      const [ours, theirs] = yield* MemoryTransport.makePair({ host: "a", port: 1 }, { host: "b", port: 2 })
+      const point = node.ecdh.generate().publicKey.slice()
+      point[96]! ^= 1
+      const pem = utf8(pemFromPoint(point))
+      // the peer's hello: the listener's carries a salt first
+      yield* frame(theirs).writeFrames([role === "connector" ? concatBytes(node.random(16), pem) : pem])
+      const result = yield* Effect.either(SeedProtocol.handshake(node, frame(ours), role))
+      expect(result).toMatchObject({ _tag: "Left", left: { _tag: "HandshakeError", reason: "Malformed", detail: "the peer's public key is not a valid P-384 point" } })
+    })
+  )
 
   it.effect.each([
     ["node:crypto", node],

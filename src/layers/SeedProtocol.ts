@@ -59,9 +59,12 @@ const MessageJson = Schema.parseJson(
 const decodeMessageJson = Schema.decodeUnknownEither(MessageJson)
 
 const STRICT_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
+/** The bytes of strict base64 `text`, at most `maxBytes` of them (longer text is not even decoded). */
 const base64Bytes = (text: string, maxBytes: number): Uint8Array | undefined => {
   if (text.length > Math.ceil(maxBytes / 3) * 4 || !STRICT_BASE64.test(text)) return undefined
-  return new Uint8Array(Buffer.from(text, "base64"))
+  const bytes = Buffer.from(text, "base64")
+  // 88 characters hold up to 66 bytes: the bound is the bytes' own
+  return bytes.length > maxBytes ? undefined : new Uint8Array(bytes)
 }
 const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString("base64")
 
