@@ -26,6 +26,12 @@ const sealedAs = (key: Uint8Array, type: number, content: Uint8Array) => {
   return concatBytes(nonce, node.aead.seal(key, nonce, concatBytes(Uint8Array.of(type), content)))
 }
 const pemBytes = () => utf8(pemFromPoint(node.ecdh.generate().publicKey))
+const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString("base64")
+/** Both crypto back ends, for `it.effect.each`. */
+const bothBackends = [
+  ["node:crypto", node],
+  ["noble", noble]
+] as const
 
 describe("seed sessions, property-based", () => {
   it("the key chain stays in step over random sequences of sends from either side, and any Unicode round-trips", () =>
@@ -73,7 +79,6 @@ describe("seed sessions, property-based", () => {
   it.effect("a message whose salt or sub-salt is not base64 as Python writes it is refused as malformed, not read loosely", () =>
     Effect.gen(function* () {
       const { connector: a, listener: b } = yield* linkedSeed()
-      const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString("base64")
       const fields = { salt: b64(node.random(16)), key: b64(pemBytes()), sub_salt: b64(node.random(16)) }
       const sealed = (json: string) => sealedAs(keysOf(a).key, 0x00, utf8(json))
       for (const field of ["salt", "sub_salt"])
@@ -87,7 +92,6 @@ describe("seed sessions, property-based", () => {
   it.effect("a salt or sub-salt of up to 64 bytes is taken, a longer one refused as malformed", () =>
     Effect.gen(function* () {
       const { connector: a, listener: b } = yield* linkedSeed()
-      const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString("base64")
       const message = (salt: number, subSalt: number) =>
         sealedAs(keysOf(a).key, 0x00, utf8(JSON.stringify({ message: "x", salt: b64(node.random(salt)), key: b64(pemBytes()), sub_salt: b64(node.random(subSalt)) })))
       // 65 and 66 bytes are 88 base64 characters, as 64 are
@@ -97,16 +101,12 @@ describe("seed sessions, property-based", () => {
     })
   )
 
-  it.effect.each([
-    ["node:crypto", node],
-    ["noble", noble]
-  ] as const)("a message whose key is a P-384 public key in form but not a point on the curve is refused as malformed, not thrown (%s)", ([, p]) =>
+  it.effect.each(bothBackends)("a message whose key is a P-384 public key in form but not a point on the curve is refused as malformed, not thrown (%s)", ([, p]) =>
     Effect.gen(function* () {
       const { connector: a, listener: b } = yield* linkedSeed(p)
       const point = node.ecdh.generate().publicKey.slice()
       point[96]! ^= 1
       const key = Buffer.from(utf8(pemFromPoint(point))).toString("base64")
-      const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString("base64")
       const json = JSON.stringify({ message: "x", salt: b64(node.random(16)), key, sub_salt: b64(node.random(16)) })
       expect(b.receive(sealedAs(keysOf(a).key, 0x00, utf8(json)))).toMatchObject({
         _tag: "SessionError",
@@ -187,10 +187,7 @@ describe("seed frames out of step or out of shape", () => {
     })
   )
 
-  it.effect.each([
-    ["node:crypto", node],
-    ["noble", noble]
-  ] as const)("a frame too short for a nonce and a tag fails authentication, with a reply pending or not (%s)", ([, p]) =>
+  it.effect.each(bothBackends)("a frame too short for a nonce and a tag fails authentication, with a reply pending or not (%s)", ([, p]) =>
     Effect.gen(function* () {
       const { connector: a, listener: b } = yield* linkedSeed(p)
       for (const short of [new Uint8Array(0), node.random(12), node.random(27)])

@@ -264,7 +264,9 @@ export const startChat = (
         sendNow(w.early.length === 0 ? goodbye : [...w.early, ...goodbye])
         w.early = []
       }
-      leaveWhileViewWaits = () => viewWait !== undefined && leaveUnshown(viewWait)
+      leaveWhileViewWaits = () => {
+        if (viewWait !== undefined) leaveUnshown(viewWait)
+      }
       const showThenSend = (events: ReadonlyArray<ChatEvent>, early: ReadonlyArray<Uint8Array>, late: ReadonlyArray<Uint8Array>) =>
         Effect.suspend(() => {
           const w = { since: elapsedMs(), early, lateWaits: late.length > 0, leftUnshown: false }
