@@ -160,9 +160,12 @@ const disownedInTerminal = (cli: string, status: string) => terminalRunning(`tra
 
 /** The exit status disownedInTerminal wrote, within 10 s; a CLI still running then (not this test's child, nor its shell's) is stopped. */
 const disownedStatus = async (status: string, port: number) => {
-  for (let i = 0; i < 200 && !fs.existsSync(status); i++) await new Promise((r) => setTimeout(r, 50))
-  if (!fs.existsSync(status)) spawnSync("pkill", ["-KILL", "-f", "--", `-t 127.0.0.1:${port}`])
-  return fs.readFileSync(status, "utf8").trim()
+  // the shell creates the file, then writes to it: an empty file is not the status yet
+  const written = () => fs.existsSync(status) && fs.readFileSync(status, "utf8").trim() !== ""
+  for (let i = 0; i < 200 && !written(); i++) await new Promise((r) => setTimeout(r, 50))
+  if (!written()) spawnSync("pkill", ["-KILL", "-f", "--", `-t 127.0.0.1:${port}`])
+  for (let i = 0; i < 20 && !written(); i++) await new Promise((r) => setTimeout(r, 50))
+  return fs.existsSync(status) ? fs.readFileSync(status, "utf8").trim() : ""
 }
 
 describe("the interactive terminal", () => {
