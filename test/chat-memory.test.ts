@@ -60,6 +60,14 @@ const chatWithRawPeer = chatWithRawPeerShowing()
 const withGate = <A, E, R>(body: (gate: Deferred.Deferred<void>) => Effect.Effect<A, E, R>) =>
   Effect.flatMap(Deferred.make<void>(), (gate) => Effect.ensuring(body(gate), Deferred.succeed(gate, undefined)))
 
+/** What the peer's session makes of our frames, in order; a frame it refuses fails the test. */
+const openedBy = (sc: Session, frames: ReadonlyArray<Uint8Array>): Array<SessionEvent> =>
+  frames.flatMap((f) => {
+    const step = sc.receive(f)
+    if (step instanceof SessionError) throw step
+    return [...step.events]
+  })
+
 const ofTag = <T extends ChatEvent["_tag"]>(events: Chunk.Chunk<ChatEvent>, tag: T) =>
   Chunk.toArray(events).filter((e): e is Extract<ChatEvent, { _tag: T }> => e._tag === tag)
 
@@ -333,14 +341,10 @@ describe("a whole chat over the in-memory transport", () => {
           while (!left) {
             const frames = yield* Effect.timeout(fc.readFrames, ms).pipe(Effect.option)
             if (frames._tag === "None") return
-            for (const f of frames.value) {
-              const step = sc.receive(f)
-              if (step instanceof SessionError) return yield* Effect.die(step)
-              for (const e of step.events) {
-                if (e._tag === "Delivered") delivered.push(...e.ids)
-                if (e._tag === "Message") got.push(e.text)
-                if (e._tag === "PeerLeft") left = true
-              }
+            for (const e of openedBy(sc, frames.value)) {
+              if (e._tag === "Delivered") delivered.push(...e.ids)
+              if (e._tag === "Message") got.push(e.text)
+              if (e._tag === "PeerLeft") left = true
             }
           }
         })
@@ -383,11 +387,7 @@ describe("a whole chat over the in-memory transport", () => {
       const seen: Array<SessionEvent> = []
       while (!seen.some((e) => e._tag === "PeerLeft")) {
         const frames = yield* Effect.timeoutFail(fc.readFrames, { duration: "2 seconds", onTimeout: () => new Error("no goodbye") })
-        for (const f of frames) {
-          const step = sc.receive(f)
-          if (step instanceof SessionError) return yield* Effect.die(step)
-          seen.push(...step.events)
-        }
+        seen.push(...openedBy(sc, frames))
       }
       expect(seen.filter((e) => e._tag === "Delivered")).toEqual([])
     }))
@@ -399,18 +399,12 @@ describe("a whole chat over the in-memory transport", () => {
       yield* fc.writeFrames(sc.send("1", "please leave").frames)
       for (let i = 0; i < 200 && !events.some((e) => e._tag === "message"); i++) yield* Effect.sleep(10)
       yield* chat.leave({ drainMs: 0 })
-      const seen = (frames: ReadonlyArray<Uint8Array>) =>
-        frames.flatMap((f) => {
-          const step = sc.receive(f)
-          if (step instanceof SessionError) throw step
-          return step.events
-        })
       // nothing but heartbeats (the peer's session reads them as asking for a sign of life) while the view holds the round
       const early = yield* Effect.timeout(fc.readFrames, 300).pipe(Effect.option)
-      expect((early._tag === "Some" ? seen(early.value) : []).filter((e) => e._tag !== "Asked")).toEqual([])
+      expect((early._tag === "Some" ? openedBy(sc, early.value) : []).filter((e) => e._tag !== "Asked")).toEqual([])
       yield* Deferred.succeed(gate, undefined)
       const after: Array<SessionEvent> = []
-      while (!after.some((e) => e._tag === "PeerLeft")) after.push(...seen(yield* fc.readFrames))
+      while (!after.some((e) => e._tag === "PeerLeft")) after.push(...openedBy(sc, yield* fc.readFrames))
       expect(after.flatMap((e) => (e._tag === "Delivered" ? e.ids : []))).toEqual(["1"])
       yield* fc.conn.close
       expect((yield* chat.outcome)._tag).toBe("Left")
