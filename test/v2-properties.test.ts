@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, FastCheck as fc } from "effect"
+import { concatBytes, u32be, utf8 } from "../src/domain/bytes.js"
 import { SessionError } from "../src/domain/errors.js"
 import type { SessionEvent, Step } from "../src/domain/session.js"
 import { DEFAULT_MAX_FRAME } from "../src/domain/frame.js"
@@ -285,7 +286,44 @@ describe("v2 sessions (Double Ratchet), property-based", () => {
       const short = genuine.subarray(0, 1 + Ratchet.HEADER_BYTES + 15)
       for (const bad of [otherType, short, genuine.subarray(0, 1)])
         expect(b.receive(bad)).toMatchObject({ _tag: "SessionError", reason: "Malformed", detail: "a frame is not a v2 message" })
+      // one byte longer, a header and a tag are all there: the frame goes to authentication, and fails it there
+      expect(b.receive(genuine.subarray(0, 1 + Ratchet.HEADER_BYTES + 16))).toMatchObject({ _tag: "SessionError", reason: "Decrypt" })
       expect(texts(ok(b.receive(genuine)).events)).toEqual(["genuine"])
+    })
+  )
+
+  it.effect("an authentic message whose content is not a payload (bad padding, no payload's JSON) is Malformed, and counts as opened", () =>
+    Effect.gen(function* () {
+      // sealed by the peer's own ratchet, as a peer holding the keys could seal anything: only the payload's
+      // own checks stand between it and the chat
+      const sealedBy = (a: V2Session, plaintext: Uint8Array) => {
+        const held = a as unknown as { state: Ratchet.RatchetState; transcript: Uint8Array }
+        const { state, sealed } = Ratchet.encrypt(node, held.state, plaintext, held.transcript, Ratchet.MIN_ROTATION_MS, performance.now(), 1)
+        held.state = state
+        sealed[0] = V2Protocol.SESSION_FRAME
+        return sealed
+      }
+      // u32 meta length ‖ u32 body length ‖ meta ‖ body ‖ padding, 64 bytes in all
+      const plaintext = (metaBytes: number, content: Uint8Array) => {
+        const out = new Uint8Array(64)
+        out.set(concatBytes(u32be(metaBytes), u32be(0), content))
+        return out
+      }
+      const meta = utf8('{"v":1,"kind":"receipt","ids":["1"]}')
+      const cases: ReadonlyArray<readonly [Uint8Array, string]> = [
+        // a length past the end; then a byte of padding that is not zero
+        [plaintext(100, new Uint8Array(0)), "a message's padding is invalid"],
+        [plaintext(meta.length, concatBytes(meta, Uint8Array.of(0, 0, 1))), "a message's padding is invalid"],
+        [plaintext(3, utf8("{no")), "a message's content does not match the payload schema"]
+      ]
+      for (const [content, detail] of cases) {
+        const { connector: a, listener: b } = yield* linkedV2()
+        ok(b.receive(a.send("1", "before").frames[0]!))
+        const odd = sealedBy(a, content)
+        expect(b.receive(odd)).toMatchObject({ _tag: "SessionError", reason: "Malformed", detail })
+        // its key is used up as any opened message's: the same frame again is a replay, not read a second time
+        expect(b.receive(odd)).toMatchObject({ _tag: "SessionError", reason: "Replay" })
+      }
     })
   )
 
@@ -327,6 +365,15 @@ describe("v2 sessions (Double Ratchet), property-based", () => {
       forged[forged.length - 1]! ^= 1
       expect(b.receive(forged)).toBeInstanceOf(SessionError)
       expect(ok(b.receive(bye!)).events).toEqual([{ _tag: "PeerLeft", reason: "done" }])
+    })
+  )
+
+  it.effect("a goodbye's reason over 200 characters is cut to 200 when sealed: the peer reads that we left, not a malformed message", () =>
+    Effect.gen(function* () {
+      // the payload schema holds a reason to 200 characters, and a library's caller may give any
+      const { connector: a, listener: b } = yield* linkedV2()
+      const reason = "a reason a program gave at length. ".repeat(20)
+      expect(ok(b.receive(a.leave(reason).frames[0]!)).events).toEqual([{ _tag: "PeerLeft", reason: reason.slice(0, 200) }])
     })
   )
 
