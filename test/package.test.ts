@@ -104,6 +104,13 @@ describe("the npm package", () => {
         expect(version.trim()).toMatch(/^\d+\.\d+\.\d+$/)
         fs.rmSync(path.join(alone, "p2pchat.cache"))
         expect(execFileSync(process.execPath, [path.join(alone, "p2pchat.mjs"), "--version"], { encoding: "utf8" })).toBe(version)
+        // the build's variable for where to save a cache, set but empty (an export cleared so), saves nothing:
+        // writing to "" ended every run with "p2pchat hit an internal error"
+        const emptySaveTo = spawnSync(process.execPath, [path.join(alone, "p2pchat.mjs"), "--version"], {
+          encoding: "utf8",
+          env: { ...process.env, P2PCHAT_CODE_CACHE_OUT: "" }
+        })
+        expect([emptySaveTo.status, emptySaveTo.stdout, emptySaveTo.stderr]).toEqual([0, version, ""])
       } finally {
         fs.rmSync(alone, { recursive: true, force: true })
       }
