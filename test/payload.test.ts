@@ -3,19 +3,9 @@ import { FastCheck as fc } from "effect"
 import { padme } from "../src/domain/padding.js"
 import { decodePayloadBytes, encodePayload, type Payload } from "../src/domain/payload.js"
 import { MAX_TEXT_BYTES, textRefusal } from "../src/domain/text.js"
+import { rawPlaintext as raw } from "./support/plaintext.js"
 
 const text = (body: string): Payload => ({ v: 1, kind: "text", id: "7", sentAt: 1764000000000, body })
-/** A hand-built plaintext: u32 M ‖ u32 B ‖ meta ‖ body ‖ padding. */
-const raw = (meta: string, body: Uint8Array = new Uint8Array(0), padding = 0, lengths?: [number, number]) => {
-  const m = Buffer.from(meta)
-  const out = Buffer.alloc(8 + m.length + body.length + padding)
-  out.writeUInt32BE(lengths?.[0] ?? m.length, 0)
-  out.writeUInt32BE(lengths?.[1] ?? body.length, 4)
-  m.copy(out, 8)
-  out.set(body, 8 + m.length)
-  return out
-}
-
 describe("v2 payload encoding", () => {
   it.prop("any text survives encoding byte for byte, a leading BOM and lone controls included", [fc.string({ unit: "grapheme", maxLength: 300 })], ([s]) => {
     for (const body of [s, "\ufeff" + s]) {

@@ -1,6 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, FastCheck as fc } from "effect"
-import { concatBytes, u32be, utf8 } from "../src/domain/bytes.js"
 import { SessionError } from "../src/domain/errors.js"
 import type { SessionEvent, Step } from "../src/domain/session.js"
 import { DEFAULT_MAX_FRAME } from "../src/domain/frame.js"
@@ -9,6 +8,7 @@ import * as Ratchet from "../src/layers/DoubleRatchet.js"
 import * as V2Protocol from "../src/layers/V2Protocol.js"
 import type { V2Session } from "../src/layers/V2Protocol.js"
 import { wallClockSetBack } from "./support/clock.js"
+import { rawPlaintext } from "./support/plaintext.js"
 import { linkedV2, node } from "./support/sessions.js"
 
 const ok = (r: Step | SessionError): Step => {
@@ -303,18 +303,12 @@ describe("v2 sessions (Double Ratchet), property-based", () => {
         sealed[0] = V2Protocol.SESSION_FRAME
         return sealed
       }
-      // u32 meta length ‖ u32 body length ‖ meta ‖ body ‖ padding, 64 bytes in all
-      const plaintext = (metaBytes: number, content: Uint8Array) => {
-        const out = new Uint8Array(64)
-        out.set(concatBytes(u32be(metaBytes), u32be(0), content))
-        return out
-      }
-      const meta = utf8('{"v":1,"kind":"receipt","ids":["1"]}')
+      const meta = '{"v":1,"kind":"receipt","ids":["1"]}'
       const cases: ReadonlyArray<readonly [Uint8Array, string]> = [
         // a length past the end; then a byte of padding that is not zero
-        [plaintext(100, new Uint8Array(0)), "a message's padding is invalid"],
-        [plaintext(meta.length, concatBytes(meta, Uint8Array.of(0, 0, 1))), "a message's padding is invalid"],
-        [plaintext(3, utf8("{no")), "a message's content does not match the payload schema"]
+        [rawPlaintext(meta, undefined, 16, [100, 0]), "a message's padding is invalid"],
+        [rawPlaintext(meta, Uint8Array.of(0, 0, 1), 16, [meta.length, 0]), "a message's padding is invalid"],
+        [rawPlaintext("{no", undefined, 16), "a message's content does not match the payload schema"]
       ]
       for (const [content, detail] of cases) {
         const { connector: a, listener: b } = yield* linkedV2()
