@@ -6,6 +6,7 @@ import { MAX_TEXT_BYTES, textRefusal } from "../src/domain/text.js"
 import { rawPlaintext as raw } from "./support/plaintext.js"
 
 const text = (body: string): Payload => ({ v: 1, kind: "text", id: "7", sentAt: 1764000000000, body })
+
 describe("v2 payload encoding", () => {
   it.prop("any text survives encoding byte for byte, a leading BOM and lone controls included", [fc.string({ unit: "grapheme", maxLength: 300 })], ([s]) => {
     for (const body of [s, "\ufeff" + s]) {
