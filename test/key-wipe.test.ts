@@ -11,6 +11,7 @@ import * as SeedProtocol from "../src/layers/SeedProtocol.js"
 import { deriveHandshake, handshake } from "../src/layers/V2Protocol.js"
 import { V2_MAGIC } from "../src/domain/version.js"
 import type { EcdhKeyPair } from "../src/services/KeyAgreement.js"
+import { ratchetPair } from "./support/ratchet.js"
 import { linkedSeed, linkedV2, node } from "./support/sessions.js"
 
 /**
@@ -59,15 +60,6 @@ const isZero = (bytes: Uint8Array) => bytes.every((b) => b === 0)
 const AD = new Uint8Array(48).fill(7)
 const text = (s: string) => new TextEncoder().encode(s)
 
-const pair = () => {
-  const rk = node.random(32)
-  const ck0 = node.random(32)
-  const listenerKey = node.ecdh.generate()
-  const listener = Ratchet.initListener(rk.slice(), ck0.slice(), listenerKey)
-  const connector = Ratchet.initConnector(rk.slice(), ck0.slice(), listenerKey.publicKey)
-  return { listener, connector }
-}
-
 const send = (state: Ratchet.RatchetState, s: string, now: number, p: Primitives = node) => {
   const r = Ratchet.encrypt(p, state, text(s), AD, 100, now)
   return { state: r.state, header: r.sealed.subarray(0, Ratchet.HEADER_BYTES), body: r.sealed.subarray(Ratchet.HEADER_BYTES) }
@@ -89,7 +81,7 @@ const leftOver = (chainKeys: ReadonlyArray<Uint8Array>, live: Ratchet.RatchetSta
 describe("Double Ratchet: chain keys are wiped once used", () => {
   it("messages received out of order leave no chain key but the current one", () => {
     const { p, chainKeys } = recording()
-    const { listener, connector } = pair()
+    const { listener, connector } = ratchetPair()
     let l = listener
     const sent = ["zero", "one", "two", "three"].map((s, i) => {
       const m = send(l, s, 1_000 + i)
@@ -107,7 +99,7 @@ describe("Double Ratchet: chain keys are wiped once used", () => {
 
   it("a new ratchet key from the peer wipes the receiving chain it closes, and the root KDF's output", () => {
     const { p, chainKeys, rootOutputs } = recording()
-    const { listener, connector } = pair()
+    const { listener, connector } = ratchetPair()
     const first = send(listener, "before", 1_000)
     let c = receive(p, connector, first, "before")
     // the connector answers, so the listener's next send (100 ms on) makes a new key pair: a new chain
@@ -123,12 +115,32 @@ describe("Double Ratchet: chain keys are wiped once used", () => {
     expect(rootOutputs.length).toBe(2)
     for (const o of rootOutputs) expect(isZero(o)).toBe(true)
   })
+
+  it("a chain closed with messages still missing keeps their message keys, not its chain key; a late one then opens", () => {
+    const { p, chainKeys } = recording()
+    const { listener, connector } = ratchetPair()
+    const zero = send(listener, "zero", 1_000)
+    const one = send(zero.state, "one", 1_001)
+    let c = receive(p, connector, zero, "zero")
+    const answer = send(c, "answer", 1_002, p)
+    c = answer.state
+    const l = Ratchet.decrypt(node, one.state, answer.header, answer.body, AD)
+    if (typeof l === "string") throw new Error(l)
+    // on a new chain, its header saying the old one held 2: "one" is skipped as the old chain closes, and the
+    // chain key derived past it is wiped (closing walked it on from the state's own)
+    const onNewChain = send(l.state, "after", 2_000)
+    c = receive(p, c, onNewChain, "after")
+    expect(c.skipped.size).toBe(1)
+    expect(leftOver(chainKeys, c)).toEqual([])
+    c = receive(p, c, one, "one")
+    expect(c.skipped.size).toBe(0)
+  })
 })
 
 describe("Double Ratchet: message keys, DH outputs and replaced root keys are wiped once used", () => {
   it("after messages both ways, out of order and across DH steps, none of them is left in memory", () => {
     const { p, messageKeys, sharedSecrets } = recording()
-    const { listener, connector } = pair()
+    const { listener, connector } = ratchetPair()
     const listenerFirst = listener.dhs.privateKey
     let l = listener
     const sent = ["zero", "one", "two", "three"].map((s, i) => {

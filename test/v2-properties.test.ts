@@ -9,6 +9,7 @@ import * as V2Protocol from "../src/layers/V2Protocol.js"
 import type { V2Session } from "../src/layers/V2Protocol.js"
 import { wallClockSetBack } from "./support/clock.js"
 import { rawPlaintext } from "./support/plaintext.js"
+import { ratchetPair } from "./support/ratchet.js"
 import { linkedV2, node } from "./support/sessions.js"
 
 const ok = (r: Step | SessionError): Step => {
@@ -180,32 +181,80 @@ describe("v2 sessions (Double Ratchet), property-based", () => {
     })
   )
 
-  it.effect("more than MAX_SKIP missing messages are refused, not derived", () =>
+  it.effect("more than MAX_SKIP missing messages are refused, not derived; exactly MAX_SKIP are kept", () =>
     Effect.gen(function* () {
-      const { connector: a, listener: b } = yield* linkedV2()
-      let frame: Uint8Array | undefined
-      for (let i = 0; i <= Ratchet.MAX_SKIP + 1; i++) frame = a.send(String(i), "x").frames[0]
-      expect(b.receive(frame!)).toMatchObject({ _tag: "SessionError", reason: "TooManySkipped" })
+      // the message after `missing` ones that never came
+      const afterMissing = (a: V2Session, missing: number) => {
+        let frame: Uint8Array | undefined
+        for (let i = 0; i <= missing; i++) frame = a.send(String(i), `m${i}`).frames[0]
+        return frame!
+      }
+      const over = yield* linkedV2()
+      expect(over.listener.receive(afterMissing(over.connector, Ratchet.MAX_SKIP + 1))).toMatchObject({
+        _tag: "SessionError",
+        reason: "TooManySkipped"
+      })
+      const at = yield* linkedV2()
+      expect(texts(ok(at.listener.receive(afterMissing(at.connector, Ratchet.MAX_SKIP))).events)).toEqual([`m${Ratchet.MAX_SKIP}`])
+      expect(at.listener.ratchetState.skipped.size).toBe(Ratchet.MAX_SKIP)
     })
   )
 
   it.effect("skipped message keys are capped across chains too (MAX_SKIPPED_TOTAL), however each chain stays within MAX_SKIP", () =>
     Effect.gen(function* () {
-      const { connector: a, listener: b } = yield* linkedV2(node, { minRotationMs: 0 })
-      // a chain of `count` messages of which only the last arrives: the others' keys are kept for later
-      const chainOnlyLastArrives = (count: number) => {
-        let last: Uint8Array | undefined
-        for (let i = 0; i < count; i++) last = a.send(`${i}`, "x").frames[0]
-        return b.receive(last!)
-      }
-      const turn = () => ok(a.receive(b.send("turn", "a new key for a's next chain").frames[0]!))
-      ok(chainOnlyLastArrives(Ratchet.MAX_SKIP))
-      turn()
-      ok(chainOnlyLastArrives(Ratchet.MAX_SKIP))
-      turn()
-      // 2 × 999 kept: 3 more are few for their own chain (MAX_SKIP) but too many for the total
+      // 2 × 999 keys kept, then a chain of `lastChain` messages of which only the last arrives
+      const afterTwoChains = (lastChain: number) =>
+        Effect.gen(function* () {
+          const { connector: a, listener: b } = yield* linkedV2(node, { minRotationMs: 0 })
+          // the others' keys are kept for later
+          const chainOnlyLastArrives = (count: number) => {
+            let last: Uint8Array | undefined
+            for (let i = 0; i < count; i++) last = a.send(`${i}`, "x").frames[0]
+            return b.receive(last!)
+          }
+          const turn = () => ok(a.receive(b.send("turn", "a new key for a's next chain").frames[0]!))
+          ok(chainOnlyLastArrives(Ratchet.MAX_SKIP))
+          turn()
+          ok(chainOnlyLastArrives(Ratchet.MAX_SKIP))
+          turn()
+          return { result: chainOnlyLastArrives(lastChain), kept: () => b.ratchetState.skipped.size }
+        })
+      // 3 more are few for their own chain (MAX_SKIP) but too many for the total
       expect(2 * (Ratchet.MAX_SKIP - 1) + 3).toBeGreaterThan(Ratchet.MAX_SKIPPED_TOTAL)
-      expect(chainOnlyLastArrives(4)).toMatchObject({ _tag: "SessionError", reason: "TooManySkipped" })
+      expect((yield* afterTwoChains(4)).result).toMatchObject({ _tag: "SessionError", reason: "TooManySkipped" })
+      // 2 more make exactly the total: kept
+      expect(2 * (Ratchet.MAX_SKIP - 1) + 2).toBe(Ratchet.MAX_SKIPPED_TOTAL)
+      const atTotal = yield* afterTwoChains(3)
+      ok(atTotal.result)
+      expect(atTotal.kept()).toBe(Ratchet.MAX_SKIPPED_TOTAL)
+    })
+  )
+
+  it.effect("a forged message under a skipped message's key is refused and uses nothing up: the genuine one opens later, once", () =>
+    Effect.gen(function* () {
+      const { connector: a, listener: b } = yield* linkedV2()
+      const frames = ["zero", "one", "two"].map((text, i) => a.send(String(i), text).frames[0]!)
+      // the last first: the keys of the first two are kept
+      expect(texts(ok(b.receive(frames[2]!)).events)).toEqual(["two"])
+      const forged = Uint8Array.from(frames[0]!)
+      forged[forged.length - 20]! ^= 1
+      expect(b.receive(forged)).toMatchObject({ _tag: "SessionError", reason: "Decrypt" })
+      expect(texts(ok(b.receive(frames[0]!)).events)).toEqual(["zero"])
+      expect(b.receive(frames[0]!)).toMatchObject({ _tag: "SessionError", reason: "Replay" })
+      expect(texts(ok(b.receive(frames[1]!)).events)).toEqual(["one"])
+    })
+  )
+
+  it.effect("the session keeps nothing of a received frame's buffer: a reader may fill it with the next frame", () =>
+    Effect.gen(function* () {
+      // the TLS reader hands frames in buffers it reuses (FrameBuffers): the peer's ratchet key, read from the
+      // first frame of a chain, must survive the buffer being overwritten, or the chain's next frame reads as a new one
+      const { connector: a, listener: b } = yield* linkedV2()
+      for (const text of ["first", "second", "third"]) {
+        const frame = a.send(text, text).frames[0]!
+        expect(texts(ok(b.receive(frame)).events)).toEqual([text])
+        frame.fill(0)
+      }
     })
   )
 
@@ -235,6 +284,26 @@ describe("v2 sessions (Double Ratchet), property-based", () => {
       expect(attackerOpens(healed)).toBe(false)
     })
   )
+
+  it("our next DH step comes once the interval since our last has passed, not sooner: at exactly its length, it is due", () => {
+    const AD = new Uint8Array(48)
+    const plain = new Uint8Array(8)
+    const key = (sealed: Uint8Array) => Buffer.from(sealed.subarray(0, 97)).toString("hex")
+    const { listener, connector } = ratchetPair()
+    // the connector's first send makes its key pair at 1,000 ms; the listener answers under a new key of its own
+    const first = Ratchet.encrypt(node, connector, plain, AD, 100, 1_000)
+    const opened = Ratchet.decrypt(node, listener, first.sealed.subarray(0, Ratchet.HEADER_BYTES), first.sealed.subarray(Ratchet.HEADER_BYTES), AD)
+    if (typeof opened === "string") throw new Error(opened)
+    const answer = Ratchet.encrypt(node, opened.state, plain, AD, 100, 1_000).sealed
+    const back = Ratchet.decrypt(node, first.state, answer.subarray(0, Ratchet.HEADER_BYTES), answer.subarray(Ratchet.HEADER_BYTES), AD)
+    if (typeof back === "string") throw new Error(back)
+    expect(back.state.rotationDue).toBe(true)
+    // a new peer key arrived: the step waits out the 100 ms since ours
+    expect(key(Ratchet.encrypt(node, back.state, plain, AD, 100, 1_099.9).sealed)).toBe(key(first.sealed))
+    expect(key(Ratchet.encrypt(node, back.state, plain, AD, 100, 1_100).sealed)).not.toBe(key(first.sealed))
+    // and with an interval of 0, a send at the very same moment steps (every turn, as the specification does)
+    expect(key(Ratchet.encrypt(node, back.state, plain, AD, 0, 1_000).sealed)).not.toBe(key(first.sealed))
+  })
 
   it.effect("the connector's first send makes its first ratchet key pair; before it, a peer key it never answered is refused", () =>
     Effect.gen(function* () {
