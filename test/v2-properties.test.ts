@@ -247,8 +247,9 @@ describe("v2 sessions (Double Ratchet), property-based", () => {
 
   it.effect("the session keeps nothing of a received frame's buffer: a reader may fill it with the next frame", () =>
     Effect.gen(function* () {
-      // the TLS reader hands frames in buffers it reuses (FrameBuffers): the peer's ratchet key, read from the
-      // first frame of a chain, must survive the buffer being overwritten, or the chain's next frame reads as a new one
+      // the chat hands each frame back to the framing once the session has taken it (`recycle`), and frames of 16
+      // to 80 KiB are then read into the same memory: the peer's ratchet key, read from a chain's first frame,
+      // must outlive that, or the chain's next frame reads as a new chain
       const { connector: a, listener: b } = yield* linkedV2()
       for (const text of ["first", "second", "third"]) {
         const frame = a.send(text, text).frames[0]!
