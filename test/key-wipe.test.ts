@@ -20,9 +20,12 @@ import { linkedSeed, linkedV2, node } from "./support/sessions.js"
  * chain. These tests record every chain key a side derives (HMAC over the constant 0x02) and check that,
  * once it has decrypted, only the chain keys its live state holds are still non-zero.
  */
+/** What the v2 handshake's key confirmations start with (HMAC keyed with a confirmation key). */
+const CONFIRMS = [Buffer.from("connector confirms"), Buffer.from("listener confirms")]
+
 /**
  * Primitives that keep every chain key (HMAC over 0x02), message key (over 0x01), HKDF output, P-384 key pair and
- * shared secret they make.
+ * shared secret they make, and the keys of the handshake's key confirmations.
  */
 const recording = () => {
   const chainKeys: Array<Uint8Array> = []
@@ -30,6 +33,7 @@ const recording = () => {
   const sharedSecrets: Array<Uint8Array> = []
   const rootOutputs: Array<Uint8Array> = []
   const pairs: Array<EcdhKeyPair> = []
+  const confirmKeys: Array<Uint8Array> = []
   const generate = () => {
     const pair = node.ecdh.generate()
     pairs.push(pair)
@@ -42,6 +46,7 @@ const recording = () => {
   }
   const hmac: Primitives["kdf"]["hmac"] = (hash, key, data) => {
     const out = node.kdf.hmac(hash, key, data)
+    if (CONFIRMS.some((label) => Buffer.from(data.subarray(0, label.length)).equals(label))) confirmKeys.push(key)
     if (data.length === 1 && data[0] === 0x02) chainKeys.push(out)
     if (data.length === 1 && data[0] === 0x01) messageKeys.push(out)
     return out
@@ -53,7 +58,7 @@ const recording = () => {
   }
   // seed makes its pairs ahead (generateAhead): recorded the same
   const p: Primitives = { ...node, kdf: { ...node.kdf, hmac, hkdf }, ecdh: { ...node.ecdh, generate, generateAhead: generate, sharedSecret } }
-  return { p, chainKeys, messageKeys, sharedSecrets, rootOutputs, pairs }
+  return { p, chainKeys, messageKeys, sharedSecrets, rootOutputs, pairs, confirmKeys }
 }
 
 const isZero = (bytes: Uint8Array) => bytes.every((b) => b === 0)
@@ -189,15 +194,18 @@ describe("v2 handshake: the key material is wiped once split", () => {
 })
 
 describe("v2 handshake: the connector's handshake key is wiped once the handshake is done", () => {
-  it.effect("its private key is zero; the listener's, its first ratchet key, is whole", () =>
+  it.effect("its private key is zero, and both sides' key-confirmation keys; the listener's, its first ratchet key, is whole", () =>
     Effect.gen(function* () {
-      const { p, pairs } = recording()
+      const { p, pairs, confirmKeys } = recording()
       const { connector, listener } = yield* linkedV2(p)
       const byFingerprint = (hex: string) => pairs.find((k) => Buffer.from(node.kdf.hash("sha256", k.publicKey)).toString("hex") === hex)!
       const connectorKey = byFingerprint(connector.info.localFingerprint)
       const listenerKey = byFingerprint(listener.info.localFingerprint)
       expect(isZero(connectorKey.privateKey)).toBe(true)
       expect(isZero(listenerKey.privateKey)).toBe(false)
+      // the key-confirmation keys, each side's own and the one it checked the peer's with, have done their job
+      expect(confirmKeys).toHaveLength(4)
+      expect(confirmKeys.filter((k) => !isZero(k))).toEqual([])
       // and the chat still works both ways
       for (const [from, to] of [[connector, listener], [listener, connector]] as const) {
         const received = to.receive(from.send("1", "hi").frames[0]!)

@@ -87,6 +87,30 @@ describe("v2 handshake against a man in the middle", () => {
     })
   )
 
+  it.scoped.each([
+    // the magic, then another type: a frame of some later step, or a forged one
+    ["the magic and another type", (f: Uint8Array) => Uint8Array.of(...f.subarray(0, 8), V2Protocol.MSG.helloListener, ...f.subarray(9)), "Malformed", "the peer's first frame is not a v2 greeting"],
+    // the magic of another protocol version
+    ["another version's magic", (f: Uint8Array) => Uint8Array.of(...f.subarray(0, 7), 3, ...f.subarray(8)), "WrongProtocol", "the peer speaks p2pchat protocol version 3, this program speaks version 2"]
+  ] as const)("a listener's first frame with %s: the connector says what it read, not a later failure", ([, change, reason, detail]) =>
+    Effect.gen(function* () {
+      const [c] = yield* relayedHandshake({ shared: true, tamper: (_, f) => (f[8] === V2Protocol.MSG.announce ? change(f) : f) })
+      expect(Either.isLeft(c) && c.left).toMatchObject({ _tag: "HandshakeError", reason, detail })
+    })
+  )
+
+  it.scoped("a first frame that is a seed connector's key: the listener says the peer speaks the seed protocol", () =>
+    Effect.gen(function* () {
+      // a seed connector answers a seed listener's greeting with its PEM key; one that sends it unasked gets the
+      // sentence that names --protocol seed, not "expected the peer's commitment"
+      const [c, l] = yield* MemoryTransport.makePair(ep("c"), ep("l"))
+      const seedKey = new TextEncoder().encode(`-----BEGIN PUBLIC KEY-----\n${"A".repeat(160)}\n-----END PUBLIC KEY-----\n`)
+      yield* frame(c).writeFrames([seedKey])
+      const refused = yield* Effect.flip(V2Protocol.handshake(node, frame(l), "listener"))
+      expect(refused).toMatchObject({ _tag: "HandshakeError", reason: "WrongProtocol", detail: expect.stringMatching(/seed protocol; run with --protocol seed/) })
+    })
+  )
+
   it("any single changed handshake byte makes the handshake fail (or, at most, the codes differ)", () =>
     fc.assert(
       fc.asyncProperty(
@@ -169,6 +193,9 @@ describe("v2 handshake timing", () => {
       expect(p384("C")).toEqual(["C generate", "C shared"])
       expect(p384("L")).toEqual(["L generate", "L shared"])
       before("C sends commit", "C takes announce")
+      // commit, then reveal: the listener's key goes out only once the connector is bound to its own (sent
+      // earlier, a connector could choose its key after seeing the listener's, and aim at a safety code)
+      before("L takes commit", "L sends helloListener")
       before("L sends confirmListener", "L takes confirmConnector")
       before("C sends helloConnector", "C shared")
       before("C shared", "C sends confirmConnector")
