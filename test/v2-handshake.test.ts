@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, FastCheck as fc } from "effect"
+import { pemFromPoint } from "../src/domain/pem.js"
 import * as MemoryTransport from "../src/layers/MemoryTransport.js"
 import * as V2Protocol from "../src/layers/V2Protocol.js"
 import { frame } from "../src/layers/LengthPrefixFraming.js"
@@ -104,7 +105,7 @@ describe("v2 handshake against a man in the middle", () => {
       // a seed connector answers a seed listener's greeting with its PEM key; one that sends it unasked gets the
       // sentence that names --protocol seed, not "expected the peer's commitment"
       const [c, l] = yield* MemoryTransport.makePair(ep("c"), ep("l"))
-      const seedKey = new TextEncoder().encode(`-----BEGIN PUBLIC KEY-----\n${"A".repeat(160)}\n-----END PUBLIC KEY-----\n`)
+      const seedKey = new TextEncoder().encode(pemFromPoint(node.ecdh.generate().publicKey))
       yield* frame(c).writeFrames([seedKey])
       const refused = yield* Effect.flip(V2Protocol.handshake(node, frame(l), "listener"))
       expect(refused).toMatchObject({ _tag: "HandshakeError", reason: "WrongProtocol", detail: expect.stringMatching(/seed protocol; run with --protocol seed/) })
