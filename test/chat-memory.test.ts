@@ -1,11 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Deferred, Effect, Exit, Fiber, Layer, Scope, Stream } from "effect"
+import { Chunk, Deferred, Effect, Exit, Fiber, Layer, Option, Scope, Stream } from "effect"
 import { describeError, SessionError, TransportError } from "../src/domain/errors.js"
 import type { ChatEvent } from "../src/domain/events.js"
 import type { Session, SessionEvent } from "../src/domain/session.js"
 import * as MemoryTransport from "../src/layers/MemoryTransport.js"
 import { open } from "../src/Peer.js"
-import { MAX_BATCH } from "../src/domain/payload.js"
+import { MAX_BATCH, type Payload } from "../src/domain/payload.js"
 import * as LengthPrefixFraming from "../src/layers/LengthPrefixFraming.js"
 import { startChat } from "../src/layers/ChatDriver.js"
 import { frame } from "../src/layers/LengthPrefixFraming.js"
@@ -39,6 +39,21 @@ const handshakenWith = <S, E>(handshake: (p: typeof node, conn: FramedConn, role
     return { c, fc, fl, sc, sl }
   })
 const handshaken = handshakenWith(V2Protocol.handshake)
+
+/**
+ * `handshaken`, except that once `slowWrites(ms)` is called each write of the listener's (fl) takes that long to
+ * complete, as on a slow link.
+ */
+const handshakenSlowListener = Effect.gen(function* () {
+  const [c, l] = yield* MemoryTransport.makePair({ host: "c", port: 1 }, { host: "l", port: 2 })
+  let writeMs = 0
+  const slowly = <E>(written: Effect.Effect<void, E>) => Effect.zipLeft(written, Effect.suspend(() => Effect.sleep(writeMs)))
+  const slow: Conn = { ...l, write: (data) => slowly(l.write(data)), writev: l.writev && ((chunks) => slowly(l.writev!(chunks))) }
+  const fc = frame(c)
+  const fl = frame(slow)
+  const [sc, sl] = yield* Effect.all([V2Protocol.handshake(node, fc, "connector"), V2Protocol.handshake(node, fl, "listener")], { concurrency: 2 })
+  return { fc, fl, sc, sl, slowWrites: (ms: number) => void (writeMs = ms) }
+})
 
 /**
  * A running chat on the listener's side whose peer is driven by hand: `sc` is the peer's session, `fc` its
@@ -411,6 +426,36 @@ describe("a whole chat over the in-memory transport", () => {
     }))
   )
 
+  it.scopedLive("a leave handled in the same round as a message waits for the view of that round: its goodbye acknowledges the message", () =>
+    withGate((shownFirst) => withGate((shownSecond) => Effect.gen(function* () {
+      const { fc, sc, chat, events } = yield* chatWithRawPeerShowing((es) => {
+        const texts = es.flatMap((e) => (e._tag === "message" ? [e.text] : []))
+        return texts.includes("first") ? Deferred.await(shownFirst) : texts.includes("second") ? Deferred.await(shownSecond) : Effect.void
+      }, 100)
+      yield* fc.writeFrames(sc.send("1", "first").frames)
+      for (let i = 0; i < 200 && !events.some((e) => e._tag === "message"); i++) yield* Effect.sleep(10)
+      // while "first" holds the view, "second" is read and a leave asked: the next round handles both
+      yield* fc.writeFrames(sc.send("2", "second").frames)
+      yield* Effect.sleep(100)
+      yield* chat.leave({ drainMs: 0 })
+      yield* Deferred.succeed(shownFirst, undefined)
+      for (let i = 0; i < 200 && !events.some((e) => e._tag === "message" && e.text === "second"); i++) yield* Effect.sleep(10)
+      // "second" holds the view for several heartbeats: what goes meanwhile acknowledges at most "first"
+      const seen: Array<SessionEvent> = []
+      for (let i = 0; i < 4; i++) {
+        const frames = yield* Effect.timeout(fc.readFrames, 150).pipe(Effect.option)
+        if (frames._tag === "Some") seen.push(...openedBy(sc, frames.value))
+      }
+      expect(seen.filter((e) => e._tag === "PeerLeft")).toEqual([])
+      expect(seen.flatMap((e) => (e._tag === "Delivered" ? e.ids : []))).not.toContain("2")
+      yield* Deferred.succeed(shownSecond, undefined)
+      while (!seen.some((e) => e._tag === "PeerLeft")) seen.push(...openedBy(sc, yield* fc.readFrames.pipe(Effect.timeout("2 seconds"))))
+      expect(seen.flatMap((e) => (e._tag === "Delivered" ? e.ids : []))).toEqual(["1", "2"])
+      yield* fc.conn.close
+      expect((yield* chat.outcome.pipe(Effect.timeout("5 seconds")))._tag).toBe("Left")
+    })))
+  )
+
   it.scopedLive("seed: a message crossing our goodbye is shown, and the chat ends as our leave, not the peer's", () =>
     Effect.gen(function* () {
       const { c, fc, fl, sc, sl } = yield* handshakenWith(SeedProtocol.handshake)
@@ -468,29 +513,65 @@ describe("a whole chat over the in-memory transport", () => {
     })
   )
 
+  it.scopedLive("seed: both sides sending at the same moment ends the chat with the sentence saying so, after the peer's message is shown", () =>
+    Effect.gen(function* () {
+      const { fc, fl, sc, sl } = yield* handshakenWith(SeedProtocol.handshake)
+      const events: Array<ChatEvent> = []
+      const chat = yield* startChat(fl, sl, { emit: (es) => Effect.sync(() => void events.push(...es)) })
+      yield* chat.send("ours")
+      // the peer has our message in its socket, unread, when it sends its own: the two key chains split
+      yield* fc.readFrame
+      yield* fc.writeFrames(sc.send("1", "theirs").frames)
+      const outcome = yield* chat.outcome.pipe(Effect.timeout("3 seconds"))
+      expect(outcome).toMatchObject({ _tag: "Failed", error: { _tag: "SessionError", reason: "Crossing" }, undelivered: ["1"] })
+      expect(events.filter((e) => e._tag === "message").map((e) => (e as { text: string }).text)).toEqual(["theirs"])
+      expect(events.find((e) => e._tag === "error")).toMatchObject({ code: "SessionError.Crossing" })
+    })
+  )
+
+  it.scopedLive("seed: a frame too large where our goodbye's key reply should come is said as such, not taken for the end we asked", () =>
+    Effect.gen(function* () {
+      const { c, chat } = yield* seedChatWithRawPeer
+      yield* chat.leave({ drainMs: 0 })
+      // a length no frame may have, written on the raw connection
+      yield* c.write(new Uint8Array([0xff, 0xff, 0xff, 0xff]))
+      const outcome = yield* chat.outcome.pipe(Effect.timeout("2 seconds"))
+      expect(outcome).toMatchObject({ _tag: "Failed", error: { _tag: "FrameError", reason: "TooLarge" } })
+    })
+  )
+
   it.scopedLive("a leave while the socket is still busy with an earlier write: the goodbye is written before the connection closes", () =>
     Effect.gen(function* () {
       // the listener's writes take 300 ms to complete (a slow link) once the handshake is done; without the chat's
       // end waiting for the writer's queue, the connection closed with the goodbye still in it, and the peer read
       // a lost connection
-      const [c, l] = yield* MemoryTransport.makePair({ host: "c", port: 1 }, { host: "l", port: 2 })
-      let writeMs = 0
-      const slowly = <E>(written: Effect.Effect<void, E>) => Effect.zipLeft(written, Effect.suspend(() => Effect.sleep(writeMs)))
-      const slow: Conn = { ...l, write: (data) => slowly(l.write(data)), writev: l.writev && ((chunks) => slowly(l.writev!(chunks))) }
-      const fc = frame(c)
-      const fl = frame(slow)
-      const [sc, sl] = yield* Effect.all([V2Protocol.handshake(node, fc, "connector"), V2Protocol.handshake(node, fl, "listener")], {
-        concurrency: 2
-      })
+      const { fc, fl, sc, sl, slowWrites } = yield* handshakenSlowListener
       // the heartbeat's ticker gives the loop a round after the goodbye's, in which it finds itself done
       const listener = yield* startChat(fl, sl, { emit: () => Effect.void, heartbeatMs: 100 })
       const connector = yield* startChat(fc, sc, { emit: () => Effect.void, heartbeatMs: 0 })
-      writeMs = 300
+      slowWrites(300)
       yield* listener.send("on its way")
       yield* Effect.sleep(50)
       yield* listener.leave({ drainMs: 0 })
       expect(yield* connector.outcome.pipe(Effect.timeout("3 seconds"))).toMatchObject({ _tag: "PeerLeft" })
       expect(yield* listener.outcome.pipe(Effect.timeout("3 seconds"))).toMatchObject({ _tag: "Left" })
+    })
+  )
+
+  it.scopedLive("v2: after our goodbye nothing more is sent, not even the answer to a heartbeat that comes while the goodbye is being written", () =>
+    Effect.gen(function* () {
+      // the listener's writes take 300 ms (a slow link), so the peer's heartbeat comes while the goodbye is in the socket
+      const { fc, fl, sc, sl, slowWrites } = yield* handshakenSlowListener
+      const chat = yield* startChat(fl, sl, { emit: () => Effect.void, heartbeatMs: 0 })
+      slowWrites(300)
+      yield* chat.leave({ drainMs: 0 })
+      yield* Effect.sleep(50)
+      yield* fc.writeFrames(sc.heartbeat!().frames)
+      const seen: Array<SessionEvent> = []
+      while (!seen.some((e) => e._tag === "PeerLeft")) seen.push(...openedBy(sc, yield* fc.readFrames.pipe(Effect.timeout("2 seconds"))))
+      const after = yield* fc.readFrames.pipe(Effect.timeout(700), Effect.either)
+      expect(after._tag === "Right" ? after.right.length : 0).toBe(0)
+      expect((yield* chat.outcome.pipe(Effect.timeout("3 seconds")))._tag).toBe("Left")
     })
   )
 
@@ -816,14 +897,16 @@ describe("a whole chat over the in-memory transport", () => {
     })
   )
 
-  it.scopedLive("v2: a sender time no Date can hold ends the chat with a clear error, not a crash; what came before is kept", () =>
+  it.scopedLive("v2: a sender time no Date can hold ends the chat with a clear error, not a crash; what came before is kept, nothing after it is taken", () =>
     Effect.gen(function* () {
       const { fc, sc, chat, events } = yield* chatWithRawPeer
       const peer = sc as V2Protocol.V2Session
-      // authentic (sealed by the peer's own ratchet), only its time is out of any Date's range
+      // authentic (sealed by the peer's own ratchet), only its time is out of any Date's range; the frame after
+      // it comes in the same read, and the session would open it: the chat has ended by then
       yield* fc.writeFrames([
         ...peer.send("1", "genuine").frames,
-        peer.seal({ v: 1, kind: "text", id: "2", sentAt: 1e300, body: "from the year 10^292" })
+        peer.seal({ v: 1, kind: "text", id: "2", sentAt: 1e300, body: "from the year 10^292" }),
+        ...peer.send("3", "after the end").frames
       ])
       const outcome = yield* chat.outcome.pipe(Effect.timeout("5 seconds"))
       expect(outcome).toMatchObject({ _tag: "Failed", error: { _tag: "SessionError", reason: "Malformed" } })
@@ -937,6 +1020,34 @@ describe("a whole chat over the in-memory transport", () => {
       for (let i = 0; i < 200 && !events.some((e) => e._tag === "message"); i++) yield* Effect.sleep(10)
       expect(events.filter((e) => e._tag === "message")).toHaveLength(1)
       expect(events.filter((e) => e._tag === "delivered")).toEqual([expect.objectContaining({ id })])
+    })
+  )
+
+  it.scopedLive("v2: a kind of message from a newer peer is shown as unsupported, and the chat goes on", () =>
+    Effect.gen(function* () {
+      const { fc, sc, chat, events } = yield* chatWithRawPeer
+      const peer = sc as V2Protocol.V2Session
+      // authentic, of a kind this version does not know (a newer peer's file transfer, say)
+      const newer = { v: 1, kind: "file-chunk", n: 3 } as unknown as Payload
+      yield* fc.writeFrames([peer.seal(newer), ...peer.send("1", "after it").frames])
+      for (let i = 0; i < 200 && !events.some((e) => e._tag === "message"); i++) yield* Effect.sleep(10)
+      expect(events.filter((e) => e._tag === "unsupported" || e._tag === "message")).toEqual([
+        expect.objectContaining({ _tag: "unsupported", kind: "file-chunk" }),
+        expect.objectContaining({ _tag: "message", text: "after it" })
+      ])
+      expect(yield* chat.outcome.pipe(Effect.timeout(200), Effect.option)).toEqual(Option.none())
+    })
+  )
+
+  it.scopedLive("v2: after the peer's goodbye nothing more is sent, not even the answer to a heartbeat that came with it", () =>
+    Effect.gen(function* () {
+      const { fc, sc, chat } = yield* chatWithRawPeer
+      // in one read: the peer's heartbeat asking for a sign of life, then its goodbye
+      yield* fc.writeFrames([...sc.heartbeat!().frames, ...sc.leave("bye").frames])
+      expect(yield* chat.outcome.pipe(Effect.timeout("2 seconds"))).toMatchObject({ _tag: "PeerLeft" })
+      // the chat has closed the connection: whatever it wrote before is there to read
+      const after = yield* fc.readFrames.pipe(Effect.timeout(500), Effect.either)
+      expect(after._tag === "Right" ? after.right.length : 0).toBe(0)
     })
   )
 
