@@ -25,9 +25,11 @@ describe("the ids waiting for a receipt", () => {
               expect(window.acknowledge(id)).toBe(model.delete(id))
             }
             expect(window.size).toBe(model.size)
+            // the window runs from the oldest id waiting (the model's first: ids are added in order) to the newest
+            const oldest = model.values().next().value
+            expect(window.span).toBe(oldest === undefined ? 0 : next + 1 - Number(oldest))
           }
           expect(window.ids()).toEqual([...model])
-          expect(window.span).toBeLessThanOrEqual(next)
         }
       ),
       { numRuns: 200 }
@@ -61,6 +63,25 @@ describe("the ids waiting for a receipt", () => {
     expect(window.acknowledge("6")).toBe(false)
     expect(window.size).toBe(31)
     expect(window.ids().at(-1)).toBe("1030")
+  })
+
+  it("with the ring full, a receipt for the next id (not added yet) clears nothing: it shares the oldest's slot", () => {
+    const window = new Unacknowledged()
+    for (let i = 1; i <= 1024; i++) window.add(String(i))
+    expect(window.acknowledge("1025")).toBe(false)
+    expect(window.size).toBe(1024)
+    expect(window.ids()[0]).toBe("1")
+  })
+
+  it("an id added far beyond the oldest waiting one grows the ring as often as it takes", () => {
+    const window = new Unacknowledged()
+    window.add("1")
+    // 5,000 ids from the oldest: it takes three doublings of the 1,024-id ring (5000 shares 904's slot in rings of 2,048 and 4,096)
+    window.add("5000")
+    expect(window.ids()).toEqual(["1", "5000"])
+    expect(window.acknowledge("904")).toBe(false)
+    expect(window.acknowledge("5000")).toBe(true)
+    expect(window.ids()).toEqual(["1"])
   })
 
   it("a receipt's id is decimal digits only: ':' (the code after '9') names no id", () => {
