@@ -179,10 +179,11 @@ describe("network failures: one clear sentence and exit code 1", () => {
     expect(e.code).toBe("ConnectError.Refused")
     expect(await p.exited).toBe(1)
     // attempts 400 ms apart for a second, the last at its end (0, 0.4, 0.8, 1 s); each event's time is its own
-    // attempt's (they once all shared the first's)
+    // attempt's (they once all shared the first's). The last comes at the deadline however soon after the one
+    // before (an attempt delayed on a busy machine, 0.86 s: 140 ms), so its gap is not bounded below
     const attempts = p.events.flatMap((e) => (e._tag === "connecting" ? [Date.parse(e.at)] : []))
     expect(attempts.length).toBeGreaterThanOrEqual(3)
-    for (let i = 1; i < attempts.length; i++) expect(attempts[i]! - attempts[i - 1]!).toBeGreaterThanOrEqual(150)
+    for (let i = 1; i < attempts.length - 1; i++) expect(attempts[i]! - attempts[i - 1]!).toBeGreaterThanOrEqual(150)
     expect(attempts.at(-1)! - attempts[0]!).toBeGreaterThanOrEqual(900)
   })
 
