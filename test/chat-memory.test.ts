@@ -16,7 +16,7 @@ import type { FramedConn } from "../src/services/Framing.js"
 import { type Conn, Transport } from "../src/services/Transport.js"
 import { wallClockSetBack } from "./support/clock.js"
 import * as L from "./support/layers.js"
-import { untilStill } from "./support/progress.js"
+import { until, untilStill } from "./support/progress.js"
 import { node } from "./support/sessions.js"
 
 const endpointB = { host: "10.0.0.2", port: 7002 }
@@ -316,7 +316,7 @@ describe("a whole chat over the in-memory transport", () => {
       yield* Effect.sleep(8 * heartbeatMs)
       expect(connectorSaw.map((e) => e._tag)).toEqual(["sent"])
       yield* Deferred.succeed(gate, undefined)
-      for (let i = 0; i < 100 && !connectorSaw.some((e) => e._tag === "delivered"); i++) yield* Effect.sleep(10)
+      yield* until(() => connectorSaw.some((e) => e._tag === "delivered"), 1_000)
       expect(connectorSaw.map((e) => e._tag)).toEqual(["sent", "delivered"])
       // and neither side took the long wait for a dead peer
       yield* Effect.sleep(4 * heartbeatMs)
@@ -346,7 +346,7 @@ describe("a whole chat over the in-memory transport", () => {
       }, heartbeatMs)
       peer = { fc, sc, chat }
       yield* fc.writeFrames(sc.send("1", "shown").frames)
-      for (let i = 0; i < 200 && !events.some((e) => e._tag === "message" && e.text === "held"); i++) yield* Effect.sleep(10)
+      yield* until(() => events.some((e) => e._tag === "message" && e.text === "held"))
       expect(events.filter((e) => e._tag === "message").map((e) => (e as { text: string }).text)).toEqual(["shown", "held"])
       const delivered: Array<string> = []
       const got: Array<string> = []
@@ -412,7 +412,7 @@ describe("a whole chat over the in-memory transport", () => {
     withGate((gate) => Effect.gen(function* () {
       const { fc, sc, chat, events } = yield* chatWithRawPeerShowing((es) => (es.some((e) => e._tag === "message") ? Deferred.await(gate) : Effect.void), 100)
       yield* fc.writeFrames(sc.send("1", "please leave").frames)
-      for (let i = 0; i < 200 && !events.some((e) => e._tag === "message"); i++) yield* Effect.sleep(10)
+      yield* until(() => events.some((e) => e._tag === "message"))
       yield* chat.leave({ drainMs: 0 })
       // nothing but heartbeats (the peer's session reads them as asking for a sign of life) while the view holds the round
       const early = yield* Effect.timeout(fc.readFrames, 300).pipe(Effect.option)
@@ -433,13 +433,13 @@ describe("a whole chat over the in-memory transport", () => {
         return texts.includes("first") ? Deferred.await(shownFirst) : texts.includes("second") ? Deferred.await(shownSecond) : Effect.void
       }, 100)
       yield* fc.writeFrames(sc.send("1", "first").frames)
-      for (let i = 0; i < 200 && !events.some((e) => e._tag === "message"); i++) yield* Effect.sleep(10)
+      yield* until(() => events.some((e) => e._tag === "message"))
       // while "first" holds the view, "second" is read and a leave asked: the next round handles both
       yield* fc.writeFrames(sc.send("2", "second").frames)
       yield* Effect.sleep(100)
       yield* chat.leave({ drainMs: 0 })
       yield* Deferred.succeed(shownFirst, undefined)
-      for (let i = 0; i < 200 && !events.some((e) => e._tag === "message" && e.text === "second"); i++) yield* Effect.sleep(10)
+      yield* until(() => events.some((e) => e._tag === "message" && e.text === "second"))
       // "second" holds the view for several heartbeats: what goes meanwhile acknowledges at most "first"
       const seen: Array<SessionEvent> = []
       for (let i = 0; i < 4; i++) {
@@ -627,7 +627,7 @@ describe("a whole chat over the in-memory transport", () => {
       for (const t of ["1", "2", "3"]) yield* client.send(t)
       expect(yield* Fiber.join(first).pipe(Effect.timeout("5 seconds"))).toEqual(["1", "2", "3"])
       for (const t of ["4", "5", "6"]) yield* client.send(t)
-      for (let i = 0; i < 100 && seen.length < 6; i++) yield* Effect.sleep(10)
+      yield* until(() => seen.length >= 6, 1_000)
       expect(seen).toEqual(["1", "2", "3", "4", "5", "6"])
       const later = yield* Effect.fork(texts(7))
       yield* Effect.sleep(20)
@@ -671,7 +671,7 @@ describe("a whole chat over the in-memory transport", () => {
       // a frame that is no v2 hello, on a connection left open
       const wrong = yield* network.connect(endpointB)
       yield* wrong.write(Buffer.concat([Buffer.from([0, 0, 0, 40]), Buffer.alloc(40, "x")]))
-      for (let i = 0; i < 100 && !events.some((e) => e._tag === "connected"); i++) yield* Effect.sleep(10)
+      yield* until(() => events.some((e) => e._tag === "connected"), 1_000)
       const client = yield* open({ mode: "client", target: endpointB }).pipe(Effect.provide(stack))
       const srv = yield* Effect.flatten(server.await)
       yield* client.leave()
@@ -892,7 +892,7 @@ describe("a whole chat over the in-memory transport", () => {
       }
       expect(received).toBe(total)
       yield* fc.writeFrames(sc.flush!().frames)
-      for (let i = 0; i < 200 && events.filter((e) => e._tag === "delivered").length < total; i++) yield* Effect.sleep(10)
+      yield* until(() => events.filter((e) => e._tag === "delivered").length >= total)
       expect(events.filter((e) => e._tag === "delivered").length).toBe(total)
     })
   )
@@ -1017,7 +1017,7 @@ describe("a whole chat over the in-memory transport", () => {
         peer.seal({ v: 1, kind: "receipt", ids: [id] }),
         ...peer.send("1", "after the receipts").frames
       ])
-      for (let i = 0; i < 200 && !events.some((e) => e._tag === "message"); i++) yield* Effect.sleep(10)
+      yield* until(() => events.some((e) => e._tag === "message"))
       expect(events.filter((e) => e._tag === "message")).toHaveLength(1)
       expect(events.filter((e) => e._tag === "delivered")).toEqual([expect.objectContaining({ id })])
     })
@@ -1030,7 +1030,7 @@ describe("a whole chat over the in-memory transport", () => {
       // authentic, of a kind this version does not know (a newer peer's file transfer, say)
       const newer = { v: 1, kind: "file-chunk", n: 3 } as unknown as Payload
       yield* fc.writeFrames([peer.seal(newer), ...peer.send("1", "after it").frames])
-      for (let i = 0; i < 200 && !events.some((e) => e._tag === "message"); i++) yield* Effect.sleep(10)
+      yield* until(() => events.some((e) => e._tag === "message"))
       expect(events.filter((e) => e._tag === "unsupported" || e._tag === "message")).toEqual([
         expect.objectContaining({ _tag: "unsupported", kind: "file-chunk" }),
         expect.objectContaining({ _tag: "message", text: "after it" })
@@ -1137,7 +1137,7 @@ describe("a whole chat over the in-memory transport", () => {
       const gate = yield* Deferred.make<void>()
       const { fc, sc, chat, events } = yield* chatWithRawPeerShowing((es) => (es.some((e) => e._tag === "message") ? Deferred.await(gate) : Effect.void))
       yield* fc.writeFrames(sc.send("1", "first").frames)
-      for (let i = 0; i < 200 && !events.some((e) => e._tag === "message"); i++) yield* Effect.sleep(10)
+      yield* until(() => events.some((e) => e._tag === "message"))
       yield* fc.writeFrames(sc.leave("bye").frames)
       yield* Effect.sleep(50)
       const id = yield* chat.send("crossing their goodbye")
@@ -1160,7 +1160,7 @@ describe("a whole chat over the in-memory transport", () => {
         peer.seal({ v: 1, kind: "text", id: "2", sentAt: 1_000, body: "one too" }),
         peer.seal({ v: 1, kind: "text", id: "3", sentAt: 2_500, body: "two" })
       ])
-      for (let i = 0; i < 200 && events.filter((e) => e._tag === "message").length < 3; i++) yield* Effect.sleep(10)
+      yield* until(() => events.filter((e) => e._tag === "message").length >= 3)
       expect(events.flatMap((e) => (e._tag === "message" ? [e.sentAt] : []))).toEqual([
         "1970-01-01T00:00:01.000Z",
         "1970-01-01T00:00:01.000Z",

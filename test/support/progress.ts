@@ -10,3 +10,9 @@ export const untilStill = (count: () => number, end: number) =>
       yield* Effect.sleep(250)
     }
   })
+
+/** Waits until `done()`, looking every 10 ms, for `ms` at most: the assertion after it says what did not happen. */
+export const until = (done: () => boolean, ms = 2_000) =>
+  Effect.gen(function* () {
+    for (let i = 0; i < ms / 10 && !done(); i++) yield* Effect.sleep(10)
+  })
