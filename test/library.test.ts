@@ -205,6 +205,27 @@ describe("p2pchat as a library", () => {
     })
   )
 
+  it.live("an open interrupted while it listens gives the port back at once, though the TLS layer lives on: the next open listens there", () =>
+    Effect.gen(function* () {
+      const port = yield* Effect.promise(freePort)
+      const listen = { host: "127.0.0.1", port }
+      const waitForPeer = P2pchat.open({ mode: "server", listen, heartbeatMs: 0 }).pipe(Effect.scoped, Effect.timeout("300 millis"), Effect.flip)
+      const refused = Effect.async<boolean>((resume) => {
+        const socket = net.connect(port, "127.0.0.1")
+        socket.once("connect", () => resume(Effect.succeed(false)))
+        socket.once("error", (e) => resume(Effect.succeed((e as NodeJS.ErrnoException).code === "ECONNREFUSED")))
+        return Effect.sync(() => socket.destroy())
+      })
+      // one layer for both opens, provided inside a scope of the program's own, as a program that opens chat
+      // after chat has it (the layer took that scope for its listeners', which then lived as long as it)
+      yield* Effect.gen(function* () {
+        expect(yield* waitForPeer).toMatchObject({ _tag: "TimeoutException" })
+        expect(yield* refused).toBe(true)
+        expect(yield* waitForPeer).toMatchObject({ _tag: "TimeoutException" })
+      }).pipe(Effect.provide(P2pchat.layer()), Effect.scoped)
+    })
+  )
+
   it.effect("a failure reads as its sentence where a library user meets it: its message, Cause.pretty, a rejected promise", () =>
     Effect.gen(function* () {
       const network = yield* P2pchat.MemoryTransport.make

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Exit, Fiber, Layer, Option, Schedule } from "effect"
+import { Duration, Effect, Exit, Fiber, Layer, Option, Schedule, Scope } from "effect"
 import { spawn } from "node:child_process"
 import * as net from "node:net"
 import * as tls from "node:tls"
@@ -437,6 +437,19 @@ describe("the node:tls transport", () => {
       yield* listener.close
       const after = yield* Effect.forEach(clients.slice(0, 16), closedSoon, { concurrency: "unbounded" })
       expect(after.every(Boolean)).toBe(true)
+    }).pipe(Effect.provide(tlsLayer))
+  )
+
+  it.scopedLive("closing the listener's scope, without its close, closes the secured connections nobody took too", () =>
+    Effect.gen(function* () {
+      const scope = yield* Scope.make()
+      const listener = yield* Effect.flatMap(Transport, (t) => t.listen({ host: "127.0.0.1", port: 0 })).pipe(Scope.extend(scope))
+      const clients = [yield* tlsClient(listener.address.port), yield* tlsClient(listener.address.port)]
+      yield* Effect.forEach(clients, (c) => Effect.promise(() => c.secured))
+      const closedSoon = (c: (typeof clients)[number]) => within(c.closed, 500)
+      expect(yield* Effect.forEach(clients, closedSoon, { concurrency: "unbounded" })).toEqual([false, false])
+      yield* Scope.close(scope, Exit.void)
+      expect(yield* Effect.forEach(clients, closedSoon, { concurrency: "unbounded" })).toEqual([true, true])
     }).pipe(Effect.provide(tlsLayer))
   )
 

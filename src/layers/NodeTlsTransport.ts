@@ -331,9 +331,8 @@ const MAX_CONNECTIONS = 64
  * TCP listens at once; TLS starts on each connection when the certificate is ready. Start-up therefore does
  * not wait for the RSA key: a peer that connects early waits a few milliseconds for the server hello.
  */
-const listen = (on: Endpoint) =>
+const listen = (on: Endpoint, certificate: Certificate["Type"]) =>
   Effect.gen(function* () {
-    const certificate = yield* Certificate
     const accepted = yield* Queue.bounded<tls.TLSSocket>(16)
     // a few are held for whoever reports them; a flood of garbage connections is dropped, not kept
     const turnedAway = yield* Queue.dropping<TurnedAway>(8)
@@ -392,16 +391,24 @@ const listen = (on: Endpoint) =>
         () => raw.destroy()
       )
     }
-    const shut = (server: net.Server) => {
-      closed = true
-      server.close()
-      Effect.runSync(Queue.shutdown(turnedAway))
-      for (const { raw, timer } of inHandshake.values()) {
-        clearTimeout(timer)
-        raw.destroy()
-      }
-      inHandshake.clear()
-    }
+    // `close` and the scope's end alike: secured sockets that nobody took are closed too (each stayed open for
+    // good, its peer waiting for the first word)
+    const shut = (server: net.Server) =>
+      Effect.sync(() => {
+        closed = true
+        server.close()
+        Effect.runSync(Queue.shutdown(turnedAway))
+        for (const { raw, timer } of inHandshake.values()) {
+          clearTimeout(timer)
+          raw.destroy()
+        }
+        inHandshake.clear()
+      }).pipe(
+        Effect.zipRight(Queue.takeAll(accepted)),
+        Effect.map((pending) => {
+          for (const s of pending) s.destroy()
+        })
+      )
     const server = yield* Effect.acquireRelease(
       Effect.async<net.Server, ListenError>((resume) => {
         const server = net.createServer(onConnection)
@@ -414,7 +421,7 @@ const listen = (on: Endpoint) =>
           resume(Effect.succeed(server))
         })
       }),
-      (server) => Effect.sync(() => shut(server))
+      shut
     )
     const address = server.address() as net.AddressInfo
     const listener: Listener = {
@@ -422,13 +429,7 @@ const listen = (on: Endpoint) =>
       accept: Effect.acquireRelease(Effect.interruptible(Queue.take(accepted)), (socket) =>
         Effect.sync(() => socket.destroy())
       ).pipe(Effect.map(fromSocket)),
-      close: Effect.sync(() => shut(server)).pipe(
-        // sockets already accepted but never taken are refused too
-        Effect.zipRight(Queue.takeAll(accepted)),
-        Effect.map((pending) => {
-          for (const s of pending) s.destroy()
-        })
-      ),
+      close: shut(server),
       turnedAway: Queue.take(turnedAway)
     }
     return listener
@@ -437,10 +438,12 @@ const listen = (on: Endpoint) =>
 /** TLS over TCP through node:tls. Needs the listener's certificate. */
 export const layer: Layer.Layer<Transport, never, Certificate> = Layer.effect(
   Transport,
-  Effect.map(Effect.context<Certificate>(), (ctx) =>
+  // the service alone is kept, not the context it came in: that holds the layer's own Scope, which then stood
+  // in for the caller's, so a listener's scope closing left it listening until the whole layer was released
+  Effect.map(Certificate, (certificate) =>
     Transport.of({
       connect: (to, options) => connect(to, options),
-      listen: (on) => Effect.provide(listen(on), ctx),
+      listen: (on) => listen(on, certificate),
       resolve: firstAddress,
       localAddressTo: routeAddress
     })
