@@ -438,8 +438,8 @@ const listen = (on: Endpoint, certificate: Certificate["Type"]) =>
 /** TLS over TCP through node:tls. Needs the listener's certificate. */
 export const layer: Layer.Layer<Transport, never, Certificate> = Layer.effect(
   Transport,
-  // the service alone is kept, not the context it came in: that holds the layer's own Scope, which then stood
-  // in for the caller's, so a listener's scope closing left it listening until the whole layer was released
+  // the service alone is kept, not the whole context the layer was built in: provided inside a scope, that
+  // context holds the scope, which then stood in for each caller's (a listener lived as long as the layer)
   Effect.map(Certificate, (certificate) =>
     Transport.of({
       connect: (to, options) => connect(to, options),
