@@ -52,4 +52,16 @@ describe("the in-memory transport", () => {
       expect(yield* Effect.flip(accepted.read.pipe(Effect.timeout("2 seconds")))).toMatchObject({ _tag: "TransportError", reason: "Eof" })
     })
   )
+
+  it.scopedLive("an accept waiting when the listener closes, and one after, fail saying the listener is closed; none waits for good", () =>
+    Effect.gen(function* () {
+      const listener = yield* (yield* MemoryTransport.make).listen(b)
+      const waiting = yield* Effect.fork(Effect.scoped(listener.accept))
+      yield* Effect.sleep("20 millis")
+      yield* listener.close
+      const closed = { _tag: "TransportError", reason: "Eof", detail: "the listener is closed" }
+      expect(yield* Effect.flip(waiting.await.pipe(Effect.flatten, Effect.timeout("2 seconds")))).toMatchObject(closed)
+      expect(yield* Effect.flip(Effect.scoped(listener.accept).pipe(Effect.timeout("2 seconds")))).toMatchObject(closed)
+    })
+  )
 })

@@ -453,6 +453,18 @@ describe("the node:tls transport", () => {
     }).pipe(Effect.provide(tlsLayer))
   )
 
+  it.scopedLive("an accept waiting when the listener closes, and one after, fail saying the listener is closed; none waits for good", () =>
+    Effect.gen(function* () {
+      const listener = yield* Effect.flatMap(Transport, (t) => t.listen({ host: "127.0.0.1", port: 0 }))
+      const waiting = yield* Effect.fork(Effect.scoped(listener.accept))
+      yield* Effect.sleep("20 millis")
+      yield* listener.close
+      const closed = { _tag: "TransportError", reason: "Eof", detail: "the listener is closed" }
+      expect(yield* Effect.flip(waiting.await.pipe(Effect.flatten, Effect.timeout("2 seconds")))).toMatchObject(closed)
+      expect(yield* Effect.flip(Effect.scoped(listener.accept).pipe(Effect.timeout("2 seconds")))).toMatchObject(closed)
+    }).pipe(Effect.provide(tlsLayer))
+  )
+
   it.scopedLive("a connection reset before TLS, while the certificate is still being made, does not bring the process down", () =>
     Effect.gen(function* () {
       yield* Effect.gen(function* () {

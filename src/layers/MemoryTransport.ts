@@ -2,7 +2,7 @@ import { Effect, Layer, Queue, Ref } from "effect"
 import * as crypto from "node:crypto"
 import { type Endpoint, formatEndpoint } from "../domain/address.js"
 import { ConnectError, ListenError, TransportError } from "../domain/errors.js"
-import { type Conn, type Listener, Transport } from "../services/Transport.js"
+import { type Conn, type Listener, listenerClosed, Transport } from "../services/Transport.js"
 
 type Item = Uint8Array | "eof"
 
@@ -72,12 +72,15 @@ export const makePair = (
 
 let nextEphemeralPort = 40000
 
+/** Put in a listener's queue when it closes: the accept that takes it fails, and puts it back for the next. */
+const LISTENER_CLOSED = "listener closed"
+
 /**
  * An in-process network: listeners are registered by address, connects find them there. One instance shared
  * by both peers of a test; nothing touches the operating system.
  */
 export const make = Effect.gen(function* () {
-  const listeners = yield* Ref.make(new Map<string, Queue.Queue<Conn>>())
+  const listeners = yield* Ref.make(new Map<string, Queue.Queue<Conn | typeof LISTENER_CLOSED>>())
   const key = (e: Endpoint) => formatEndpoint(e)
   return Transport.of({
     connect: (to) =>
@@ -94,7 +97,7 @@ export const make = Effect.gen(function* () {
     listen: (on) =>
       Effect.gen(function* () {
         const address = on.port === 0 ? { ...on, port: nextEphemeralPort++ } : on
-        const queue = yield* Queue.bounded<Conn>(16)
+        const queue = yield* Queue.bounded<Conn | typeof LISTENER_CLOSED>(16)
         const registered = yield* Ref.modify(listeners, (m) => {
           if (m.has(key(address))) return [false, m] as const
           const next = new Map(m)
@@ -109,12 +112,20 @@ export const make = Effect.gen(function* () {
           return next
         }).pipe(
           Effect.zipRight(Queue.takeAll(queue)),
-          Effect.flatMap((pending) => Effect.forEach(pending, (c) => c.close, { discard: true }))
+          Effect.flatMap((pending) =>
+            Effect.forEach(pending, (c) => (c === LISTENER_CLOSED ? Effect.void : c.close), { discard: true })
+          ),
+          Effect.zipRight(Queue.offer(queue, LISTENER_CLOSED))
         )
         yield* Effect.addFinalizer(() => close)
         const listener: Listener = {
           address,
-          accept: Effect.acquireRelease(Effect.interruptible(Queue.take(queue)), (c) => c.close),
+          accept: Effect.acquireRelease(
+            Effect.flatMap(Effect.interruptible(Queue.take(queue)), (c) =>
+              c === LISTENER_CLOSED ? Effect.zipRight(Queue.offer(queue, c), Effect.fail(listenerClosed())) : Effect.succeed(c)
+            ),
+            (c) => c.close
+          ),
           close
         }
         return listener

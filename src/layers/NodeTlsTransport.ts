@@ -6,7 +6,7 @@ import { ConnectError, ListenError, TransportError } from "../domain/errors.js"
 import { seconds } from "../domain/text.js"
 import { Certificate } from "../services/Certificate.js"
 import { firstAddress, routeAddress } from "./NodeAddresses.js"
-import { type Conn, type Listener, Transport, type TurnedAway } from "../services/Transport.js"
+import { type Conn, type Listener, listenerClosed, Transport, type TurnedAway } from "../services/Transport.js"
 
 /** Read-side buffer above which the socket is paused, so a fast peer cannot make us buffer without bound. */
 const READ_HIGH_WATER = 1024 * 1024
@@ -324,6 +324,13 @@ const listenReason = (e: unknown): ListenError["reason"] => {
 /** TLS handshakes that do not finish in time are dropped (a silent or dripping client must not hold the port). */
 const TLS_HANDSHAKE_TIMEOUT_MS = 5_000
 
+/**
+ * Put in the accept queue when the listener closes: the accept that takes it fails, saying so, and puts it back
+ * for the next (one waiting then waited for good). A mark, not a race with a signal: a race interrupted as its
+ * take won dropped that connection, left open and unheard.
+ */
+const LISTENER_CLOSED = "listener closed"
+
 /** Connections (in TLS set-up or waiting to be taken) held at once; the OS refuses more. */
 const MAX_CONNECTIONS = 64
 
@@ -333,7 +340,7 @@ const MAX_CONNECTIONS = 64
  */
 const listen = (on: Endpoint, certificate: Certificate["Type"]) =>
   Effect.gen(function* () {
-    const accepted = yield* Queue.bounded<tls.TLSSocket>(16)
+    const accepted = yield* Queue.bounded<tls.TLSSocket | typeof LISTENER_CLOSED>(16)
     // a few are held for whoever reports them; a flood of garbage connections is dropped, not kept
     const turnedAway = yield* Queue.dropping<TurnedAway>(8)
     // Connections still in their TLS handshake, by their address pair. Closing the listener ends them
@@ -406,7 +413,8 @@ const listen = (on: Endpoint, certificate: Certificate["Type"]) =>
       }).pipe(
         Effect.zipRight(Queue.takeAll(accepted)),
         Effect.map((pending) => {
-          for (const s of pending) s.destroy()
+          for (const s of pending) if (s !== LISTENER_CLOSED) s.destroy()
+          Queue.unsafeOffer(accepted, LISTENER_CLOSED)
         })
       )
     const server = yield* Effect.acquireRelease(
@@ -426,8 +434,13 @@ const listen = (on: Endpoint, certificate: Certificate["Type"]) =>
     const address = server.address() as net.AddressInfo
     const listener: Listener = {
       address: { host: address.address, port: address.port },
-      accept: Effect.acquireRelease(Effect.interruptible(Queue.take(accepted)), (socket) =>
-        Effect.sync(() => socket.destroy())
+      accept: Effect.acquireRelease(
+        Effect.flatMap(Effect.interruptible(Queue.take(accepted)), (socket) =>
+          socket === LISTENER_CLOSED
+            ? Effect.zipRight(Queue.offer(accepted, socket), Effect.fail(listenerClosed()))
+            : Effect.succeed(socket)
+        ),
+        (socket) => Effect.sync(() => socket.destroy())
       ).pipe(Effect.map(fromSocket)),
       close: shut(server),
       turnedAway: Queue.take(turnedAway)

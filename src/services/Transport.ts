@@ -1,6 +1,6 @@
 import { Context, type Effect, type Scope } from "effect"
 import type { Endpoint } from "../domain/address.js"
-import type { ConnectError, ListenError, TransportError } from "../domain/errors.js"
+import { type ConnectError, type ListenError, TransportError } from "../domain/errors.js"
 
 /**
  * A connected, ordered, reliable byte stream (TLS over TCP in production, a queue pair in tests).
@@ -41,7 +41,10 @@ export interface Conn {
 export interface Listener {
   /** Where it listens; the port is the real one when 0 was asked for. */
   readonly address: Endpoint
-  /** The next inbound connection whose transport-level handshake succeeded. */
+  /**
+   * The next inbound connection whose transport-level handshake succeeded. Once the listener is closed, fails
+   * with `listenerClosed()` (an accept then waiting too).
+   */
   readonly accept: Effect.Effect<Conn, TransportError, Scope.Scope>
   /** Stops accepting: later attempts are refused by the operating system. */
   readonly close: Effect.Effect<void>
@@ -54,6 +57,9 @@ export interface Listener {
    */
   readonly turnedAway?: Effect.Effect<TurnedAway>
 }
+
+/** What `accept` fails with once its listener is closed. */
+export const listenerClosed = (): TransportError => new TransportError({ reason: "Eof", detail: "the listener is closed" })
 
 export interface TurnedAway {
   readonly remote: Endpoint
