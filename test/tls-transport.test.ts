@@ -196,10 +196,15 @@ describe("the node:tls transport", () => {
     }).pipe(Effect.provide(tlsLayer))
   )
 
-  it.scopedLive("a target that takes the TCP connection and never answers TLS is said with the time waited", () =>
+  it.scopedLive("a target that takes the TCP connection and never answers TLS is said with the time waited, and our connection is closed", () =>
     Effect.gen(function* () {
       const sockets: Array<net.Socket> = []
-      const server = net.createServer((s) => void sockets.push(s))
+      const closed: Array<Promise<void>> = []
+      // reading (and dropping) what comes, so that the end of the connection is seen
+      const server = net.createServer((s) => {
+        sockets.push(s.resume())
+        closed.push(new Promise((resolve) => s.once("close", () => resolve())))
+      })
       yield* Effect.addFinalizer(() => Effect.sync(() => sockets.forEach((s) => s.destroy())))
       const port = yield* listening(server)
       const transport = yield* Transport
@@ -207,6 +212,9 @@ describe("the node:tls transport", () => {
       expect(error).toMatchObject({ _tag: "ConnectError", reason: "Timeout" })
       // it read "no answer before the time limit": which limit, a person could not tell
       expect(describeError(error)).toBe(`Could not reach 127.0.0.1:${port}: no answer within 0.3 s.`)
+      // given up on, the connection is not left open at the target
+      expect(closed).toHaveLength(1)
+      expect(yield* within(closed[0]!, 1_000)).toBe(true)
     }).pipe(Effect.provide(tlsLayer))
   )
 
@@ -463,6 +471,100 @@ describe("the node:tls transport", () => {
       expect(yield* Effect.flip(waiting.await.pipe(Effect.flatten, Effect.timeout("2 seconds")))).toMatchObject(closed)
       expect(yield* Effect.flip(Effect.scoped(listener.accept).pipe(Effect.timeout("2 seconds")))).toMatchObject(closed)
     }).pipe(Effect.provide(tlsLayer))
+  )
+
+  it.effect("a socket's errors are said by what they mean: a reset, keep-alive's verdict, TLS's reason without OpenSSL's internals", () =>
+    Effect.gen(function* () {
+      const readAfter = (code: string, message: string) => {
+        const socket = new net.Socket()
+        const conn = NodeTlsTransport.fromSocket(socket)
+        socket.emit("error", Object.assign(new Error(message), { code }))
+        return Effect.flip(conn.read)
+      }
+      expect(yield* readAfter("ECONNRESET", "read ECONNRESET")).toMatchObject({ reason: "Reset", detail: "ECONNRESET" })
+      expect(yield* readAfter("EPIPE", "write EPIPE")).toMatchObject({ reason: "Reset", detail: "EPIPE" })
+      expect(yield* readAfter("ETIMEDOUT", "read ETIMEDOUT")).toMatchObject({ reason: "Timeout", detail: "TCP keep-alive found the peer gone" })
+      // not in OpenSSL's usual form: its first line only
+      expect(yield* readAfter("ERR_SSL_SOMETHING", "an odd failure\nat ../deps/openssl/x.c:1")).toMatchObject({
+        reason: "Read",
+        detail: "TLS failed (an odd failure)"
+      })
+      expect(yield* readAfter("EOTHER", "something else")).toMatchObject({ reason: "Read", detail: "something else" })
+    })
+  )
+
+  it.scopedLive("a write while our close is under way fails saying the connection is closed; a second close returns at once", () =>
+    Effect.gen(function* () {
+      const { client } = yield* connectedPair
+      const closing = yield* Effect.fork(client.close)
+      yield* Effect.yieldNow()
+      expect(yield* Effect.flip(client.write(Uint8Array.of(1)))).toMatchObject({ reason: "Write", detail: "the connection is closed" })
+      yield* Fiber.join(closing)
+      // the socket is gone: nothing would end a wait for its close
+      expect(yield* Effect.exit(client.close.pipe(Effect.timeout("1 second")))).toEqual(Exit.void)
+    }).pipe(Effect.provide(tlsLayer))
+  )
+
+  it.scopedLive("writes leave no listener behind on the socket, done or interrupted while the peer reads nothing", () =>
+    Effect.gen(function* () {
+      let atServer: net.Socket | undefined
+      const server = net.createServer((s) => void (atServer = s))
+      const port = yield* listening(server)
+      const socket = yield* Effect.acquireRelease(
+        Effect.async<net.Socket>((resume) => {
+          const s = net.connect(port, "127.0.0.1", () => resume(Effect.succeed(s)))
+        }),
+        (s) => Effect.sync(() => s.destroy())
+      )
+      yield* Effect.addFinalizer(() => Effect.sync(() => atServer?.destroy()))
+      const conn = NodeTlsTransport.fromSocket(socket)
+      const listening0 = socket.listenerCount("close")
+      for (let i = 0; i < 20; i++) yield* conn.write(new Uint8Array(100))
+      expect(socket.listenerCount("close")).toBe(listening0)
+      // the server reads nothing: a large write waits, and is given up on
+      for (let i = 0; i < 20; i++) {
+        const done = yield* conn.write(new Uint8Array(4 * 1024 * 1024)).pipe(Effect.timeout("20 millis"), Effect.option)
+        expect(Option.isNone(done)).toBe(true)
+      }
+      expect(socket.listenerCount("close")).toBe(listening0)
+    })
+  )
+
+  it.scopedLive("a write waiting on a peer that reads nothing ends once the peer resets the connection, and the next read says the reset", () =>
+    Effect.gen(function* () {
+      let atServer: net.Socket | undefined
+      const server = net.createServer((s) => void (atServer = s))
+      const port = yield* listening(server)
+      const socket = yield* Effect.acquireRelease(
+        Effect.async<net.Socket>((resume) => {
+          const s = net.connect(port, "127.0.0.1", () => resume(Effect.succeed(s)))
+        }),
+        (s) => Effect.sync(() => s.destroy())
+      )
+      const conn = NodeTlsTransport.fromSocket(socket)
+      const writing = yield* Effect.fork(conn.write(new Uint8Array(16 * 1024 * 1024)))
+      yield* Effect.sleep("100 millis")
+      expect(writing.unsafePoll()).toBeNull()
+      atServer!.resetAndDestroy()
+      // node calls a destroyed socket's pending writes done: the socket is done with their bytes
+      yield* Fiber.await(writing).pipe(Effect.timeout("2 seconds"))
+      expect(yield* Effect.flip(conn.read)).toMatchObject({ reason: "Reset" })
+    })
+  )
+
+  it.scopedLive("two connections from one host, in TLS set-up at once, both outlive the 5 s deadline for TLS once taken", () =>
+    Effect.gen(function* () {
+      // the certificate comes late, so that both wait in TLS set-up together
+      yield* Effect.gen(function* () {
+        const listener = yield* Effect.flatMap(Transport, (t) => t.listen({ host: "127.0.0.1", port: 0 }))
+        const pairs = yield* Effect.all([connectTo(listener), connectTo(listener)], { concurrency: 2 })
+        yield* Effect.sleep("5500 millis")
+        for (const [server, client] of pairs) {
+          yield* client.write(Uint8Array.of(7))
+          expect(yield* server.read.pipe(Effect.timeout("1 second"))).toEqual(Uint8Array.of(7))
+        }
+      }).pipe(Effect.provide(yield* certificateLate("300 millis")))
+    })
   )
 
   it.scopedLive("a connection reset before TLS, while the certificate is still being made, does not bring the process down", () =>
