@@ -567,6 +567,22 @@ describe("the node:tls transport", () => {
     })
   )
 
+  it.scopedLive("a secured connection reset while it waits to be taken reads as ended once taken, at once", () =>
+    Effect.gen(function* () {
+      const listener = yield* Effect.flatMap(Transport, (t) => t.listen({ host: "127.0.0.1", port: 0 }))
+      const raw = net.connect(listener.address.port, "127.0.0.1").on("error", () => {})
+      yield* Effect.addFinalizer(() => Effect.sync(() => raw.destroy()))
+      const client = tls.connect({ socket: raw, rejectUnauthorized: false }).on("error", () => {})
+      yield* Effect.promise(() => new Promise((resolve) => client.once("secureConnect", resolve)))
+      // the listener's side is queued once its handshake ends too
+      yield* Effect.sleep("200 millis")
+      raw.resetAndDestroy()
+      yield* Effect.sleep("200 millis")
+      const conn = yield* listener.accept
+      expect(yield* Effect.flip(conn.read.pipe(Effect.timeout("1 second")))).toMatchObject({ _tag: "TransportError", reason: "Eof" })
+    }).pipe(Effect.provide(tlsLayer))
+  )
+
   it.scopedLive("a connection reset before TLS, while the certificate is still being made, does not bring the process down", () =>
     Effect.gen(function* () {
       yield* Effect.gen(function* () {

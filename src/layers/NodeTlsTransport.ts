@@ -45,7 +45,8 @@ const remoteOf = (socket: net.Socket): Endpoint => ({ host: unmappedAddress(sock
 export const fromSocket = (socket: tls.TLSSocket | net.Socket): Conn => {
   const chunks: Array<Uint8Array> = []
   let buffered = 0
-  let ended: TransportError | undefined
+  // gone before it was wrapped (reset while it waited to be accepted): no event will say so any more
+  let ended: TransportError | undefined = socket.destroyed ? new TransportError({ reason: "Eof", detail: "closed" }) : undefined
   let waiter: (() => void) | undefined
   // bytes the waiting reader asked for: it is woken once they are buffered, not for every TLS record
   let wanted = 1
@@ -261,7 +262,7 @@ const NO_AUTHORITIES: Array<string> = []
 // connect or accept uninterruptible, and the auto-mode race could never cancel its losing branch.
 const connect = (to: Endpoint, options?: { readonly connectTimeoutMs?: number }) =>
   Effect.acquireRelease(
-    Effect.async<tls.TLSSocket, ConnectError>((resume) => {
+    Effect.async<{ readonly socket: tls.TLSSocket; readonly conn: Conn }, ConnectError>((resume) => {
       const timeoutMs = options?.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS
       // The chain is not checked on purpose: the end-to-end layer (fingerprints, SAS) authenticates the peer.
       const socket = tls.connect({
@@ -294,7 +295,9 @@ const connect = (to: Endpoint, options?: { readonly connectTimeoutMs?: number })
         // the chat's handshake (a P-384 key pair first) while the listener still waits to hear TLS is done
         ready = setImmediate(() => {
           socket.off("error", onError)
-          resume(Effect.succeed(socket))
+          // the Conn's own listeners, at once: the fiber resumes a tick later at times, and an error in between,
+          // with no listener, node throws (and the close that follows it would have gone unseen)
+          resume(Effect.succeed({ socket, conn: fromSocket(socket) }))
         })
       })
       return Effect.sync(() => {
@@ -303,8 +306,8 @@ const connect = (to: Endpoint, options?: { readonly connectTimeoutMs?: number })
         socket.destroy()
       })
     }).pipe(Effect.interruptible),
-    (socket) => Effect.sync(() => socket.destroy())
-  ).pipe(Effect.map(fromSocket))
+    ({ socket }) => Effect.sync(() => socket.destroy())
+  ).pipe(Effect.map(({ conn }) => conn))
 
 const listenReason = (e: unknown): ListenError["reason"] => {
   switch (errnoOf(e)) {
