@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Scope } from "effect"
 import * as MemoryTransport from "../src/layers/MemoryTransport.js"
+import { acceptsFailOnceClosed } from "./support/listener-contract.js"
 
 // The in-memory transport is exported for other programs' tests: it must behave as a socket would, so that a
 // test passing over it means what it would over TCP.
@@ -55,13 +56,7 @@ describe("the in-memory transport", () => {
 
   it.scopedLive("an accept waiting when the listener closes, and one after, fail saying the listener is closed; none waits for good", () =>
     Effect.gen(function* () {
-      const listener = yield* (yield* MemoryTransport.make).listen(b)
-      const waiting = yield* Effect.fork(Effect.scoped(listener.accept))
-      yield* Effect.sleep("20 millis")
-      yield* listener.close
-      const closed = { _tag: "TransportError", reason: "Eof", detail: "the listener is closed" }
-      expect(yield* Effect.flip(waiting.await.pipe(Effect.flatten, Effect.timeout("2 seconds")))).toMatchObject(closed)
-      expect(yield* Effect.flip(Effect.scoped(listener.accept).pipe(Effect.timeout("2 seconds")))).toMatchObject(closed)
+      yield* acceptsFailOnceClosed(yield* (yield* MemoryTransport.make).listen(b))
     })
   )
 })

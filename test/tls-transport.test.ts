@@ -10,6 +10,7 @@ import * as ForgeCertificate from "../src/layers/ForgeCertificate.js"
 import * as NodeTlsTransport from "../src/layers/NodeTlsTransport.js"
 import { Certificate } from "../src/services/Certificate.js"
 import { type Listener, Transport } from "../src/services/Transport.js"
+import { acceptsFailOnceClosed } from "./support/listener-contract.js"
 import { untilStill } from "./support/progress.js"
 
 const tlsLayer = NodeTlsTransport.layer.pipe(Layer.provide(ForgeCertificate.layerGenerated))
@@ -54,6 +55,23 @@ const listening = (server: net.Server) =>
     Effect.async<number>((resume) => void server.listen(0, "127.0.0.1", () => resume(Effect.succeed((server.address() as { port: number }).port)))),
     () => Effect.sync(() => server.close())
   )
+/**
+ * A plain TCP connection of ours (`socket`) to a server of the test's own that reads nothing; `atServer` is its
+ * end there, once the server has it. Both are destroyed with the scope.
+ */
+const unreadTcp = Effect.gen(function* () {
+  let atServer: net.Socket | undefined
+  const port = yield* listening(net.createServer((s) => void (atServer = s)))
+  yield* Effect.addFinalizer(() => Effect.sync(() => atServer?.destroy()))
+  const socket = yield* Effect.acquireRelease(
+    Effect.async<net.Socket>((resume) => {
+      const s = net.connect(port, "127.0.0.1", () => resume(Effect.succeed(s)))
+    }),
+    (s) => Effect.sync(() => s.destroy())
+  )
+  return { socket, atServer: () => atServer }
+})
+
 const total = (chunks: ReadonlyArray<Uint8Array>) => chunks.reduce((n, c) => n + c.length, 0)
 
 describe("the node:tls transport", () => {
@@ -463,13 +481,7 @@ describe("the node:tls transport", () => {
 
   it.scopedLive("an accept waiting when the listener closes, and one after, fail saying the listener is closed; none waits for good", () =>
     Effect.gen(function* () {
-      const listener = yield* Effect.flatMap(Transport, (t) => t.listen({ host: "127.0.0.1", port: 0 }))
-      const waiting = yield* Effect.fork(Effect.scoped(listener.accept))
-      yield* Effect.sleep("20 millis")
-      yield* listener.close
-      const closed = { _tag: "TransportError", reason: "Eof", detail: "the listener is closed" }
-      expect(yield* Effect.flip(waiting.await.pipe(Effect.flatten, Effect.timeout("2 seconds")))).toMatchObject(closed)
-      expect(yield* Effect.flip(Effect.scoped(listener.accept).pipe(Effect.timeout("2 seconds")))).toMatchObject(closed)
+      yield* acceptsFailOnceClosed(yield* Effect.flatMap(Transport, (t) => t.listen({ host: "127.0.0.1", port: 0 })))
     }).pipe(Effect.provide(tlsLayer))
   )
 
@@ -507,16 +519,7 @@ describe("the node:tls transport", () => {
 
   it.scopedLive("writes leave no listener behind on the socket, done or interrupted while the peer reads nothing", () =>
     Effect.gen(function* () {
-      let atServer: net.Socket | undefined
-      const server = net.createServer((s) => void (atServer = s))
-      const port = yield* listening(server)
-      const socket = yield* Effect.acquireRelease(
-        Effect.async<net.Socket>((resume) => {
-          const s = net.connect(port, "127.0.0.1", () => resume(Effect.succeed(s)))
-        }),
-        (s) => Effect.sync(() => s.destroy())
-      )
-      yield* Effect.addFinalizer(() => Effect.sync(() => atServer?.destroy()))
+      const { socket } = yield* unreadTcp
       const conn = NodeTlsTransport.fromSocket(socket)
       const listening0 = socket.listenerCount("close")
       for (let i = 0; i < 20; i++) yield* conn.write(new Uint8Array(100))
@@ -532,20 +535,12 @@ describe("the node:tls transport", () => {
 
   it.scopedLive("a write waiting on a peer that reads nothing ends once the peer resets the connection, and the next read says the reset", () =>
     Effect.gen(function* () {
-      let atServer: net.Socket | undefined
-      const server = net.createServer((s) => void (atServer = s))
-      const port = yield* listening(server)
-      const socket = yield* Effect.acquireRelease(
-        Effect.async<net.Socket>((resume) => {
-          const s = net.connect(port, "127.0.0.1", () => resume(Effect.succeed(s)))
-        }),
-        (s) => Effect.sync(() => s.destroy())
-      )
+      const { socket, atServer } = yield* unreadTcp
       const conn = NodeTlsTransport.fromSocket(socket)
       const writing = yield* Effect.fork(conn.write(new Uint8Array(16 * 1024 * 1024)))
       yield* Effect.sleep("100 millis")
       expect(writing.unsafePoll()).toBeNull()
-      atServer!.resetAndDestroy()
+      atServer()!.resetAndDestroy()
       // node calls a destroyed socket's pending writes done: the socket is done with their bytes
       yield* Fiber.await(writing).pipe(Effect.timeout("2 seconds"))
       expect(yield* Effect.flip(conn.read)).toMatchObject({ reason: "Reset" })
