@@ -44,6 +44,7 @@ export {
   InputError,
   InternalError,
   ListenError,
+  listenerClosed,
   SessionError,
   TransportError,
   UsageError
@@ -62,7 +63,7 @@ export { Framing, type FramedConn } from "./services/Framing.js"
 export { Handshake } from "./services/Handshake.js"
 export { KeyAgreement } from "./services/KeyAgreement.js"
 export { KeySchedule } from "./services/KeySchedule.js"
-export { type Conn, type Listener, listenerClosed, Transport, type TurnedAway } from "./services/Transport.js"
+export { type Conn, type Listener, Transport, type TurnedAway } from "./services/Transport.js"
 
 // layers
 export * as ForgeCertificate from "./layers/ForgeCertificate.js"

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { ConnectError, describeError, describeForCli, ListenError } from "../src/domain/errors.js"
+import { ConnectError, describeError, describeForCli, ListenError, listenerClosed, TransportError } from "../src/domain/errors.js"
 
 // The sentences a person reads at the end of a failed run, for what the CLI's process tests take long to reach.
 describe("the sentence for an error (errors.ts)", () => {
@@ -12,6 +12,11 @@ describe("the sentence for an error (errors.ts)", () => {
     expect(describeError(new ConnectError({ ...refused, host: "::1", reason: "Timeout", detail: "5 s", triedFor: "1.5 s" }))).toBe(
       "Could not reach [::1]:9 in 1.5 s of trying (--wait): no answer within 5 s."
     )
+  })
+
+  it("an accept on a closed listener says so; an end of the connection still reads as the other side's", () => {
+    expect(describeError(listenerClosed())).toBe("The listener is closed: it takes no more connections.")
+    expect(describeError(new TransportError({ reason: "Eof", detail: "end of stream" }))).toBe("The connection was closed by the other side.")
   })
 
   it("a port that cannot be listened on: the library says why, the CLI adds the flag that changes it", () => {

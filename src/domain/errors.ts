@@ -36,6 +36,11 @@ export class TransportError extends Data.TaggedError("TransportError")<{
   readonly detail: string
 }> {}
 
+const LISTENER_CLOSED = "the listener is closed"
+
+/** What a listener's `accept` fails with once the listener is closed: the end of its stream of connections. */
+export const listenerClosed = (): TransportError => new TransportError({ reason: "Eof", detail: LISTENER_CLOSED })
+
 /**
  * A length prefix's four bytes as text when they are printable ASCII: no frame is that long, and a browser
  * pointed at the port ("GET ") or another protocol's greeting ("SSH-") read as a frame of a billion bytes.
@@ -145,7 +150,9 @@ export const describeError = (error: ChatError): string => {
     case "TransportError":
       switch (error.reason) {
         case "Eof":
-          return "The connection was closed by the other side."
+          return error.detail === LISTENER_CLOSED
+            ? "The listener is closed: it takes no more connections."
+            : "The connection was closed by the other side."
         case "Reset":
           return "The connection was reset."
         case "Timeout":

@@ -1,8 +1,8 @@
 import { Effect, Layer, Queue, Ref } from "effect"
 import * as crypto from "node:crypto"
 import { type Endpoint, formatEndpoint } from "../domain/address.js"
-import { ConnectError, ListenError, TransportError } from "../domain/errors.js"
-import { type Conn, type Listener, listenerClosed, Transport } from "../services/Transport.js"
+import { ConnectError, ListenError, listenerClosed, TransportError } from "../domain/errors.js"
+import { type Conn, type Listener, Transport } from "../services/Transport.js"
 
 type Item = Uint8Array | "eof"
 

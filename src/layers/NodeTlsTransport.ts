@@ -2,11 +2,11 @@ import { Effect, Layer, Queue } from "effect"
 import * as net from "node:net"
 import * as tls from "node:tls"
 import { type Endpoint, unmappedAddress } from "../domain/address.js"
-import { ConnectError, ListenError, TransportError } from "../domain/errors.js"
+import { ConnectError, ListenError, listenerClosed, TransportError } from "../domain/errors.js"
 import { seconds } from "../domain/text.js"
 import { Certificate } from "../services/Certificate.js"
 import { firstAddress, routeAddress } from "./NodeAddresses.js"
-import { type Conn, type Listener, listenerClosed, Transport, type TurnedAway } from "../services/Transport.js"
+import { type Conn, type Listener, Transport, type TurnedAway } from "../services/Transport.js"
 
 /** Read-side buffer above which the socket is paused, so a fast peer cannot make us buffer without bound. */
 const READ_HIGH_WATER = 1024 * 1024

@@ -1,6 +1,6 @@
 import { Context, type Effect, type Scope } from "effect"
 import type { Endpoint } from "../domain/address.js"
-import { type ConnectError, type ListenError, TransportError } from "../domain/errors.js"
+import type { ConnectError, ListenError, TransportError } from "../domain/errors.js"
 
 /**
  * A connected, ordered, reliable byte stream (TLS over TCP in production, a queue pair in tests).
@@ -57,9 +57,6 @@ export interface Listener {
    */
   readonly turnedAway?: Effect.Effect<TurnedAway>
 }
-
-/** What `accept` fails with once its listener is closed. */
-export const listenerClosed = (): TransportError => new TransportError({ reason: "Eof", detail: "the listener is closed" })
 
 export interface TurnedAway {
   readonly remote: Endpoint
