@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { isIP } from "node:net"
-import { Cause, Clock, Duration, Effect, Fiber, TestClock } from "effect"
+import { Cause, Clock, Duration, Effect, Fiber, Option, TestClock } from "effect"
 import { type Endpoint, isWildcard } from "../src/domain/address.js"
 import { ConnectError } from "../src/domain/errors.js"
 import type { ChatEvent } from "../src/domain/events.js"
@@ -8,6 +8,7 @@ import type { Role } from "../src/domain/session.js"
 import * as MemoryTransport from "../src/layers/MemoryTransport.js"
 import { establish } from "../src/services/Connection.js"
 import { type Conn, Transport } from "../src/services/Transport.js"
+import { until } from "./support/progress.js"
 
 // 203.0.113.7 and 198.51.100.4: the two sides' public addresses, behind NAT
 const names: Record<string, string> = { "alice.local": "10.0.0.1", "bob.local": "10.0.0.2", "203.0.113.7": "10.0.0.2", "198.51.100.4": "10.0.0.1" }
@@ -289,6 +290,41 @@ describe("server mode, a bug in one connection's handshake", () => {
           reason: "p2pchat hit an internal error in its handshake (TypeError: a bug in the handshake); please report it"
         })
       ])
+    })
+  )
+})
+
+describe("server mode, two handshakes done at once", () => {
+  it.scopedLive("the one not chosen is closed at once, not kept open for as long as the chat lasts", () =>
+    Effect.gen(function* () {
+      const network = yield* MemoryTransport.make
+      const listen = { host: "10.0.0.1", port: 8000 }
+      const together = yield* Effect.makeLatch(false)
+      const chatOver = yield* Effect.makeLatch(false)
+      let started = 0
+      const server = yield* Effect.fork(
+        establish({
+          mode: "server",
+          local: listen,
+          connectFor: "1 second",
+          handshakeTimeout: "5 seconds",
+          // both handshakes end in the same instant
+          handshake: () => Effect.zipRight(Effect.sync(() => ++started), together.await),
+          emit: () => Effect.void,
+          describe: () => "turned away"
+        }).pipe(Effect.zipLeft(chatOver.await), Effect.scoped, Effect.provideService(Transport, network))
+      )
+      yield* Effect.sleep("20 millis")
+      const clients = [yield* network.connect(listen), yield* network.connect(listen)]
+      yield* until(() => started === 2)
+      yield* together.open
+      const ended = yield* Effect.forEach(clients, (c) => Effect.option(Effect.flip(c.read).pipe(Effect.timeout("1 second"))), {
+        concurrency: 2
+      })
+      // one is the chat's, and stays open; the other is closed
+      expect(ended.filter(Option.isSome)).toHaveLength(1)
+      yield* chatOver.open
+      yield* Fiber.join(server)
     })
   )
 })

@@ -214,7 +214,13 @@ export const establish = <A, E>(
         const attempt = (conn: Conn, child: Scope.CloseableScope) =>
           Effect.uninterruptibleMask((restore) =>
             restore(handshakeOn(conn, "listener")).pipe(
-              Effect.flatMap((r) => Deferred.succeed(winner, r)),
+              // one done in the same instant as the winner is closed as the others are (it was kept, open and
+              // unused, for as long as the chat lasted)
+              Effect.flatMap((r) =>
+                Effect.flatMap(Deferred.succeed(winner, r), (chosen) =>
+                  chosen ? Effect.void : Effect.zipRight(conn.close, Scope.close(child, Exit.void))
+                )
+              ),
               Effect.tapError((e) => {
                 const report = options.emit(event({ _tag: "rejected", peer: peerOf(conn), reason: options.describe(e), role: "listener" }))
                 // a winner clears the attempts, this wait among them (interruptible: forked here, it would inherit
