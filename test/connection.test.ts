@@ -112,6 +112,8 @@ describe("auto mode, where the two sides see each other's addresses differently 
       // too: "Connected to ..." twice)
       for (const [i, own] of events.entries())
         expect(own.filter((e) => e._tag === "connected").map((e) => e._tag === "connected" && e.role)).toEqual([roles[i]])
+      // listening again on the same port after the start-over is not said again
+      for (const own of events) expect(own.filter((e) => e._tag === "listening")).toHaveLength(1)
     })
   )
 })

@@ -1,11 +1,13 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Duration, Effect, Layer, Stream } from "effect"
+import { Cause, Duration, Effect, Fiber, Layer, Stream } from "effect"
 import { execFile, spawn } from "node:child_process"
 import * as net from "node:net"
+import * as tls from "node:tls"
 import * as path from "node:path"
 // imported by the package's own name, through package.json "exports", as a user would
 import * as P2pchat from "p2pchat"
 import { freePort } from "./support/cli.js"
+import { until } from "./support/progress.js"
 
 describe("p2pchat as a library", () => {
   it.scopedLive("a whole v2 session over the in-memory transport, through the public entry only", () =>
@@ -224,6 +226,32 @@ describe("p2pchat as a library", () => {
         expect(yield* waitForPeer).toMatchObject({ _tag: "TimeoutException" })
       }).pipe(Effect.provide(P2pchat.layer()), Effect.scoped)
     })
+  )
+
+  it.live("an HTTP request over TLS that arrives a byte at a time is turned away without being said connected", () =>
+    Effect.gen(function* () {
+      const port = yield* Effect.promise(freePort)
+      const events: Array<P2pchat.ChatEvent> = []
+      const server = yield* Effect.fork(
+        P2pchat.open({ mode: "server", listen: { host: "127.0.0.1", port }, heartbeatMs: 0, onEvents: (e) => Effect.sync(() => void events.push(...e)) }).pipe(
+          Effect.scoped,
+          Effect.provide(P2pchat.layer())
+        )
+      )
+      yield* Effect.sleep("300 millis")
+      const socket = tls.connect({ host: "127.0.0.1", port, rejectUnauthorized: false }).on("error", () => {})
+      yield* Effect.addFinalizer(() => Effect.sync(() => socket.destroy()))
+      yield* Effect.promise(() => new Promise((resolve) => socket.once("secureConnect", resolve)))
+      // each byte its own TLS record: the listener's first read may be 1 byte, then 1, 1, 1
+      for (const byte of new TextEncoder().encode("GET / HTTP/1.1\r\n\r\n")) {
+        socket.write(Uint8Array.of(byte))
+        yield* Effect.sleep("10 millis")
+      }
+      yield* until(() => events.some((e) => e._tag === "rejected"))
+      yield* Fiber.interrupt(server)
+      expect(events.filter((e) => e._tag === "rejected")).toEqual([expect.objectContaining({ reason: expect.stringContaining("HTTP request") })])
+      expect(events.filter((e) => e._tag === "connected")).toEqual([])
+    }).pipe(Effect.scoped)
   )
 
   it.effect("a failure reads as its sentence where a library user meets it: its message, Cause.pretty, a rejected promise", () =>
