@@ -238,7 +238,7 @@ describe("p2pchat as a library", () => {
           Effect.provide(P2pchat.layer())
         )
       )
-      yield* Effect.sleep("300 millis")
+      yield* until(() => events.some((e) => e._tag === "listening"))
       const socket = tls.connect({ host: "127.0.0.1", port, rejectUnauthorized: false }).on("error", () => {})
       yield* Effect.addFinalizer(() => Effect.sync(() => socket.destroy()))
       yield* Effect.promise(() => new Promise((resolve) => socket.once("secureConnect", resolve)))
