@@ -526,11 +526,11 @@ describe("the node:tls transport", () => {
       const listening0 = socket.listenerCount("close")
       for (let i = 0; i < 20; i++) yield* conn.write(new Uint8Array(100))
       expect(socket.listenerCount("close")).toBe(listening0)
-      // the server reads nothing: a large write waits, and is given up on
-      for (let i = 0; i < 20; i++) {
-        const done = yield* conn.write(new Uint8Array(4 * 1024 * 1024)).pipe(Effect.timeout("20 millis"), Effect.option)
-        expect(Option.isNone(done)).toBe(true)
-      }
+      // the server reads nothing: once the kernel's buffers are full (a write or two of 4 MiB may still fit, npm
+      // test once saw it), each large write waits, and is given up on
+      const largeWrite = () => conn.write(new Uint8Array(4 * 1024 * 1024)).pipe(Effect.timeout("20 millis"), Effect.option)
+      for (let i = 0; i < 10 && Option.isSome(yield* largeWrite()); i++);
+      for (let i = 0; i < 20; i++) expect(Option.isNone(yield* largeWrite())).toBe(true)
       expect(socket.listenerCount("close")).toBe(listening0)
     })
   )
