@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Scope } from "effect"
+import { Effect, Exit, type Fiber, Scope } from "effect"
+import type { ConnectError, TransportError } from "../src/domain/errors.js"
 import * as MemoryTransport from "../src/layers/MemoryTransport.js"
 import { acceptsFailOnceClosed } from "./support/listener-contract.js"
 
@@ -59,4 +60,42 @@ describe("the in-memory transport", () => {
       yield* acceptsFailOnceClosed(yield* (yield* MemoryTransport.make).listen(b))
     })
   )
+
+  describe("a connect waiting for room in a full backlog as its listener closes", () => {
+    // the close's sweep makes the room: the connection went in after it, where it was left unheard
+    const closingOnALateConnect = Effect.gen(function* () {
+      const network = yield* MemoryTransport.make
+      const listener = yield* network.listen(b)
+      yield* Effect.forEach(Array.from({ length: 16 }), () => network.connect(b), { discard: true })
+      const late = yield* Effect.fork(Effect.scoped(Effect.flatMap(network.connect(b), (conn) => conn.read)))
+      yield* Effect.sleep("20 millis")
+      yield* listener.close
+      return { listener, late }
+    })
+    const turnedAway = (late: Fiber.RuntimeFiber<Uint8Array, ConnectError | TransportError>) =>
+      Effect.flip(late.await.pipe(Effect.flatten, Effect.timeout("2 seconds"))).pipe(
+        Effect.map((e) => (e._tag === "ConnectError" ? e.reason : e._tag === "TransportError" ? e.reason : e._tag))
+      )
+
+    it.scopedLive("is refused, or reads the end: it is not left waiting for a first word; accepts after still fail", () =>
+      Effect.gen(function* () {
+        const { listener, late } = yield* closingOnALateConnect
+        expect(["Refused", "Eof"]).toContain(yield* turnedAway(late))
+        for (let i = 0; i < 2; i++)
+          expect(yield* Effect.flip(Effect.scoped(listener.accept).pipe(Effect.timeout("2 seconds")))).toMatchObject({
+            _tag: "TransportError",
+            detail: "the listener is closed"
+          })
+      })
+    )
+
+    it.scopedLive("is not handed out by an accept after the close", () =>
+      Effect.gen(function* () {
+        const { listener, late } = yield* closingOnALateConnect
+        const accepted = yield* Effect.flip(Effect.scoped(listener.accept).pipe(Effect.timeout("2 seconds")))
+        expect(accepted).toMatchObject({ _tag: "TransportError", detail: "the listener is closed" })
+        expect(["Refused", "Eof"]).toContain(yield* turnedAway(late))
+      })
+    )
+  })
 })

@@ -75,22 +75,43 @@ let nextEphemeralPort = 40000
 /** Put in a listener's queue when it closes: the accept that takes it fails, and puts it back for the next. */
 const LISTENER_CLOSED = "listener closed"
 
+interface Registered {
+  readonly queue: Queue.Queue<Conn | typeof LISTENER_CLOSED>
+  closed: boolean
+}
+
+/** Closes the connections waiting in a closed listener's queue, keeping its closing mark; returns them. */
+const sweep = (entry: Registered) =>
+  Effect.flatMap(Queue.takeAll(entry.queue), (taken) => {
+    const conns = Array.from(taken).filter((c): c is Conn => c !== LISTENER_CLOSED)
+    return Effect.as(
+      Effect.zipRight(
+        Effect.forEach(conns, (c) => c.close, { discard: true }),
+        conns.length < taken.length ? Queue.offer(entry.queue, LISTENER_CLOSED) : Effect.void
+      ),
+      conns
+    )
+  })
+
 /**
  * An in-process network: listeners are registered by address, connects find them there. One instance shared
  * by both peers of a test; nothing touches the operating system.
  */
 export const make = Effect.gen(function* () {
-  const listeners = yield* Ref.make(new Map<string, Queue.Queue<Conn | typeof LISTENER_CLOSED>>())
+  const listeners = yield* Ref.make(new Map<string, Registered>())
   const key = (e: Endpoint) => formatEndpoint(e)
   return Transport.of({
     connect: (to) =>
       Effect.gen(function* () {
-        const queue = (yield* Ref.get(listeners)).get(key(to))
-        if (!queue) return yield* new ConnectError({ ...to, reason: "Refused", detail: "no listener" })
+        const entry = (yield* Ref.get(listeners)).get(key(to))
+        if (!entry) return yield* new ConnectError({ ...to, reason: "Refused", detail: "no listener" })
         const local = { host: "memory", port: nextEphemeralPort++ }
         const [client, server] = yield* makePair(local, to)
-        const offered = yield* Queue.offer(queue, server)
-        if (!offered) return yield* new ConnectError({ ...to, reason: "Refused", detail: "listener closed" })
+        yield* Queue.offer(entry.queue, server)
+        // the listener closed while we waited for room: what we put in came after its closing sweep, where no
+        // accept will take it and its peer would wait for a first word until its deadline
+        if (entry.closed && (yield* sweep(entry)).includes(server))
+          return yield* new ConnectError({ ...to, reason: "Refused", detail: "listener closed" })
         yield* Effect.addFinalizer(() => client.close)
         return client
       }),
@@ -98,25 +119,23 @@ export const make = Effect.gen(function* () {
       Effect.gen(function* () {
         const address = on.port === 0 ? { ...on, port: nextEphemeralPort++ } : on
         const queue = yield* Queue.bounded<Conn | typeof LISTENER_CLOSED>(16)
+        const entry: Registered = { queue, closed: false }
         const registered = yield* Ref.modify(listeners, (m) => {
           if (m.has(key(address))) return [false, m] as const
           const next = new Map(m)
-          next.set(key(address), queue)
+          next.set(key(address), entry)
           return [true, next] as const
         })
         if (!registered)
           return yield* new ListenError({ ...address, reason: "AddressInUse", detail: "already listening" })
-        const close = Ref.update(listeners, (m) => {
-          const next = new Map(m)
-          if (next.get(key(address)) === queue) next.delete(key(address))
-          return next
-        }).pipe(
-          Effect.zipRight(Queue.takeAll(queue)),
-          Effect.flatMap((pending) =>
-            Effect.forEach(pending, (c) => (c === LISTENER_CLOSED ? Effect.void : c.close), { discard: true })
-          ),
-          Effect.zipRight(Queue.offer(queue, LISTENER_CLOSED))
-        )
+        const close = Effect.suspend(() => {
+          entry.closed = true
+          return Ref.update(listeners, (m) => {
+            const next = new Map(m)
+            if (next.get(key(address)) === entry) next.delete(key(address))
+            return next
+          }).pipe(Effect.zipRight(sweep(entry)), Effect.zipRight(Queue.offer(queue, LISTENER_CLOSED)))
+        })
         yield* Effect.addFinalizer(() => close)
         const listener: Listener = {
           address,
