@@ -84,6 +84,33 @@ describe("framing", () => {
     }
   )
 
+  it.prop(
+    "however the bytes arrive, `missing` is what the header or the frame being read still lacks, no more: a reader waiting for it never waits past a frame's end",
+    { frames: bodies, extras: fc.array(fc.nat({ max: 700 }), { maxLength: 60 }) },
+    ({ frames, extras }) => {
+      const wire = encodeFrames(frames)
+      // where each header and each frame ends
+      const ends: Array<number> = []
+      let end = 0
+      for (const f of frames) {
+        ends.push(end + 4)
+        end += 4 + f.length
+        ends.push(end)
+      }
+      const decoder = new FrameDecoder(1024)
+      let at = 0
+      for (let step = 0; step < 20_000 && at < wire.length; step++) {
+        drain(decoder)
+        expect(decoder.missing).toBe(ends.find((e) => e > at)! - at)
+        // what the transport got beyond what was asked (the rest of a TLS record, say)
+        const n = decoder.missing + (extras.length > 0 ? extras[step % extras.length]! : 0)
+        decoder.push(wire.subarray(at, at + n))
+        at = Math.min(wire.length, at + n)
+      }
+      expect(at).toBe(wire.length)
+    }
+  )
+
   it("a frame split at every byte boundary reassembles", () => {
     const body = Uint8Array.from({ length: 50 }, (_, i) => i * 7)
     const wire = encodeFrames([body, body.subarray(0, 3)])
