@@ -170,6 +170,36 @@ describe("p2pchat as a library", () => {
     )
   )
 
+  /** `open` with these options, over an in-memory network of its own, until it says `listening`: the address it says. */
+  const listensOn = (options: P2pchat.PeerOptions) =>
+    Effect.gen(function* () {
+      const network = yield* P2pchat.MemoryTransport.make
+      const stack = Layer.merge(Layer.succeed(P2pchat.Transport, network), P2pchat.protocolLayer())
+      const said: Array<string> = []
+      const opening = yield* Effect.fork(
+        Effect.scoped(
+          P2pchat.open({
+            ...options,
+            onEvents: (es) => Effect.sync(() => es.forEach((e) => e._tag === "listening" && said.push(e.address)))
+          }).pipe(Effect.provide(stack))
+        )
+      )
+      yield* until(() => said.length > 0 || opening.unsafePoll() !== null)
+      yield* Fiber.interrupt(opening)
+      return said
+    })
+
+  it.live("the least heartbeat, 100 ms, is taken", () =>
+    Effect.map(listensOn({ mode: "server", heartbeatMs: 100 }), (said) => expect(said).toHaveLength(1))
+  )
+
+  it.live("without a listen address, server and auto mode listen on loopback only, not on every address", () =>
+    Effect.forEach(
+      [{ mode: "server" }, { mode: "auto", target: { host: "127.0.0.1", port: 9 } }] as const,
+      (options) => Effect.map(listensOn(options), (said) => expect(said).toEqual(["127.0.0.1"]))
+    )
+  )
+
   it.live("a duration option that is none, or out of range, dies naming it (Effect's word was \"Invalid DurationInput\"; 0 rejected every peer)", () => {
     const cases: Array<[Partial<P2pchat.PeerOptions>, string]> = [
       [{ handshakeTimeout: "ten seconds" as Duration.DurationInput }, 'handshakeTimeout "ten seconds" is not a duration: give more than 0 (not Infinity)'],
