@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, type Fiber, Scope } from "effect"
 import type { ConnectError, TransportError } from "../src/domain/errors.js"
 import * as MemoryTransport from "../src/layers/MemoryTransport.js"
-import { acceptsFailOnceClosed } from "./support/listener-contract.js"
+import { acceptsFailOnceClosed, listenerClosedError } from "./support/listener-contract.js"
 
 // The in-memory transport is exported for other programs' tests: it must behave as a socket would, so that a
 // test passing over it means what it would over TCP.
@@ -82,10 +82,7 @@ describe("the in-memory transport", () => {
         const { listener, late } = yield* closingOnALateConnect
         expect(["Refused", "Eof"]).toContain(yield* turnedAway(late))
         for (let i = 0; i < 2; i++)
-          expect(yield* Effect.flip(Effect.scoped(listener.accept).pipe(Effect.timeout("2 seconds")))).toMatchObject({
-            _tag: "TransportError",
-            detail: "the listener is closed"
-          })
+          expect(yield* Effect.flip(Effect.scoped(listener.accept).pipe(Effect.timeout("2 seconds")))).toMatchObject(listenerClosedError)
       })
     )
 
@@ -93,7 +90,7 @@ describe("the in-memory transport", () => {
       Effect.gen(function* () {
         const { listener, late } = yield* closingOnALateConnect
         const accepted = yield* Effect.flip(Effect.scoped(listener.accept).pipe(Effect.timeout("2 seconds")))
-        expect(accepted).toMatchObject({ _tag: "TransportError", detail: "the listener is closed" })
+        expect(accepted).toMatchObject(listenerClosedError)
         expect(["Refused", "Eof"]).toContain(yield* turnedAway(late))
       })
     )
