@@ -67,8 +67,13 @@ describe("the in-memory transport", () => {
       const network = yield* MemoryTransport.make
       const listener = yield* network.listen(b)
       yield* Effect.forEach(Array.from({ length: 16 }), () => network.connect(b), { discard: true })
-      const late = yield* Effect.fork(Effect.scoped(Effect.flatMap(network.connect(b), (conn) => conn.read)))
+      let connected = false
+      const late = yield* Effect.fork(
+        Effect.scoped(Effect.flatMap(network.connect(b), (conn) => Effect.zipRight(Effect.sync(() => (connected = true)), conn.read)))
+      )
       yield* Effect.sleep("20 millis")
+      // 16 is the transport's backlog: were it larger, the connect would not be waiting, and this would test nothing
+      expect(connected).toBe(false)
       yield* listener.close
       return { listener, late }
     })
