@@ -38,16 +38,23 @@ describe("P-384 ECDH from node:crypto", () => {
     }
   })
 
-  it("refuses a peer point that is not on the curve, malformed, or the point at infinity, whichever key it meets", () => {
+  it("refuses a peer point that is not on the curve, malformed, in the hybrid form, or the point at infinity, whichever key it meets, as noble does", () => {
     const own = node.generate()
     const peer = node.generate().publicKey
     const offCurve = new Uint8Array(peer)
     offCurve[96]! ^= 1
     const wrongPrefix = new Uint8Array(peer)
     wrongPrefix[0] = 5
-    const bad = [offCurve, wrongPrefix, peer.subarray(0, 96), new Uint8Array(97), Uint8Array.of(0), new Uint8Array(0)]
+    // the hybrid form (06/07 ‖ X ‖ Y), with the parity bit right: OpenSSL reads it, noble and Python's
+    // `cryptography` do not, and the two back ends must agree
+    const hybrid = new Uint8Array(peer)
+    hybrid[0] = 6 + (peer[96]! & 1)
+    const bad = [offCurve, wrongPrefix, hybrid, peer.subarray(0, 96), new Uint8Array(97), Uint8Array.of(0), new Uint8Array(0)]
     for (const privateKey of [own.privateKey, new Uint8Array(own.privateKey)])
-      for (const point of bad) expect(node.sharedSecret(privateKey, point)).toBeUndefined()
+      for (const point of bad) {
+        expect(node.sharedSecret(privateKey, point)).toBeUndefined()
+        expect(noble.sharedSecret(privateKey, point)).toBeUndefined()
+      }
   })
 
   // Node 20 ties the key objects of generateKeyPairSync to a job that the garbage collector frees, taking the

@@ -4,6 +4,7 @@ import { pemFromPoint } from "../src/domain/pem.js"
 import * as MemoryTransport from "../src/layers/MemoryTransport.js"
 import * as V2Protocol from "../src/layers/V2Protocol.js"
 import { frame } from "../src/layers/LengthPrefixFraming.js"
+import type { Primitives } from "../src/layers/Primitives.js"
 import type { FramedConn } from "../src/services/Framing.js"
 import { relayedHandshake } from "./support/relay.js"
 import { node } from "./support/sessions.js"
@@ -85,6 +86,34 @@ describe("v2 handshake against a man in the middle", () => {
       })
       const reader = type === V2Protocol.MSG.commit || type === V2Protocol.MSG.helloConnector || type === V2Protocol.MSG.confirmConnector ? l : c
       expect(Either.isLeft(reader) && reader.left).toMatchObject({ _tag: "HandshakeError", reason: "Malformed", detail: expect.stringMatching(/^expected the peer's/) })
+    })
+  )
+
+  // The hybrid form (06/07 ‖ X ‖ Y) is the same point written another way: OpenSSL reads it, noble and Python's
+  // `cryptography` do not. A peer that commits to its key in that form is refused by the side that reads it,
+  // whatever its back end takes (here one that reads the form, to show the protocol's own check).
+  const hybrid = (point: Uint8Array) => Uint8Array.of(6 + (point[96]! & 1), ...point.subarray(1))
+  const sendsHybrid: Primitives = {
+    ...node,
+    ecdh: { ...node.ecdh, generate: () => { const pair = node.ecdh.generate(); return { ...pair, publicKey: hybrid(pair.publicKey) } } }
+  }
+  const readsHybrid: Primitives = {
+    ...node,
+    ecdh: { ...node.ecdh, sharedSecret: (own, point) => node.ecdh.sharedSecret(own, point[0]! >= 6 ? Uint8Array.of(4, ...point.subarray(1)) : point) }
+  }
+  it.scoped.each([
+    ["connector", "listener", "a back end that reads that form", readsHybrid],
+    ["listener", "connector", "a back end that reads that form", readsHybrid],
+    ["connector", "listener", "node:crypto", node],
+    ["listener", "connector", "node:crypto", node]
+  ] as const)("a %s's key in the hybrid form (06/07 ‖ X ‖ Y) is refused as malformed by the %s (%s)", ([sender, reader, , readerPrimitives]) =>
+    Effect.gen(function* () {
+      const [s, r] = yield* MemoryTransport.makePair(ep(sender), ep(reader))
+      // the sender would wait for a confirmation that never comes: it goes with the test's scope
+      yield* Effect.forkScoped(V2Protocol.handshake(sendsHybrid, frame(s), sender))
+      const read = yield* Effect.either(V2Protocol.handshake(readerPrimitives, frame(r), reader))
+      // (a session, if it were one, is not printed: its buffers are large)
+      expect(Either.isLeft(read) && read.left).toMatchObject({ _tag: "HandshakeError", reason: "Malformed", detail: "the peer's key is not a valid P-384 point" })
     })
   )
 

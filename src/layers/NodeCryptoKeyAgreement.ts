@@ -4,6 +4,7 @@ import { type Ecdh, type EcdhKeyPair, KeyAgreement, PUBLIC_KEY_BYTES } from "../
 
 const CURVE = "secp384r1"
 const PRIVATE_KEY_BYTES = 48
+const COMPRESSED_POINT_BYTES = 49
 
 /** DER SubjectPublicKeyInfo of a P-384 key up to its uncompressed point: algorithm id-ecPublicKey, secp384r1. */
 const SPKI_PREFIX = Buffer.from("3076301006072a8648ce3d020106052b81040022036200", "hex")
@@ -102,6 +103,14 @@ const makeAhead = () => {
   })
 }
 
+/**
+ * Whether a peer's point is in an encoding that @noble/curves and Python's `cryptography` read too: uncompressed
+ * (04 ‖ X ‖ Y) or compressed (02/03 ‖ X). OpenSSL also takes the hybrid form (06/07 ‖ X ‖ Y), which they refuse:
+ * without this check a peer's key in that form was taken here and refused by the noble back end.
+ */
+const isSec1Point = (point: Uint8Array): boolean =>
+  point.length === PUBLIC_KEY_BYTES ? point[0] === 4 : point.length === COMPRESSED_POINT_BYTES && (point[0] === 2 || point[0] === 3)
+
 /** P-384 ECDH from OpenSSL through node:crypto: about 4x faster than pure JS here. */
 export const ecdh: Ecdh = {
   generate: generateNow,
@@ -117,10 +126,11 @@ export const ecdh: Ecdh = {
     return pairOfEcdh(e)
   },
   sharedSecret: (privateKey, peerPublicKey) => {
+    if (!isSec1Point(peerPublicKey)) return undefined
     try {
       const own = objects.get(privateKey)
       // an uncompressed point (the only form our protocols send) through the faster key-object path
-      if (own instanceof crypto.KeyObject && peerPublicKey.length === PUBLIC_KEY_BYTES && peerPublicKey[0] === 4)
+      if (own instanceof crypto.KeyObject && peerPublicKey.length === PUBLIC_KEY_BYTES)
         return sharedSecretOfObjects(own, peerPublicKey)
       let e = own instanceof crypto.KeyObject ? undefined : own
       if (e === undefined) {

@@ -189,7 +189,8 @@ export const handshake = (p: Primitives, framed: FramedConn, role: Role, options
         peerPublic = body.slice(0, PUBLIC_BYTES)
         frames = { announce, commit, helloListener: ownHello, helloConnector }
       }
-      const shared = p.ecdh.sharedSecret(own.privateKey, peerPublic)
+      // an uncompressed point (PROTOCOL.md), whatever other forms the ECDH back end may read
+      const shared = peerPublic[0] === 4 ? p.ecdh.sharedSecret(own.privateKey, peerPublic) : undefined
       if (shared === undefined) return yield* hsError("Malformed", "the peer's key is not a valid P-384 point")
       const keys = deriveHandshake(p, exporter, frames, shared)
       // the connector's handshake key has done its one job (the listener's goes on as its first ratchet key):
