@@ -6,6 +6,7 @@ import * as path from "node:path"
 import { toHex } from "../src/domain/bytes.js"
 import * as NobleKeyAgreement from "../src/layers/NobleKeyAgreement.js"
 import * as NodeCryptoKeyAgreement from "../src/layers/NodeCryptoKeyAgreement.js"
+import { PUBLIC_KEY_BYTES } from "../src/services/KeyAgreement.js"
 
 const node = NodeCryptoKeyAgreement.ecdh
 const noble = NobleKeyAgreement.ecdh
@@ -55,6 +56,29 @@ describe("P-384 ECDH from node:crypto", () => {
         expect(node.sharedSecret(privateKey, point)).toBeUndefined()
         expect(noble.sharedSecret(privateKey, point)).toBeUndefined()
       }
+  })
+
+  // a peer's point is what the peer chose: whichever back end reads it, the same secret or the same refusal
+  // (OpenSSL's hybrid form, taken by one and refused by the other, was found so)
+  it("agrees with noble on a peer's point of any first byte and any length around a point's", () => {
+    const own = node.generate()
+    const peer = node.generate().publicKey
+    const hexOf = (secret: Uint8Array | undefined) => secret && toHex(secret)
+    let taken = 0
+    for (const length of [1, 33, 48, 49, 50, 96, 97, 98, 145])
+      for (let first = 0; first < 256; first++) {
+        // the first byte, then the peer's coordinates as far as they go
+        const point = new Uint8Array(length)
+        point.set(peer.subarray(1, Math.min(length, PUBLIC_KEY_BYTES)), 1)
+        point[0] = first
+        for (const privateKey of [own.privateKey, new Uint8Array(own.privateKey)]) {
+          const secret = hexOf(node.sharedSecret(privateKey, point))
+          expect([length, first, secret]).toEqual([length, first, hexOf(noble.sharedSecret(privateKey, point))])
+          if (secret !== undefined) taken++
+        }
+      }
+    // 04 ‖ X ‖ Y, and X with either parity byte (02, 03): each through both of node's paths
+    expect(taken).toBe(6)
   })
 
   // Node 20 ties the key objects of generateKeyPairSync to a job that the garbage collector frees, taking the
