@@ -1,8 +1,12 @@
-import { describe, expect, it } from "@effect/vitest"
+import { afterAll, describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as crypto from "node:crypto"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
 import pki from "node-forge/lib/x509.js"
 import * as ForgeCertificate from "../src/layers/ForgeCertificate.js"
+import { Certificate } from "../src/services/Certificate.js"
 
 const DAY_MS = 24 * 3600 * 1000
 
@@ -47,5 +51,80 @@ describe("the certificate a listener makes for itself", () => {
       const empty = yield* ForgeCertificate.generateIdentity("")
       expect(new crypto.X509Certificate(empty.certPem).subject).toBe("CN=p2pchat")
     })
+  )
+})
+
+describe("the key and certificate files given as -k and -c", () => {
+  const MIB = 1024 * 1024
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "p2pchat-pem-"))
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const file = (name: string, text: string) => {
+    const at = path.join(dir, name)
+    fs.writeFileSync(at, text)
+    return at
+  }
+  const load = (key: string, cert: string) => Effect.flip(ForgeCertificate.loadIdentity(key, cert))
+
+  it.effect("are read up to 1 MiB each, that included; a byte more is refused before the PEM is looked at", () =>
+    Effect.gen(function* () {
+      const identity = yield* ForgeCertificate.generateIdentity("peer-host")
+      // what follows a PEM's end line is not read by its parser: padding to the limit keeps the key a key
+      const padded = (pem: string, bytes: number) => pem + "\n".repeat(bytes - pem.length)
+      const cert = file("cert.pem", identity.certPem)
+      const loaded = yield* ForgeCertificate.loadIdentity(file("full.pem", padded(identity.keyPem, MIB)), cert)
+      expect(loaded.fingerprint).toBe(identity.fingerprint)
+      const over = yield* load(file("over.pem", padded(identity.keyPem, MIB + 1)), cert)
+      expect(over).toMatchObject({ reason: "Read", detail: "over 1 MiB, which no PEM key or certificate is" })
+      const overCert = yield* load(file("key.pem", identity.keyPem), file("over.crt", padded(identity.certPem, MIB + 1)))
+      expect(overCert).toMatchObject({ reason: "Read", path: expect.stringMatching(/over\.crt$/) })
+    })
+  )
+
+  it.effect("a key under a passphrase is said as such, in PKCS#8 and in OpenSSL's traditional form (Proc-Type)", () =>
+    Effect.gen(function* () {
+      const identity = yield* ForgeCertificate.generateIdentity("peer-host")
+      const key = crypto.createPrivateKey(identity.keyPem)
+      const cert = file("cert.pem", identity.certPem)
+      const locked = { cipher: "aes-256-cbc", passphrase: "secret", format: "pem" } as const
+      for (const [name, type] of [["locked8.pem", "pkcs8"], ["locked1.pem", "pkcs1"]] as const) {
+        const pem = key.export({ ...locked, type }) as string
+        const refused = yield* load(file(name, pem), cert)
+        expect([type, refused]).toMatchObject([type, { reason: "NotAKey", detail: expect.stringMatching(/^an encrypted private key, and p2pchat does not ask for passphrases/) }])
+      }
+    })
+  )
+
+  it.effect("a certificate given as the key (a TRUSTED one too), or a key in any PEM form given as the certificate, is said to be swapped", () =>
+    Effect.gen(function* () {
+      const identity = yield* ForgeCertificate.generateIdentity("peer-host")
+      const rsa = crypto.createPrivateKey(identity.keyPem)
+      // OpenSSL's certificate with trust settings (`openssl x509 -trustout`) has its own PEM label
+      const trusted = identity.certPem.replace(/(BEGIN|END) CERTIFICATE/g, "$1 TRUSTED CERTIFICATE")
+      for (const [name, pem] of [["cert.pem", identity.certPem], ["trusted.pem", trusted]]) {
+        const refused = yield* load(file(name, pem), file("cert.pem", identity.certPem))
+        expect([name, refused]).toMatchObject([name, { reason: "NotAKey", detail: "a certificate, not a private key (are -k and -c swapped?)" }])
+      }
+      const keys = {
+        pkcs8: identity.keyPem,
+        pkcs1: rsa.export({ type: "pkcs1", format: "pem" }) as string,
+        sec1: crypto.generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ type: "sec1", format: "pem" }) as string
+      }
+      for (const [form, pem] of Object.entries(keys)) {
+        const refused = yield* load(file("key.pem", identity.keyPem), file(`${form}.pem`, pem))
+        expect([form, refused]).toMatchObject([form, { reason: "NotACertificate", detail: "a private key, not a certificate (are -k and -c swapped?)" }])
+      }
+    })
+  )
+})
+
+describe("the generated certificate's layer", () => {
+  it.effect("makes it once, on first use: every listen of a program gets the same one", () =>
+    Effect.gen(function* () {
+      const certificate = yield* Certificate
+      const first = yield* certificate.identity
+      const again = yield* certificate.identity
+      expect(again.fingerprint).toBe(first.fingerprint)
+      expect(again.keyPem).toBe(first.keyPem)
+    }).pipe(Effect.provide(ForgeCertificate.layerGenerated))
   )
 })
