@@ -255,6 +255,23 @@ describe("the node:tls transport", () => {
     })
   )
 
+  // PROTOCOL.md's exporter has no context. TLS 1.3 computes an empty context as none, TLS 1.2 (RFC 5705) does
+  // not: a peer of another implementation on TLS 1.2 would have derived other keys than ours
+  it.scopedLive.each(["TLSv1.2", "TLSv1.3"] as const)("exports keying material as TLS's exporter for the label, without a context: what the peer's own TLS computes (%s)", (version) =>
+    Effect.gen(function* () {
+      const listener = yield* Effect.flatMap(Transport, (t) => t.listen({ host: "127.0.0.1", port: 0 }))
+      const client = yield* tlsClient(listener.address.port, { maxVersion: version })
+      const server = yield* listener.accept
+      yield* Effect.promise(() => client.secured)
+      expect(client.socket.getProtocol()).toBe(version)
+      const label = "EXPORTER-p2pchat-v2"
+      const ours = Buffer.from(server.exportKeyingMaterial(32, label)).toString("hex")
+      // no context (node takes it as optional, @types/node does not)
+      expect(ours).toBe(client.socket.exportKeyingMaterial(32, label, undefined as unknown as Buffer).toString("hex"))
+      expect(Buffer.from(server.exportKeyingMaterial(32, "EXPORTER-another")).toString("hex")).not.toBe(ours)
+    }).pipe(Effect.provide(tlsLayer))
+  )
+
   it.scopedLive("an IPv6 address with letters in it is not sent as the TLS server name (node warned on stderr about it)", () =>
     Effect.gen(function* () {
       const warnings: Array<string> = []

@@ -8,6 +8,13 @@ import { Certificate } from "../services/Certificate.js"
 import { firstAddress, routeAddress } from "./NodeAddresses.js"
 import { type Conn, type Listener, Transport, type TurnedAway } from "../services/Transport.js"
 
+/**
+ * The TLS exporter's context, none (PROTOCOL.md). @types/node makes the argument required; node takes it as
+ * optional, and without it tells OpenSSL there is no context. TLS 1.3 computes an empty context as none, but
+ * TLS 1.2 (RFC 5705) does not: with an empty one, a TLS 1.2 session's exporter was not the protocol's.
+ */
+const NO_CONTEXT = undefined as unknown as Buffer
+
 /** Read-side buffer above which the socket is paused, so a fast peer cannot make us buffer without bound. */
 const READ_HIGH_WATER = 1024 * 1024
 /** Keep-alive probes start after this idle time; the chat's own heartbeat gives the tighter bound. */
@@ -164,7 +171,7 @@ export const fromSocket = (socket: tls.TLSSocket | net.Socket): Conn => {
 
   const exportKeyingMaterial = (length: number, label: string): Uint8Array => {
     if ("exportKeyingMaterial" in socket && typeof socket.exportKeyingMaterial === "function")
-      return new Uint8Array(socket.exportKeyingMaterial(length, label, Buffer.alloc(0)))
+      return new Uint8Array(socket.exportKeyingMaterial(length, label, NO_CONTEXT))
     throw new Error("this connection has no TLS session to export keying material from")
   }
 
