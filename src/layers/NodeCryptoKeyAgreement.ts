@@ -129,7 +129,8 @@ export const ecdh: Ecdh = {
     if (!isSec1Point(peerPublicKey)) return undefined
     try {
       const own = objects.get(privateKey)
-      // an uncompressed point (the only form our protocols send) through the faster key-object path
+      // an uncompressed point (97 bytes, so 04 ‖ X ‖ Y after the check above; the only form our protocols send)
+      // through the faster key-object path
       if (own instanceof crypto.KeyObject && peerPublicKey.length === PUBLIC_KEY_BYTES)
         return sharedSecretOfObjects(own, peerPublicKey)
       let e = own instanceof crypto.KeyObject ? undefined : own
