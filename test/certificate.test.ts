@@ -1,12 +1,10 @@
-import { afterAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as crypto from "node:crypto"
-import * as fs from "node:fs"
-import * as os from "node:os"
-import * as path from "node:path"
 import pki from "node-forge/lib/x509.js"
 import * as ForgeCertificate from "../src/layers/ForgeCertificate.js"
 import { Certificate } from "../src/services/Certificate.js"
+import { scratchFiles } from "./support/files.js"
 
 const DAY_MS = 24 * 3600 * 1000
 
@@ -56,13 +54,7 @@ describe("the certificate a listener makes for itself", () => {
 
 describe("the key and certificate files given as -k and -c", () => {
   const MIB = 1024 * 1024
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "p2pchat-pem-"))
-  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
-  const file = (name: string, text: string) => {
-    const at = path.join(dir, name)
-    fs.writeFileSync(at, text)
-    return at
-  }
+  const { file } = scratchFiles("p2pchat-pem-")
   const load = (key: string, cert: string) => Effect.flip(ForgeCertificate.loadIdentity(key, cert))
 
   it.effect("are read up to 1 MiB each, that included; a byte more is refused before the PEM is looked at", () =>

@@ -2,11 +2,11 @@ import { execFile } from "node:child_process"
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as net from "node:net"
-import * as os from "node:os"
 import * as path from "node:path"
-import { afterAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { VERSION } from "../src/version.js"
 import { CLI, freePort, startCli } from "./support/cli.js"
+import { scratchFiles } from "./support/files.js"
 
 const run = (args: ReadonlyArray<string>, timeoutMs = 20_000) =>
   new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
@@ -15,13 +15,7 @@ const run = (args: ReadonlyArray<string>, timeoutMs = 20_000) =>
     )
   })
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), "p2pchat-test-"))
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
-const file = (name: string, text: string) => {
-  const p = path.join(dir, name)
-  fs.writeFileSync(p, text)
-  return p
-}
+const { dir, file } = scratchFiles("p2pchat-test-")
 const rsaPem = () => crypto.generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ type: "pkcs8", format: "pem" }) as string
 
 describe("bad flags and files are refused with one sentence and exit code 2, before any network activity", () => {
