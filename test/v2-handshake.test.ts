@@ -95,7 +95,13 @@ describe("v2 handshake against a man in the middle", () => {
   const hybrid = (point: Uint8Array) => Uint8Array.of(6 + (point[96]! & 1), ...point.subarray(1))
   const sendsHybrid: Primitives = {
     ...node,
-    ecdh: { ...node.ecdh, generate: () => { const pair = node.ecdh.generate(); return { ...pair, publicKey: hybrid(pair.publicKey) } } }
+    ecdh: {
+      ...node.ecdh,
+      generate: () => {
+        const pair = node.ecdh.generate()
+        return { ...pair, publicKey: hybrid(pair.publicKey) }
+      }
+    }
   }
   const readsHybrid: Primitives = {
     ...node,
