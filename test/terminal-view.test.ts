@@ -172,6 +172,28 @@ describe("the interactive view's lines and delivery marks, as a terminal shows t
     expect(rows[0]).toMatch(/^Sent \d\d:\d\d ○ +scrolled away$/)
   })
 
+  it("a mark goes on a line in the screen's top row; one row further up, it is not written at all", async () => {
+    // the cursor waits on the row under the last line printed: a line with rows - 2 below it is in the top row
+    const later = (count: number) => Array.from({ length: count }, (_, i) => received(String(i), `line ${i}`))
+    const top = await rendered(size, written(size, [[sent("1", "at the top")], later(size.rows - 2), [delivered("1")]]))
+    expect(top[0]).toMatch(/^Sent \d\d:\d\d ✓ +at the top$/)
+    // a row more and it is in the scrollback: the mark, written anyway, would land in the top row's line
+    const gone = await rendered(size, written(size, [[sent("1", "just gone")], later(size.rows - 1), [delivered("1")]]))
+    expect(gone[0]).toMatch(/^Sent \d\d:\d\d ○ +just gone$/)
+    expect(gone.filter((row) => row.includes("✓"))).toEqual([])
+  })
+
+  it("keeps the rows of the last 200 lines only: a long chat does not grow the view, and a line further up keeps its waiting mark even on a screen tall enough", async () => {
+    const tall = { columns: 60, rows: 300 }
+    const later = (count: number) => Array.from({ length: count }, (_, i) => received(String(i), `line ${i}`))
+    // 199 lines below it: the sent line is among the 200 kept, and marked; 200 below it, it is not
+    const kept = await rendered(tall, written(tall, [[sent("1", "kept")], later(199), [delivered("1")]]))
+    expect(kept[0]).toMatch(/^Sent \d\d:\d\d ✓ +kept$/)
+    const dropped = await rendered(tall, written(tall, [[sent("1", "dropped")], later(200), [delivered("1")]]))
+    expect(dropped[0]).toMatch(/^Sent \d\d:\d\d ○ +dropped$/)
+    expect(dropped.filter((row) => row.includes("✓"))).toEqual([])
+  })
+
   it("on a terminal narrower than 20 columns (a split tmux pane) a mark lands on its line, counted in the rows there", async () => {
     // the view measured rows as if at least 20 columns wide: the two rows of each line below counted one
     const narrow = { columns: 12, rows: 10 }
