@@ -151,6 +151,8 @@ describe("the interactive view's lines and delivery marks, as a terminal shows t
   const sent = (id: string, text: string) => event({ _tag: "sent", id, text })
   const received = (id: string, text: string) => event({ _tag: "message", id, text })
   const delivered = (id: string) => event({ _tag: "delivered", id })
+  /** `count` received lines, numbered from `from`. */
+  const later = (from: number, count: number) => Array.from({ length: count }, (_, i) => received(String(from + i), `line ${from + i}`))
   const size = { columns: 60, rows: 10 }
 
   it("a receipt in the same batch as its sent line marks it: the line is printed before the mark is set", async () => {
@@ -163,7 +165,6 @@ describe("the interactive view's lines and delivery marks, as a terminal shows t
   it("a receipt marks its line under later ones; for a line scrolled off the screen no mark is written", async () => {
     // the mark goes up as many rows as the lines below it take: past the screen's top the terminal stops at
     // its first row, and the mark landed in whatever line was there
-    const later = (from: number, count: number) => Array.from({ length: count }, (_, i) => received(String(from + i), `line ${from + i}`))
     const rows = await rendered(
       size,
       written(size, [[sent("1", "scrolled away")], later(1, size.rows + 2), [sent("2", "still on screen")], later(20, 3), [delivered("1"), delivered("2")]])
@@ -174,22 +175,20 @@ describe("the interactive view's lines and delivery marks, as a terminal shows t
 
   it("a mark goes on a line in the screen's top row; one row further up, it is not written at all", async () => {
     // the cursor waits on the row under the last line printed: a line with rows - 2 below it is in the top row
-    const later = (count: number) => Array.from({ length: count }, (_, i) => received(String(i), `line ${i}`))
-    const top = await rendered(size, written(size, [[sent("1", "at the top")], later(size.rows - 2), [delivered("1")]]))
+    const top = await rendered(size, written(size, [[sent("1", "at the top")], later(1, size.rows - 2), [delivered("1")]]))
     expect(top[0]).toMatch(/^Sent \d\d:\d\d ✓ +at the top$/)
     // a row more and it is in the scrollback: the mark, written anyway, would land in the top row's line
-    const gone = await rendered(size, written(size, [[sent("1", "just gone")], later(size.rows - 1), [delivered("1")]]))
+    const gone = await rendered(size, written(size, [[sent("1", "just gone")], later(1, size.rows - 1), [delivered("1")]]))
     expect(gone[0]).toMatch(/^Sent \d\d:\d\d ○ +just gone$/)
     expect(gone.filter((row) => row.includes("✓"))).toEqual([])
   })
 
   it("keeps the rows of the last 200 lines only: a long chat does not grow the view, and a line further up keeps its waiting mark even on a screen tall enough", async () => {
     const tall = { columns: 60, rows: 300 }
-    const later = (count: number) => Array.from({ length: count }, (_, i) => received(String(i), `line ${i}`))
     // 199 lines below it: the sent line is among the 200 kept, and marked; 200 below it, it is not
-    const kept = await rendered(tall, written(tall, [[sent("1", "kept")], later(199), [delivered("1")]]))
+    const kept = await rendered(tall, written(tall, [[sent("1", "kept")], later(1, 199), [delivered("1")]]))
     expect(kept[0]).toMatch(/^Sent \d\d:\d\d ✓ +kept$/)
-    const dropped = await rendered(tall, written(tall, [[sent("1", "dropped")], later(200), [delivered("1")]]))
+    const dropped = await rendered(tall, written(tall, [[sent("1", "dropped")], later(1, 200), [delivered("1")]]))
     expect(dropped[0]).toMatch(/^Sent \d\d:\d\d ○ +dropped$/)
     expect(dropped.filter((row) => row.includes("✓"))).toEqual([])
   })
