@@ -107,6 +107,21 @@ describe("the key and certificate files given as -k and -c", () => {
       }
     })
   )
+
+  it.effect("a file with a key and a certificate in it, the one asked for broken, is not said to be swapped", () =>
+    Effect.gen(function* () {
+      // one file given as both -k and -c is a usual way to keep the two; swapping them would change nothing
+      const identity = yield* ForgeCertificate.generateIdentity("peer-host")
+      // its first line of base64 made unreadable (forge's PEM has CRLF line ends)
+      const broken = (pem: string) => pem.replace(/(-----\r?\n)[A-Za-z0-9+/]{64}/, "$1" + "!".repeat(64))
+      const key = file("key.pem", identity.keyPem)
+      const cert = file("cert.pem", identity.certPem)
+      const brokenCert = yield* load(key, file("both1.pem", identity.keyPem + broken(identity.certPem)))
+      expect(brokenCert).toMatchObject({ reason: "NotACertificate", detail: "not a PEM certificate" })
+      const brokenKey = yield* load(file("both2.pem", identity.certPem + broken(identity.keyPem)), cert)
+      expect(brokenKey).toMatchObject({ reason: "NotAKey", detail: "not a PEM private key" })
+    })
+  )
 })
 
 describe("the generated certificate's layer", () => {
