@@ -603,6 +603,18 @@ describe("the interactive terminal", () => {
     ])
   })
 
+  it("spaces alone at the prompt when the peer leaves are nothing worth showing: no Not sent line", async () => {
+    const size = { columns: 60, rows: 20 }
+    const { peer, term } = await chatAtPrompt(size)
+    term.type("   ")
+    await term.settled()
+    peer.endInput()
+    expect(await term.exited).toBe(0)
+    const rows = await term.rendered(size)
+    expect(rows.at(-1)).toMatch(/Your peer left the chat\.$/)
+    expect(rows.join("\n")).not.toContain("Not sent")
+  })
+
   it("a screen cleared with Ctrl-L: a later delivery mark does not land on the typed line", async () => {
     // the mark counted rows up to a line that the clear had taken off the screen, and was written into the prompt
     const size = { columns: 80, rows: 20 }
