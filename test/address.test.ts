@@ -1,7 +1,7 @@
 import { Either } from "effect"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { compareEndpoints, type Endpoint, isValidHost, parseTarget, unmappedAddress } from "../src/domain/address.js"
+import { compareEndpoints, type Endpoint, endpointProblem, formatEndpoint, isValidHost, parsePort, parseTarget, unmappedAddress } from "../src/domain/address.js"
 
 describe("a target as the user types it", () => {
   it("takes host, host:port, [v6], [v6]:port and a bare IPv6 address", () => {
@@ -47,6 +47,38 @@ describe("a target as the user types it", () => {
     it(`refuses ${JSON.stringify(text)} with a sentence`, () => {
       expect(parseTarget(text, 8000)).toEqual(Either.left(sentence))
     })
+})
+
+describe("a port as the user types it", () => {
+  it("is decimal digits: leading zeros are read past, up to nine digits in all", () => {
+    expect(parsePort("08000")).toBe(8000)
+    expect(parsePort("000008000")).toBe(8000)
+    expect(parsePort("0000008000")).toBeUndefined()
+    expect(parsePort("65535")).toBe(65535)
+    expect(parsePort("65536")).toBeUndefined()
+  })
+})
+
+describe("an endpoint as it is shown", () => {
+  it("an IPv6 address in brackets before its port, written out in full or shortened; others as host:port", () => {
+    expect(formatEndpoint({ host: "2001:db8:1:2:3:4:5:6", port: 80 })).toBe("[2001:db8:1:2:3:4:5:6]:80")
+    expect(formatEndpoint({ host: "fe80::1%eth0", port: 9000 })).toBe("[fe80::1%eth0]:9000")
+    expect(formatEndpoint({ host: "10.0.0.5", port: 8000 })).toBe("10.0.0.5:8000")
+    expect(formatEndpoint({ host: "peer.example", port: 8000 })).toBe("peer.example:8000")
+  })
+})
+
+describe("an endpoint a library caller built by hand", () => {
+  it("is refused, by name, for a host that is not a string or a port out of range (0 only for listening)", () => {
+    const hostless = { host: undefined, port: 8000 } as unknown as Endpoint
+    expect(endpointProblem("target", hostless, false)).toBe("target.host must be a string, not undefined")
+    expect(endpointProblem("listen", { host: null, port: 8000 } as unknown as Endpoint, true)).toBe("listen.host must be a string, not null")
+    expect(endpointProblem("listen", { host: "127.0.0.1", port: 0 }, true)).toBeUndefined()
+    expect(endpointProblem("target", { host: "127.0.0.1", port: 0 }, false)).toBe("target.port 0 is not a port: give a whole number from 1 to 65535")
+    expect(endpointProblem("listen", { host: "127.0.0.1", port: 65536 }, true)).toBe(
+      "listen.port 65536 is not a port: give a whole number from 0 (any free port) to 65535"
+    )
+  })
 })
 
 describe("a peer's address as node gives it", () => {
