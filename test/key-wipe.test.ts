@@ -253,7 +253,26 @@ describe("seed: keys are wiped once used", () => {
       expect(sharedSecrets.filter((k) => !isZero(k))).toEqual([])
       // each message's two fresh key pairs (sender's, receiver's)
       expect(pairs.length - made).toBe(6)
-      expect(pairs.slice(made).filter((k) => !isZero(k.privateKey))).toEqual([])
+      // the handshake's pairs too, each done with once its shared secret was made
+      expect(made).toBe(2)
+      expect(pairs.filter((k) => !isZero(k.privateKey))).toEqual([])
+    })
+  )
+
+  it.effect("forgotten while a key reply is due: the message's fresh key pair and the key it was sealed with are zero too", () =>
+    Effect.gen(function* () {
+      const { p, pairs } = recording()
+      const { connector: a } = yield* linkedSeed(p)
+      // the key the message is sealed with, which the session keeps to know a crossing message by
+      const keyBefore = (a as unknown as { key: Uint8Array }).key
+      a.send("1", "waits for its reply")
+      const fresh = pairs.at(-1)!
+      expect(isZero(fresh.privateKey)).toBe(false)
+      expect(isZero(keyBefore)).toBe(false)
+      a.forget()
+      expect(isZero(fresh.privateKey)).toBe(true)
+      expect(isZero(keyBefore)).toBe(true)
+      expect(isZero((a as unknown as { key: Uint8Array }).key)).toBe(true)
     })
   )
 })

@@ -140,6 +140,43 @@ describe("seed sessions, property-based", () => {
     })
   )
 
+  it.effect("a crossing message after others is numbered after them: no two received messages share an id", () =>
+    Effect.gen(function* () {
+      const { connector: a, listener: b } = yield* linkedSeed()
+      const first = ok(a.receive(b.send("1", "first").frames[0]!))
+      expect(first.events).toMatchObject([{ _tag: "Message", id: "in-1" }])
+      ok(b.receive(first.frames[0]!))
+      a.send("1", "from a")
+      const atA = ok(a.receive(b.send("2", "from b").frames[0]!))
+      expect(atA.events).toEqual([{ _tag: "Message", id: "in-2", text: "from b" }])
+      expect(atA.fatal).toMatchObject({ reason: "Crossing" })
+    })
+  )
+
+  it.effect("a leave while messages wait their turn goes out after them: each is sent and acknowledged first", () =>
+    Effect.gen(function* () {
+      const { connector: a, listener: b } = yield* linkedSeed()
+      const out = [a.send("1", "one").frames[0]!]
+      expect(a.send("2", "two").frames).toEqual([])
+      expect(a.leave("quit").frames).toEqual([])
+      const shown: Array<unknown> = []
+      for (let i = 0; i < 3; i++) {
+        const atB = ok(b.receive(out[i]!))
+        shown.push(...atB.events)
+        const atA = ok(a.receive(atB.frames[0]!))
+        out.push(...atA.frames)
+        if (i < 2) expect(atA.events).toEqual([{ _tag: "Delivered", ids: [String(i + 1)] }])
+      }
+      expect(shown).toEqual([
+        { _tag: "Message", id: "in-1", text: "one" },
+        { _tag: "Message", id: "in-2", text: "two" },
+        { _tag: "PeerLeft", reason: "quit" }
+      ])
+      expect(out).toHaveLength(3)
+      expect(a.settled()).toBe(true)
+    })
+  )
+
   it.effect("a crossing send (both at once) shows the peer's message, then ends with a clear error", () =>
     Effect.gen(function* () {
       const { connector: a, listener: b } = yield* linkedSeed()
