@@ -16,6 +16,7 @@ import {
   renderEvent,
   styleFor,
   typeHint,
+  unconfirmedList,
   verification,
   withoutColour
 } from "../src/cli/render.js"
@@ -68,6 +69,8 @@ describe("the human views", () => {
     // sentences with a stamp hang under the stamp
     const refused = renderEvent(event({ _tag: "error", code: "SendRefused", message: text, line: 7 }), plain, 60, { width: stringWidth })
     expect(refused[1]).toMatch(/^ {11}\S/)
+    // the input's line it is about, counted from 1 as the JSON event's `line`
+    expect(refused[0]).toMatch(/^\[\d\d:\d\d:\d\d\] Line 7: /)
     // so do the connection's own lines (an IPv6 address on a phone's terminal was broken by the terminal)
     const connecting = renderEvent(event({ _tag: "connecting", address: "2001:db8::1", port: 8000 }), plain, 40, { width: stringWidth })
     expect(connecting).toEqual([expect.stringMatching(/^\[\d\d:\d\d:\d\d\] Connecting to$/), "           [2001:db8::1]:8000 ..."])
@@ -301,8 +304,26 @@ describe("the human views", () => {
     expect(shown.length).toBeLessThan(230)
     const listed = shown.split(", ").filter((p) => /^\d+$/.test(p)).length
     expect(shown).toMatch(new RegExp(`, … ${1_000 - listed} more$`))
+    // cut at 200 characters: the ids listed fit in them, and the next one would not have
+    const kept = shown.slice(0, shown.indexOf(", …"))
+    expect(kept.length).toBeLessThanOrEqual(200)
+    expect(`${kept}, ${scattered[listed]}`.length).toBeGreaterThan(200)
     const line = renderEvent(event({ _tag: "disconnected", reason: "connection lost", undelivered: scattered }), plain).join("\n")
     expect(line).toContain(`Not confirmed as delivered: 1000 message(s) (1, 3, 5, `)
+  })
+
+  it("undelivered messages at a terminal are listed by their quoted starts, cut at 200 characters with what is left counted", () => {
+    const quotes = new Map(Array.from({ length: 60 }, (_, i) => [String(i + 1), quoteSent(`m${i + 1}`)]))
+    const all = [...quotes.keys()]
+    const shown = unconfirmedList(all, (id) => quotes.get(id))!
+    const listed = shown.split('", "').length
+    expect(shown).toMatch(new RegExp(`^"m1", "m2", .*, … ${60 - listed} more$`))
+    const kept = shown.slice(0, shown.indexOf(", …"))
+    expect(kept.length).toBeLessThanOrEqual(200)
+    expect(`${kept}, ${quotes.get(String(listed + 1))}`.length).toBeGreaterThan(200)
+    // one the view does not know (sent before it started, say): the ids are listed instead
+    expect(unconfirmedList(["1", "61", "2"], (id) => quotes.get(id))).toBeUndefined()
+    expect(unconfirmedList(["1", "2"], (id) => quotes.get(id))).toBe('"m1", "m2"')
   })
 
   it("fingerprints are two rows of eight 4-digit groups, for reading aloud", () => {
