@@ -27,6 +27,13 @@ describe("the sentence for an error (errors.ts)", () => {
     expect(describeError(notHere)).toBe("Cannot listen on 192.0.2.1:8000: that address does not belong to this machine.")
     expect(describeForCli(inUse)).toBe("Cannot listen on 192.0.2.1:8000: the port is already in use; pick another with -p.")
     expect(describeForCli(notHere)).toBe("Cannot listen on 192.0.2.1:8000: that address does not belong to this machine; pick one with -i.")
+    // a name that is no interface, and no name of this machine's (ENOTFOUND, or EADDRNOTAVAIL for another's)
+    const noInterface = new ListenError({ host: "wlan0", port: 8000, reason: "AddressNotAvailable", detail: "ENOTFOUND" })
+    expect(describeForCli(noInterface)).toBe(
+      "Cannot listen on wlan0:8000: wlan0 is neither a network interface of this machine nor a name for one of its addresses; pick one with -i."
+    )
+    const linkLocal = new ListenError({ host: "fe80::99%eth0", port: 8000, reason: "AddressNotAvailable", detail: "EADDRNOTAVAIL" })
+    expect(describeError(linkLocal)).toBe("Cannot listen on [fe80::99%eth0]:8000: that address does not belong to this machine.")
     // no flag helps here: the sentence as it is
     expect(describeForCli(denied)).toBe(describeError(denied))
     expect(describeForCli(denied)).toBe("Cannot listen on 192.0.2.1:80: permission denied (ports below 1024 need privileges).")

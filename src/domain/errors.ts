@@ -1,4 +1,5 @@
 import { Data } from "effect"
+import { isIP } from "node:net"
 import { formatEndpoint } from "./address.js"
 
 /**
@@ -120,7 +121,10 @@ export const describeError = (error: ChatError): string => {
         case "AddressInUse":
           return `Cannot listen on ${formatEndpoint(error)}: the port is already in use.`
         case "AddressNotAvailable":
-          return `Cannot listen on ${formatEndpoint(error)}: that address does not belong to this machine.`
+          // a name (-i takes an interface's name too): `-i wlan0` where the card is wlp2s0 was told of an "address"
+          return isIP(error.host) === 0
+            ? `Cannot listen on ${formatEndpoint(error)}: ${error.host} is neither a network interface of this machine nor a name for one of its addresses.`
+            : `Cannot listen on ${formatEndpoint(error)}: that address does not belong to this machine.`
         case "Permission":
           return `Cannot listen on ${formatEndpoint(error)}: permission denied (ports below 1024 need privileges).`
         default:
