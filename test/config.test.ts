@@ -131,8 +131,10 @@ describe("-i with a link-local address (fe80::/10)", () => {
   it("is what an interface's name stands for: its IPv4 address first, a link-local one with its name", () => {
     const v4 = (address: string) => ({ address, family: "IPv4" })
     const v6 = (address: string) => ({ address, family: "IPv6" })
-    const interfaces = { eth0: [v6("fe80::1"), v6("2001:db8::5"), v4("192.0.2.5")], wg0: [v6("2001:db8::9"), v6("fe80::9")], usb0: [v6("fe80::7")] }
+    const interfaces = { eth0: [v6("fe80::1"), v6("2001:db8::5"), v4("192.0.2.5")], wg0: [v6("2001:db8::9"), v6("fe80::9")], usb0: [v6("fe80::7")], tun0: [] }
     expect(interfaceAddress("eth0", interfaces)).toBe("192.0.2.5")
+    // an interface listed without an address stands for none: the name is left as given, for listening to refuse
+    expect(interfaceAddress("tun0", interfaces)).toBe("tun0")
     expect(interfaceAddress("wg0", interfaces)).toBe("2001:db8::9")
     expect(interfaceAddress("usb0", interfaces)).toBe("fe80::7%usb0")
     // not a name: an address, given its interface where it is link-local
