@@ -181,6 +181,49 @@ describe("v2 sessions (Double Ratchet), property-based", () => {
     })
   )
 
+  it.effect("a batch holds at most 64 KiB of text: exactly that is one frame, a byte more two; each text keeps the sender's time", () =>
+    Effect.gen(function* () {
+      const { connector: a, listener: b } = yield* linkedV2()
+      // texts of 4,096 bytes are the longest that are batched
+      const full = Array.from({ length: 16 }, (_, i) => ({ id: String(i + 1), text: "a".repeat(4096) }))
+      const before = Date.now()
+      expect(a.sendMany(full).frames).toHaveLength(1)
+      const over = [...full.map((t) => ({ ...t, id: `o${t.id}` })), { id: "o17", text: "b" }]
+      const frames = a.sendMany(over).frames
+      expect(frames).toHaveLength(2)
+      const events = frames.flatMap((f) => ok(b.receive(f)).events)
+      expect(events.map((e) => (e._tag === "Message" ? e.id : ""))).toEqual(over.map((t) => t.id))
+      for (const e of events) expect(e._tag === "Message" && e.sentAt !== undefined && e.sentAt >= before && e.sentAt <= Date.now()).toBe(true)
+    })
+  )
+
+  it.effect("receipts for more than 1,024 messages go in several frames that name each id once", () =>
+    Effect.gen(function* () {
+      const { connector: a, listener: b } = yield* linkedV2()
+      const sent = Array.from({ length: 1500 }, (_, i) => ({ id: String(i + 1), text: "x" }))
+      for (const f of a.sendMany(sent).frames) ok(b.receive(f))
+      expect(b.pendingFlush()).toBe(1500)
+      const receipts = b.flush().frames
+      expect(receipts).toHaveLength(2)
+      expect(delivered(receipts.flatMap((f) => ok(a.receive(f)).events))).toEqual(sent.map((t) => t.id))
+      expect(b.pendingFlush()).toBe(0)
+    })
+  )
+
+  it.effect("a goodbye acknowledges only the first receipts it is told to, none for a count of 0 or less", () =>
+    Effect.gen(function* () {
+      const goodbyeAcks = (acknowledging: number) =>
+        Effect.map(linkedV2(), ({ connector: a, listener: b }) => {
+          for (const f of a.sendMany([{ id: "1", text: "x" }, { id: "2", text: "y" }, { id: "3", text: "z" }]).frames) ok(b.receive(f))
+          return delivered(b.leave("bye", acknowledging).frames.flatMap((f) => ok(a.receive(f)).events))
+        })
+      expect(yield* goodbyeAcks(2)).toEqual(["1", "2"])
+      expect(yield* goodbyeAcks(0)).toEqual([])
+      expect(yield* goodbyeAcks(-1)).toEqual([])
+      expect(yield* goodbyeAcks(Infinity)).toEqual(["1", "2", "3"])
+    })
+  )
+
   it.effect("more than MAX_SKIP missing messages are refused, not derived; exactly MAX_SKIP are kept", () =>
     Effect.gen(function* () {
       // the message after `missing` ones that never came
