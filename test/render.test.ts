@@ -26,6 +26,13 @@ import * as SeedProtocol from "../src/layers/SeedProtocol.js"
 import * as V2Protocol from "../src/layers/V2Protocol.js"
 import { type ChatEvent, event } from "../src/domain/events.js"
 
+/** A list cut at 200 characters: what it kept fits in them, and `next`, the first item left out, would not have. */
+const expectCutAt200 = (shown: string, next: string) => {
+  const kept = shown.slice(0, shown.indexOf(", …"))
+  expect(kept.length).toBeLessThanOrEqual(200)
+  expect(`${kept}, ${next}`.length).toBeGreaterThan(200)
+}
+
 describe("the human views", () => {
   it("a connection we turned away and a lasting failure of our own attempts read differently", () => {
     const turnedAway = renderEvent(event({ _tag: "rejected", peer: "10.0.0.9:5000", reason: "It spoke another protocol.", role: "listener" }), plain)
@@ -304,10 +311,7 @@ describe("the human views", () => {
     expect(shown.length).toBeLessThan(230)
     const listed = shown.split(", ").filter((p) => /^\d+$/.test(p)).length
     expect(shown).toMatch(new RegExp(`, … ${1_000 - listed} more$`))
-    // cut at 200 characters: the ids listed fit in them, and the next one would not have
-    const kept = shown.slice(0, shown.indexOf(", …"))
-    expect(kept.length).toBeLessThanOrEqual(200)
-    expect(`${kept}, ${scattered[listed]}`.length).toBeGreaterThan(200)
+    expectCutAt200(shown, scattered[listed]!)
     const line = renderEvent(event({ _tag: "disconnected", reason: "connection lost", undelivered: scattered }), plain).join("\n")
     expect(line).toContain(`Not confirmed as delivered: 1000 message(s) (1, 3, 5, `)
   })
@@ -318,9 +322,7 @@ describe("the human views", () => {
     const shown = unconfirmedList(all, (id) => quotes.get(id))!
     const listed = shown.split('", "').length
     expect(shown).toMatch(new RegExp(`^"m1", "m2", .*, … ${60 - listed} more$`))
-    const kept = shown.slice(0, shown.indexOf(", …"))
-    expect(kept.length).toBeLessThanOrEqual(200)
-    expect(`${kept}, ${quotes.get(String(listed + 1))}`.length).toBeGreaterThan(200)
+    expectCutAt200(shown, quotes.get(String(listed + 1))!)
     // one the view does not know (sent before it started, say): the ids are listed instead
     expect(unconfirmedList(["1", "61", "2"], (id) => quotes.get(id))).toBeUndefined()
     expect(unconfirmedList(["1", "2"], (id) => quotes.get(id))).toBe('"m1", "m2"')
