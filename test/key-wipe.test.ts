@@ -181,6 +181,135 @@ describe("Double Ratchet: message keys, DH outputs and replaced root keys are wi
   })
 })
 
+/**
+ * Primitives that keep every key a decryption derives: chain and message keys (HMAC outputs), the root and chain
+ * keys cut from each root KDF output (the slices it is cut into), and shared secrets.
+ */
+const recordingDerived = () => {
+  const derived: Array<Uint8Array> = []
+  // kdfRk cuts its HKDF output with `slice`: this output's own `slice` records what it is cut into
+  const hkdf: Primitives["kdf"]["hkdf"] = (...args) => {
+    const out = node.kdf.hkdf(...args)
+    out.slice = (start, end) => {
+      const part = Uint8Array.prototype.slice.call(out, start, end)
+      derived.push(part)
+      return part
+    }
+    return out
+  }
+  const hmac: Primitives["kdf"]["hmac"] = (hash, key, data) => {
+    const out = node.kdf.hmac(hash, key, data)
+    derived.push(out.subarray(0, data[0] === 0x02 ? 32 : out.length))
+    return out
+  }
+  const sharedSecret: Primitives["ecdh"]["sharedSecret"] = (privateKey, publicKey) => {
+    const out = node.ecdh.sharedSecret(privateKey, publicKey)
+    if (out !== undefined) derived.push(out)
+    return out
+  }
+  const p: Primitives = { ...node, kdf: { ...node.kdf, hmac, hkdf }, ecdh: { ...node.ecdh, sharedSecret } }
+  return { p, derived }
+}
+
+const hex = (k: Uint8Array) => Buffer.from(k).toString("hex")
+/** Every secret a state holds, as hex. */
+const secretsOf = (s: Ratchet.RatchetState) =>
+  [s.rk, s.cks, s.ckr, s.dhs.privateKey, ...s.skipped.values()].filter((k) => k !== undefined).map((k) => hex(k!))
+/** Keys recorded that are not zero and not held by the state the caller goes on with. */
+const strays = (derived: ReadonlyArray<Uint8Array>, live: Ratchet.RatchetState) => {
+  const held = secretsOf(live)
+  return derived.filter((k) => !isZero(k) && !held.includes(hex(k))).map(hex)
+}
+const tampered = (m: { header: Uint8Array; body: Uint8Array }) => {
+  const body = m.body.slice()
+  body[body.length - 1]! ^= 1
+  return { header: m.header, body }
+}
+const withHeader = (m: { header: Uint8Array; body: Uint8Array }, change: (h: Ratchet.Header) => Ratchet.Header) => ({
+  header: Ratchet.encodeHeader(change(Ratchet.decodeHeader(m.header)!)),
+  body: m.body
+})
+
+/**
+ * The listener sends "zero" and "one"; the connector reads `read` of them and answers; the listener's next
+ * messages ("after", "later") are on a new chain whose headers say the old one held 2.
+ */
+const acrossDhStep = (read: number) => {
+  const { listener, connector } = ratchetPair()
+  const zero = send(listener, "zero", 1_000)
+  const one = send(zero.state, "one", 1_001)
+  let c = connector
+  for (const [m, s] of ([[zero, "zero"], [one, "one"]] as const).slice(0, read)) c = receive(node, c, m, s)
+  const answer = send(c, "answer", 1_002)
+  const after = send(receive(node, one.state, answer, "answer"), "after", 2_000)
+  return { connector: answer.state, one, after, later: send(after.state, "later", 2_001) }
+}
+
+describe("Double Ratchet: a failed decryption zeroes what it derived and leaves the state whole", () => {
+  const fails = (state: Ratchet.RatchetState, m: { header: Uint8Array; body: Uint8Array }, failure: Ratchet.RatchetFailure) => {
+    const { p, derived } = recordingDerived()
+    const before = secretsOf(state)
+    expect(Ratchet.decrypt(p, state, m.header, m.body, AD)).toBe(failure)
+    // the walk to the message derived keys (which a mutant keeping them would leave non-zero)
+    expect(derived.length).toBeGreaterThan(0)
+    expect(strays(derived, state)).toEqual([])
+    expect(secretsOf(state)).toEqual(before)
+  }
+
+  it("a forged message past one skipped on the same chain: its key and the chain walked past are zero, the keys stored before whole, the real ones still open", () => {
+    const { listener, connector } = ratchetPair()
+    const words = ["zero", "one", "two", "three", "four"]
+    let l = listener
+    const sent = words.map((s, i) => {
+      const m = send(l, s, 1_000 + i)
+      l = m.state
+      return m
+    })
+    // "two" first: the keys of "zero" and "one" are stored
+    let c = receive(node, connector, sent[2]!, "two")
+    fails(c, tampered(sent[4]!), "Decrypt")
+    for (const i of [0, 1, 3, 4]) c = receive(node, c, sent[i]!, words[i]!)
+  })
+
+  it("a forged message on the same chain, next in turn: the chain key after it is zero", () => {
+    const { listener, connector } = ratchetPair()
+    const zero = send(listener, "zero", 1_000)
+    const one = send(zero.state, "one", 1_001)
+    const c = receive(node, connector, zero, "zero")
+    fails(c, tampered(one), "Decrypt")
+    receive(node, c, one, "one")
+  })
+
+  it("a forged message on a new chain, one in it skipped, the old one closed with a message missing: both chains' keys, the skipped keys and the new root key are zero", () => {
+    const { connector, one, after, later } = acrossDhStep(1)
+    fails(connector, tampered(later), "Decrypt")
+    let c = receive(node, connector, later, "later")
+    c = receive(node, c, after, "after")
+    receive(node, c, one, "one")
+  })
+
+  it("a forged message on a new chain that closes the old one complete: the old chain's key is not touched", () => {
+    const { connector, after } = acrossDhStep(2)
+    fails(connector, tampered(after), "Decrypt")
+    receive(node, connector, after, "after")
+  })
+
+  it("a new chain whose message lies too far ahead: what closing the old chain and the DH step derived is zero", () => {
+    const { connector, one, after } = acrossDhStep(1)
+    fails(connector, withHeader(after, (h) => ({ ...h, n: Ratchet.MAX_SKIP + 1 })), "TooManySkipped")
+    const c = receive(node, connector, after, "after")
+    receive(node, c, one, "one")
+  })
+
+  it("a new peer key that is not a point on the curve: the key skipped while closing the old chain is zero", () => {
+    const { connector, one, after } = acrossDhStep(1)
+    const notOnCurve = Uint8Array.of(0x04, ...new Uint8Array(96).fill(1))
+    fails(connector, withHeader(after, (h) => ({ ...h, dh: notOnCurve })), "BadKey")
+    const c = receive(node, connector, after, "after")
+    receive(node, c, one, "one")
+  })
+})
+
 describe("v2 handshake: the key material is wiped once split", () => {
   it("the HKDF outputs the keys were cut from are zero, the keys themselves are not", () => {
     const { p, rootOutputs: outputs } = recording()

@@ -8,8 +8,8 @@ import type { Primitives } from "./Primitives.js"
  * DH = ECDH P-384, KDF_RK = HKDF-SHA384, KDF_CK = HMAC-SHA384 with distinct constants for the message key
  * (0x01) and the next chain key (0x02), AEAD = ChaCha20-Poly1305 with key and nonce taken from the
  * message key. Steps are functions from a state value to a new state value: a failed decryption returns
- * nothing new, so it cannot corrupt the session. After a successful step the old state's secrets are wiped:
- * the caller must only go on with the returned state.
+ * nothing new, so it cannot corrupt the session, and zeroes the keys it derived on the way. After a successful
+ * step the old state's secrets are wiped: the caller must only go on with the returned state.
  *
  * One departure in timing, not in the wire format: the specification makes a new sending key pair as soon
  * as a new peer key arrives. Here the receiving half of that DH step happens on arrival, and the sending
@@ -201,6 +201,18 @@ const skipTo = (p: Primitives, state: RatchetState, until: number): RatchetState
   return { ...state, ckr, nr, skipped }
 }
 
+/**
+ * A failed step's clean-up: zeroes the keys `tried` holds that `kept`, the state the caller goes on with, does
+ * not (a root and chain key derived on the way, message keys stored for messages skipped), then returns `failure`.
+ * A forged or corrupt message must not leave keys of our real chains behind in memory.
+ */
+const discard = (kept: RatchetState, tried: RatchetState, failure: RatchetFailure): RatchetFailure => {
+  if (tried.rk !== kept.rk) wipe(tried.rk)
+  if (tried.ckr !== kept.ckr) wipe(tried.ckr)
+  if (tried.skipped !== kept.skipped) for (const [id, mk] of tried.skipped) if (kept.skipped.get(id) !== mk) wipe(mk)
+  return failure
+}
+
 export const decrypt = (
   p: Primitives,
   state: RatchetState,
@@ -235,7 +247,7 @@ export const decrypt = (
     const skippedOld = skipTo(p, next, header.pn)
     if (typeof skippedOld === "string") return skippedOld
     const dhOut = p.ecdh.sharedSecret(skippedOld.dhs.privateKey, header.dh)
-    if (dhOut === undefined) return "BadKey"
+    if (dhOut === undefined) return discard(state, skippedOld, "BadKey")
     const [rk, ckr] = kdfRk(p, skippedOld.rk, dhOut)
     wipe(dhOut)
     closed = skippedOld.ckr
@@ -245,11 +257,20 @@ export const decrypt = (
     return "Replay"
   }
   const skipped = skipTo(p, next, header.n)
-  if (typeof skipped === "string") return skipped
+  if (typeof skipped === "string") {
+    if (closed !== state.ckr) wipe(closed)
+    return discard(state, next, skipped)
+  }
   const [ckr, mk] = kdfCk(p, skipped.ckr!)
   const plaintext = open(p, mk, ciphertext, ad)
   wipe(mk)
-  if (plaintext === undefined) return "Decrypt"
+  if (plaintext === undefined) {
+    // the chain keys this step walked past: the one after the message's, the closed chain's last, the new chain's first
+    wipe(ckr)
+    if (closed !== state.ckr) wipe(closed)
+    if (next.ckr !== state.ckr) wipe(next.ckr)
+    return discard(state, skipped, "Decrypt")
+  }
   // success: erase what the old state held that the new one no longer needs: its root key if a DH step
   // happened, and every chain key passed on the way (the closed chain's last one, the new chain's first)
   if (!sameChain) wipe(state.rk)
