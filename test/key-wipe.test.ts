@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Scope } from "effect"
+import { Effect, Either, Exit, Fiber, Scope } from "effect"
+import * as crypto from "node:crypto"
 import { SessionError } from "../src/domain/errors.js"
 import type { Step } from "../src/domain/session.js"
 import { startChat } from "../src/layers/ChatDriver.js"
@@ -11,7 +12,9 @@ import * as SeedProtocol from "../src/layers/SeedProtocol.js"
 import { deriveHandshake, handshake } from "../src/layers/V2Protocol.js"
 import { V2_MAGIC } from "../src/domain/version.js"
 import type { EcdhKeyPair } from "../src/services/KeyAgreement.js"
+import type { Conn } from "../src/services/Transport.js"
 import { ratchetPair } from "./support/ratchet.js"
+import { relayedHandshake } from "./support/relay.js"
 import { linkedSeed, linkedV2, node } from "./support/sessions.js"
 
 /**
@@ -187,12 +190,14 @@ describe("Double Ratchet: message keys, DH outputs and replaced root keys are wi
  */
 const recordingDerived = () => {
   const derived: Array<Uint8Array> = []
+  const cuts: Array<Uint8Array> = []
   // kdfRk cuts its HKDF output with `slice`: this output's own `slice` records what it is cut into
   const hkdf: Primitives["kdf"]["hkdf"] = (...args) => {
     const out = node.kdf.hkdf(...args)
     out.slice = (start, end) => {
       const part = Uint8Array.prototype.slice.call(out, start, end)
       derived.push(part)
+      cuts.push(part)
       return part
     }
     return out
@@ -208,7 +213,7 @@ const recordingDerived = () => {
     return out
   }
   const p: Primitives = { ...node, kdf: { ...node.kdf, hmac, hkdf }, ecdh: { ...node.ecdh, sharedSecret } }
-  return { p, derived }
+  return { p, derived, cuts }
 }
 
 const hex = (k: Uint8Array) => Buffer.from(k).toString("hex")
@@ -345,7 +350,7 @@ describe("v2 handshake: the connector's handshake key is wiped once the handshak
   )
 })
 
-describe("a failed v2 handshake zeroes the key pairs it made", () => {
+describe("a failed v2 handshake zeroes the key pairs it made and the keys it derived", () => {
   it.effect("a listener that closes after the commitment: the connector's key pair is zero", () =>
     Effect.gen(function* () {
       const { p, pairs } = recording()
@@ -361,6 +366,51 @@ describe("a failed v2 handshake zeroes the key pairs it made", () => {
       // its handshake key (its first ratchet key pair is made at its first send)
       expect(pairs.length).toBe(1)
       for (const k of pairs) expect(isZero(k.privateKey)).toBe(true)
+    })
+  )
+
+  it.scoped("a relayed TLS session fails key confirmation: each side's root key, first chain and confirmation keys are zero", () =>
+    Effect.gen(function* () {
+      const { p, cuts } = recordingDerived()
+      const [c, l] = yield* relayedHandshake({ shared: false, p })
+      expect(Either.isLeft(c) && Either.isLeft(l)).toBe(true)
+      expect([c, l].map((e) => (Either.isLeft(e) ? (e.left as { reason?: string }).reason : undefined))).toContain("Confirmation")
+      // root key, the listener's first chain and both confirmation keys, on each side
+      expect(cuts.length).toBe(8)
+      expect(cuts.filter((k) => !isZero(k)).map(hex)).toEqual([])
+    })
+  )
+
+  it.scoped("a listener interrupted while it waits for the connector's key confirmation: its derived keys and key pair are zero", () =>
+    Effect.gen(function* () {
+      const recorder = recordingDerived()
+      const cuts = recorder.cuts
+      const pairs: Array<EcdhKeyPair> = []
+      const generate = () => {
+        const pair = node.ecdh.generate()
+        pairs.push(pair)
+        return pair
+      }
+      const p: Primitives = { ...recorder.p, ecdh: { ...recorder.p.ecdh, generate } }
+      const secret = crypto.randomBytes(32)
+      const [c, r1] = yield* MemoryTransport.makePair({ host: "c", port: 1 }, { host: "r1", port: 2 }, secret)
+      const [r2, l] = yield* MemoryTransport.makePair({ host: "r2", port: 1 }, { host: "l", port: 2 }, secret)
+      // one TLS session relayed whole, but the connector's key confirmation (frame type 0x05) is held back
+      const pump = (from: Conn, to: Conn, keep: (f: Uint8Array) => boolean) =>
+        Effect.forever(Effect.flatMap(frame(from).readFrame, (f) => (keep(f) ? frame(to).writeFrames([f]) : Effect.void))).pipe(
+          Effect.ignore
+        )
+      yield* Effect.forkScoped(pump(r1, r2, (f) => f[8] !== 0x05))
+      yield* Effect.forkScoped(pump(r2, r1, () => true))
+      const listening = yield* Effect.fork(handshake(p, frame(l), "listener"))
+      // the connector finishes: it has the listener's confirmation, which the listener sends once it derived its keys
+      const connector = yield* handshake(node, frame(c), "connector")
+      expect(connector.info.protocol).toBe("v2")
+      yield* Fiber.interrupt(listening)
+      expect(cuts.length).toBe(4)
+      expect(cuts.filter((k) => !isZero(k)).map(hex)).toEqual([])
+      expect(pairs.length).toBe(1)
+      expect(isZero(pairs[0]!.privateKey)).toBe(true)
     })
   )
 })

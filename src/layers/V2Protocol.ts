@@ -134,8 +134,10 @@ export interface V2Options {
 
 export const handshake = (p: Primitives, framed: FramedConn, role: Role, options: V2Options = {}) =>
   Effect.suspend(() => {
-    // the key pairs this handshake makes: zeroed if it fails or is interrupted (a finished one hands them on)
+    // the key pairs this handshake makes and the keys it derives: zeroed if it fails or is interrupted (a
+    // finished one hands them on)
     const made: Array<EcdhKeyPair> = []
+    let derived: ReturnType<typeof deriveHandshake> | undefined
     const generate = () => {
       const pair = p.ecdh.generate()
       made.push(pair)
@@ -193,6 +195,7 @@ export const handshake = (p: Primitives, framed: FramedConn, role: Role, options
       const shared = peerPublic[0] === 4 ? p.ecdh.sharedSecret(own.privateKey, peerPublic) : undefined
       if (shared === undefined) return yield* hsError("Malformed", "the peer's key is not a valid P-384 point")
       const keys = deriveHandshake(p, exporter, frames, shared)
+      derived = keys
       // the connector's handshake key has done its one job (the listener's goes on as its first ratchet key):
       // kept, it and the transcript would give the listener's first chain to whoever later reads this memory
       wipe(shared, role === "connector" ? own.privateKey : undefined)
@@ -234,7 +237,19 @@ export const handshake = (p: Primitives, framed: FramedConn, role: Role, options
         suite: SUITE
       }
       return new V2Session(p, state, keys.transcript, info, options.minRotationMs ?? Ratchet.MIN_ROTATION_MS)
-    }).pipe(Effect.onError(() => Effect.sync(() => wipe(...made.map((k) => k.privateKey)))))
+    }).pipe(
+      Effect.onError(() =>
+        Effect.sync(() =>
+          wipe(
+            ...made.map((k) => k.privateKey),
+            derived?.rootKey,
+            derived?.listenerChain,
+            derived?.confirmConnectorKey,
+            derived?.confirmListenerKey
+          )
+        )
+      )
+    )
   })
 
 const sessionError = (reason: SessionError["reason"], detail: string) => new SessionError({ protocol: "v2", reason, detail })

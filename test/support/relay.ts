@@ -2,14 +2,22 @@ import { Effect } from "effect"
 import * as crypto from "node:crypto"
 import { frame } from "../../src/layers/LengthPrefixFraming.js"
 import * as MemoryTransport from "../../src/layers/MemoryTransport.js"
+import type { Primitives } from "../../src/layers/Primitives.js"
 import * as V2Protocol from "../../src/layers/V2Protocol.js"
 import type { Conn } from "../../src/services/Transport.js"
 import { node } from "./sessions.js"
 
 const ep = (host: string) => ({ host, port: 1 })
 
-/** Connector ↔ relay ↔ listener. The relay sees frames and may change them; `shared` keeps one TLS session. */
-export const relayedHandshake = (options: { shared: boolean; tamper?: (index: number, frame: Uint8Array) => Uint8Array }) =>
+/**
+ * Connector ↔ relay ↔ listener. The relay sees frames and may change them; `shared` keeps one TLS session; `p`
+ * gives both sides their primitives.
+ */
+export const relayedHandshake = (options: {
+  shared: boolean
+  tamper?: (index: number, frame: Uint8Array) => Uint8Array
+  p?: Primitives
+}) =>
   Effect.gen(function* () {
     const secret = crypto.randomBytes(32)
     const [c, r1] = yield* MemoryTransport.makePair(ep("c"), ep("r1"), secret)
@@ -26,7 +34,7 @@ export const relayedHandshake = (options: { shared: boolean; tamper?: (index: nu
     yield* Effect.forkScoped(pump(r2, r1))
     // a side that fails closes its connection, as the connection scope does in the product
     const side = (conn: Conn, role: "connector" | "listener") =>
-      Effect.either(V2Protocol.handshake(node, frame(conn), role).pipe(Effect.tapError(() => conn.close)))
+      Effect.either(V2Protocol.handshake(options.p ?? node, frame(conn), role).pipe(Effect.tapError(() => conn.close)))
     return yield* Effect.all([side(c, "connector"), side(l, "listener")], { concurrency: 2 })
   })
 
