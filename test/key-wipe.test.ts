@@ -1,7 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Exit, Fiber, Scope } from "effect"
 import * as crypto from "node:crypto"
+import { concatBytes } from "../src/domain/bytes.js"
 import { SessionError } from "../src/domain/errors.js"
+import { pemFromPoint } from "../src/domain/pem.js"
 import type { Step } from "../src/domain/session.js"
 import { startChat } from "../src/layers/ChatDriver.js"
 import * as Ratchet from "../src/layers/DoubleRatchet.js"
@@ -434,6 +436,49 @@ describe("seed: keys are wiped once used", () => {
       expect(pairs.length - made).toBe(6)
       // the handshake's pairs too, each done with once its shared secret was made
       expect(made).toBe(2)
+      expect(pairs.filter((k) => !isZero(k.privateKey))).toEqual([])
+    })
+  )
+
+  it.effect("a message whose key is not on the curve: the key pair made to answer it is zero", () =>
+    Effect.gen(function* () {
+      const { p, pairs } = recording()
+      const { connector: a, listener: b } = yield* linkedSeed(p)
+      const made = pairs.length
+      const point = node.ecdh.generate().publicKey.slice()
+      point[96]! ^= 1
+      const json = JSON.stringify({
+        message: "x",
+        salt: Buffer.from(node.random(16)).toString("base64"),
+        key: Buffer.from(pemFromPoint(point)).toString("base64"),
+        sub_salt: Buffer.from(node.random(16)).toString("base64")
+      })
+      const key = (a as unknown as { key: Uint8Array }).key
+      const nonce = node.random(12)
+      const sealed = concatBytes(nonce, node.aead.seal(key, nonce, concatBytes(Uint8Array.of(0x00), text(json))))
+      expect(b.receive(sealed)).toMatchObject({ _tag: "SessionError", reason: "Malformed" })
+      expect(pairs.length - made).toBe(1)
+      expect(isZero(pairs.at(-1)!.privateKey)).toBe(true)
+    })
+  )
+
+  it.effect("a handshake that fails or is interrupted: its key pair is zero", () =>
+    Effect.gen(function* () {
+      const { p, pairs } = recording()
+      // a listener whose peer closes once it has the listener's hello
+      const [c, l] = yield* MemoryTransport.makePair({ host: "c", port: 1 }, { host: "l", port: 2 })
+      const listening = yield* Effect.fork(SeedProtocol.handshake(p, frame(l), "listener"))
+      yield* frame(c).readFrame
+      yield* c.close
+      expect(Exit.isFailure(yield* listening.await)).toBe(true)
+      // a connector interrupted while it waits for the listener's hello
+      const [c2] = yield* MemoryTransport.makePair({ host: "c", port: 1 }, { host: "l", port: 2 })
+      const connecting = yield* Effect.fork(SeedProtocol.handshake(p, frame(c2), "connector"))
+      yield* Effect.yieldNow()
+      expect(pairs.length).toBe(2)
+      expect(isZero(pairs[1]!.privateKey)).toBe(false)
+      yield* Fiber.interrupt(connecting)
+      expect(pairs.length).toBe(2)
       expect(pairs.filter((k) => !isZero(k.privateKey))).toEqual([])
     })
   )

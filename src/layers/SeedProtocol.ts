@@ -206,7 +206,10 @@ export class SeedSession implements Session {
       return sessionError("Malformed", "a message carries a malformed salt or key")
     const ephemeral = (this.p.ecdh.generateAhead ?? this.p.ecdh.generate)()
     const shared = this.p.ecdh.sharedSecret(ephemeral.privateKey, point)
-    if (shared === undefined) return sessionError("Malformed", "a message carries a key that is not on the P-384 curve")
+    if (shared === undefined) {
+      wipe(ephemeral.privateKey)
+      return sessionError("Malformed", "a message carries a key that is not on the P-384 curve")
+    }
     const subKey = this.p.kdf.hkdf("sha384", this.key, subSalt, INFO_SUBKEY, KEY_BYTES)
     const reply = this.seal(subKey, concatBytes(Uint8Array.of(TYPE_RESPONSE), utf8(pemFromPoint(ephemeral.publicKey))))
     wipe(this.key, subKey, ephemeral.privateKey)
@@ -223,8 +226,14 @@ export class SeedSession implements Session {
 
 /** The seed handshake (PROTOCOL.md steps 1-4). Randomness and keys come from `p`, so vectors can replay it. */
 export const handshake = (p: Primitives, conn: FramedConn, role: Role) =>
-  Effect.gen(function* () {
+  Effect.suspend(() => {
+    // zeroed if the handshake fails or is interrupted before its shared secret is made
     const own = p.ecdh.generate()
+    return handshakeWith(p, conn, role, own).pipe(Effect.onError(() => Effect.sync(() => wipe(own.privateKey))))
+  })
+
+const handshakeWith = (p: Primitives, conn: FramedConn, role: Role, own: EcdhKeyPair) =>
+  Effect.gen(function* () {
     const ownPem = pemFromPoint(own.publicKey)
     let salt: Uint8Array
     let peer: { point: Uint8Array; pem: string }
