@@ -48,11 +48,15 @@ describe("ChaCha20-Poly1305, both back ends", () => {
     }
   )
 
-  it.each(backends)("$name: a buffer given to seal into must be exactly the sealed length, neither shorter nor longer", ({ p }) => {
+  it.each(backends)("$name: a buffer given to seal into is what is sealed into, with headroom or none; it must be exactly the sealed length, neither shorter nor longer", ({ p }) => {
     const key = new Uint8Array(32).fill(1)
     const nonce = new Uint8Array(12)
     const plaintext = new Uint8Array(100)
-    expect(p.aead.seal(key, nonce, plaintext, undefined, 4, new Uint8Array(4 + 100 + 16)).length).toBe(120)
+    for (const headroom of [0, 4]) {
+      const out = new Uint8Array(headroom + 100 + 16)
+      expect(p.aead.seal(key, nonce, plaintext, undefined, headroom, out)).toBe(out)
+      expect(toHex(out.subarray(headroom))).toBe(toHex(p.aead.seal(key, nonce, plaintext)))
+    }
     for (const wrong of [119, 121]) expect(() => p.aead.seal(key, nonce, plaintext, undefined, 4, new Uint8Array(wrong))).toThrow(RangeError)
   })
 })
