@@ -578,6 +578,25 @@ describe("the interactive terminal", () => {
     expect(term.screen().split("Leaving...")).toHaveLength(2)
   })
 
+  it("/quit typed again while leaving: said once, the wait for receipts not cut short, one goodbye", async () => {
+    const { peer, term } = await chatAtPrompt()
+    peer.child.kill("SIGSTOP") // no receipt comes until it goes on: the leave waits (up to 3 s) for it
+    term.type("acknowledged late\r")
+    await term.waitFor("acknowledged late")
+    term.type("/quit\r")
+    await term.waitFor("Leaving...")
+    const pressed = Date.now()
+    term.type("/quit\r")
+    // the receipt comes 1.5 s on: the leave waits for it (a second Ctrl-C would have said goodbye at once)
+    await new Promise((r) => setTimeout(r, 1_500))
+    peer.child.kill("SIGCONT")
+    expect(await term.exited).toBe(0)
+    expect(Date.now() - pressed).toBeGreaterThan(1_400)
+    expect(await peer.waitFor("peer-left")).toBeDefined()
+    expect(peer.events.filter((e) => e._tag === "peer-left")).toHaveLength(1)
+    expect(term.screen().split("Leaving...")).toHaveLength(2)
+  })
+
   it("Ctrl-D on an empty line leaves, as /quit does: the peer reads that we left", async () => {
     const { peer, term } = await chatAtPrompt()
     term.type("\x04")
