@@ -136,6 +136,22 @@ const chatAtPrompt = async (size?: Size) => {
 }
 
 /**
+ * At the prompt, the peer stopped (no receipt comes until it goes on): `line` sent, then `key` typed, and typed
+ * again once "Leaving..." shows (`pressed`: when).
+ */
+const pressedTwiceWhileLeaving = async (key: string, line: string) => {
+  const { peer, term } = await chatAtPrompt()
+  peer.child.kill("SIGSTOP")
+  term.type(`${line}\r`)
+  await term.waitFor(line)
+  term.type(key)
+  await term.waitFor("Leaving...")
+  const pressed = Date.now()
+  term.type(key)
+  return { peer, term, pressed }
+}
+
+/**
  * A FIFO for the CLI's standard input, held open for reading and writing (opening it does not block, and the
  * chat never reads its end), in a directory of its own for `body`'s files; removed after.
  */
@@ -561,14 +577,7 @@ describe("the interactive terminal", () => {
   it("Ctrl-C leaves, waiting a little for receipts; a second Ctrl-C leaves at once, still with a goodbye", async () => {
     // in this view a second Ctrl-C only left again, and the wait for receipts went on to its end (3 s); where a
     // second Ctrl-C did stop at once, it cut the connection, and the peer read "connection lost"
-    const { peer, term } = await chatAtPrompt()
-    peer.child.kill("SIGSTOP") // no receipt will come
-    term.type("never acknowledged\r")
-    await term.waitFor("never acknowledged")
-    term.type("\x03")
-    await term.waitFor("Leaving...")
-    const pressed = Date.now()
-    term.type("\x03")
+    const { peer, term, pressed } = await pressedTwiceWhileLeaving("\x03", "never acknowledged")
     // the goodbye goes at once; the wait for the stopped peer to close its side is cut short (130)
     expect(await term.exited).toBe(130)
     expect(Date.now() - pressed).toBeLessThan(1_500)
@@ -579,14 +588,8 @@ describe("the interactive terminal", () => {
   })
 
   it("/quit typed again while leaving: said once, the wait for receipts not cut short, one goodbye", async () => {
-    const { peer, term } = await chatAtPrompt()
-    peer.child.kill("SIGSTOP") // no receipt comes until it goes on: the leave waits (up to 3 s) for it
-    term.type("acknowledged late\r")
-    await term.waitFor("acknowledged late")
-    term.type("/quit\r")
-    await term.waitFor("Leaving...")
-    const pressed = Date.now()
-    term.type("/quit\r")
+    // the leave waits (up to 3 s) for the receipt
+    const { peer, term, pressed } = await pressedTwiceWhileLeaving("/quit\r", "acknowledged late")
     // the receipt comes 1.5 s on: the leave waits for it (a second Ctrl-C would have said goodbye at once)
     await new Promise((r) => setTimeout(r, 1_500))
     peer.child.kill("SIGCONT")
