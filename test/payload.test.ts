@@ -58,7 +58,16 @@ describe("v2 payload encoding", () => {
     const dirty = raw(meta, undefined, 5000)
     dirty[dirty.length - 1] = 1
     expect(decodePayloadBytes(dirty)).toEqual({ _tag: "BadPadding" })
+    // the padding's first byte, right where the content ends, is checked too
+    const dirtyFirst = raw(meta, undefined, 16)
+    dirtyFirst[8 + meta.length] = 1
+    expect(decodePayloadBytes(dirtyFirst)).toEqual({ _tag: "BadPadding" })
     expect(decodePayloadBytes(new Uint8Array(7))).toEqual({ _tag: "BadPadding" })
+    // a body that would end 1 to 8 bytes past the plaintext (no more than its two length fields): not cut short and taken
+    const textMeta = JSON.stringify({ v: 1, kind: "text", id: "7", sentAt: 0 })
+    expect(decodePayloadBytes(raw(textMeta, Buffer.from("abc")))).toMatchObject({ _tag: "Known", payload: { body: "abc" } })
+    for (let past = 1; past <= 8; past++)
+      expect(decodePayloadBytes(raw(textMeta, Buffer.from("abc"), 0, [textMeta.length, 3 + past]))).toEqual({ _tag: "BadPadding" })
   })
 
   it("a body on a kind that has none, a text body that is not UTF-8, or meta that breaks its schema is malformed", () => {
