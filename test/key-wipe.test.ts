@@ -187,12 +187,19 @@ describe("Double Ratchet: message keys, DH outputs and replaced root keys are wi
 })
 
 /**
- * Primitives that keep every key a decryption derives: chain and message keys (HMAC outputs), the root and chain
- * keys cut from each root KDF output (the slices it is cut into), and shared secrets.
+ * Primitives that keep every key a decryption or handshake derives: chain and message keys (HMAC outputs), the
+ * root and chain keys cut from each root KDF output (`cuts`, the slices it is cut into), and shared secrets; and
+ * the key pairs they make.
  */
 const recordingDerived = () => {
   const derived: Array<Uint8Array> = []
   const cuts: Array<Uint8Array> = []
+  const pairs: Array<EcdhKeyPair> = []
+  const generate = () => {
+    const pair = node.ecdh.generate()
+    pairs.push(pair)
+    return pair
+  }
   // kdfRk cuts its HKDF output with `slice`: this output's own `slice` records what it is cut into
   const hkdf: Primitives["kdf"]["hkdf"] = (...args) => {
     const out = node.kdf.hkdf(...args)
@@ -214,8 +221,8 @@ const recordingDerived = () => {
     if (out !== undefined) derived.push(out)
     return out
   }
-  const p: Primitives = { ...node, kdf: { ...node.kdf, hmac, hkdf }, ecdh: { ...node.ecdh, sharedSecret } }
-  return { p, derived, cuts }
+  const p: Primitives = { ...node, kdf: { ...node.kdf, hmac, hkdf }, ecdh: { ...node.ecdh, generate, sharedSecret } }
+  return { p, derived, cuts, pairs }
 }
 
 const hex = (k: Uint8Array) => Buffer.from(k).toString("hex")
@@ -385,15 +392,7 @@ describe("a failed v2 handshake zeroes the key pairs it made and the keys it der
 
   it.scoped("a listener interrupted while it waits for the connector's key confirmation: its derived keys and key pair are zero", () =>
     Effect.gen(function* () {
-      const recorder = recordingDerived()
-      const cuts = recorder.cuts
-      const pairs: Array<EcdhKeyPair> = []
-      const generate = () => {
-        const pair = node.ecdh.generate()
-        pairs.push(pair)
-        return pair
-      }
-      const p: Primitives = { ...recorder.p, ecdh: { ...recorder.p.ecdh, generate } }
+      const { p, cuts, pairs } = recordingDerived()
       const secret = crypto.randomBytes(32)
       const [c, r1] = yield* MemoryTransport.makePair({ host: "c", port: 1 }, { host: "r1", port: 2 }, secret)
       const [r2, l] = yield* MemoryTransport.makePair({ host: "r2", port: 1 }, { host: "l", port: 2 }, secret)

@@ -203,12 +203,18 @@ const skipTo = (p: Primitives, state: RatchetState, until: number): RatchetState
 
 /**
  * A failed step's clean-up: zeroes the keys `tried` holds that `kept`, the state the caller goes on with, does
- * not (a root and chain key derived on the way, message keys stored for messages skipped), then returns `failure`.
- * A forged or corrupt message must not leave keys of our real chains behind in memory.
+ * not (a root and chain key derived on the way, message keys stored for messages skipped), and the chain keys
+ * `walkedPast` other than kept's own, then returns `failure`. A forged or corrupt message must not leave keys
+ * of our real chains behind in memory.
  */
-const discard = (kept: RatchetState, tried: RatchetState, failure: RatchetFailure): RatchetFailure => {
+const discard = (
+  kept: RatchetState,
+  tried: RatchetState,
+  failure: RatchetFailure,
+  ...walkedPast: ReadonlyArray<Uint8Array | undefined>
+): RatchetFailure => {
   if (tried.rk !== kept.rk) wipe(tried.rk)
-  if (tried.ckr !== kept.ckr) wipe(tried.ckr)
+  for (const ck of [tried.ckr, ...walkedPast]) if (ck !== kept.ckr) wipe(ck)
   if (tried.skipped !== kept.skipped) for (const [id, mk] of tried.skipped) if (kept.skipped.get(id) !== mk) wipe(mk)
   return failure
 }
@@ -257,20 +263,12 @@ export const decrypt = (
     return "Replay"
   }
   const skipped = skipTo(p, next, header.n)
-  if (typeof skipped === "string") {
-    if (closed !== state.ckr) wipe(closed)
-    return discard(state, next, skipped)
-  }
+  if (typeof skipped === "string") return discard(state, next, skipped, closed)
   const [ckr, mk] = kdfCk(p, skipped.ckr!)
   const plaintext = open(p, mk, ciphertext, ad)
   wipe(mk)
-  if (plaintext === undefined) {
-    // the chain keys this step walked past: the one after the message's, the closed chain's last, the new chain's first
-    wipe(ckr)
-    if (closed !== state.ckr) wipe(closed)
-    if (next.ckr !== state.ckr) wipe(next.ckr)
-    return discard(state, skipped, "Decrypt")
-  }
+  // the chain keys this step walked past: the one after the message's, the closed chain's last, the new chain's first
+  if (plaintext === undefined) return discard(state, skipped, "Decrypt", ckr, closed, next.ckr)
   // success: erase what the old state held that the new one no longer needs: its root key if a DH step
   // happened, and every chain key passed on the way (the closed chain's last one, the new chain's first)
   if (!sameChain) wipe(state.rk)
