@@ -1,7 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Exit, Fiber, Scope } from "effect"
-import * as crypto from "node:crypto"
-import { concatBytes } from "../src/domain/bytes.js"
 import { SessionError } from "../src/domain/errors.js"
 import { pemFromPoint } from "../src/domain/pem.js"
 import type { Step } from "../src/domain/session.js"
@@ -14,10 +12,9 @@ import * as SeedProtocol from "../src/layers/SeedProtocol.js"
 import { deriveHandshake, handshake } from "../src/layers/V2Protocol.js"
 import { V2_MAGIC } from "../src/domain/version.js"
 import type { EcdhKeyPair } from "../src/services/KeyAgreement.js"
-import type { Conn } from "../src/services/Transport.js"
 import { ratchetPair } from "./support/ratchet.js"
-import { relayedHandshake } from "./support/relay.js"
-import { linkedSeed, linkedV2, node } from "./support/sessions.js"
+import { relayedConns, relayedHandshake } from "./support/relay.js"
+import { keysOf, linkedSeed, linkedV2, node, sealedAs } from "./support/sessions.js"
 
 /**
  * DoubleRatchet promises that after a successful step the old state's secrets are wiped. Chain keys are the
@@ -393,16 +390,8 @@ describe("a failed v2 handshake zeroes the key pairs it made and the keys it der
   it.scoped("a listener interrupted while it waits for the connector's key confirmation: its derived keys and key pair are zero", () =>
     Effect.gen(function* () {
       const { p, cuts, pairs } = recordingDerived()
-      const secret = crypto.randomBytes(32)
-      const [c, r1] = yield* MemoryTransport.makePair({ host: "c", port: 1 }, { host: "r1", port: 2 }, secret)
-      const [r2, l] = yield* MemoryTransport.makePair({ host: "r2", port: 1 }, { host: "l", port: 2 }, secret)
       // one TLS session relayed whole, but the connector's key confirmation (frame type 0x05) is held back
-      const pump = (from: Conn, to: Conn, keep: (f: Uint8Array) => boolean) =>
-        Effect.forever(Effect.flatMap(frame(from).readFrame, (f) => (keep(f) ? frame(to).writeFrames([f]) : Effect.void))).pipe(
-          Effect.ignore
-        )
-      yield* Effect.forkScoped(pump(r1, r2, (f) => f[8] !== 0x05))
-      yield* Effect.forkScoped(pump(r2, r1, () => true))
+      const [c, l] = yield* relayedConns({ shared: true, keep: (f) => f[8] !== 0x05 })
       const listening = yield* Effect.fork(handshake(p, frame(l), "listener"))
       // the connector finishes: it has the listener's confirmation, which the listener sends once it derived its keys
       const connector = yield* handshake(node, frame(c), "connector")
@@ -452,10 +441,7 @@ describe("seed: keys are wiped once used", () => {
         key: Buffer.from(pemFromPoint(point)).toString("base64"),
         sub_salt: Buffer.from(node.random(16)).toString("base64")
       })
-      const key = (a as unknown as { key: Uint8Array }).key
-      const nonce = node.random(12)
-      const sealed = concatBytes(nonce, node.aead.seal(key, nonce, concatBytes(Uint8Array.of(0x00), text(json))))
-      expect(b.receive(sealed)).toMatchObject({ _tag: "SessionError", reason: "Malformed" })
+      expect(b.receive(sealedAs(keysOf(a).key, 0x00, text(json)))).toMatchObject({ _tag: "SessionError", reason: "Malformed" })
       expect(pairs.length - made).toBe(1)
       expect(isZero(pairs.at(-1)!.privateKey)).toBe(true)
     })

@@ -8,23 +8,13 @@ import { frame } from "../src/layers/LengthPrefixFraming.js"
 import * as MemoryTransport from "../src/layers/MemoryTransport.js"
 import * as SeedProtocol from "../src/layers/SeedProtocol.js"
 import { V2_MAGIC } from "../src/domain/version.js"
-import { linkedSeed, node, noble } from "./support/sessions.js"
+import { keysOf, linkedSeed, node, noble, sealedAs } from "./support/sessions.js"
 
 const ok = (r: Step | SessionError): Step => {
   if (r instanceof SessionError) throw r
   return r
 }
 
-/** A seed session's current key and, while a reply is pending, the key its message went out under. */
-const keysOf = (s: SeedProtocol.SeedSession) => {
-  const inside = s as unknown as { key: Uint8Array; pending?: { previousKey: Uint8Array } }
-  return { key: inside.key, previous: inside.pending?.previousKey }
-}
-/** A frame as a seed peer seals one: nonce ‖ ChaCha20-Poly1305(type ‖ content). */
-const sealedAs = (key: Uint8Array, type: number, content: Uint8Array) => {
-  const nonce = node.random(12)
-  return concatBytes(nonce, node.aead.seal(key, nonce, concatBytes(Uint8Array.of(type), content)))
-}
 const pemBytes = () => utf8(pemFromPoint(node.ecdh.generate().publicKey))
 const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString("base64")
 /** Both crypto back ends, for `it.effect.each`. */

@@ -10,13 +10,14 @@ import { node } from "./sessions.js"
 const ep = (host: string) => ({ host, port: 1 })
 
 /**
- * Connector ↔ relay ↔ listener. The relay sees frames and may change them; `shared` keeps one TLS session; `p`
- * gives both sides their primitives.
+ * Connector ↔ relay ↔ listener: the two ends (`[connector, listener]`) of two in-memory pairs with a relay
+ * between them that sees each frame and may change it (`tamper`) or hold it back (`keep` false); `shared` keeps
+ * one TLS session.
  */
-export const relayedHandshake = (options: {
+export const relayedConns = (options: {
   shared: boolean
   tamper?: (index: number, frame: Uint8Array) => Uint8Array
-  p?: Primitives
+  keep?: (frame: Uint8Array) => boolean
 }) =>
   Effect.gen(function* () {
     const secret = crypto.randomBytes(32)
@@ -27,14 +28,26 @@ export const relayedHandshake = (options: {
       const src = frame(from)
       const dst = frame(to)
       return Effect.forever(
-        Effect.flatMap(src.readFrame, (f) => dst.writeFrames([options.tamper ? options.tamper(index++, f) : f]))
+        Effect.flatMap(src.readFrame, (f) =>
+          options.keep?.(f) === false ? Effect.void : dst.writeFrames([options.tamper ? options.tamper(index++, f) : f])
+        )
       ).pipe(Effect.ensuring(to.close), Effect.ignore)
     }
     yield* Effect.forkScoped(pump(r1, r2))
     yield* Effect.forkScoped(pump(r2, r1))
+    return [c, l] as const
+  })
+
+/** A v2 handshake through `relayedConns`; `p` gives both sides their primitives. */
+export const relayedHandshake = (options: {
+  shared: boolean
+  tamper?: (index: number, frame: Uint8Array) => Uint8Array
+  p?: Primitives
+}) =>
+  Effect.gen(function* () {
+    const [c, l] = yield* relayedConns(options)
     // a side that fails closes its connection, as the connection scope does in the product
     const side = (conn: Conn, role: "connector" | "listener") =>
       Effect.either(V2Protocol.handshake(options.p ?? node, frame(conn), role).pipe(Effect.tapError(() => conn.close)))
     return yield* Effect.all([side(c, "connector"), side(l, "listener")], { concurrency: 2 })
   })
-

@@ -1,4 +1,5 @@
 import { Effect } from "effect"
+import { concatBytes } from "../../src/domain/bytes.js"
 import type { Session } from "../../src/domain/session.js"
 import * as MemoryTransport from "../../src/layers/MemoryTransport.js"
 import type { Primitives } from "../../src/layers/Primitives.js"
@@ -33,3 +34,15 @@ export const linked = <S extends Session>(
 export const linkedV2 = (p: Primitives = node, options?: V2Protocol.V2Options) =>
   linked<V2Protocol.V2Session>((p, conn, role) => V2Protocol.handshake(p, conn, role, options), p)
 export const linkedSeed = (p: Primitives = node) => linked<SeedProtocol.SeedSession>(SeedProtocol.handshake, p)
+
+/** A seed session's current key and, while a reply is pending, the key its message went out under. */
+export const keysOf = (s: SeedProtocol.SeedSession) => {
+  const inside = s as unknown as { key: Uint8Array; pending?: { previousKey: Uint8Array } }
+  return { key: inside.key, previous: inside.pending?.previousKey }
+}
+
+/** A frame as a seed peer seals one: nonce ‖ ChaCha20-Poly1305(type ‖ content). */
+export const sealedAs = (key: Uint8Array, type: number, content: Uint8Array) => {
+  const nonce = node.random(12)
+  return concatBytes(nonce, node.aead.seal(key, nonce, concatBytes(Uint8Array.of(type), content)))
+}
