@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Exit, Fiber, Layer, Option, Schedule, Scope } from "effect"
 import { spawn } from "node:child_process"
+import * as dns from "node:dns/promises"
 import * as net from "node:net"
 import * as tls from "node:tls"
 import { describeError } from "../src/domain/errors.js"
@@ -143,6 +144,28 @@ describe("the node:tls transport", () => {
       expect(total(rest)).toBe(700)
       const end = yield* Effect.flip(server.readAtLeast!(1)).pipe(Effect.timeout("5 seconds"))
       expect(end.reason).toBe("Eof")
+    }).pipe(Effect.provide(tlsLayer))
+  )
+
+  // auto mode's higher side reads its outgoing connection's first bytes to know the listener spoke, then puts
+  // them back for the handshake, whose first read is a readAtLeast
+  it.scopedLive("unread puts a chunk back ahead of what waits: the next read gives it again, and readAtLeast counts its bytes", () =>
+    Effect.gen(function* () {
+      const { server, client } = yield* connectedPair
+      yield* client.write(new Uint8Array(1_000).fill(1))
+      const first = yield* server.read.pipe(Effect.timeout("5 seconds"))
+      // more arrives before the chunk is put back
+      yield* client.write(new Uint8Array(500).fill(2))
+      yield* Effect.sleep(50)
+      server.unread(first)
+      const again = yield* server.read.pipe(Effect.timeout("5 seconds"))
+      expect(again).toEqual(first)
+      server.unread(again)
+      // both are there: the two together are enough, with nothing more to wait for
+      const all = yield* server.readAtLeast!(first.length + 500).pipe(Effect.timeout("5 seconds"))
+      expect(all[0]).toEqual(first)
+      expect(total(all)).toBe(first.length + 500)
+      expect(all.slice(1).every((c) => c.every((b) => b === 2))).toBe(true)
     }).pipe(Effect.provide(tlsLayer))
   )
 
@@ -305,6 +328,19 @@ describe("the node:tls transport", () => {
       const plain = net.connect(port, "127.0.0.1", () => plain.write("GET / HTTP/1.1\r\n\r\n")).on("error", () => {})
       yield* Effect.addFinalizer(() => Effect.sync(() => plain.destroy()))
       expect((yield* listener.turnedAway!).remote.host).toBe("127.0.0.1")
+    }).pipe(Effect.provide(tlsLayer))
+  )
+
+  // auto mode orders the two sides by address: a target given by name must be known by the address it resolves to
+  // (both sides naming each other both took themselves for the lower side)
+  it.scopedLive("resolve gives the address a name stands for, first as node's connect looks it up; an address stands for itself, a zone kept", () =>
+    Effect.gen(function* () {
+      const resolve = (yield* Transport).resolve!
+      const looked = yield* Effect.promise(() => dns.lookup("localhost"))
+      expect(yield* resolve("localhost")).toBe(looked.address)
+      expect(yield* resolve("127.0.0.1")).toBe("127.0.0.1")
+      expect(yield* resolve("::1")).toBe("::1")
+      expect(yield* resolve("fe80::1%lo")).toBe("fe80::1%lo")
     }).pipe(Effect.provide(tlsLayer))
   )
 
