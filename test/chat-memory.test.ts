@@ -326,6 +326,36 @@ describe("a whole chat over the in-memory transport", () => {
     })
   )
 
+  it.scopedLive("a view that cannot write the round of our own text still lets the text go at a heartbeat's beat, and the chat lives on", () =>
+    withGate((gate) =>
+      Effect.gen(function* () {
+        const { fc, sc, fl, sl } = yield* handshaken
+        const heartbeatMs = 200
+        // the listener's view blocks on its own `sent` line, as when nobody reads its output: the text was sealed in
+        // that round, and acknowledges nothing, so nothing it could vouch for is sent early
+        const listenerSaw: Array<ChatEvent> = []
+        const listener = yield* startChat(fl, sl, {
+          emit: (es) =>
+            Effect.zipRight(es.some((e) => e._tag === "sent") ? Deferred.await(gate) : Effect.void, Effect.sync(() => void listenerSaw.push(...es))),
+          heartbeatMs
+        })
+        const connectorSaw: Array<ChatEvent> = []
+        const connector = yield* startChat(fc, sc, { emit: (es) => Effect.sync(() => void connectorSaw.push(...es)), heartbeatMs })
+        yield* listener.send("while my screen is stuck")
+        yield* until(() => connectorSaw.some((e) => e._tag === "message"), 5 * heartbeatMs)
+        expect(connectorSaw.flatMap((e) => (e._tag === "message" ? [e.text] : []))).toEqual(["while my screen is stuck"])
+        // heartbeats go on after it while the view still waits: nobody took the long wait for a dead peer
+        yield* Effect.sleep(5 * heartbeatMs)
+        expect(listenerSaw).toEqual([])
+        expect(connectorSaw.some((e) => e._tag === "error" || e._tag === "disconnected")).toBe(false)
+        yield* Deferred.succeed(gate, undefined)
+        yield* until(() => listenerSaw.some((e) => e._tag === "delivered"), 1_000)
+        yield* listener.leave()
+        expect((yield* connector.outcome)._tag).toBe("PeerLeft")
+      })
+    )
+  )
+
   // a disowned CLI writing to a terminal that hung up: its view's write never completes, and no SIGHUP came
   it.scopedLive.each([0, 100])("a leave because the view is gone says goodbye while the view holds a round it never shows; that round stays unacknowledged (heartbeat %i ms)", (heartbeatMs) =>
     withGate((gate) => Effect.gen(function* () {
