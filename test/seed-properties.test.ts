@@ -245,6 +245,24 @@ describe("seed frames out of step or out of shape", () => {
     })
   )
 
+  it.effect.each(bothBackends)("a key reply whose key is not UTF-8, not a PEM key or not a point on the curve is refused as malformed, not thrown (%s)", ([, p]) =>
+    Effect.gen(function* () {
+      const offCurve = node.ecdh.generate().publicKey.slice()
+      offCurve[96]! ^= 1
+      for (const content of [Uint8Array.of(0xff, 0xfe), utf8("not a key"), utf8(pemFromPoint(offCurve))]) {
+        const { connector: a } = yield* linkedSeed(p)
+        a.send("1", "waits for its reply")
+        expect(a.receive(sealedAs(keysOf(a).key, 0x01, content))).toMatchObject({
+          _tag: "SessionError",
+          reason: "Malformed",
+          detail: "the peer's key reply does not hold a valid P-384 key"
+        })
+        // nothing delivered, and the reply still awaited
+        expect(a.settled()).toBe(false)
+      }
+    })
+  )
+
   it.effect("a goodbye crossing a message ends the chat as a goodbye, on both sides, and the message is still shown", () =>
     Effect.gen(function* () {
       const { connector: a, listener: b } = yield* linkedSeed()
