@@ -12,6 +12,10 @@ describe("the sentence for an error (errors.ts)", () => {
     expect(describeError(new ConnectError({ ...refused, host: "::1", reason: "Timeout", detail: "5 s", triedFor: "1.5 s" }))).toBe(
       "Could not reach [::1]:9 in 1.5 s of trying (--wait): no answer within 5 s."
     )
+    // a failure no sentence was written for says node's own words, after where and for how long
+    expect(describeError(new ConnectError({ ...refused, reason: "Other", detail: "connect EPERM 127.0.0.1:9", triedFor: "2 s" }))).toBe(
+      "Could not reach 127.0.0.1:9 in 2 s of trying (--wait): connect EPERM 127.0.0.1:9."
+    )
   })
 
   it("an accept on a closed listener says so; an end of the connection still reads as the other side's", () => {
@@ -37,6 +41,8 @@ describe("the sentence for an error (errors.ts)", () => {
     // no flag helps here: the sentence as it is
     expect(describeForCli(denied)).toBe(describeError(denied))
     expect(describeForCli(denied)).toBe("Cannot listen on 192.0.2.1:80: permission denied (ports below 1024 need privileges).")
+    const unforeseen = new ListenError({ ...at, reason: "Other", detail: "listen EMFILE: too many open files" })
+    expect(describeForCli(unforeseen)).toBe("Cannot listen on 192.0.2.1:8000: listen EMFILE: too many open files.")
     const other = new ConnectError({ ...at, reason: "Refused", detail: "ECONNREFUSED" })
     expect(describeForCli(other)).toBe(describeError(other))
   })
