@@ -249,12 +249,7 @@ describe("a whole chat over the in-memory transport", () => {
       const n = 1200
       const sent = sc.sendMany(Array.from({ length: n }, (_, i) => ({ id: String(i + 1), text: `line ${i}` })))
       yield* fc.writeFrames(sent.frames)
-      const acknowledged = (frames: ReadonlyArray<Uint8Array>) =>
-        frames.flatMap((f) => {
-          const step = sc.receive(f)
-          if (step instanceof Error) throw step
-          return step.events.flatMap((e) => (e._tag === "Delivered" ? e.ids : []))
-        })
+      const acknowledged = (frames: ReadonlyArray<Uint8Array>) => openedBy(sc, frames).flatMap((e) => (e._tag === "Delivered" ? e.ids : []))
       // while the view is blocked (for several heartbeats), nothing it has not shown may be acknowledged
       const early = yield* Effect.timeout(fc.readFrames, "450 millis").pipe(Effect.option)
       expect(shown).toBe(0)
