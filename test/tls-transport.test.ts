@@ -127,6 +127,33 @@ describe("the node:tls transport", () => {
     }).pipe(Effect.provide(tlsLayer))
   )
 
+  it.scopedLive("a reader that comes back to a connection paused that way gets every byte, reading chunk by chunk (read)", () =>
+    Effect.gen(function* () {
+      const { server, client } = yield* connectedPair
+      const flood = 8 * 1024 * 1024
+      let written = 0
+      const writing = yield* Effect.fork(
+        Effect.gen(function* () {
+          const chunk = new Uint8Array(64 * 1024).fill(7)
+          while (written < flood) {
+            yield* client.write(chunk)
+            written += chunk.length
+          }
+        })
+      )
+      // nobody reads until the writes stop: the socket is paused
+      yield* untilStill(() => written, flood)
+      expect(written).toBeLessThan(flood)
+      let got = 0
+      for (let i = 0; i < 100_000 && got < flood; i++) {
+        const chunk = yield* server.read.pipe(Effect.timeout("5 seconds"))
+        got += chunk.length
+      }
+      expect(got).toBe(flood)
+      yield* Fiber.join(writing)
+    }).pipe(Effect.provide(tlsLayer))
+  )
+
   it.scopedLive("readAtLeast wakes the reader once that many bytes are there, handing over every chunk; at the end, what is left", () =>
     Effect.gen(function* () {
       const { server, client } = yield* connectedPair
