@@ -43,6 +43,20 @@ describe("the in-memory transport", () => {
     })
   )
 
+  it.scoped("port 0 listens on a free port of its own, as over TCP: two such listeners each get theirs, and are reached there", () =>
+    Effect.gen(function* () {
+      const network = yield* MemoryTransport.make
+      const [one, two] = yield* Effect.all([network.listen({ host: "b", port: 0 }), network.listen({ host: "b", port: 0 })])
+      expect(one.address.port).not.toBe(0)
+      expect(two.address.port).not.toBe(0)
+      expect(two.address.port).not.toBe(one.address.port)
+      const ours = yield* network.connect(two.address)
+      const theirs = yield* two.accept
+      yield* ours.write(Uint8Array.of(2))
+      expect(yield* theirs.read).toEqual(Uint8Array.of(2))
+    })
+  )
+
   it.scopedLive("a connection's scope closes its end: the peer reads the end", () =>
     Effect.gen(function* () {
       const network = yield* MemoryTransport.make
