@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, FastCheck as fc } from "effect"
+import { TransportError } from "../src/domain/errors.js"
 import { pemFromPoint } from "../src/domain/pem.js"
 import * as MemoryTransport from "../src/layers/MemoryTransport.js"
 import * as V2Protocol from "../src/layers/V2Protocol.js"
@@ -174,6 +175,41 @@ describe("v2 handshake against a man in the middle", () => {
       ),
       { numRuns: 60 }
     )
+  )
+})
+
+describe("v2 handshake cut short", () => {
+  it.scoped("a peer that closes the connection during it is said as such; the listener's sentence names seed, for chat.py", () =>
+    Effect.gen(function* () {
+      // the listener speaks first: its peer reads the announcement, then closes
+      const [c, l] = yield* MemoryTransport.makePair(ep("c"), ep("l"))
+      const listening = yield* Effect.fork(V2Protocol.handshake(node, frame(l), "listener"))
+      yield* c.read
+      yield* c.close
+      expect(yield* Effect.flip(listening.await.pipe(Effect.flatten))).toMatchObject({
+        _tag: "HandshakeError",
+        reason: "Closed",
+        detail: "the peer closed the connection during the handshake (if it runs the original chat.py or --protocol seed, use --protocol seed)"
+      })
+      // the connector's peer closes before its announcement
+      const [c2, l2] = yield* MemoryTransport.makePair(ep("c"), ep("l"))
+      yield* l2.close
+      expect(yield* Effect.flip(V2Protocol.handshake(node, frame(c2), "connector"))).toMatchObject({
+        _tag: "HandshakeError",
+        reason: "Closed",
+        detail: "the peer closed the connection during the handshake"
+      })
+    })
+  )
+
+  it.scoped("a connection that fails otherwise during it (a reset) is said as that failure, not as the peer closing", () =>
+    Effect.gen(function* () {
+      const [c, l] = yield* MemoryTransport.makePair(ep("c"), ep("l"))
+      const reset = new TransportError({ reason: "Reset", detail: "read ECONNRESET" })
+      const failing = { ...c, read: Effect.fail(reset), readAtLeast: () => Effect.fail(reset) }
+      expect(yield* Effect.flip(V2Protocol.handshake(node, frame(failing), "connector"))).toBe(reset)
+      yield* l.close
+    })
   )
 })
 
