@@ -13,7 +13,7 @@
 // stdout; --keep: the raw coverage is kept (its directory is said on stderr).
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
-import { createRequire } from "node:module"
+import Module, { createRequire } from "node:module"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
@@ -71,12 +71,12 @@ try {
   for (const file of ofLibrary.files()) if (fs.existsSync(file + ".map")) store.registerURL(file, file + ".map")
   const library = await store.transformCoverage(ofLibrary)
 
-  // 2. the CLI's processes: the bundle runs as a vm.Script behind Module.wrap's prefix (for its code cache,
-  // see src/cli/codeCache.ts), so V8's offsets count that prefix too
+  // 2. the CLI's processes: the bundle runs as a vm.Script of Module.wrap(source) (for its code cache, see
+  // src/cli/codeCache.ts), so V8's offsets count the wrapper's prefix too
   const bundle = path.join(root, "dist/p2pchat.cjs")
   const bundleUrl = pathToFileURL(bundle).href
-  const wrapperLength = "(function (exports, require, module, __filename, __dirname) { ".length
   const source = fs.readFileSync(bundle, "utf8")
+  const wrapperLength = Module.wrap(source).indexOf(source)
   const sourcemap = JSON.parse(fs.readFileSync(bundle + ".map", "utf8"))
   const cli = libCoverage.createCoverageMap({})
   let cliRuns = 0
@@ -114,8 +114,10 @@ try {
   const files = [...new Set([here, ...elsewhere].flatMap((m) => [...m.keys()]))].filter((f) => !launcher.has(f)).sort()
   let total = 0
   const unrun = {}
+  const sources = new Map()
   for (const file of files) {
     const text = fs.readFileSync(file, "utf8").split("\n")
+    sources.set(path.relative(root, file), text)
     // a file the test processes loaded is judged by their statements; one they never load (main.ts, the CLI's
     // modules) by the built code's. A line with only a comment is no statement, though a worker that never
     // ran the function around it may count it as one, unrun
@@ -133,7 +135,7 @@ try {
     // two test files leave most lines unrun: a list of them says nothing
     if (!quick)
       for (const [file, notRun] of Object.entries(unrun)) {
-        const text = fs.readFileSync(path.join(root, file), "utf8").split("\n")
+        const text = sources.get(file)
         process.stdout.write(`${file}: ${notRun.length} line(s) not run\n`)
         for (const line of notRun) process.stdout.write(`  ${String(line).padStart(4)}  ${text[line - 1].trim().slice(0, 110)}\n`)
       }
