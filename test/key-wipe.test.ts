@@ -9,12 +9,13 @@ import { frame } from "../src/layers/LengthPrefixFraming.js"
 import * as MemoryTransport from "../src/layers/MemoryTransport.js"
 import type { Primitives } from "../src/layers/Primitives.js"
 import * as SeedProtocol from "../src/layers/SeedProtocol.js"
-import { deriveHandshake, handshake } from "../src/layers/V2Protocol.js"
+import { deriveHandshake, handshake, type V2Session } from "../src/layers/V2Protocol.js"
 import { V2_MAGIC } from "../src/domain/version.js"
 import type { EcdhKeyPair } from "../src/services/KeyAgreement.js"
+import type { Conn } from "../src/services/Transport.js"
 import { ratchetPair } from "./support/ratchet.js"
 import { relayedConns, relayedHandshake } from "./support/relay.js"
-import { keysOf, linkedSeed, linkedV2, node, sealedAs } from "./support/sessions.js"
+import { keysOf, linked, linkedSeed, linkedV2, node, sealedAs } from "./support/sessions.js"
 
 /**
  * DoubleRatchet promises that after a successful step the old state's secrets are wiped. Chain keys are the
@@ -352,11 +353,38 @@ describe("v2 handshake: the connector's handshake key is wiped once the handshak
   )
 })
 
+/** A wiring for `linked` that keeps what each side's TLS exporter (here the in-memory one) gives it. */
+const recordingExporters = (exported: Array<Uint8Array>) => (c: Conn, l: Conn) => {
+  const recorded = (conn: Conn): Conn => ({
+    ...conn,
+    exportKeyingMaterial: (length, label) => {
+      const out = conn.exportKeyingMaterial(length, label)
+      exported.push(out)
+      return out
+    }
+  })
+  return Effect.succeed([recorded(c), recorded(l)] as const)
+}
+
+describe("v2 handshake: the TLS exporter's output is wiped once it is in the transcript", () => {
+  it.effect("both sides' exporter bytes are zero once the handshake is done, and the two agreed", () =>
+    Effect.gen(function* () {
+      const exported: Array<Uint8Array> = []
+      const { connector, listener } = yield* linked<V2Session>((p, conn, role) => handshake(p, conn, role), node, recordingExporters(exported))
+      expect(exported.map((e) => e.length)).toEqual([32, 32])
+      expect(exported.filter((e) => !isZero(e)).map(hex)).toEqual([])
+      expect(connector.info.sas).toBe(listener.info.sas)
+    })
+  )
+})
+
 describe("a failed v2 handshake zeroes the key pairs it made and the keys it derived", () => {
-  it.effect("a listener that closes after the commitment: the connector's key pair is zero", () =>
+  it.effect("a listener that closes after the commitment: the connector's key pair and TLS exporter bytes are zero", () =>
     Effect.gen(function* () {
       const { p, pairs } = recording()
-      const [c, l] = yield* MemoryTransport.makePair({ host: "c", port: 1 }, { host: "l", port: 2 })
+      const exported: Array<Uint8Array> = []
+      const [c0, l] = yield* MemoryTransport.makePair({ host: "c", port: 1 }, { host: "l", port: 2 })
+      const [c] = yield* recordingExporters(exported)(c0, l)
       const listener = frame(l)
       const connecting = yield* Effect.fork(handshake(p, frame(c), "connector"))
       yield* listener.writeFrames([Uint8Array.of(...V2_MAGIC, 0x01, 0x00)])
@@ -368,6 +396,9 @@ describe("a failed v2 handshake zeroes the key pairs it made and the keys it der
       // its handshake key (its first ratchet key pair is made at its first send)
       expect(pairs.length).toBe(1)
       for (const k of pairs) expect(isZero(k.privateKey)).toBe(true)
+      // and what its TLS exporter gave it at the start
+      expect(exported.map((e) => e.length)).toEqual([32])
+      expect(isZero(exported[0]!)).toBe(true)
     })
   )
 

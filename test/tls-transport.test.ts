@@ -9,10 +9,12 @@ import { DEFAULT_MAX_FRAME } from "../src/domain/frame.js"
 import { frame } from "../src/layers/LengthPrefixFraming.js"
 import * as ForgeCertificate from "../src/layers/ForgeCertificate.js"
 import * as NodeTlsTransport from "../src/layers/NodeTlsTransport.js"
+import * as V2Protocol from "../src/layers/V2Protocol.js"
 import { Certificate } from "../src/services/Certificate.js"
 import { type Listener, Transport } from "../src/services/Transport.js"
 import { acceptsFailOnceClosed } from "./support/listener-contract.js"
 import { untilStill } from "./support/progress.js"
+import { node } from "./support/sessions.js"
 
 const tlsLayer = NodeTlsTransport.layer.pipe(Layer.provide(ForgeCertificate.layerGenerated))
 
@@ -564,6 +566,32 @@ describe("the node:tls transport", () => {
   it.scopedLive("an accept waiting when the listener closes, and one after, fail saying the listener is closed; none waits for good", () =>
     Effect.gen(function* () {
       yield* acceptsFailOnceClosed(yield* Effect.flatMap(Transport, (t) => t.listen({ host: "127.0.0.1", port: 0 })))
+    }).pipe(Effect.provide(tlsLayer))
+  )
+
+  it.scopedLive("the keying material it exports is node's own buffer: a v2 handshake over it leaves no copy of the exporter", () =>
+    Effect.gen(function* () {
+      // every buffer node's exporter hands out, while the test runs
+      const exported: Array<Buffer> = []
+      const original = tls.TLSSocket.prototype.exportKeyingMaterial
+      yield* Effect.acquireRelease(
+        Effect.sync(() => {
+          tls.TLSSocket.prototype.exportKeyingMaterial = function (this: tls.TLSSocket, ...args) {
+            const out = original.apply(this, args)
+            exported.push(out)
+            return out
+          }
+        }),
+        () => Effect.sync(() => void (tls.TLSSocket.prototype.exportKeyingMaterial = original))
+      )
+      const { server, client } = yield* connectedPair
+      const [connector, listener] = yield* Effect.all(
+        [V2Protocol.handshake(node, frame(client), "connector"), V2Protocol.handshake(node, frame(server), "listener")],
+        { concurrency: 2 }
+      ).pipe(Effect.timeout("10 seconds"))
+      expect(connector.info.sas).toBe(listener.info.sas)
+      expect(exported.map((b) => b.length)).toEqual([32, 32])
+      expect(exported.filter((b) => b.some((x) => x !== 0)).map((b) => b.toString("hex"))).toEqual([])
     }).pipe(Effect.provide(tlsLayer))
   )
 

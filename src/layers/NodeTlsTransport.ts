@@ -170,8 +170,12 @@ export const fromSocket = (socket: tls.TLSSocket | net.Socket): Conn => {
   })
 
   const exportKeyingMaterial = (length: number, label: string): Uint8Array => {
-    if ("exportKeyingMaterial" in socket && typeof socket.exportKeyingMaterial === "function")
-      return new Uint8Array(socket.exportKeyingMaterial(length, label, NO_CONTEXT))
+    if ("exportKeyingMaterial" in socket && typeof socket.exportKeyingMaterial === "function") {
+      // node's own buffer, not a copy of it: the handshake zeroes what it is given once used, and a copy would
+      // leave node's holding the secret until it is collected
+      const out: Buffer = socket.exportKeyingMaterial(length, label, NO_CONTEXT)
+      return new Uint8Array(out.buffer, out.byteOffset, out.byteLength)
+    }
     throw new Error("this connection has no TLS session to export keying material from")
   }
 

@@ -137,6 +137,7 @@ export const handshake = (p: Primitives, framed: FramedConn, role: Role, options
     // the key pairs this handshake makes and the keys it derives: zeroed if it fails or is interrupted (a
     // finished one hands them on)
     const made: Array<EcdhKeyPair> = []
+    let exporter: Uint8Array | undefined
     let derived: ReturnType<typeof deriveHandshake> | undefined
     const generate = () => {
       const pair = p.ecdh.generate()
@@ -145,7 +146,7 @@ export const handshake = (p: Primitives, framed: FramedConn, role: Role, options
     }
     return Effect.gen(function* () {
       const conn: Conn = framed.conn
-      const exporter = conn.exportKeyingMaterial(EXPORTER_BYTES, EXPORTER_LABEL)
+      exporter = conn.exportKeyingMaterial(EXPORTER_BYTES, EXPORTER_LABEL)
       const read = framed.readFrame.pipe(Effect.catchTag("TransportError", closedDuring(role)))
       let frames: { announce: Uint8Array; commit: Uint8Array; helloListener: Uint8Array; helloConnector: Uint8Array }
       let own: EcdhKeyPair
@@ -197,8 +198,10 @@ export const handshake = (p: Primitives, framed: FramedConn, role: Role, options
       const keys = deriveHandshake(p, exporter, frames, shared)
       derived = keys
       // the connector's handshake key has done its one job (the listener's goes on as its first ratchet key):
-      // kept, it and the transcript would give the listener's first chain to whoever later reads this memory
-      wipe(shared, role === "connector" ? own.privateKey : undefined)
+      // kept, it and the transcript would give the listener's first chain to whoever later reads this memory.
+      // The exporter too, now in the transcript: it is a secret of the TLS session, whose keys it would not give
+      // away, but no later step needs it.
+      wipe(shared, exporter, role === "connector" ? own.privateKey : undefined)
       const ownConfirm = message(
         role === "connector" ? MSG.confirmConnector : MSG.confirmListener,
         confirmMac(p, role === "connector" ? keys.confirmConnectorKey : keys.confirmListenerKey, role, keys.transcript)
@@ -242,6 +245,7 @@ export const handshake = (p: Primitives, framed: FramedConn, role: Role, options
         Effect.sync(() =>
           wipe(
             ...made.map((k) => k.privateKey),
+            exporter,
             derived?.rootKey,
             derived?.listenerChain,
             derived?.confirmConnectorKey,

@@ -33,7 +33,8 @@ export interface Conn {
   readonly close: Effect.Effect<void>
   /**
    * Keying material bound to this channel (RFC 5705 TLS exporter); both ends of one channel get the same
-   * bytes and a relay that terminates the channel gets different ones.
+   * bytes and a relay that terminates the channel gets different ones. The caller owns the bytes returned,
+   * fresh for each call: the v2 handshake zeroes them once it has used them.
    */
   readonly exportKeyingMaterial: (length: number, label: string) => Uint8Array
 }
