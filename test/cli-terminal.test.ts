@@ -763,6 +763,28 @@ describe("the interactive terminal", () => {
     expect(await term.exited).toBe(0)
   })
 
+  it("--help at a terminal is folded to its width: on a phone's 40 columns each flag's text goes under its label, on a wide one up to 100", async () => {
+    const help = async (columns: number) => {
+      const term = inTerminal(["--help"], { columns, rows: 60 })
+      expect(await term.exited).toBe(0)
+      // after the line that names the pty (inTerminal's, for a resize)
+      return term.screen().split(/\r?\n/).slice(1).filter((line) => line !== "")
+    }
+    const narrow = await help(40)
+    expect(narrow.length).toBeGreaterThan(20)
+    expect(narrow.filter((line) => line.length > 40)).toEqual([])
+    // the label alone, its text under it: beside it, the text had a dozen columns
+    const port = narrow.indexOf("  -p, --port PORT")
+    expect(port).toBeGreaterThan(0)
+    expect(narrow[port + 1]).toMatch(/^ {8}local port to listen on/)
+    const wide = await help(120)
+    expect(wide.find((line) => line.startsWith("  -p, --port PORT"))).toMatch(/^ {2}-p, --port PORT {9}local port to listen on/)
+    // folded at 100, not at the 80 a pipe gets, nor at the terminal's 120
+    const longest = Math.max(...wide.map((line) => line.length))
+    expect(longest).toBeGreaterThan(80)
+    expect(longest).toBeLessThanOrEqual(100)
+  })
+
   it("a dumb terminal (TERM=dumb: Emacs' shell) gets plain lines, no escape sequence at all", async () => {
     // it got the interactive view's colours and cursor movements, shown there as garbage
     const { peer, term } = await chatInTerminal(undefined, { TERM: "dumb" })

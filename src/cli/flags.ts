@@ -116,7 +116,8 @@ const COLUMN = 26
  */
 export const helpText = (width: number): string => {
   const lines = [
-    `p2pchat ${VERSION}: peer-to-peer, end-to-end encrypted chat`,
+    // folded too: a phone's terminal broke it inside a word ("end-to-en" / "d")
+    ...fold(`p2pchat ${VERSION}: peer-to-peer, end-to-end encrypted chat`, "", width),
     "",
     "Usage: p2pchat [-t IP[:PORT]] [options]",
     "",
