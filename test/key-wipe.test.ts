@@ -353,24 +353,24 @@ describe("v2 handshake: the connector's handshake key is wiped once the handshak
   )
 })
 
-/** A wiring for `linked` that keeps what each side's TLS exporter (here the in-memory one) gives it. */
-const recordingExporters = (exported: Array<Uint8Array>) => (c: Conn, l: Conn) => {
-  const recorded = (conn: Conn): Conn => ({
-    ...conn,
-    exportKeyingMaterial: (length, label) => {
-      const out = conn.exportKeyingMaterial(length, label)
-      exported.push(out)
-      return out
-    }
-  })
-  return Effect.succeed([recorded(c), recorded(l)] as const)
-}
+/** The connection, keeping in `exported` what its TLS exporter (here the in-memory one) gives. */
+const recordingExporter = (exported: Array<Uint8Array>) => (conn: Conn): Conn => ({
+  ...conn,
+  exportKeyingMaterial: (length, label) => {
+    const out = conn.exportKeyingMaterial(length, label)
+    exported.push(out)
+    return out
+  }
+})
 
 describe("v2 handshake: the TLS exporter's output is wiped once it is in the transcript", () => {
   it.effect("both sides' exporter bytes are zero once the handshake is done, and the two agreed", () =>
     Effect.gen(function* () {
       const exported: Array<Uint8Array> = []
-      const { connector, listener } = yield* linked<V2Session>((p, conn, role) => handshake(p, conn, role), node, recordingExporters(exported))
+      const recorded = recordingExporter(exported)
+      const { connector, listener } = yield* linked<V2Session>((p, conn, role) => handshake(p, conn, role), node, (c, l) =>
+        Effect.succeed([recorded(c), recorded(l)] as const)
+      )
       expect(exported.map((e) => e.length)).toEqual([32, 32])
       expect(exported.filter((e) => !isZero(e)).map(hex)).toEqual([])
       expect(connector.info.sas).toBe(listener.info.sas)
@@ -384,7 +384,7 @@ describe("a failed v2 handshake zeroes the key pairs it made and the keys it der
       const { p, pairs } = recording()
       const exported: Array<Uint8Array> = []
       const [c0, l] = yield* MemoryTransport.makePair({ host: "c", port: 1 }, { host: "l", port: 2 })
-      const [c] = yield* recordingExporters(exported)(c0, l)
+      const c = recordingExporter(exported)(c0)
       const listener = frame(l)
       const connecting = yield* Effect.fork(handshake(p, frame(c), "connector"))
       yield* listener.writeFrames([Uint8Array.of(...V2_MAGIC, 0x01, 0x00)])
