@@ -134,8 +134,9 @@ export interface V2Options {
 
 export const handshake = (p: Primitives, framed: FramedConn, role: Role, options: V2Options = {}) =>
   Effect.suspend(() => {
-    // the key pairs this handshake makes and the keys it derives: zeroed if it fails or is interrupted (a
-    // finished one hands them on)
+    // the key pairs this handshake makes, the TLS exporter's bytes and the keys it derives: zeroed if it fails
+    // or is interrupted (the exporter is wiped anyway once the keys are derived; a finished handshake hands the
+    // keys on)
     const made: Array<EcdhKeyPair> = []
     let exporter: Uint8Array | undefined
     let derived: ReturnType<typeof deriveHandshake> | undefined
