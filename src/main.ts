@@ -147,7 +147,7 @@ const banner = (config: Config) =>
 const sayPeerCommand = (config: Config, events: ReadonlyArray<ChatEvent>): boolean => {
   const listening = events.find((e) => e._tag === "listening")
   if (listening === undefined) return false
-  const command = peerCommand(config.listen.host, listening.port)
+  const command = peerCommand(config.listen.host, listening.port, config.protocol)
   if (command !== undefined) process.stdout.write(fold(command, "  ", bannerWidth()).join("\n") + "\n")
   return true
 }

@@ -288,6 +288,12 @@ describe("two p2pchat processes over TLS", () => {
     expect(taken.stdout()).not.toMatch(/Your peer runs/)
     any.kill()
     await any.exited
+    // a seed listener asks for the seed protocol: the bare command starts a v2 peer, whose handshake it refuses
+    const seed = start(["-i", "127.0.0.1", "-p", "0", "-m", "2", "--protocol", "seed"], { json: false })
+    await vi.waitUntil(() => /Your peer runs/.test(seed.stdout()), { timeout: 5_000 })
+    expect(seed.stdout()).toMatch(/Listening on 127\.0\.0\.1:(\d+)\n {2}Your peer runs: p2pchat --protocol seed -t 127\.0\.0\.1:\1\n/)
+    seed.kill()
+    await seed.exited
   })
 
   it("escape sequences from the peer never reach the terminal raw, in text or JSON output", async () => {

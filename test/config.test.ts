@@ -166,27 +166,34 @@ describe("the command for the peer, said before the question for its address", (
   const a = (address: string, family: "IPv4" | "IPv6", internal = false) => ({ address, family, internal })
   const host = { lo: [a("127.0.0.1", "IPv4", true), a("::1", "IPv6", true)], eth0: [a("fe80::1", "IPv6"), a("2001:db8::5", "IPv6"), a("192.0.2.5", "IPv4")] }
   it("names this host's addresses that a peer can reach, IPv4 first, with the port where it is not the default", () => {
-    expect(peerCommand(undefined, 8000, host)).toBe("Your peer runs: p2pchat -t 192.0.2.5 (or -t 2001:db8::5, whichever reaches this machine)")
-    expect(peerCommand(undefined, 9000, host)).toBe("Your peer runs: p2pchat -t 192.0.2.5:9000 (or -t [2001:db8::5]:9000, whichever reaches this machine)")
+    expect(peerCommand(undefined, 8000, "v2", host)).toBe("Your peer runs: p2pchat -t 192.0.2.5 (or -t 2001:db8::5, whichever reaches this machine)")
+    expect(peerCommand(undefined, 9000, "v2", host)).toBe("Your peer runs: p2pchat -t 192.0.2.5:9000 (or -t [2001:db8::5]:9000, whichever reaches this machine)")
     // -i: that address alone (a wildcard listens on all of them)
-    expect(peerCommand("10.1.2.3", 8000, host)).toBe("Your peer runs: p2pchat -t 10.1.2.3")
-    expect(peerCommand("::", 8000, host)).toBe(peerCommand(undefined, 8000, host))
+    expect(peerCommand("10.1.2.3", 8000, "v2", host)).toBe("Your peer runs: p2pchat -t 10.1.2.3")
+    expect(peerCommand("::", 8000, "v2", host)).toBe(peerCommand(undefined, 8000, "v2", host))
     // 0.0.0.0 takes no IPv6 connection
-    expect(peerCommand("0.0.0.0", 8000, host)).toBe("Your peer runs: p2pchat -t 192.0.2.5")
+    expect(peerCommand("0.0.0.0", 8000, "v2", host)).toBe("Your peer runs: p2pchat -t 192.0.2.5")
     // three at most
     const many = { eth0: [a("192.0.2.5", "IPv4"), a("192.0.2.6", "IPv4")], eth1: [a("198.51.100.7", "IPv4"), a("2001:db8::5", "IPv6")] }
-    expect(peerCommand(undefined, 8000, many)).toBe("Your peer runs: p2pchat -t 192.0.2.5 (or -t 192.0.2.6, or -t 198.51.100.7, whichever reaches this machine)")
+    expect(peerCommand(undefined, 8000, "v2", many)).toBe("Your peer runs: p2pchat -t 192.0.2.5 (or -t 192.0.2.6, or -t 198.51.100.7, whichever reaches this machine)")
+  })
+  it("asks for the seed protocol where this side speaks it: the v2 peer a bare command starts fails its handshake", () => {
+    expect(peerCommand(undefined, 9000, "seed", host)).toBe(
+      "Your peer runs: p2pchat --protocol seed -t 192.0.2.5:9000 (or -t [2001:db8::5]:9000, whichever reaches this machine)"
+    )
+    expect(peerCommand("10.1.2.3", 8000, "seed", host)).toBe("Your peer runs: p2pchat --protocol seed -t 10.1.2.3")
+    expect(peerCommand(undefined, 0, "seed", host)).toBeUndefined()
   })
   it("is not said where it would not help: a port not chosen yet (-p 0), a host with no address but loopback", () => {
-    expect(peerCommand(undefined, 0, host)).toBeUndefined()
-    expect(peerCommand(undefined, 8000, { lo: [a("127.0.0.1", "IPv4", true)], eth0: [a("fe80::1", "IPv6")] })).toBeUndefined()
+    expect(peerCommand(undefined, 0, "v2", host)).toBeUndefined()
+    expect(peerCommand(undefined, 8000, "v2", { lo: [a("127.0.0.1", "IPv4", true)], eth0: [a("fe80::1", "IPv6")] })).toBeUndefined()
   })
   it("is said to the question in auto mode, not in client mode (nobody reaches a client)", async () => {
-    const asked = async (mode: number) => {
+    const asked = async (mode: number, protocol = "v2") => {
       const heard: Array<string | undefined> = []
       await Effect.runPromise(
         resolveConfig(
-          rawFlags({ ip: Option.some("127.0.0.1"), port: "9400", target: Option.none(), mode: String(mode) }),
+          rawFlags({ ip: Option.some("127.0.0.1"), port: "9400", target: Option.none(), mode: String(mode), protocol }),
           // answered once: asked again, the run fails at once (it looped for good on a bug that refused the answer)
           Option.some((_problem: string | undefined, command: string | undefined) =>
             heard.length === 0 ? Effect.sync(() => (heard.push(command), "127.0.0.1:9401")) : Effect.fail(new UsageError({ detail: "asked twice" }))
@@ -196,6 +203,7 @@ describe("the command for the peer, said before the question for its address", (
       return heard
     }
     expect(await asked(0)).toEqual(["Your peer runs: p2pchat -t 127.0.0.1:9400"])
+    expect(await asked(0, "seed")).toEqual(["Your peer runs: p2pchat --protocol seed -t 127.0.0.1:9400"])
     expect(await asked(1)).toEqual([undefined])
   })
 })

@@ -68,11 +68,13 @@ const MAX_HINTED = 3
  * machine. Each side names the other, and a person often does not know this machine's address; only the
  * other side's question was on the screen. With `ip` (-i, not a wildcard) that address; else this host's
  * addresses that are neither internal nor link-local, IPv4 first (IPv4 only for 0.0.0.0). Nothing for a port
- * not yet chosen (0) or a host with no such address.
+ * not yet chosen (0) or a host with no such address. With the seed protocol, the command says so: without
+ * `--protocol seed` the peer speaks v2, and the command shown ended in "the peer speaks the seed protocol".
  */
 export const peerCommand = (
   ip: string | undefined,
   port: number,
+  protocol: ProtocolName,
   interfaces: NodeJS.Dict<ReadonlyArray<{ readonly address: string; readonly family: string; readonly internal: boolean }>> = os.networkInterfaces()
 ): string | undefined => {
   if (port === 0) return undefined
@@ -87,7 +89,7 @@ export const peerCommand = (
   // the peer's -r defaults to 8000: a bare address says it all then (a bare IPv6 address is a target too)
   const target = (host: string) => `-t ${port === DEFAULT_PORT ? host : formatEndpoint({ host, port })}`
   const [first, ...others] = hosts
-  return `Your peer runs: p2pchat ${target(first!)}${others.length === 0 ? "" : ` (or ${others.map(target).join(", or ")}, whichever reaches this machine)`}`
+  return `Your peer runs: p2pchat ${protocol === "seed" ? "--protocol seed " : ""}${target(first!)}${others.length === 0 ? "" : ` (or ${others.map(target).join(", or ")}, whichever reaches this machine)`}`
 }
 
 /**
@@ -224,7 +226,7 @@ export const resolveConfig = (
       } else if (Option.isSome(askTarget)) {
         let problem: string | undefined
         // a client is reached by nobody: no command to suggest
-        const command = mode === "client" ? undefined : peerCommand(Option.getOrUndefined(given), port)
+        const command = mode === "client" ? undefined : peerCommand(Option.getOrUndefined(given), port, flags.protocol)
         while (chosen === undefined) {
           const parsed = yield* checkTarget(yield* askTarget.value(problem, command))
           if (Either.isLeft(parsed)) problem = parsed.left
