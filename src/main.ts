@@ -9,7 +9,7 @@ import { format } from "node:util"
 import { explainArgs } from "./cli/argv.js"
 import { type Config, peerCommand, type RawFlags, resolveConfig, sameMachineHint, unusedTargetHint } from "./cli/config.js"
 import { compactWhenQuiet, giveMemoryBack, hideMeasureMemoryNotice, MIN_GROWTH_BYTES, QUIET_MS } from "./cli/compaction.js"
-import { exitWith, terminalsNow } from "./cli/exit.js"
+import { chatEndCode, exitWith, terminalsNow } from "./cli/exit.js"
 import { DESCRIPTION, helpText, options } from "./cli/flags.js"
 import { takePrestartedKey } from "./cli/prestart.js"
 import { bannerLines, colourOn, dumbTerminal, fold, styleFor, withoutColour } from "./cli/render.js"
@@ -110,7 +110,7 @@ const chat = (config: Config, view: View) =>
           // the chat's last event (the last of its last batch): how it ended, should our output go away while it
           // is being written
           const last = events[events.length - 1]
-          if (last?._tag === "disconnected") endedAs = last.reason
+          if (last?._tag === "disconnected") endedAs = { reason: last.reason, undelivered: last.undelivered.length }
           if (!peerCommandDue) return view.onEvents(events)
           return Effect.zipRight(view.onEvents(events), Effect.sync(() => (peerCommandDue = !sayPeerCommand(config, events))))
         })
@@ -196,10 +196,10 @@ const command = Command.make("p2pchat", options, (raw: RawFlags) =>
   Command.withDescription(DESCRIPTION)
 )
 
-/** How the chat ended, for the exit code (0 normal end, 1 failure). */
+/** How the chat ended, for the exit code (chatEndCode). */
 let finalOutcome: ChatOutcome | undefined
-/** The reason of the chat's `disconnected` event, once it is being shown. */
-let endedAs: string | undefined
+/** The chat's `disconnected` event (its reason, how many ids it lists undelivered), once it is being shown. */
+let endedAs: { readonly reason: string; readonly undelivered: number } | undefined
 
 const cli = Command.run(command, { name: "p2pchat", version: VERSION })
 
@@ -272,7 +272,12 @@ const exitCodeOf = (exit: Exit.Exit<unknown, unknown>): number => {
     cliSaid = ""
   }
   // a chat that never ended (cut short by a second Ctrl-C) is an interruption, whatever the CLI layer reports
-  if (Exit.isSuccess(exit)) return finalOutcome === undefined ? (forced ? 130 : 0) : finalOutcome._tag === "Failed" ? 1 : 0
+  if (Exit.isSuccess(exit))
+    return finalOutcome === undefined
+      ? forced
+        ? 130
+        : 0
+      : chatEndCode(finalOutcome._tag === "Failed", finalOutcome.undelivered.length)
   if (Cause.isInterruptedOnly(exit.cause)) return 130
   const failure = Cause.failureOption(exit.cause)
   if (Option.isNone(failure)) {
@@ -394,7 +399,11 @@ process.stdout.on("error", (error: NodeJS.ErrnoException) => {
 })
 const outputGoneCode = () => {
   if (outputFailure !== undefined) sayLast(`p2pchat: could not write to standard output (${outputFailure}), so it stopped.`)
-  return endedAs === undefined ? (outputFailure === undefined ? 141 : 1) : endedAs === "connection lost" ? 1 : 0
+  return endedAs === undefined
+    ? outputFailure === undefined
+      ? 141
+      : 1
+    : chatEndCode(endedAs.reason === "connection lost", endedAs.undelivered)
 }
 /**
  * A run stopped by a signal before any chat ended it dies of that signal, as a program that did not catch it:

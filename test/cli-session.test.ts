@@ -223,6 +223,23 @@ describe("two p2pchat processes over TLS", () => {
     expect((await server.waitFor("disconnected")).reason).toBe("peer left")
   })
 
+  it("when the reader of our output has gone, a chat that ended with a message never confirmed still exits 3, not 0", async () => {
+    // heartbeats off: a frozen peer would end the chat as a lost connection 15 s on, a race with the leave's 13 s
+    const { server, client } = await pair(["--heartbeat", "0"])
+    await client.waitFor("handshake")
+    await server.waitFor("handshake")
+    server.child.kill("SIGSTOP") // it can no longer read or acknowledge
+    // gone once it has the `sent` line: the chat's end is the next write, and fails
+    client.child.stdout!.on("data", (d: string) => {
+      if (d.includes('"event":"sent"')) client.child.stdout!.destroy()
+    })
+    client.send("never confirmed")
+    client.endInput()
+    // the leave waits 10 s for the receipt, says goodbye, then 3 s for the frozen peer to close
+    expect(await client.exited).toBe(3)
+    server.kill("SIGKILL")
+  }, 30_000)
+
   it("when the reader of our output has gone and the chat then ends as a lost connection, exit code 1 (a failure), not 141", async () => {
     const { server, client } = await pair()
     await client.waitFor("handshake")

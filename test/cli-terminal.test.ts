@@ -574,6 +574,26 @@ describe("the interactive terminal", () => {
     ])
   })
 
+  it("/quit with a message the peer never confirmed: listed, and exit code 3, not the 0 of a chat whose messages all arrived", async () => {
+    const size = { columns: 120, rows: 30 }
+    const { peer, term } = await chatAtPrompt(size)
+    term.type("this one arrives\r")
+    await term.waitFor("✓")
+    peer.child.kill("SIGSTOP")
+    term.type("this one waits\r")
+    await term.waitFor("this one waits")
+    // the leave waits 3 s for the receipt, says goodbye, and waits up to 3 s more for the peer to close
+    term.type("/quit\r")
+    expect(await term.exited).toBe(3)
+    const rows = await term.rendered(size)
+    expect(rows.at(-1)).toBe('  Not confirmed as delivered: 1 message(s): "this one waits".')
+    // it did arrive, unconfirmed: the peer reads it and the goodbye once it runs again
+    peer.child.kill("SIGCONT")
+    await peer.waitFor("message", (m) => m.text === "this one waits")
+    expect(await peer.waitFor("disconnected")).toMatchObject({ reason: "peer left", undelivered: [] })
+    expect(await peer.exited).toBe(0)
+  }, 20_000)
+
   it("Ctrl-C leaves, waiting a little for receipts; a second Ctrl-C leaves at once, still with a goodbye", async () => {
     // in this view a second Ctrl-C only left again, and the wait for receipts went on to its end (3 s); where a
     // second Ctrl-C did stop at once, it cut the connection, and the peer read "connection lost"

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { type ExitIo, exitWith, terminalsNow } from "../src/cli/exit.js"
+import { chatEndCode, type ExitIo, exitWith, terminalsNow } from "../src/cli/exit.js"
 
 /** A process whose standard streams are terminals or not as the test says, recording what exitWith does. */
 const fakeIo = (ttys: ReadonlySet<number>, closeFails: ReadonlySet<number> = new Set()) => {
@@ -42,5 +42,15 @@ describe("exitWith: leaving when a terminal we started on may have hung up", () 
     const { io, done } = fakeIo(new Set(), new Set([0]))
     expect(() => exitWith(1, [0, 1], io)).toThrow("exited")
     expect(done).toEqual(["close 0", "close 1", "exit 1"])
+  })
+})
+
+describe("chatEndCode: the exit code of a chat that ended by itself", () => {
+  it("0 where every message was acknowledged, 3 where some never were, 1 where the chat failed, whatever it left", () => {
+    expect(chatEndCode(false, 0)).toBe(0)
+    expect(chatEndCode(false, 1)).toBe(3)
+    expect(chatEndCode(false, 2_000)).toBe(3)
+    expect(chatEndCode(true, 0)).toBe(1)
+    expect(chatEndCode(true, 5)).toBe(1)
   })
 })

@@ -11,6 +11,14 @@ export interface ExitIo {
 
 const nodeIo: ExitIo = { isatty, close: closeSync, exit: (code) => process.exit(code) }
 
+/**
+ * The exit code of a chat that ended by itself: 1 where it failed (the connection lost, a protocol error, input
+ * that could not be read), 3 where it ended normally but messages of ours were never acknowledged, 0 where
+ * every one was. With 0 for both, a script piping a file in (`p2pchat -m 1 -t ... < file && ...`) took lines
+ * the peer never confirmed for delivered, unless it parsed the output.
+ */
+export const chatEndCode = (failed: boolean, undelivered: number): 0 | 1 | 3 => (failed ? 1 : undelivered > 0 ? 3 : 0)
+
 /** The standard streams (0, 1, 2) that are terminals now: call it at start, as node notes them then. */
 export const terminalsNow = (io: Pick<ExitIo, "isatty"> = nodeIo): ReadonlyArray<number> => [0, 1, 2].filter((fd) => io.isatty(fd))
 
