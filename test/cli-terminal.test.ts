@@ -135,6 +135,16 @@ const chatAtPrompt = async (size?: Size) => {
   return chat
 }
 
+/** At the prompt, one line sent and its receipt shown (✓), then the peer stopped: no receipt comes until it goes on. */
+const stoppedAfterOneReceipt = async (size: Size) => {
+  const chat = await chatAtPrompt(size)
+  chat.term.type("this one arrives\r")
+  await chat.peer.waitFor("message", (m) => m.text === "this one arrives")
+  await chat.term.waitFor("✓")
+  chat.peer.child.kill("SIGSTOP")
+  return chat
+}
+
 /**
  * At the prompt, the peer stopped (no receipt comes until it goes on): `line` sent, then `key` typed, and typed
  * again once "Leaving..." shows (`pressed`: when).
@@ -555,11 +565,7 @@ describe("the interactive terminal", () => {
 
   it("a chat cut off lists the messages not confirmed as delivered by their words, not by ids a person never saw", async () => {
     const size = { columns: 120, rows: 30 }
-    const { peer, term } = await chatAtPrompt(size)
-    term.type("this one arrives\r")
-    await peer.waitFor("message", (m) => m.text === "this one arrives")
-    await term.waitFor("✓")
-    peer.child.kill("SIGSTOP")
+    const { peer, term } = await stoppedAfterOneReceipt(size)
     term.type("see you at five\r")
     await term.waitFor("see you at five")
     term.type("and bring the keys, the ones on the hook by the door\r")
@@ -576,10 +582,7 @@ describe("the interactive terminal", () => {
 
   it("/quit with a message the peer never confirmed: listed, and exit code 3, not the 0 of a chat whose messages all arrived", async () => {
     const size = { columns: 120, rows: 30 }
-    const { peer, term } = await chatAtPrompt(size)
-    term.type("this one arrives\r")
-    await term.waitFor("✓")
-    peer.child.kill("SIGSTOP")
+    const { peer, term } = await stoppedAfterOneReceipt(size)
     term.type("this one waits\r")
     await term.waitFor("this one waits")
     // the leave waits 3 s for the receipt, says goodbye, and waits up to 3 s more for the peer to close
