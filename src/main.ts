@@ -272,12 +272,10 @@ const exitCodeOf = (exit: Exit.Exit<unknown, unknown>): number => {
     cliSaid = ""
   }
   // a chat that never ended (cut short by a second Ctrl-C) is an interruption, whatever the CLI layer reports
-  if (Exit.isSuccess(exit))
-    return finalOutcome === undefined
-      ? forced
-        ? 130
-        : 0
-      : chatEndCode(finalOutcome._tag === "Failed", finalOutcome.undelivered.length)
+  if (Exit.isSuccess(exit)) {
+    if (finalOutcome === undefined) return forced ? 130 : 0
+    return chatEndCode(finalOutcome._tag === "Failed", finalOutcome.undelivered.length)
+  }
   if (Cause.isInterruptedOnly(exit.cause)) return 130
   const failure = Cause.failureOption(exit.cause)
   if (Option.isNone(failure)) {
@@ -399,11 +397,8 @@ process.stdout.on("error", (error: NodeJS.ErrnoException) => {
 })
 const outputGoneCode = () => {
   if (outputFailure !== undefined) sayLast(`p2pchat: could not write to standard output (${outputFailure}), so it stopped.`)
-  return endedAs === undefined
-    ? outputFailure === undefined
-      ? 141
-      : 1
-    : chatEndCode(endedAs.reason === "connection lost", endedAs.undelivered)
+  if (endedAs === undefined) return outputFailure === undefined ? 141 : 1
+  return chatEndCode(endedAs.reason === "connection lost", endedAs.undelivered)
 }
 /**
  * A run stopped by a signal before any chat ended it dies of that signal, as a program that did not catch it:
