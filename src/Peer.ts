@@ -35,7 +35,10 @@ export interface PeerOptions {
   readonly connectFor?: Duration.DurationInput
   /** Deadline for one peer's handshake: more than 0, and finite. Default 10 seconds. */
   readonly handshakeTimeout?: Duration.DurationInput
-  /** Idle time before a heartbeat (v2); silence for 3x this ends the chat. Default 5 s; 0 turns it off; else at least 100. */
+  /**
+   * Idle time before a heartbeat (v2); silence over 3x this ends the chat (seen at the next beat, so within 4x).
+   * Default 5 s; 0 turns it off; else at least 100.
+   */
   readonly heartbeatMs?: number
   /**
    * Called with every batch of events, in order, as they happen (the terminal and JSON views use this). The

@@ -74,7 +74,7 @@ export const FLAGS: ReadonlyArray<Flag> = [
     long: "heartbeat",
     kind: { _tag: "seconds" },
     value: "SECONDS",
-    help: "silence before a keep-alive, which the peer answers (v2; default 5); 3x this without a sound ends the chat; 0 turns it off (the peer's are still answered)"
+    help: "silence before a keep-alive, which the peer answers (v2; default 5); over 3x this without a sound ends the chat (seen at the next beat, so by 4x); 0 turns it off (the peer's are still answered)"
   },
   { long: "help", short: "h", kind: { _tag: "switch" }, help: "this text" },
   { long: "version", kind: { _tag: "switch" }, help: "the version" },

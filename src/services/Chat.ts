@@ -62,7 +62,10 @@ export interface ReadGate {
 export interface ChatOptions {
   /** Receives events in batches (one batch per round of protocol steps), in order. */
   readonly emit: (events: ReadonlyArray<ChatEvent>) => Effect.Effect<void>
-  /** Idle time after which a heartbeat is sent (protocols that have one); silence for 3x this ends the chat. */
+  /**
+   * Idle time after which a heartbeat is sent (protocols that have one); silence for more than 3x this ends the
+   * chat, seen at the next beat (so within 4x).
+   */
   readonly heartbeatMs?: number
   /** Consulted before each read from the peer; while it holds, the peer's silence is not held against it. */
   readonly readGate?: ReadGate
