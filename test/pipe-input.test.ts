@@ -151,16 +151,18 @@ describe("pipe mode's input", () => {
   })
 
   /**
-   * A chat that, as the real one, says `sent` a round after taking a line: its loop emits what was taken
-   * every few milliseconds. `ended`: it takes nothing and ends with its `disconnected` a little later.
+   * A chat that, as the real one, says `sent` a round after taking a line, stamped as it says it: its loop
+   * emits what was taken every few milliseconds (`rounds`; else all at the end, as a loop busy until then).
+   * `ended`: it takes nothing and ends with its `disconnected` a little later.
    */
-  const emittingChat = (view: View, ended = false) =>
+  const emittingChat = (view: View, ended = false, rounds = true) =>
     Effect.gen(function* () {
       const outcome = yield* Deferred.make<ChatOutcome>()
-      const taken: Array<ChatEvent> = []
+      const taken: Array<Parameters<typeof event>[0]> = []
       let id = 0
-      const round = Effect.suspend(() => view.onEvents(taken.splice(0)))
-      yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep("5 millis"), round)))
+      const emitted = () => taken.splice(0).map((e) => event(e))
+      const round = Effect.suspend(() => view.onEvents(emitted()))
+      if (rounds) yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep("5 millis"), round)))
       const chat: ChatHandle = {
         info: {} as ChatHandle["info"],
         send: (text) =>
@@ -169,14 +171,14 @@ describe("pipe mode's input", () => {
             : text === ""
               ? Effect.fail({ _tag: "SendRefused", reason: "Empty", message: "An empty message is not sent." })
               : Effect.sync(() => {
-                  taken.push(event({ _tag: "sent", id: String(++id), text }))
+                  taken.push({ _tag: "sent", id: String(++id), text })
                   return String(id)
                 }),
         leave: () =>
           Effect.zipRight(
             Effect.sleep("20 millis"),
             Effect.zipRight(
-              view.onEvents([...taken.splice(0), event({ _tag: "disconnected", reason: "left", undelivered: [] })]),
+              Effect.suspend(() => view.onEvents([...emitted(), event({ _tag: "disconnected", reason: "left", undelivered: [] })])),
               Deferred.succeed(outcome, { _tag: "Left", undelivered: [] })
             )
           ).pipe(Effect.forkDaemon, Effect.asVoid),
@@ -185,19 +187,25 @@ describe("pipe mode's input", () => {
       return chat
     })
 
-  it("a refused line's error names the line and comes after the `sent` events of the lines before it", async () => {
-    const input = new PassThrough()
-    const { out, text } = output()
-    const view = makeJsonView(out, input)
-    input.end("one\n\ntwo\n" + "x".repeat(70_000) + "\nthree\n")
-    await Effect.runPromise(Effect.scoped(Effect.flatMap(emittingChat(view), (chat) => view.run(chat, () => {}))))
-    const said = text()
-      .trim()
-      .split("\n")
-      .map(fromJsonLine)
-      .map((e) => (e._tag === "sent" ? `sent ${e.text}` : e._tag === "error" ? `error line ${e.line}` : e._tag))
-    expect(said).toEqual(["sent one", "error line 2", "sent two", "error line 4", "sent three", "disconnected"])
-  })
+  it.each([
+    ["every few milliseconds", true],
+    ["all at the end (stamped after every refusal)", false]
+  ])(
+    "a refused line's error names the line, comes after the `sent` events of the lines before it and is never stamped before them: `sent` said %s",
+    async (_, rounds) => {
+      const input = new PassThrough()
+      const { out, text } = output()
+      const view = makeJsonView(out, input)
+      input.end("one\n\ntwo\n" + "x".repeat(70_000) + "\nthree\n")
+      await Effect.runPromise(Effect.scoped(Effect.flatMap(emittingChat(view, false, rounds), (chat) => view.run(chat, () => {}))))
+      const events = text().trim().split("\n").map(fromJsonLine)
+      const said = events.map((e) => (e._tag === "sent" ? `sent ${e.text}` : e._tag === "error" ? `error line ${e.line}` : e._tag))
+      expect(said).toEqual(["sent one", "error line 2", "sent two", "error line 4", "sent three", "disconnected"])
+      // `at` never goes back, though the refusals happened as the input was read, before the `sent` were stamped
+      const at = events.map((e) => e.at)
+      expect(at).toEqual([...at].sort())
+    }
+  )
 
   it("as text: the line's number, in its place", async () => {
     const input = new PassThrough()
@@ -513,7 +521,10 @@ describe("pipe mode's input", () => {
     expect(end).toBe(own)
   })
 
-  it("a refusal still waiting for the `sent` before it when the chat ends is said before the end", async () => {
+  it.each([
+    ["with its end event", true],
+    ["with none (the view's last word)", false]
+  ])("a refusal still waiting for the `sent` before it when the chat ends is said, not stamped before what came first: %s", async (_, end) => {
     const input = new PassThrough()
     const { out, text } = output()
     const view = makeJsonView(out, input)
@@ -525,17 +536,16 @@ describe("pipe mode's input", () => {
         const run = yield* Effect.fork(view.run({ ...chat, leave: () => Effect.void }, () => {}))
         input.write("a\n" + "x".repeat(70_000) + "\n")
         yield* Effect.sleep("100 millis")
-        yield* view.onEvents([event({ _tag: "disconnected", reason: "connection lost", undelivered: ["1"] })])
+        // shown meanwhile, stamped after the refusal: the refusal, placed after it, takes its time
+        yield* view.onEvents([event({ _tag: "message", id: "1", text: "hi" })])
+        if (end) yield* view.onEvents([event({ _tag: "disconnected", reason: "connection lost", undelivered: ["1"] })])
         yield* Deferred.succeed(outcome, { _tag: "Failed", error: new InputError({ detail: "x" }), undelivered: ["1"] })
         yield* Fiber.join(run)
       }).pipe(Effect.timeout("5 seconds"))
     )
-    expect(
-      text()
-        .trim()
-        .split("\n")
-        .map((line) => fromJsonLine(line)._tag)
-    ).toEqual(["error", "disconnected"])
+    const events = text().trim().split("\n").map(fromJsonLine)
+    expect(events.map((e) => e._tag)).toEqual(end ? ["message", "error", "disconnected"] : ["message", "error"])
+    expect(events[1]!.at).toBe(events[0]!.at)
   })
 })
 
