@@ -547,12 +547,58 @@ describe("pipe mode's input", () => {
     expect(events.map((e) => e._tag)).toEqual(end ? ["message", "error", "disconnected"] : ["message", "error"])
     expect(events[1]!.at).toBe(events[0]!.at)
   })
+
+  it("with the clock set back, what comes next is stamped with the last time written", async () => {
+    const input = new PassThrough()
+    const { out, text } = output()
+    const view = makeJsonView(out, input)
+    const ahead = new Date(Date.now() + 3_600_000).toISOString()
+    input.end("\n")
+    await Effect.runPromise(
+      Effect.scoped(
+        Effect.flatMap(emittingChat(view), (chat) =>
+          // written before the clock was set back an hour
+          Effect.zipRight(view.onEvents([event({ _tag: "message", id: "1", text: "hi" }, ahead)]), view.run(chat, () => {}))
+        )
+      )
+    )
+    const said = text().trim().split("\n").map(fromJsonLine)
+    // the refusal of the empty line, written at once, and the end
+    expect(said.map((e) => [e._tag, e.at])).toEqual([
+      ["message", ahead],
+      ["error", ahead],
+      ["disconnected", ahead]
+    ])
+  })
 })
 
 describe("pipe mode's output", () => {
   const messages = (c: string, count: number, length: number) =>
     Array.from({ length: count }, (_, i) => event({ _tag: "message", id: `${c}${i}`, text: c.repeat(length) }, "2026-11-27T05:00:00.000Z"))
   const shown = (chunk: Buffer) => chunk.toString("utf8").trimEnd().split("\n").map(fromJsonLine)
+
+  it("an event stamped before one already written (a listener's `rejected`, said 2 s late) takes its time: `at` never goes back", async () => {
+    const { out, text } = output()
+    const view = makeJsonView(out, new PassThrough())
+    const at = (s: number) => `2026-11-27T05:00:0${s}.000Z`
+    await Effect.runPromise(view.onEvents([event({ _tag: "connecting", address: "192.0.2.7", port: 8000 }, at(3))]))
+    await Effect.runPromise(
+      view.onEvents([
+        event({ _tag: "rejected", peer: "192.0.2.7:41000", reason: "it closed the connection", role: "listener" }, at(1)),
+        event({ _tag: "connecting", address: "192.0.2.7", port: 8000 }, at(2)),
+        event({ _tag: "connecting", address: "192.0.2.7", port: 8000 }, at(4))
+      ])
+    )
+    await Effect.runPromise(view.onEvents([event({ _tag: "connecting", address: "192.0.2.7", port: 8000 }, at(3))]))
+    const said = text().trim().split("\n").map(fromJsonLine)
+    expect(said.map((e) => [e._tag, e.at])).toEqual([
+      ["connecting", at(3)],
+      ["rejected", at(3)],
+      ["connecting", at(3)],
+      ["connecting", at(4)],
+      ["connecting", at(4)]
+    ])
+  })
 
   it("a buffer kept for reuse is lent to one write at a time, and only to a batch it can hold", async () => {
     const { out, held } = heldStream()

@@ -352,8 +352,8 @@ type Report = (problem: { readonly code: string; readonly message: string; reado
 /**
  * A pipe view's output: the chat's events, and the input's problems in their place among them. A refused
  * line's `error` comes after the `sent` events of the lines before it, which the chat's loop emits a round
- * after taking them: written at once, it came first (`error` for line 2, then `sent` for line 1). Placed
- * later, it is stamped no earlier than what it follows.
+ * after taking them: written at once, it came first (`error` for line 2, then `sent` for line 1). No event
+ * is stamped before one written ahead of it.
  */
 const pipeOutput = (
   out: NodeJS.WritableStream,
@@ -370,15 +370,24 @@ const pipeOutput = (
   // the highest id of a `sent` event given to the stream, and whether the chat's end has been given to it
   let shown = 0
   let over = false
-  // The latest `at` given to the stream while a refusal waits. The loop stamps a line's `sent` as it emits it,
-  // a round after the next line was refused: placed after it, the refusal takes its time, so that `at` never
-  // goes back (it went back a millisecond or more, for a script that measures between events). What was
-  // given before the refusal is stamped before it.
+  // The latest `at` given to the stream: an event said after one stamped later takes that time, so that `at`
+  // never goes back (a script measures between events). The loop stamps a line's `sent` as it emits it, a
+  // round after the next line was refused: the refusal, placed after it, went back a millisecond or more. A
+  // listener's `rejected` is said 2 s after it was stamped, if no chat started meanwhile.
   let latest = ""
-  const seen = (e: ChatEvent): void => {
-    if (e.at > latest) latest = e.at
+  const inOrder = (events: ReadonlyArray<ChatEvent>): ReadonlyArray<ChatEvent> => {
+    let i = 0
+    while (i < events.length && events[i]!.at >= latest) latest = events[i++]!.at
+    if (i === events.length) return events
+    return events.map((e, j) => {
+      if (j < i) return e
+      if (e.at >= latest) {
+        latest = e.at
+        return e
+      }
+      return { ...e, at: latest }
+    })
   }
-  const placed = (w: { readonly event: ChatEvent }): ChatEvent => (w.event.at >= latest ? w.event : { ...w.event, at: latest })
   const waiting: Array<{ readonly after: number; readonly event: ChatEvent }> = []
   const inPlace = (events: ReadonlyArray<ChatEvent>): ReadonlyArray<ChatEvent> => {
     if (waiting.length === 0) {
@@ -393,28 +402,27 @@ const pipeOutput = (
       // the chat's end comes after everything: a refusal waiting for a `sent` that never came goes before it
       if (e._tag === "disconnected") {
         over = true
-        all.push(...waiting.splice(0).map(placed))
+        all.push(...waiting.splice(0).map((w) => w.event))
       }
-      seen(e)
       all.push(e)
       if (e._tag === "sent") {
         shown = Number(e.id)
-        while (waiting.length > 0 && waiting[0]!.after <= shown) all.push(placed(waiting.shift()!))
+        while (waiting.length > 0 && waiting[0]!.after <= shown) all.push(waiting.shift()!.event)
       }
     }
     return all
   }
   const report: Report = (problem, after) => {
     const e = event({ _tag: "error", ...problem })
-    if ((after <= shown || over) && waiting.length === 0) void write([e])
+    if ((after <= shown || over) && waiting.length === 0) void write(inOrder([e]))
     else waiting.push({ after, event: e })
   }
   return {
-    onEvents: (events: ReadonlyArray<ChatEvent>) => write(inPlace(events)),
+    onEvents: (events: ReadonlyArray<ChatEvent>) => write(inOrder(inPlace(events))),
     report,
     /** Says what still waits (the input ended with the chat and no `sent` or end came after it). */
     flush: Effect.sync(() => {
-      if (waiting.length > 0) void write(waiting.splice(0).map(placed))
+      if (waiting.length > 0) void write(inOrder(waiting.splice(0).map((w) => w.event)))
     })
   }
 }
