@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest"
 import { Effect, Option } from "effect"
-import { type Config, defaultIp, interfaceAddress, peerCommand, type RawFlags, resolveConfig, sameMachineHint, unusedTargetHint, withZone } from "../src/cli/config.js"
+import * as fs from "node:fs"
+import { type Config, defaultIp, interfaceAddress, interfaceOnThisMachine, peerCommand, type RawFlags, resolveConfig, sameMachineHint, unusedTargetHint, withZone } from "../src/cli/config.js"
 import { UsageError } from "../src/domain/errors.js"
 import { routeAddress } from "../src/layers/NodeAddresses.js"
 
@@ -150,6 +151,33 @@ describe("-i with a link-local address (fe80::/10)", () => {
       ).pipe(Effect.flip)
     )
     expect(refused.detail).toBe("-i/--ip fe80::99:99 is a link-local address that no interface of this machine has.")
+  })
+
+  it("naming an interface that has no address (down) is refused in a sentence that says so, before listening", async () => {
+    // this machine's interfaces with an address are node's list; wlan9 is one without (in /sys/class/net only),
+    // and so, absurdly, is 127.0.0.1: an address is taken as an address
+    const problem = (ip: string) =>
+      Effect.runPromise(
+        resolveConfig(rawFlags({ ip: Option.some(ip), mode: "2" }), Option.none(), (name) => name === "wlan9" || name === "127.0.0.1").pipe(
+          Effect.match({ onFailure: (e) => e.detail, onSuccess: () => undefined })
+        )
+      )
+    expect(await problem("wlan9")).toBe(
+      "-i/--ip wlan9 is a network interface of this machine that has no address now (is it down, or not connected?)."
+    )
+    // another name is left for listening to judge, an address too
+    expect(await problem("wlan8")).toBeUndefined()
+    expect(await problem("127.0.0.1")).toBeUndefined()
+  })
+
+  it("an interface is on this machine where Linux lists it, with or without an address; nothing else is", () => {
+    if (fs.existsSync("/sys/class/net")) {
+      expect(interfaceOnThisMachine("lo")).toBe(true)
+      // the list's own directory entries are no interfaces, nor is a path out of it
+      for (const name of [".", "..", "../net", "lo/"]) expect(interfaceOnThisMachine(name)).toBe(false)
+    }
+    expect(interfaceOnThisMachine("no-such-interface9")).toBe(false)
+    expect(interfaceOnThisMachine("")).toBe(false)
   })
 })
 

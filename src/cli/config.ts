@@ -1,5 +1,6 @@
 import { Effect, Either, Option } from "effect"
 import { isIP } from "node:net"
+import * as fs from "node:fs"
 import * as os from "node:os"
 import { DEFAULT_PORT, type Endpoint, fitsPort, formatEndpoint, isLinkLocal, isValidHost, isWildcard, parseTarget, wholeNumber } from "../domain/address.js"
 import { addressesOf, routeAddress } from "../layers/NodeAddresses.js"
@@ -107,6 +108,13 @@ export const interfaceAddress = (
 }
 
 /**
+ * Whether this machine has a network interface of that name: Linux lists every one under /sys/class/net, those
+ * without an address too, which node's list leaves out. Elsewhere: no way to tell, so no.
+ */
+export const interfaceOnThisMachine = (name: string): boolean =>
+  process.platform === "linux" && /^[^/\s]+$/.test(name) && name !== "." && name !== ".." && fs.existsSync(`/sys/class/net/${name}`)
+
+/**
  * A link-local address of this host with its interface (`-i fe80::1` listens as fe80::1%eth0): without one,
  * listening failed with node's "listen EINVAL: invalid argument fe80::1:8000". Others are left as they are.
  */
@@ -156,7 +164,8 @@ const MIN_HEARTBEAT_SECONDS = MIN_HEARTBEAT_MS / 1000
  */
 export const resolveConfig = (
   flags: RawFlags,
-  askTarget: Option.Option<(problem: string | undefined, peerCommand: string | undefined) => Effect.Effect<string, UsageError>>
+  askTarget: Option.Option<(problem: string | undefined, peerCommand: string | undefined) => Effect.Effect<string, UsageError>>,
+  hasInterface: (name: string) => boolean = interfaceOnThisMachine
 ): Effect.Effect<Config, UsageError> =>
   Effect.gen(function* () {
     const port = yield* checkPort("-p/--port", flags.port, true)
@@ -168,6 +177,9 @@ export const resolveConfig = (
     const given = Option.map(flags.ip, (ip) => interfaceAddress(ip.replace(/^\[(.*)\]$/, "$1")))
     if (Option.isSome(given) && isIP(given.value) === 0 && !isValidHost(given.value))
       return yield* usage(`-i/--ip ${showInput(given.value)} is not an IP address.`)
+    // `-i wlan0` with the card down: it failed to listen as "neither a network interface of this machine nor ..."
+    if (Option.isSome(given) && isIP(given.value) === 0 && hasInterface(given.value))
+      return yield* usage(`-i/--ip ${given.value} is a network interface of this machine that has no address now (is it down, or not connected?).`)
     if (Option.isSome(given) && isLinkLocal(given.value) && !given.value.includes("%"))
       return yield* usage(`-i/--ip ${given.value} is a link-local address that no interface of this machine has.`)
     // without -i: the address facing the target (see routeAddress), or without one, the first non-internal IPv4
