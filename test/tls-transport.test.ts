@@ -13,7 +13,7 @@ import * as V2Protocol from "../src/layers/V2Protocol.js"
 import { Certificate } from "../src/services/Certificate.js"
 import { type Listener, Transport } from "../src/services/Transport.js"
 import { acceptsFailOnceClosed } from "./support/listener-contract.js"
-import { untilStill } from "./support/progress.js"
+import { until, untilStill } from "./support/progress.js"
 import { node } from "./support/sessions.js"
 
 const tlsLayer = NodeTlsTransport.layer.pipe(Layer.provide(ForgeCertificate.layerGenerated))
@@ -284,6 +284,27 @@ describe("the node:tls transport", () => {
       expect(describeError(error)).toBe(`Could not reach 127.0.0.1:${port}: no answer within 0.3 s.`)
       // given up on, the connection is not left open at the target
       expect(closed).toHaveLength(1)
+      expect(yield* within(closed[0]!, 1_000)).toBe(true)
+    }).pipe(Effect.provide(tlsLayer))
+  )
+
+  it.scopedLive("a connect still waiting for TLS, interrupted (auto mode's losing attempt), closes our connection at once", () =>
+    Effect.gen(function* () {
+      const sockets: Array<net.Socket> = []
+      const closed: Array<Promise<void>> = []
+      // takes the TCP connection and never answers TLS
+      const server = net.createServer((s) => {
+        sockets.push(s.resume())
+        closed.push(new Promise((resolve) => s.once("close", () => resolve())))
+      })
+      yield* Effect.addFinalizer(() => Effect.sync(() => sockets.forEach((s) => s.destroy())))
+      const port = yield* listening(server)
+      const transport = yield* Transport
+      const connecting = yield* Effect.fork(Effect.scoped(transport.connect({ host: "127.0.0.1", port }, { connectTimeoutMs: 30_000 })))
+      yield* until(() => closed.length === 1)
+      expect(closed).toHaveLength(1)
+      expect(Exit.isInterrupted(yield* Fiber.interrupt(connecting))).toBe(true)
+      // not at its 30 s deadline: the target sees the connection end now
       expect(yield* within(closed[0]!, 1_000)).toBe(true)
     }).pipe(Effect.provide(tlsLayer))
   )
