@@ -1,6 +1,6 @@
 import { Effect, Either, Option } from "effect"
-import { isIP } from "node:net"
 import * as fs from "node:fs"
+import { isIP } from "node:net"
 import * as os from "node:os"
 import { DEFAULT_PORT, type Endpoint, fitsPort, formatEndpoint, isLinkLocal, isValidHost, isWildcard, parseTarget, wholeNumber } from "../domain/address.js"
 import { addressesOf, routeAddress } from "../layers/NodeAddresses.js"
