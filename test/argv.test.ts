@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process"
 import { describe, expect, it } from "vitest"
 import { HelpDoc, Options } from "@effect/cli"
 import { explainArgs } from "../src/cli/argv.js"
-import { FLAGS, options } from "../src/cli/flags.js"
+import { FLAGS, helpText, options } from "../src/cli/flags.js"
 import { CLI } from "./support/cli.js"
 
 describe("a refused command line, said with the flag it is about", () => {
@@ -63,6 +63,8 @@ describe("a refused command line, said with the flag it is about", () => {
     expect(listed.length).toBeGreaterThan(10)
     const ours = FLAGS.filter((f) => !["help", "version", "wizard", "completions", "log-level"].includes(f.long))
     expect(new Set(listed.map((f) => `${f.short ?? ""}/${f.long}`))).toEqual(new Set(ours.map((f) => `${f.short ?? ""}/${f.long}`)))
+    // its own help texts (its built-ins could show them) have plain spaces, as ours do
+    expect(parsed).toContain("--stay </dev/null")
   })
 
   it("--help lists every flag, its value and what it does, folded to the width, and not @effect/cli's built-ins", () => {
@@ -84,11 +86,22 @@ describe("a refused command line, said with the flag it is about", () => {
       }
     }
     const listed = FLAGS.filter((f) => f.help !== undefined)
+    // a no-break space in a text holds a command together, and is shown as a space
+    expect(help).not.toContain("\u00a0")
     expect(entries).toEqual(
-      new Map(listed.map((f) => [`${f.short === undefined ? "" : `-${f.short}, `}--${f.long}${f.value === undefined ? "" : ` ${f.value}`}`, f.help!]))
+      new Map(
+        listed.map((f) => [`${f.short === undefined ? "" : `-${f.short}, `}--${f.long}${f.value === undefined ? "" : ` ${f.value}`}`, f.help!.replaceAll("\u00a0", " ")])
+      )
     )
     // `-h` anywhere, as @effect/cli took it
     expect(execFileSync(process.execPath, [CLI, "-t", "10.0.0.5", "-h"], { encoding: "utf8" })).toBe(help)
+  })
+
+  it("--help keeps a command in a flag's text on one row at any width (--stay </dev/null broke at 80 columns)", () => {
+    for (let width = 30; width <= 120; width++) {
+      const rows = helpText(width).split("\n")
+      expect(rows.filter((row) => row.includes("</dev/null")).map((row) => row.trim().split(" ").at(-2)), `at ${width}`).toEqual(["--stay"])
+    }
   })
 
 })

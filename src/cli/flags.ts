@@ -61,7 +61,7 @@ export const FLAGS: ReadonlyArray<Flag> = [
   {
     long: "stay",
     kind: { _tag: "switch" },
-    help: "when standard input is not a terminal, its end does not leave: the chat lasts until the peer leaves, a /quit line or Ctrl-C (to only receive: --stay </dev/null)"
+    help: "when standard input is not a terminal, its end does not leave: the chat lasts until the peer leaves, a /quit line or Ctrl-C (to only receive: --stay\u00a0</dev/null)"
   },
   { long: "wait", kind: { _tag: "seconds" }, value: "SECONDS", help: "how long client mode keeps trying to reach the target (default 10)" },
   {
@@ -84,7 +84,13 @@ export const FLAGS: ReadonlyArray<Flag> = [
   { long: "log-level", kind: { _tag: "text", what: "a log level" } }
 ]
 
-const helpOf = (long: string): string => FLAGS.find((f) => f.long === long)?.help ?? ""
+/**
+ * A help text's no-break space holds a command's words on one row ("--stay" / "</dev/null" were two at 80 columns):
+ * folding breaks at spaces only. Shown as a space, so that the command copies as one a shell reads.
+ */
+const spaced = (line: string): string => line.replaceAll("\u00a0", " ")
+
+const helpOf = (long: string): string => spaced(FLAGS.find((f) => f.long === long)?.help ?? "")
 
 /** What @effect/cli parses, described from the table. */
 export const options = {
@@ -131,7 +137,7 @@ export const helpText = (width: number): string => {
   for (const flag of FLAGS) {
     if (flag.help === undefined) continue
     const label = `  ${flag.short === undefined ? "   " : `-${flag.short},`} --${flag.long}${flag.value === undefined ? "" : ` ${flag.value}`}`
-    const text = fold(flag.help, indent, width)
+    const text = fold(flag.help, indent, width).map(spaced)
     if (label.length < column - 1) lines.push(label.padEnd(column) + text[0]!.slice(column), ...text.slice(1))
     else lines.push(label, ...text)
   }
