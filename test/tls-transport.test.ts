@@ -75,6 +75,21 @@ const unreadTcp = Effect.gen(function* () {
   return { socket, atServer: () => atServer }
 })
 
+/**
+ * A target of the test's own that takes the TCP connection and never answers TLS, reading (and dropping) what
+ * comes so that the end of a connection is seen: its port, and a promise per connection of its close there.
+ */
+const silentTarget = Effect.gen(function* () {
+  const sockets: Array<net.Socket> = []
+  const closed: Array<Promise<void>> = []
+  const server = net.createServer((s) => {
+    sockets.push(s.resume())
+    closed.push(new Promise((resolve) => s.once("close", () => resolve())))
+  })
+  yield* Effect.addFinalizer(() => Effect.sync(() => sockets.forEach((s) => s.destroy())))
+  return { port: yield* listening(server), closed }
+})
+
 const total = (chunks: ReadonlyArray<Uint8Array>) => chunks.reduce((n, c) => n + c.length, 0)
 
 describe("the node:tls transport", () => {
@@ -268,15 +283,7 @@ describe("the node:tls transport", () => {
 
   it.scopedLive("a target that takes the TCP connection and never answers TLS is said with the time waited, and our connection is closed", () =>
     Effect.gen(function* () {
-      const sockets: Array<net.Socket> = []
-      const closed: Array<Promise<void>> = []
-      // reading (and dropping) what comes, so that the end of the connection is seen
-      const server = net.createServer((s) => {
-        sockets.push(s.resume())
-        closed.push(new Promise((resolve) => s.once("close", () => resolve())))
-      })
-      yield* Effect.addFinalizer(() => Effect.sync(() => sockets.forEach((s) => s.destroy())))
-      const port = yield* listening(server)
+      const { port, closed } = yield* silentTarget
       const transport = yield* Transport
       const error = yield* Effect.flip(transport.connect({ host: "127.0.0.1", port }, { connectTimeoutMs: 300 }))
       expect(error).toMatchObject({ _tag: "ConnectError", reason: "Timeout" })
@@ -290,15 +297,7 @@ describe("the node:tls transport", () => {
 
   it.scopedLive("a connect still waiting for TLS, interrupted (auto mode's losing attempt), closes our connection at once", () =>
     Effect.gen(function* () {
-      const sockets: Array<net.Socket> = []
-      const closed: Array<Promise<void>> = []
-      // takes the TCP connection and never answers TLS
-      const server = net.createServer((s) => {
-        sockets.push(s.resume())
-        closed.push(new Promise((resolve) => s.once("close", () => resolve())))
-      })
-      yield* Effect.addFinalizer(() => Effect.sync(() => sockets.forEach((s) => s.destroy())))
-      const port = yield* listening(server)
+      const { port, closed } = yield* silentTarget
       const transport = yield* Transport
       const connecting = yield* Effect.fork(Effect.scoped(transport.connect({ host: "127.0.0.1", port }, { connectTimeoutMs: 30_000 })))
       yield* until(() => closed.length === 1)
