@@ -3,7 +3,10 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { Terminal } from "@xterm/headless"
+import stringWidth from "string-width"
 import { afterEach, describe, expect, it } from "vitest"
+import { plain } from "../src/cli/render.js"
+import { answer } from "../src/cli/view.js"
 import { CLI, type CliProcess, freePort, startCli } from "./support/cli.js"
 
 // The interactive view needs a terminal: `script` (util-linux, essential on Debian) gives the CLI a pty.
@@ -270,6 +273,27 @@ describe("the interactive terminal", () => {
     for (const row of said) expect(row.length).toBeLessThanOrEqual(size.columns)
     term.type("\x03")
     expect(await term.exited).toBe(130)
+  })
+
+  it("the answers to /help and to an unknown command are folded at words to the terminal's width", async () => {
+    // they went out as one line each for the terminal to break anywhere ("(your peer is told" / "); Ctrl-C")
+    const size = { columns: 44, rows: 30 }
+    const { term } = await chatAtPrompt(size)
+    term.type("/help\r")
+    await term.waitFor("//text")
+    term.type("/frob the widgets\r")
+    await term.waitFor("Unknown command")
+    await term.settled()
+    const rows = await term.rendered(size)
+    const from = rows.indexOf("Commands:")
+    const expected = [
+      ...answer({ _tag: "help" }, undefined, plain, { columns: size.columns, width: stringWidth }),
+      ...answer({ _tag: "unknown", command: "/frob the widgets" }, undefined, plain, { columns: size.columns, width: stringWidth })
+    ]
+    expect(expected).toContain("            told); Ctrl-C and Ctrl-D do the")
+    expect(rows.slice(from, from + expected.length)).toEqual(expected)
+    term.type("/quit\r")
+    expect(await term.exited).toBe(0)
   })
 
   it("the sentence a run ends with is folded at words to the terminal's width, not broken anywhere", async () => {

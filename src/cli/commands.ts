@@ -11,13 +11,18 @@ export type Typed =
   | { readonly _tag: "verify" }
   | { readonly _tag: "unknown"; readonly command: string }
 
-export const HELP = [
-  "Commands:",
-  "  /quit     leave the chat (your peer is told); Ctrl-C and Ctrl-D do the same",
-  "  /verify   show the fingerprints (and the safety code) again",
-  "  /help     this list",
-  "  //text    send a line that starts with /"
+/** The chat's commands and what each does, as /help lists them. */
+export const COMMANDS: ReadonlyArray<readonly [command: string, does: string]> = [
+  ["/quit", "leave the chat (your peer is told); Ctrl-C and Ctrl-D do the same"],
+  ["/verify", "show the fingerprints (and the safety code) again"],
+  ["/help", "this list"],
+  ["//text", "send a line that starts with /"]
 ]
+
+/** Where /help's descriptions start: after the longest command. */
+export const HELP_INDENT = "  /verify   ".length
+
+export const HELP = ["Commands:", ...COMMANDS.map(([command, does]) => `  ${command}`.padEnd(HELP_INDENT) + does)]
 
 export const readTyped = (line: string): Typed => {
   if (line.trim() === "") return { _tag: "nothing" }

@@ -333,7 +333,7 @@ export const makeTerminalView = (style: Style, measure: DisplayWidth): View => {
             case "help":
             case "verify":
             case "unknown":
-              return print(answer(typed, handshake, style, columns()))
+              return print(answer(typed, handshake, style, { columns: columns(), width: displayWidth }))
             case "send":
               return run(
                 chat.send(typed.text).pipe(

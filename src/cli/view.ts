@@ -1,8 +1,8 @@
 import type { Effect } from "effect"
 import type { ChatEvent } from "../domain/events.js"
 import type { ChatHandle, ChatOutcome } from "../services/Chat.js"
-import { HELP, type Typed, unknownCommand } from "./commands.js"
-import { type Style, verification } from "./render.js"
+import { COMMANDS, HELP, HELP_INDENT, type Typed, unknownCommand } from "./commands.js"
+import { type DisplayWidth, hang, type Style, verification } from "./render.js"
 
 /**
  * A view renders events and feeds input lines to the chat. Three of them: the interactive terminal, plain
@@ -24,17 +24,34 @@ export type SetInterrupt = (f: (drainMs?: number, viewGone?: boolean) => void) =
 /** A command that the view answers (the others, /quit and a message, the input acts on). */
 export type Answered = Extract<Typed, { _tag: "help" | "verify" | "unknown" }>
 
-/** The lines that answer a command, in the interactive view and the plain one alike. */
+/**
+ * The lines that answer a command, in the interactive view and the plain one alike. Given a terminal's
+ * `columns` and how wide text shows there, folded at words: a narrow pane broke /help's lines anywhere
+ * ("(your peer is told" / ")"), where the messages around them were folded.
+ */
 export const answer = (
   typed: Answered,
   handshake: Extract<ChatEvent, { _tag: "handshake" }> | undefined,
   style: Style,
-  columns?: number
-): ReadonlyArray<string> =>
-  typed._tag === "help"
-    ? HELP
-    : typed._tag === "verify"
-      ? handshake === undefined
-        ? ["No session yet."]
-        : verification(handshake, style, columns)
-      : [style.yellow(unknownCommand(typed.command))]
+  terminal?: { readonly columns: number; readonly width: DisplayWidth }
+): ReadonlyArray<string> => {
+  switch (typed._tag) {
+    case "help":
+      return terminal === undefined
+        ? HELP
+        : [
+          HELP[0]!,
+          ...COMMANDS.flatMap(([command, does]) =>
+            hang(`  ${command}`.padEnd(HELP_INDENT), [[does, asIs]], terminal.columns, terminal.width)
+          )
+        ]
+    case "verify":
+      return handshake === undefined ? ["No session yet."] : verification(handshake, style, terminal?.columns)
+    case "unknown": {
+      const said = unknownCommand(typed.command)
+      return terminal === undefined ? [style.yellow(said)] : hang("", [[said, style.yellow]], terminal.columns, terminal.width)
+    }
+  }
+}
+
+const asIs = (s: string) => s
