@@ -164,6 +164,8 @@ describe("network failures: one clear sentence and exit code 1", () => {
     expect(r.stderr).toMatch(new RegExp(`^p2pchat: Could not reach 127\\.0\\.0\\.1:${port} in 1(\\.\\d)? s of trying \\(--wait\\): nobody is listening there \\(connection refused\\)\\.\n$`))
     // the banner names no local address: client mode listens nowhere
     expect(r.stdout).toMatch(/local\s+\(none: connecting only\)\s+target\s+127\.0\.0\.1:/)
+    // and the -i given is said to be unused (it was taken without a word)
+    expect(r.stdout.replace(/\s+/g, " ")).toContain("-i 127.0.0.1 is not used in client mode (-m 1), which only connects: this side does not listen.")
   })
 
   it("client mode with --json reports each attempt when it is made, then the failure as an error event", async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest"
 import { Effect, Option } from "effect"
 import * as fs from "node:fs"
-import { type Config, defaultIp, interfaceAddress, interfaceOnThisMachine, peerCommand, type RawFlags, resolveConfig, sameMachineHint, unusedTargetHint, withZone } from "../src/cli/config.js"
+import { type Config, defaultIp, interfaceAddress, interfaceOnThisMachine, peerCommand, type RawFlags, resolveConfig, sameMachineHint, unusedInClientHint, unusedTargetHint, withZone } from "../src/cli/config.js"
 import { UsageError } from "../src/domain/errors.js"
 import { routeAddress } from "../src/layers/NodeAddresses.js"
 
@@ -64,6 +64,34 @@ describe("server mode given a -t (chat.py's users pass one with every mode)", ()
     expect(unusedTargetHint(server)).toBe("-t 10.0.0.5:9000 is not used in server mode (-m 2), which only listens: the peer connects to this side.")
     expect(unusedTargetHint(await resolve({ mode: "2" }))).toBeUndefined()
     expect(unusedTargetHint(await resolve({ mode: "1", target: Option.some("10.0.0.5:9000") }))).toBeUndefined()
+  })
+})
+
+describe("client mode given what only a listener uses (-i, -p, -k/-c)", () => {
+  const resolve = (given: Partial<RawFlags>) => Effect.runPromise(resolveConfig(rawFlags({ mode: "1", target: Option.some("127.0.0.1:9000"), ...given }), Option.none()))
+  const keyAndCert = { key: Option.some("k.pem"), cert: Option.some("c.pem") }
+
+  it("says they are not used (they were taken without a word), as typed", async () => {
+    expect(unusedInClientHint(await resolve({ ip: Option.some("127.0.0.1") }))).toBe(
+      "-i 127.0.0.1 is not used in client mode (-m 1), which only connects: this side does not listen."
+    )
+    expect(unusedInClientHint(await resolve({ port: "9001" }))).toBe("-p 9001 is not used in client mode (-m 1), which only connects: this side does not listen.")
+    expect(unusedInClientHint(await resolve({ ip: Option.some("127.0.0.1"), port: "0" }))).toBe(
+      "-i 127.0.0.1 and -p 0 are not used in client mode (-m 1), which only connects: this side does not listen."
+    )
+    expect(unusedInClientHint(await resolve({ ...keyAndCert }))).toBe(
+      "-k/-c is not used in client mode (-m 1), which only connects: this side neither listens nor presents a TLS certificate."
+    )
+    expect(unusedInClientHint(await resolve({ ip: Option.some("127.0.0.1"), port: "9001", ...keyAndCert }))).toBe(
+      "-i 127.0.0.1, -p 9001 and -k/-c are not used in client mode (-m 1), which only connects: this side neither listens nor presents a TLS certificate."
+    )
+  })
+
+  it("says nothing of the default port, nor in the modes that listen", async () => {
+    expect(unusedInClientHint(await resolve({}))).toBeUndefined()
+    expect(unusedInClientHint(await resolve({ port: "8000" }))).toBeUndefined()
+    for (const mode of ["0", "2"])
+      expect(unusedInClientHint(await resolve({ mode, ip: Option.some("127.0.0.1"), port: "9001", ...keyAndCert }))).toBeUndefined()
   })
 })
 

@@ -45,6 +45,8 @@ export interface Config {
   readonly stay: boolean
   /** A -t given in server mode, which only listens: not used, and said so (`unusedTargetHint`). */
   readonly unusedTarget?: string | undefined
+  /** What client mode, which only connects, does not use of what was given (-i, -p, -k/-c), as typed (`unusedInClientHint`). */
+  readonly unusedInClient?: ReadonlyArray<string> | undefined
 }
 
 /**
@@ -259,7 +261,8 @@ export const resolveConfig = (
       handshakeTimeoutSeconds: handshakeTimeout,
       heartbeatSeconds: heartbeat,
       stay: flags.stay,
-      unusedTarget: mode === "server" ? Option.getOrUndefined(flags.target) : undefined
+      unusedTarget: mode === "server" ? Option.getOrUndefined(flags.target) : undefined,
+      unusedInClient: mode === "client" ? unusedByClient(flags, port) : undefined
     }
   })
 
@@ -268,6 +271,29 @@ export const unusedTargetHint = (config: Config): string | undefined =>
   config.unusedTarget === undefined
     ? undefined
     : `-t ${showInput(config.unusedTarget)} is not used in server mode (-m 2), which only listens: the peer connects to this side.`
+
+/** -i, a -p other than the default, and -k/-c, where given: a client neither listens nor presents a certificate. */
+const unusedByClient = (flags: RawFlags, port: number): ReadonlyArray<string> | undefined => {
+  const unused = [
+    ...Option.match(flags.ip, { onNone: () => [], onSome: (ip) => [`-i ${showInput(ip)}`] }),
+    ...(port === DEFAULT_PORT ? [] : [`-p ${port}`]),
+    ...(Option.isSome(flags.key) ? ["-k/-c"] : [])
+  ]
+  return unused.length === 0 ? undefined : unused
+}
+
+/**
+ * Client mode given what only a listener uses (chat.py's users pass -i and -p with every mode; -k/-c were read,
+ * checked and then put aside): not used, which the banner says, as it says a server's -t.
+ */
+export const unusedInClientHint = (config: Config): string | undefined => {
+  const unused = config.unusedInClient
+  if (unused === undefined) return undefined
+  const listed = unused.length === 1 ? unused[0]! : `${unused.slice(0, -1).join(", ")} and ${unused.at(-1)!}`
+  return `${listed} ${unused.length === 1 ? "is" : "are"} not used in client mode (-m 1), which only connects: this side ${
+    unused.includes("-k/-c") ? "neither listens nor presents a TLS certificate" : "does not listen"
+  }.`
+}
 
 /**
  * In auto mode, a target on this machine's loopback while we listen on another address: two p2pchats on one
