@@ -7,7 +7,7 @@ import { constants as osConstants } from "node:os"
 import * as readline from "node:readline"
 import { format } from "node:util"
 import { explainArgs } from "./cli/argv.js"
-import { type Config, peerCommand, type RawFlags, resolveConfig, sameMachineHint, unusedInClientHint, unusedTargetHint } from "./cli/config.js"
+import { bannerHint, type Config, peerCommand, type RawFlags, resolveConfig } from "./cli/config.js"
 import { compactWhenQuiet, giveMemoryBack, hideMeasureMemoryNotice, MIN_GROWTH_BYTES, QUIET_MS } from "./cli/compaction.js"
 import { chatEndCode, exitWith, terminalsNow } from "./cli/exit.js"
 import { DESCRIPTION, helpText, options } from "./cli/flags.js"
@@ -131,7 +131,7 @@ const banner = (config: Config) =>
         // client mode neither listens nor makes a certificate: an address it does not use would mislead
         local: config.mode === "client" ? undefined : formatEndpoint(config.listen),
         target: config.target === undefined ? undefined : formatEndpoint(config.target),
-        hint: sameMachineHint(config) ?? unusedTargetHint(config) ?? unusedInClientHint(config)
+        hint: bannerHint(config)
       },
       styleFor(process.stdout),
       bannerWidth()

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest"
 import { Effect, Option } from "effect"
 import * as fs from "node:fs"
-import { type Config, defaultIp, interfaceAddress, interfaceOnThisMachine, peerCommand, type RawFlags, resolveConfig, sameMachineHint, unusedInClientHint, unusedTargetHint, withZone } from "../src/cli/config.js"
+import { bannerHint, type Config, defaultIp, interfaceAddress, interfaceOnThisMachine, peerCommand, type RawFlags, resolveConfig, sameMachineHint, unusedHint, withZone } from "../src/cli/config.js"
 import { UsageError } from "../src/domain/errors.js"
 import { routeAddress } from "../src/layers/NodeAddresses.js"
 
@@ -61,9 +61,16 @@ describe("server mode given a -t (chat.py's users pass one with every mode)", ()
     const resolve = (given: Partial<RawFlags>) => Effect.runPromise(resolveConfig(rawFlags({ ip: Option.some("127.0.0.1"), ...given }), Option.none()))
     const server = await resolve({ mode: "2", target: Option.some("10.0.0.5:9000") })
     expect(server.target).toBeUndefined()
-    expect(unusedTargetHint(server)).toBe("-t 10.0.0.5:9000 is not used in server mode (-m 2), which only listens: the peer connects to this side.")
-    expect(unusedTargetHint(await resolve({ mode: "2" }))).toBeUndefined()
-    expect(unusedTargetHint(await resolve({ mode: "1", target: Option.some("10.0.0.5:9000") }))).toBeUndefined()
+    expect(unusedHint(server)).toBe("-t 10.0.0.5:9000 is not used in server mode (-m 2), which only listens: the peer connects to this side.")
+    expect(unusedHint(await resolve({ mode: "2" }))).toBeUndefined()
+    // -r, the peer's port, too; named only where it is not the default
+    expect(unusedHint(await resolve({ mode: "2", target: Option.some("10.0.0.5"), remote: "9001" }))).toBe(
+      "-t 10.0.0.5 and -r 9001 are not used in server mode (-m 2), which only listens: the peer connects to this side."
+    )
+    expect(unusedHint(await resolve({ mode: "2", remote: "9001" }))).toBe("-r 9001 is not used in server mode (-m 2), which only listens: the peer connects to this side.")
+    expect(unusedHint(await resolve({ mode: "2", remote: "8000" }))).toBeUndefined()
+    // in client mode the target is used (the -i given is not, and said so)
+    expect(unusedHint(await resolve({ mode: "1", target: Option.some("10.0.0.5:9000") }))).not.toContain("-t")
   })
 })
 
@@ -72,26 +79,66 @@ describe("client mode given what only a listener uses (-i, -p, -k/-c)", () => {
   const keyAndCert = { key: Option.some("k.pem"), cert: Option.some("c.pem") }
 
   it("says they are not used (they were taken without a word), as typed", async () => {
-    expect(unusedInClientHint(await resolve({ ip: Option.some("127.0.0.1") }))).toBe(
+    expect(unusedHint(await resolve({ ip: Option.some("127.0.0.1") }))).toBe(
       "-i 127.0.0.1 is not used in client mode (-m 1), which only connects: this side does not listen."
     )
-    expect(unusedInClientHint(await resolve({ port: "9001" }))).toBe("-p 9001 is not used in client mode (-m 1), which only connects: this side does not listen.")
-    expect(unusedInClientHint(await resolve({ ip: Option.some("127.0.0.1"), port: "0" }))).toBe(
+    expect(unusedHint(await resolve({ port: "9001" }))).toBe("-p 9001 is not used in client mode (-m 1), which only connects: this side does not listen.")
+    expect(unusedHint(await resolve({ ip: Option.some("127.0.0.1"), port: "0" }))).toBe(
       "-i 127.0.0.1 and -p 0 are not used in client mode (-m 1), which only connects: this side does not listen."
     )
-    expect(unusedInClientHint(await resolve({ ...keyAndCert }))).toBe(
+    expect(unusedHint(await resolve({ ...keyAndCert }))).toBe(
       "-k/-c is not used in client mode (-m 1), which only connects: this side neither listens nor presents a TLS certificate."
     )
-    expect(unusedInClientHint(await resolve({ ip: Option.some("127.0.0.1"), port: "9001", ...keyAndCert }))).toBe(
+    expect(unusedHint(await resolve({ ip: Option.some("127.0.0.1"), port: "9001", ...keyAndCert }))).toBe(
       "-i 127.0.0.1, -p 9001 and -k/-c are not used in client mode (-m 1), which only connects: this side neither listens nor presents a TLS certificate."
     )
   })
 
   it("says nothing of the default port, nor in the modes that listen", async () => {
-    expect(unusedInClientHint(await resolve({}))).toBeUndefined()
-    expect(unusedInClientHint(await resolve({ port: "8000" }))).toBeUndefined()
-    for (const mode of ["0", "2"])
-      expect(unusedInClientHint(await resolve({ mode, ip: Option.some("127.0.0.1"), port: "9001", ...keyAndCert }))).toBeUndefined()
+    expect(unusedHint(await resolve({}))).toBeUndefined()
+    expect(unusedHint(await resolve({ port: "8000" }))).toBeUndefined()
+    const listening = { ip: Option.some("127.0.0.1"), port: "9001", ...keyAndCert }
+    expect(unusedHint(await resolve({ mode: "0", ...listening }))).toBeUndefined()
+    // server mode names only its unused -t
+    expect(unusedHint(await resolve({ mode: "2", ...listening }))).toBe(
+      "-t 127.0.0.1:9000 is not used in server mode (-m 2), which only listens: the peer connects to this side."
+    )
+  })
+})
+
+describe("an -r given where the target names another port", () => {
+  const resolve = (given: Partial<RawFlags>) => Effect.runPromise(resolveConfig(rawFlags({ ip: Option.some("127.0.0.1"), ...given }), Option.none()))
+
+  it("is said not to be used, in the modes that connect (the target's own port was taken without a word)", async () => {
+    for (const mode of ["0", "1"]) {
+      const config = await resolve({ mode, target: Option.some("127.0.0.1:9000"), remote: "9001" })
+      expect(config.target?.port).toBe(9000)
+      expect(unusedHint(config)).toMatch(/-r 9001 is not used: the target, 127\.0\.0\.1:9000, names its own port\.$/)
+    }
+    expect(unusedHint(await resolve({ mode: "0", target: Option.some("[::1]:9000"), remote: "9001" }))).toBe(
+      "-r 9001 is not used: the target, [::1]:9000, names its own port."
+    )
+    // after what client mode does not use, as a second sentence
+    expect(unusedHint(await resolve({ mode: "1", target: Option.some("127.0.0.1:9000"), remote: "9001" }))).toBe(
+      "-i 127.0.0.1 is not used in client mode (-m 1), which only connects: this side does not listen. -r 9001 is not used: the target, 127.0.0.1:9000, names its own port."
+    )
+  })
+
+  it("is not said where it is the port used, or the default", async () => {
+    expect(unusedHint(await resolve({ mode: "0", target: Option.some("127.0.0.1"), remote: "9001" }))).toBeUndefined()
+    expect(unusedHint(await resolve({ mode: "0", target: Option.some("127.0.0.1:9001"), remote: "9001" }))).toBeUndefined()
+    expect(unusedHint(await resolve({ mode: "0", target: Option.some("127.0.0.1:9000"), remote: "8000" }))).toBeUndefined()
+  })
+})
+
+describe("the banner's hint", () => {
+  it("says every one that applies, and is none where none does", () => {
+    const both = { ...config("auto", "192.0.2.2", "127.0.0.1"), unusedRemote: 9001 }
+    expect(bannerHint(both)).toBe(`${sameMachineHint(both)} ${unusedHint(both)}`)
+    expect(bannerHint(both)).toMatch(/give both sides -i 127\.0\.0\.1\. -r 9001 is not used: the target, 127\.0\.0\.1:9002, names its own port\.$/)
+    expect(bannerHint(config("auto", "192.0.2.2", "127.0.0.1"))).toBe(sameMachineHint(config("auto", "192.0.2.2", "127.0.0.1")))
+    expect(bannerHint({ ...config("auto", "127.0.0.1", "127.0.0.1"), unusedRemote: 9001 })).toBe("-r 9001 is not used: the target, 127.0.0.1:9002, names its own port.")
+    expect(bannerHint(config("auto", "127.0.0.1", "127.0.0.1"))).toBeUndefined()
   })
 })
 

@@ -43,10 +43,13 @@ export interface Config {
   readonly heartbeatSeconds: number
   /** The end of piped input does not leave: the chat lasts until the peer leaves, `/quit` or a signal. */
   readonly stay: boolean
-  /** A -t given in server mode, which only listens: not used, and said so (`unusedTargetHint`). */
-  readonly unusedTarget?: string | undefined
-  /** What client mode, which only connects, does not use of what was given (-i, -p, -k/-c), as typed (`unusedInClientHint`). */
-  readonly unusedInClient?: ReadonlyArray<string> | undefined
+  /**
+   * Flags given that the mode does not use, as typed (`unusedHint`): in server mode, which only listens, -t and
+   * -r; in client mode, which only connects, -i, -p and -k/-c.
+   */
+  readonly unusedInMode?: ReadonlyArray<string> | undefined
+  /** An -r given where the target names another port, which is the one used (`unusedHint`). */
+  readonly unusedRemote?: number | undefined
 }
 
 /**
@@ -261,39 +264,52 @@ export const resolveConfig = (
       handshakeTimeoutSeconds: handshakeTimeout,
       heartbeatSeconds: heartbeat,
       stay: flags.stay,
-      unusedTarget: mode === "server" ? Option.getOrUndefined(flags.target) : undefined,
-      unusedInClient: mode === "client" ? unusedByClient(flags, port) : undefined
+      unusedInMode: unusedIn(mode, flags, port, remote),
+      unusedRemote: target !== undefined && remote !== DEFAULT_PORT && target.port !== remote ? remote : undefined
     }
   })
 
-/** Server mode given a -t (chat.py's users pass one with every mode): it is not used, which the banner says. */
-export const unusedTargetHint = (config: Config): string | undefined =>
-  config.unusedTarget === undefined
-    ? undefined
-    : `-t ${showInput(config.unusedTarget)} is not used in server mode (-m 2), which only listens: the peer connects to this side.`
-
-/** -i, a -p other than the default, and -k/-c, where given: a client neither listens nor presents a certificate. */
-const unusedByClient = (flags: RawFlags, port: number): ReadonlyArray<string> | undefined => {
-  const unused = [
-    ...Option.match(flags.ip, { onNone: () => [], onSome: (ip) => [`-i ${showInput(ip)}`] }),
-    ...(port === DEFAULT_PORT ? [] : [`-p ${port}`]),
-    ...(Option.isSome(flags.key) ? ["-k/-c"] : [])
-  ]
+/**
+ * What was given that `mode` does not use: a server neither connects nor needs the peer's address; a client
+ * neither listens nor presents a certificate (-k/-c were read, checked and put aside). A port is named where it
+ * is not the default.
+ */
+const unusedIn = (mode: Mode, flags: RawFlags, port: number, remote: number): ReadonlyArray<string> | undefined => {
+  const unused =
+    mode === "server"
+      ? [...Option.match(flags.target, { onNone: () => [], onSome: (t) => [`-t ${showInput(t)}`] }), ...(remote === DEFAULT_PORT ? [] : [`-r ${remote}`])]
+      : mode === "client"
+        ? [
+          ...Option.match(flags.ip, { onNone: () => [], onSome: (ip) => [`-i ${showInput(ip)}`] }),
+          ...(port === DEFAULT_PORT ? [] : [`-p ${port}`]),
+          ...(Option.isSome(flags.key) ? ["-k/-c"] : [])
+        ]
+        : []
   return unused.length === 0 ? undefined : unused
 }
 
 /**
- * Client mode given what only a listener uses (chat.py's users pass -i and -p with every mode; -k/-c were read,
- * checked and then put aside): not used, which the banner says, as it says a server's -t.
+ * Flags given that this run does not use, which it took without a word (chat.py's users pass -t, -i and -p
+ * with every mode): said in the banner, so that nobody thinks them in effect.
  */
-export const unusedInClientHint = (config: Config): string | undefined => {
-  const unused = config.unusedInClient
-  if (unused === undefined) return undefined
-  const listed = unused.length === 1 ? unused[0]! : `${unused.slice(0, -1).join(", ")} and ${unused.at(-1)!}`
-  return `${listed} ${unused.length === 1 ? "is" : "are"} not used in client mode (-m 1), which only connects: this side ${
-    unused.includes("-k/-c") ? "neither listens nor presents a TLS certificate" : "does not listen"
-  }.`
+export const unusedHint = (config: Config): string | undefined => {
+  const sentences: Array<string> = []
+  const unused = config.unusedInMode
+  if (unused !== undefined) {
+    const listed = unused.length === 1 ? unused[0]! : `${unused.slice(0, -1).join(", ")} and ${unused.at(-1)!}`
+    const why = config.mode === "server"
+      ? "server mode (-m 2), which only listens: the peer connects to this side"
+      : `client mode (-m 1), which only connects: this side ${unused.includes("-k/-c") ? "neither listens nor presents a TLS certificate" : "does not listen"}`
+    sentences.push(`${listed} ${unused.length === 1 ? "is" : "are"} not used in ${why}.`)
+  }
+  if (config.unusedRemote !== undefined && config.target !== undefined)
+    sentences.push(`-r ${config.unusedRemote} is not used: the target, ${formatEndpoint(config.target)}, names its own port.`)
+  return sentences.length === 0 ? undefined : sentences.join(" ")
 }
+
+/** What the banner says under where this run listens and connects, if anything: every hint that applies. */
+export const bannerHint = (config: Config): string | undefined =>
+  [sameMachineHint(config), unusedHint(config)].filter((hint) => hint !== undefined).join(" ") || undefined
 
 /**
  * In auto mode, a target on this machine's loopback while we listen on another address: two p2pchats on one
