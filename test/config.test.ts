@@ -131,6 +131,27 @@ describe("an -r given where the target names another port", () => {
   })
 })
 
+describe("a --wait given where nothing gives up (auto and server mode)", () => {
+  const resolve = (given: Partial<RawFlags>) =>
+    Effect.runPromise(resolveConfig(rawFlags({ ip: Option.some("127.0.0.1"), target: Option.some("127.0.0.1:9000"), ...given }), Option.none()))
+
+  it("is said not to be used, as typed (auto mode tries on for good, whatever it says)", async () => {
+    expect(unusedHint(await resolve({ mode: "0", wait: "30" }))).toBe(
+      "--wait 30 is not used in auto mode (-m 0), which tries on until a chat starts (client mode, -m 1, gives up after it)."
+    )
+    // 1e1 is the default, 10, however written
+    expect(unusedHint(await resolve({ mode: "0", wait: "1e1" }))).toBeUndefined()
+    expect(unusedHint(await resolve({ mode: "2", wait: "5e-1" }))).toBe(
+      "-t 127.0.0.1:9000 and --wait 5e-1 are not used in server mode (-m 2), which only listens: the peer connects to this side."
+    )
+  })
+
+  it("is used in client mode, and the default is not named", async () => {
+    expect(unusedHint(await resolve({ mode: "1", wait: "30" }))).not.toContain("--wait")
+    expect(unusedHint(await resolve({ mode: "0", wait: "10" }))).toBeUndefined()
+  })
+})
+
 describe("the banner's hint", () => {
   it("says every one that applies, and is none where none does", () => {
     const both = { ...config("auto", "192.0.2.2", "127.0.0.1"), unusedRemote: 9001 }

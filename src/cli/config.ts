@@ -7,6 +7,7 @@ import { addressesOf, routeAddress } from "../layers/NodeAddresses.js"
 import { decimalNumber } from "../domain/duration.js"
 import { UsageError } from "../domain/errors.js"
 import { showInput, showValue } from "../domain/text.js"
+import { DEFAULT_WAIT_SECONDS } from "./flags.js"
 import { MIN_HEARTBEAT_MS, type ProtocolName } from "../domain/session.js"
 import type { Mode } from "../services/Connection.js"
 
@@ -264,27 +265,32 @@ export const resolveConfig = (
       handshakeTimeoutSeconds: handshakeTimeout,
       heartbeatSeconds: heartbeat,
       stay: flags.stay,
-      unusedInMode: unusedIn(mode, flags, port, remote),
+      unusedInMode: unusedIn(mode, flags, port, remote, wait),
       unusedRemote: target !== undefined && remote !== DEFAULT_PORT && target.port !== remote ? remote : undefined
     }
   })
 
 /**
  * What was given that `mode` does not use: a server neither connects nor needs the peer's address; a client
- * neither listens nor presents a certificate (-k/-c were read, checked and put aside). A port is named where it
- * is not the default.
+ * neither listens nor presents a certificate (-k/-c were read, checked and put aside); only a client gives up
+ * (--wait), auto mode tries on until a chat starts. A port or a time is named where it is not the default.
  */
-const unusedIn = (mode: Mode, flags: RawFlags, port: number, remote: number): ReadonlyArray<string> | undefined => {
+const unusedIn = (mode: Mode, flags: RawFlags, port: number, remote: number, wait: number): ReadonlyArray<string> | undefined => {
+  const waitGiven = wait === DEFAULT_WAIT_SECONDS ? [] : [`--wait ${showValue(flags.wait)}`]
   const unused =
     mode === "server"
-      ? [...Option.match(flags.target, { onNone: () => [], onSome: (t) => [`-t ${showInput(t)}`] }), ...(remote === DEFAULT_PORT ? [] : [`-r ${remote}`])]
-      : mode === "client"
-        ? [
+      ? [
+        ...Option.match(flags.target, { onNone: () => [], onSome: (t) => [`-t ${showInput(t)}`] }),
+        ...(remote === DEFAULT_PORT ? [] : [`-r ${remote}`]),
+        ...waitGiven
+      ]
+      : mode === "auto"
+        ? waitGiven
+        : [
           ...Option.match(flags.ip, { onNone: () => [], onSome: (ip) => [`-i ${showInput(ip)}`] }),
           ...(port === DEFAULT_PORT ? [] : [`-p ${port}`]),
           ...(Option.isSome(flags.key) ? ["-k/-c"] : [])
         ]
-        : []
   return unused.length === 0 ? undefined : unused
 }
 
@@ -299,7 +305,9 @@ export const unusedHint = (config: Config): string | undefined => {
     const listed = unused.length === 1 ? unused[0]! : `${unused.slice(0, -1).join(", ")} and ${unused.at(-1)!}`
     const why = config.mode === "server"
       ? "server mode (-m 2), which only listens: the peer connects to this side"
-      : `client mode (-m 1), which only connects: this side ${unused.includes("-k/-c") ? "neither listens nor presents a TLS certificate" : "does not listen"}`
+      : config.mode === "auto"
+        ? "auto mode (-m 0), which tries on until a chat starts (client mode, -m 1, gives up after it)"
+        : `client mode (-m 1), which only connects: this side ${unused.includes("-k/-c") ? "neither listens nor presents a TLS certificate" : "does not listen"}`
     sentences.push(`${listed} ${unused.length === 1 ? "is" : "are"} not used in ${why}.`)
   }
   if (config.unusedRemote !== undefined && config.target !== undefined)

@@ -92,6 +92,9 @@ const spaced = (line: string): string => line.replaceAll("\u00a0", " ")
 
 const helpOf = (long: string): string => spaced(FLAGS.find((f) => f.long === long)?.help ?? "")
 
+/** How long client mode keeps trying to reach its target, unless --wait says otherwise. */
+export const DEFAULT_WAIT_SECONDS = 10
+
 /** What @effect/cli parses, described from the table. */
 export const options = {
   ip: Options.text("ip").pipe(Options.withAlias("i"), Options.withDescription(helpOf("ip")), Options.optional),
@@ -105,7 +108,7 @@ export const options = {
   protocol: Options.text("protocol").pipe(Options.withDefault("v2"), Options.withDescription(helpOf("protocol"))),
   json: Options.boolean("json").pipe(Options.withDescription(helpOf("json"))),
   // as text too (config.ts): @effect/cli's float took "0x10" for 16 seconds
-  wait: Options.text("wait").pipe(Options.withDefault("10"), Options.withDescription(helpOf("wait"))),
+  wait: Options.text("wait").pipe(Options.withDefault(String(DEFAULT_WAIT_SECONDS)), Options.withDescription(helpOf("wait"))),
   handshakeTimeout: Options.text("handshake-timeout").pipe(Options.withDefault("5"), Options.withDescription(helpOf("handshake-timeout"))),
   heartbeat: Options.text("heartbeat").pipe(Options.withDefault("5"), Options.withDescription(helpOf("heartbeat"))),
   stay: Options.boolean("stay").pipe(Options.withDescription(helpOf("stay")))
