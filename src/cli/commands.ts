@@ -19,8 +19,8 @@ export const COMMANDS: ReadonlyArray<readonly [command: string, does: string]> =
   ["//text", "send a line that starts with /"]
 ]
 
-/** Where /help's descriptions start: after the longest command. */
-export const HELP_INDENT = "  /verify   ".length
+/** Where /help's descriptions start: three spaces after the longest command. */
+export const HELP_INDENT = 2 + Math.max(...COMMANDS.map(([command]) => command.length)) + 3
 
 export const HELP = ["Commands:", ...COMMANDS.map(([command, does]) => `  ${command}`.padEnd(HELP_INDENT) + does)]
 

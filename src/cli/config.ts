@@ -7,9 +7,9 @@ import { addressesOf, routeAddress } from "../layers/NodeAddresses.js"
 import { decimalNumber } from "../domain/duration.js"
 import { UsageError } from "../domain/errors.js"
 import { showInput, showValue } from "../domain/text.js"
-import { DEFAULT_WAIT_SECONDS } from "./flags.js"
 import { MIN_HEARTBEAT_MS, type ProtocolName } from "../domain/session.js"
 import type { Mode } from "../services/Connection.js"
+import { DEFAULT_WAIT_SECONDS } from "./flags.js"
 
 /** The raw flags as @effect/cli parsed them (types only, no meaning yet). */
 export interface RawFlags {
@@ -45,8 +45,9 @@ export interface Config {
   /** The end of piped input does not leave: the chat lasts until the peer leaves, `/quit` or a signal. */
   readonly stay: boolean
   /**
-   * Flags given that the mode does not use, as typed (`unusedHint`): in server mode, which only listens, -t and
-   * -r; in client mode, which only connects, -i, -p and -k/-c.
+   * Flags given that the mode does not use, as typed (`unusedHint`): in server mode, which only listens, -t, -r
+   * and --wait; in auto mode, which tries on until a chat starts, --wait; in client mode, which only connects,
+   * -i, -p and -k/-c.
    */
   readonly unusedInMode?: ReadonlyArray<string> | undefined
   /** An -r given where the target names another port, which is the one used (`unusedHint`). */

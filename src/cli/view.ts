@@ -27,7 +27,7 @@ export type Answered = Extract<Typed, { _tag: "help" | "verify" | "unknown" }>
 /**
  * The lines that answer a command, in the interactive view and the plain one alike. Given a terminal's
  * `columns` and how wide text shows there, folded at words: a narrow pane broke /help's lines anywhere
- * ("(your peer is told" / ")"), where the messages around them were folded.
+ * ("(your peer is told" / "); Ctrl-C ..."), where the messages around them were folded.
  */
 export const answer = (
   typed: Answered,
