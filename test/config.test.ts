@@ -152,6 +152,28 @@ describe("a --wait given where nothing gives up (auto and server mode)", () => {
   })
 })
 
+describe("a --heartbeat given with the seed protocol, whose wire has none", () => {
+  const resolve = (given: Partial<RawFlags>) =>
+    Effect.runPromise(resolveConfig(rawFlags({ ip: Option.some("127.0.0.1"), target: Option.some("127.0.0.1:9000"), ...given }), Option.none()))
+
+  it("is said not to be used, as typed, after what the mode does not use", async () => {
+    expect(unusedHint(await resolve({ protocol: "seed", heartbeat: "30" }))).toBe(
+      "--heartbeat 30 is not used with --protocol seed: chat.py's wire protocol has no heartbeat."
+    )
+    expect(unusedHint(await resolve({ protocol: "seed", heartbeat: "0" }))).toBe(
+      "--heartbeat 0 is not used with --protocol seed: chat.py's wire protocol has no heartbeat."
+    )
+    expect(unusedHint(await resolve({ protocol: "seed", heartbeat: "6e1", mode: "1", target: Option.some("127.0.0.1:9000"), remote: "9001" }))).toBe(
+      "-i 127.0.0.1 is not used in client mode (-m 1), which only connects: this side does not listen. -r 9001 is not used: the target, 127.0.0.1:9000, names its own port. --heartbeat 6e1 is not used with --protocol seed: chat.py's wire protocol has no heartbeat."
+    )
+  })
+
+  it("is not said with v2, nor at its default", async () => {
+    expect(unusedHint(await resolve({ protocol: "v2", heartbeat: "30" }))).toBeUndefined()
+    expect(unusedHint(await resolve({ protocol: "seed", heartbeat: "5" }))).toBeUndefined()
+  })
+})
+
 describe("the banner's hint", () => {
   it("says every one that applies, and is none where none does", () => {
     const both = { ...config("auto", "192.0.2.2", "127.0.0.1"), unusedRemote: 9001 }

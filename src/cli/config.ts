@@ -9,7 +9,7 @@ import { UsageError } from "../domain/errors.js"
 import { showInput, showValue } from "../domain/text.js"
 import { MIN_HEARTBEAT_MS, type ProtocolName } from "../domain/session.js"
 import type { Mode } from "../services/Connection.js"
-import { DEFAULT_WAIT_SECONDS } from "./flags.js"
+import { DEFAULT_HEARTBEAT_SECONDS, DEFAULT_WAIT_SECONDS } from "./flags.js"
 
 /** The raw flags as @effect/cli parsed them (types only, no meaning yet). */
 export interface RawFlags {
@@ -52,6 +52,8 @@ export interface Config {
   readonly unusedInMode?: ReadonlyArray<string> | undefined
   /** An -r given where the target names another port, which is the one used (`unusedHint`). */
   readonly unusedRemote?: number | undefined
+  /** A --heartbeat given with the seed protocol, whose wire has none, as typed (`unusedHint`). */
+  readonly unusedHeartbeat?: string | undefined
 }
 
 /**
@@ -267,7 +269,8 @@ export const resolveConfig = (
       heartbeatSeconds: heartbeat,
       stay: flags.stay,
       unusedInMode: unusedIn(mode, flags, port, remote, wait),
-      unusedRemote: target !== undefined && remote !== DEFAULT_PORT && target.port !== remote ? remote : undefined
+      unusedRemote: target !== undefined && remote !== DEFAULT_PORT && target.port !== remote ? remote : undefined,
+      unusedHeartbeat: flags.protocol === "seed" && heartbeat !== DEFAULT_HEARTBEAT_SECONDS ? showValue(flags.heartbeat) : undefined
     }
   })
 
@@ -313,6 +316,8 @@ export const unusedHint = (config: Config): string | undefined => {
   }
   if (config.unusedRemote !== undefined && config.target !== undefined)
     sentences.push(`-r ${config.unusedRemote} is not used: the target, ${formatEndpoint(config.target)}, names its own port.`)
+  if (config.unusedHeartbeat !== undefined)
+    sentences.push(`--heartbeat ${config.unusedHeartbeat} is not used with --protocol seed: chat.py's wire protocol has no heartbeat.`)
   return sentences.length === 0 ? undefined : sentences.join(" ")
 }
 

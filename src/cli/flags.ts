@@ -95,6 +95,9 @@ const helpOf = (long: string): string => spaced(FLAGS.find((f) => f.long === lon
 /** How long client mode keeps trying to reach its target, unless --wait says otherwise. */
 export const DEFAULT_WAIT_SECONDS = 10
 
+/** Idle seconds before a v2 keep-alive, unless --heartbeat says otherwise. */
+export const DEFAULT_HEARTBEAT_SECONDS = 5
+
 /** What @effect/cli parses, described from the table. */
 export const options = {
   ip: Options.text("ip").pipe(Options.withAlias("i"), Options.withDescription(helpOf("ip")), Options.optional),
@@ -110,7 +113,7 @@ export const options = {
   // as text too (config.ts): @effect/cli's float took "0x10" for 16 seconds
   wait: Options.text("wait").pipe(Options.withDefault(String(DEFAULT_WAIT_SECONDS)), Options.withDescription(helpOf("wait"))),
   handshakeTimeout: Options.text("handshake-timeout").pipe(Options.withDefault("5"), Options.withDescription(helpOf("handshake-timeout"))),
-  heartbeat: Options.text("heartbeat").pipe(Options.withDefault("5"), Options.withDescription(helpOf("heartbeat"))),
+  heartbeat: Options.text("heartbeat").pipe(Options.withDefault(String(DEFAULT_HEARTBEAT_SECONDS)), Options.withDescription(helpOf("heartbeat"))),
   stay: Options.boolean("stay").pipe(Options.withDescription(helpOf("stay")))
 }
 
