@@ -36,6 +36,10 @@ const rawFlags = (given: Partial<RawFlags>): RawFlags => ({
   ...given
 })
 
+/** The Config of `base` and `given` on the command line, nobody asked for a target. */
+const resolving = (base: Partial<RawFlags>) => (given: Partial<RawFlags>) =>
+  Effect.runPromise(resolveConfig(rawFlags({ ...base, ...given }), Option.none()))
+
 describe("the hint for two p2pchats on one machine", () => {
   it("is given in auto mode when the peer is on loopback and this side listens on another address only", () => {
     // both sides kept trying for good, silently: each listened on the host's address, each named the other 127.0.0.1
@@ -58,7 +62,7 @@ describe("the hint for two p2pchats on one machine", () => {
 
 describe("server mode given a -t (chat.py's users pass one with every mode)", () => {
   it("says it is not used (it was taken without a word), and not in the other modes", async () => {
-    const resolve = (given: Partial<RawFlags>) => Effect.runPromise(resolveConfig(rawFlags({ ip: Option.some("127.0.0.1"), ...given }), Option.none()))
+    const resolve = resolving({ ip: Option.some("127.0.0.1") })
     const server = await resolve({ mode: "2", target: Option.some("10.0.0.5:9000") })
     expect(server.target).toBeUndefined()
     expect(unusedHint(server)).toBe("-t 10.0.0.5:9000 is not used in server mode (-m 2), which only listens: the peer connects to this side.")
@@ -75,7 +79,7 @@ describe("server mode given a -t (chat.py's users pass one with every mode)", ()
 })
 
 describe("client mode given what only a listener uses (-i, -p, -k/-c)", () => {
-  const resolve = (given: Partial<RawFlags>) => Effect.runPromise(resolveConfig(rawFlags({ mode: "1", target: Option.some("127.0.0.1:9000"), ...given }), Option.none()))
+  const resolve = resolving({ mode: "1", target: Option.some("127.0.0.1:9000") })
   const keyAndCert = { key: Option.some("k.pem"), cert: Option.some("c.pem") }
 
   it("says they are not used (they were taken without a word), as typed", async () => {
@@ -107,7 +111,7 @@ describe("client mode given what only a listener uses (-i, -p, -k/-c)", () => {
 })
 
 describe("an -r given where the target names another port", () => {
-  const resolve = (given: Partial<RawFlags>) => Effect.runPromise(resolveConfig(rawFlags({ ip: Option.some("127.0.0.1"), ...given }), Option.none()))
+  const resolve = resolving({ ip: Option.some("127.0.0.1") })
 
   it("is said not to be used, in the modes that connect (the target's own port was taken without a word)", async () => {
     for (const mode of ["0", "1"]) {
@@ -132,8 +136,7 @@ describe("an -r given where the target names another port", () => {
 })
 
 describe("a --wait given where nothing gives up (auto and server mode)", () => {
-  const resolve = (given: Partial<RawFlags>) =>
-    Effect.runPromise(resolveConfig(rawFlags({ ip: Option.some("127.0.0.1"), target: Option.some("127.0.0.1:9000"), ...given }), Option.none()))
+  const resolve = resolving({ ip: Option.some("127.0.0.1"), target: Option.some("127.0.0.1:9000") })
 
   it("is said not to be used, as typed (auto mode tries on for good, whatever it says)", async () => {
     expect(unusedHint(await resolve({ mode: "0", wait: "30" }))).toBe(
@@ -153,8 +156,7 @@ describe("a --wait given where nothing gives up (auto and server mode)", () => {
 })
 
 describe("a --heartbeat given with the seed protocol, whose wire has none", () => {
-  const resolve = (given: Partial<RawFlags>) =>
-    Effect.runPromise(resolveConfig(rawFlags({ ip: Option.some("127.0.0.1"), target: Option.some("127.0.0.1:9000"), ...given }), Option.none()))
+  const resolve = resolving({ ip: Option.some("127.0.0.1"), target: Option.some("127.0.0.1:9000") })
 
   it("is said not to be used, as typed, after what the mode does not use", async () => {
     expect(unusedHint(await resolve({ protocol: "seed", heartbeat: "30" }))).toBe(
