@@ -20,9 +20,12 @@ export const COMMANDS: ReadonlyArray<readonly [command: string, does: string]> =
 ]
 
 /** Where /help's descriptions start: three spaces after the longest command. */
-export const HELP_INDENT = 2 + Math.max(...COMMANDS.map(([command]) => command.length)) + 3
+const HELP_INDENT = 2 + Math.max(...COMMANDS.map(([command]) => command.length)) + 3
 
-export const HELP = ["Commands:", ...COMMANDS.map(([command, does]) => `  ${command}`.padEnd(HELP_INDENT) + does)]
+/** A command as /help lists it, before what it does. */
+export const helpLabel = (command: string): string => `  ${command}`.padEnd(HELP_INDENT)
+
+export const HELP = ["Commands:", ...COMMANDS.map(([command, does]) => helpLabel(command) + does)]
 
 export const readTyped = (line: string): Typed => {
   if (line.trim() === "") return { _tag: "nothing" }

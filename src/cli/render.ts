@@ -20,8 +20,9 @@ export const colors: Style = {
   yellow: wrap(33, 39),
   red: wrap(31, 39)
 }
-const id = (s: string) => s
-export const plain: Style = { bold: id, dim: id, green: id, cyan: id, yellow: id, red: id }
+/** A piece's style where it has none. */
+export const unstyled = (s: string) => s
+export const plain: Style = { bold: unstyled, dim: unstyled, green: unstyled, cyan: unstyled, yellow: unstyled, red: unstyled }
 
 /** NO_COLOR (no-color.org) or output that is not a terminal turns colour off. */
 export const colourOn = (stream: NodeJS.WriteStream): boolean =>
@@ -411,15 +412,15 @@ export const renderEvent = (e: ChatEvent, s: Style, columns: number = COLUMNS, t
     terminal === undefined ? [oneLine(label, pieces)] : hang(label, pieces, columns, terminal.width)
   switch (e._tag) {
     case "listening":
-      return line(`${stamp} `, [`Listening on ${e.address.includes(":") ? `[${e.address}]` : e.address}:${e.port}`, id])
+      return line(`${stamp} `, [`Listening on ${e.address.includes(":") ? `[${e.address}]` : e.address}:${e.port}`, unstyled])
     case "connecting":
-      return line(`${stamp} `, [`Connecting to ${e.address.includes(":") ? `[${e.address}]` : e.address}:${e.port} ...`, id])
+      return line(`${stamp} `, [`Connecting to ${e.address.includes(":") ? `[${e.address}]` : e.address}:${e.port} ...`, unstyled])
     case "connected":
-      return line(`${stamp} `, [`Connected ${e.role === "connector" ? "to" : "from"} ${e.peer}`, id])
+      return line(`${stamp} `, [`Connected ${e.role === "connector" ? "to" : "from"} ${e.peer}`, unstyled])
     case "rejected":
       return e.role === "connector"
-        ? line(`${stamp} `, [escapeForTerminal(e.reason), s.yellow], [" Still trying, and waiting for the peer to connect.", id])
-        : line(`${stamp} `, ["Turned away", s.yellow], [` ${e.peer}: ${escapeForTerminal(e.reason)} Still waiting.`, id])
+        ? line(`${stamp} `, [escapeForTerminal(e.reason), s.yellow], [" Still trying, and waiting for the peer to connect.", unstyled])
+        : line(`${stamp} `, ["Turned away", s.yellow], [` ${e.peer}: ${escapeForTerminal(e.reason)} Still waiting.`, unstyled])
     case "handshake":
       return [
         `${stamp} Secure session ready (${e.protocol}).`,
@@ -437,7 +438,7 @@ export const renderEvent = (e: ChatEvent, s: Style, columns: number = COLUMNS, t
     case "message":
       return line(`${s.green(`Received ${hhmm(e.at)}`)}  `, [escapeForTerminal(e.text), s.bold])
     case "unsupported":
-      return line(`${stamp} `, ["The peer sent a kind of message this version does not know", s.yellow], [` (${escapeForTerminal(e.kind)}); skipped.`, id])
+      return line(`${stamp} `, ["The peer sent a kind of message this version does not know", s.yellow], [` (${escapeForTerminal(e.kind)}); skipped.`, unstyled])
     case "peer-left":
       return line(`${stamp} `, ["Your peer left the chat.", s.yellow])
     case "disconnected": {

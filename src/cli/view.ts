@@ -1,8 +1,8 @@
 import type { Effect } from "effect"
 import type { ChatEvent } from "../domain/events.js"
 import type { ChatHandle, ChatOutcome } from "../services/Chat.js"
-import { COMMANDS, HELP, HELP_INDENT, type Typed, unknownCommand } from "./commands.js"
-import { type DisplayWidth, hang, type Style, verification } from "./render.js"
+import { COMMANDS, HELP, helpLabel, type Typed, unknownCommand } from "./commands.js"
+import { type DisplayWidth, hang, type Style, unstyled, verification } from "./render.js"
 
 /**
  * A view renders events and feeds input lines to the chat. Three of them: the interactive terminal, plain
@@ -42,7 +42,7 @@ export const answer = (
         : [
           HELP[0]!,
           ...COMMANDS.flatMap(([command, does]) =>
-            hang(`  ${command}`.padEnd(HELP_INDENT), [[does, asIs]], terminal.columns, terminal.width)
+            hang(helpLabel(command), [[does, unstyled]], terminal.columns, terminal.width)
           )
         ]
     case "verify":
@@ -53,5 +53,3 @@ export const answer = (
     }
   }
 }
-
-const asIs = (s: string) => s
