@@ -4,6 +4,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { compileBundle, runBundle } from "./cli/codeCache.js"
+import { prestartKeygen } from "./cli/prestart.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const bundle = path.join(here, "p2pchat.cjs")
@@ -12,6 +13,9 @@ if (!fs.existsSync(bundle)) {
   process.stderr.write(`p2pchat: ${bundle} is missing; build it with npm run build.\n`)
   process.exit(1)
 }
+// before the bundle is read and compiled (about 60 ms of a slow VM's start-up): the key's prime search runs in
+// the thread pool meanwhile
+prestartKeygen(process.argv.slice(2))
 const compiled = compileBundle(bundle, path.join(here, "p2pchat.cache"))
 // `npm run build` makes the cache this way: a run that is told where to save what it compiled does so as it
 // exits (bytecode only: see codeCache.ts)
