@@ -6,6 +6,7 @@ import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as tls from "node:tls"
 import { Effect } from "effect"
 import * as P2pchat from "../dist/lib/index.js"
 import { frame } from "../dist/lib/layers/LengthPrefixFraming.js"
@@ -21,6 +22,18 @@ const here = path.dirname(new URL(import.meta.url).pathname)
 const peerScript = path.join(here, "../dist/bench-peer.mjs")
 await bundle(path.join(here, "bench-peer.mjs"), peerScript)
 const cli = path.join(here, "../dist/p2pchat.mjs")
+// A CLI listener makes its certificate's key as it starts, in the thread pool, and takes connections before the
+// key is made (start-up below measures both moments): a client started at once would wait up to most of a
+// second for it. The listeners of the CLI runs timed from a client's start (a first handshake, a pipe) are given
+// a certificate made here instead (-k/-c), as a listener started a while before has one.
+const listenerTls = await (async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "p2pchat-bench-tls-"))
+  process.once("exit", () => fs.rmSync(dir, { recursive: true, force: true }))
+  const id = await Effect.runPromise(P2pchat.ForgeCertificate.generateIdentity("bench"))
+  fs.writeFileSync(path.join(dir, "key.pem"), id.keyPem, { mode: 0o600 })
+  fs.writeFileSync(path.join(dir, "cert.pem"), id.certPem)
+  return ["-k", path.join(dir, "key.pem"), "-c", path.join(dir, "cert.pem")]
+})()
 
 const RUNS = quick ? 1 : 3
 const RATE_COUNT = quick ? 2_000 : 100_000
@@ -37,7 +50,7 @@ const HS_COUNT = quick ? 5 : 30
 // loopback hides, then show (TCP's own handshake is not delayed: the relay takes the connection itself)
 const LINK_DELAY_MS = 5
 const HS_LINK_COUNT = quick ? 3 : 10
-const START_RUNS = quick ? 2 : 7
+const START_RUNS = quick ? 2 : 12
 // "pipe files through it": lines of this many bytes (the message limit is 65,536), one CLI to another
 const PIPE_LINE_BYTES = 65_000
 const PIPE_LINES = quick ? 64 : 4096
@@ -131,11 +144,11 @@ const cryptoCeiling = (count, size, batch = 1) =>
     })
   )
 
-const startup = async (cmd, argv, until, env = process.env) => {
+/** `node -e 0` from its spawn to its exit: the start-up figures' baseline. */
+const nodeE0Startup = async (env = process.env) => {
   const t0 = performance.now()
   await new Promise((resolve, reject) => {
-    const child = spawn(cmd, argv, { stdio: ["pipe", "pipe", "ignore"], env })
-    child.stdout.on("data", (d) => until && String(d).includes(until) && (child.kill(), resolve()))
+    const child = spawn(process.execPath, ["-e", "0"], { stdio: ["pipe", "pipe", "ignore"], env })
     child.on("exit", () => resolve())
     child.on("error", reject)
   })
@@ -143,12 +156,43 @@ const startup = async (cmd, argv, until, env = process.env) => {
 }
 
 /**
+ * A new CLI listener's start-up, two moments from its spawn: its `listening` line, and a TLS handshake with it
+ * done, which needs its certificate. The listener takes TCP connections at once and makes its key in the
+ * thread pool meanwhile, so the line comes first: a peer that connects before the key is made waits for it.
+ */
+const cliStartup = (env = process.env) =>
+  new Promise((resolve, reject) => {
+    const t0 = performance.now()
+    const child = spawn(process.execPath, [cli, "-i", "127.0.0.1", "-p", "0", "-m", "2", "--json"], { stdio: ["pipe", "pipe", "ignore"], env })
+    child.stdin.on("error", () => {})
+    let out = ""
+    let listening
+    const fail = (e) => (child.kill(), reject(e))
+    child.stdout.on("data", (d) => {
+      out += d
+      const m = /"listening".*?"port":(\d+)/.exec(out)
+      if (m === null || listening !== undefined) return
+      listening = performance.now() - t0
+      // a peer's connection, as soon as the port is known; the chain is not checked (nor is it by p2pchat)
+      const probe = tls.connect({ host: "127.0.0.1", port: Number(m[1]), rejectUnauthorized: false }, () => {
+        const ready = performance.now() - t0
+        probe.destroy()
+        child.kill()
+        resolve({ listening, ready })
+      })
+      probe.on("error", fail)
+    })
+    child.on("error", fail)
+    child.on("exit", () => listening === undefined && reject(new Error("start-up: the CLI exited before listening")))
+  })
+
+/**
  * A new CLI client's handshake, as a person starting `p2pchat -t` meets it: from its `connecting` event to its
- * `handshake` (the safety code), against a CLI that has been listening for half a second (its certificate made).
+ * `handshake` (the safety code), against a CLI that has been listening for half a second (its certificate given).
  * Both processes are new, so nothing is warm: the handshakes above run one after another in one process.
  */
 const cliFirstHandshake = async (env = process.env) => {
-  const listener = spawn(process.execPath, [cli, "--json", "-m", "2", "-i", "127.0.0.1", "-p", "0"], { stdio: ["pipe", "pipe", "ignore"], env })
+  const listener = spawn(process.execPath, [cli, "--json", "-m", "2", "-i", "127.0.0.1", "-p", "0", ...listenerTls], { stdio: ["pipe", "pipe", "ignore"], env })
   listener.stdin.on("error", () => {})
   try {
     const port = await new Promise((resolve, reject) => {
@@ -239,7 +283,7 @@ const cliPipe = async (lines, lineBytes, plain = false) => {
     const line = Buffer.from("x".repeat(lineBytes) + "\n")
     for (let i = 0; i < lines; i++) fs.writeSync(fd, line)
     fs.closeSync(fd)
-    receiver = spawn(process.execPath, [cli, "--json", "-m", "2", "-i", "127.0.0.1", "-p", "0"], { stdio: ["pipe", "pipe", "ignore"] })
+    receiver = spawn(process.execPath, [cli, "--json", "-m", "2", "-i", "127.0.0.1", "-p", "0", ...listenerTls], { stdio: ["pipe", "pipe", "ignore"] })
     receiver.stdin.on("error", () => {})
     const marker = Buffer.from('{"event":"message"')
     let tail = Buffer.alloc(0)
@@ -389,9 +433,10 @@ record("handshakeOverLink", {
 })
 
 log("start-up ...")
-const cliArgs = [cli, "-i", "127.0.0.1", "-p", "0", "-m", "2", "--json"]
-const cliStart = await repeat(START_RUNS, () => startup(process.execPath, cliArgs, "listening"))
-const nodeStart = await repeat(START_RUNS, () => startup(process.execPath, ["-e", "0"]))
+const cliStart = await repeat(START_RUNS, () => cliStartup())
+/** The listening line's figures (`cli`, as before the ready moment was measured) and the ready moment's. */
+const startupStats = (starts) => ({ cli: stats(starts.map((s) => s.listening)), ready: stats(starts.map((s) => s.ready)) })
+const nodeStart = await repeat(START_RUNS, () => nodeE0Startup())
 // Node reads the file NODE_EXTRA_CA_CERTS names as it starts, before any code of ours (a distribution's bundle of
 // 140 certificates: 50 ms here, for `node -e 0` too); where it is set, start-up is also measured without it
 const { NODE_EXTRA_CA_CERTS: extraCaCerts, ...withoutExtraCaCerts } = process.env
@@ -400,11 +445,13 @@ const withoutExtraCa =
     ? {}
     : {
         withoutExtraCaCerts: {
-          cli: stats(await repeat(START_RUNS, () => startup(process.execPath, cliArgs, "listening", withoutExtraCaCerts))),
-          nodeE0: stats(await repeat(START_RUNS, () => startup(process.execPath, ["-e", "0"], undefined, withoutExtraCaCerts)))
+          ...startupStats(await repeat(START_RUNS, () => cliStartup(withoutExtraCaCerts))),
+          nodeE0: stats(await repeat(START_RUNS, () => nodeE0Startup(withoutExtraCaCerts)))
         }
       }
-record("startup", { unit: "ms", ...stats(cliStart), nodeE0: stats(nodeStart), ...withoutExtraCa })
+const { cli: listeningStats, ready: readyStats } = startupStats(cliStart)
+// the fields of `startup` itself are the listening line's (as in runs before `ready` was measured)
+record("startup", { unit: "ms", ...listeningStats, ready: readyStats, nodeE0: stats(nodeStart), ...withoutExtraCa })
 
 log("a new CLI's handshake ...")
 const cliHandshakes = await repeat(START_RUNS, () => cliFirstHandshake())
@@ -481,9 +528,11 @@ const targets = [
     "report",
     true
   ],
-  ["start → listening p50", `${Math.round(results.startup.median)} ms`, `node -e 0: ${Math.round(results.startup.nodeE0.median)} ms`, "≤ 300 ms", results.startup.median <= 300],
+  // judged on the moment a peer's TLS handshake can complete: the issue's "listening (certificate generated)"
+  ["start → ready p50 (listening, certificate made)", `${Math.round(results.startup.ready.median)} ms`, `node -e 0: ${Math.round(results.startup.nodeE0.median)} ms`, "≤ 300 ms", results.startup.ready.median <= 300],
+  ["  ... its listening line, before the key is made", `${Math.round(results.startup.median)} ms`, "TCP listens at once; a peer connecting sooner waits for the key", "report", true],
   ...(results.startup.withoutExtraCaCerts
-    ? [["  ... without NODE_EXTRA_CA_CERTS (set here)", `${Math.round(results.startup.withoutExtraCaCerts.cli.median)} ms`, `node -e 0: ${Math.round(results.startup.withoutExtraCaCerts.nodeE0.median)} ms`, "report", true]]
+    ? [["  ... without NODE_EXTRA_CA_CERTS (set here): ready / listening", `${Math.round(results.startup.withoutExtraCaCerts.ready.median)} / ${Math.round(results.startup.withoutExtraCaCerts.cli.median)} ms`, `node -e 0: ${Math.round(results.startup.withoutExtraCaCerts.nodeE0.median)} ms`, "report", true]]
     : []),
   ["peak RSS (recv / send)", `${Math.round(results.peakRss.receiver.median)} / ${Math.round(results.peakRss.sender.median)} MB`, `node -e 0: ${Math.round(nodeRss)} MB; raw TLS peers ${Math.round(results.peakRss.rawTls.receiver.median)} / ${Math.round(results.peakRss.rawTls.sender.median)} MB`, "≤ 80 MB", Math.max(results.peakRss.receiver.median, results.peakRss.sender.median) <= 80],
   ...(results.peakRss.parts
