@@ -350,7 +350,8 @@ const MAX_CONNECTIONS = 64
 
 /**
  * TCP listens at once; TLS starts on each connection when the certificate is ready. Start-up therefore does
- * not wait for the RSA key: a peer that connects early waits a few milliseconds for the server hello.
+ * not wait for the RSA key: a peer that connects early waits for the server hello until the key is made (its
+ * prime search takes 150 ms to most of a second, by luck and machine).
  */
 const listen = (on: Endpoint, certificate: Certificate["Type"]) =>
   Effect.gen(function* () {
