@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest"
 import { Effect, Option } from "effect"
 import * as fs from "node:fs"
-import { bannerHint, type Config, defaultIp, interfaceAddress, interfaceOnThisMachine, peerCommand, type RawFlags, resolveConfig, sameMachineHint, unusedHint, withZone } from "../src/cli/config.js"
+import { bannerHint, type Config, defaultIp, interfaceAddress, interfaceOnThisMachine, listenHint, peerCommand, type RawFlags, resolveConfig, sameMachineHint, unusedHint, withZone } from "../src/cli/config.js"
 import { UsageError } from "../src/domain/errors.js"
 import { routeAddress } from "../src/layers/NodeAddresses.js"
 
@@ -353,6 +353,56 @@ describe("the command for the peer, said before the question for its address", (
     expect(await asked(0)).toEqual(["Your peer runs: p2pchat -t 127.0.0.1:9400"])
     expect(await asked(0, "seed")).toEqual(["Your peer runs: p2pchat --protocol seed -t 127.0.0.1:9400"])
     expect(await asked(1)).toEqual([undefined])
+  })
+
+  // Without -i a side listens where it reaches its target from. Told to run `-t 192.0.2.5:9400`, the person at
+  // the peer's terminal on this same machine did, while this side, answered 127.0.0.1:9401, listened on
+  // 127.0.0.1: each connected where the other did not listen, and both tried for good without a word.
+  describe("is said again after the answer where this side then listens elsewhere", () => {
+    const answering = (answer: string, given: Partial<RawFlags> = {}, interfaces: Parameters<typeof peerCommand>[3] = host) => {
+      const heard: Array<string | undefined> = []
+      return Effect.runPromise(
+        resolveConfig(
+          rawFlags({ port: "9400", json: false, ...given }),
+          Option.some((_problem: string | undefined, command: string | undefined) =>
+            heard.length === 0 ? Effect.sync(() => (heard.push(command), answer)) : Effect.fail(new UsageError({ detail: "asked twice" }))
+          ),
+          () => false,
+          interfaces
+        )
+      ).then((config) => ({ heard, config }))
+    }
+
+    it("a peer on loopback: the banner names where this side listens, and the command for it, last", async () => {
+      const { heard, config } = await answering("127.0.0.1:9401")
+      expect(heard).toEqual(["Your peer runs: p2pchat -t 192.0.2.5:9400 (or -t [2001:db8::5]:9400, whichever reaches this machine)"])
+      expect(config.listen).toEqual({ host: "127.0.0.1", port: 9400 })
+      expect(listenHint(config)).toBe(
+        "This side listens on 127.0.0.1, where it reaches 127.0.0.1:9401 from, not at the address said above. Your peer runs: p2pchat -t 127.0.0.1:9400"
+      )
+      expect(bannerHint(config)).toBe(listenHint(config))
+      const seed = (await answering("127.0.0.1:9401", { protocol: "seed", wait: "30" })).config
+      expect(bannerHint(seed)).toBe(`${unusedHint(seed)} ${listenHint(seed)}`)
+      expect(bannerHint(seed)).toMatch(/tries on until a chat starts.*\. This side listens on 127\.0\.0\.1, .* Your peer runs: p2pchat --protocol seed -t 127\.0\.0\.1:9400$/)
+      expect((await answering("[::1]:9401")).config.listen.host).toBe("::1")
+      expect(listenHint((await answering("[::1]:9401")).config)).toMatch(/^This side listens on ::1, where it reaches \[::1\]:9401 from, .* p2pchat -t \[::1\]:9400$/)
+    })
+
+    it("nothing more where it listens where the command said, or where no command was said", async () => {
+      // 127.0.0.1 among the addresses said (as no real host lists it)
+      const saidLoopback = { eth0: [a("127.0.0.1", "IPv4"), a("192.0.2.5", "IPv4")] }
+      expect((await answering("127.0.0.1:9401", {}, saidLoopback)).config.listenNotAsSaid).toBe(false)
+      // -i: where it listens, and the command said so
+      expect(listenHint((await answering("127.0.0.1:9401", { ip: Option.some("127.0.0.1") })).config)).toBeUndefined()
+      expect(listenHint((await answering("127.0.0.1:9401", { ip: Option.some("0.0.0.0") })).config)).toBeUndefined()
+      // -p 0 and client mode: no command was said
+      expect(listenHint((await answering("127.0.0.1:9401", { port: "0" })).config)).toBeUndefined()
+      expect(listenHint((await answering("127.0.0.1:9401", { mode: "1" })).config)).toBeUndefined()
+      // a host with no address a peer could reach: no command either
+      expect(listenHint((await answering("127.0.0.1:9401", {}, { lo: [a("127.0.0.1", "IPv4", true)] })).config)).toBeUndefined()
+      // a target given with -t: nothing was said before it
+      expect(listenHint(await resolving({ port: "9400" })({ target: Option.some("127.0.0.1:9401") }))).toBeUndefined()
+    })
   })
 })
 

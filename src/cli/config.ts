@@ -54,6 +54,11 @@ export interface Config {
   readonly unusedRemote?: number | undefined
   /** A --heartbeat given with the seed protocol, whose wire has none, as typed (`unusedHint`). */
   readonly unusedHeartbeat?: string | undefined
+  /**
+   * The question for the target told the person what their peer runs, naming addresses other than the one
+   * this side then listens on, where it reaches the target from (`listenHint`): a target on loopback.
+   */
+  readonly listenNotAsSaid?: boolean | undefined
 }
 
 /**
@@ -73,6 +78,17 @@ const usage = (detail: string) => new UsageError({ detail })
 /** Addresses of this host that the hint for the peer's command lists at most. */
 const MAX_HINTED = 3
 
+type Interfaces = NodeJS.Dict<ReadonlyArray<{ readonly address: string; readonly family: string; readonly internal: boolean }>>
+
+/** The addresses the peer's command names (peerCommand): -i's, or this host's that a peer may reach. */
+const hintedHosts = (ip: string | undefined, interfaces: Interfaces): ReadonlyArray<string> => {
+  if (ip !== undefined && !isWildcard(ip)) return [ip]
+  const all = Object.values(interfaces).flatMap((list) => list ?? []).filter((a) => !a.internal && !isLinkLocal(a.address))
+  // 0.0.0.0 takes IPv4 connections only; :: (or no -i) both
+  const families = ip === "0.0.0.0" ? ["IPv4"] : ["IPv4", "IPv6"]
+  return families.flatMap((family) => all.filter((a) => a.family === family)).map((a) => a.address).slice(0, MAX_HINTED)
+}
+
 /**
  * What a person asked for the peer's address is told first: the command that reaches this side from the other
  * machine. Each side names the other, and a person often does not know this machine's address; only the
@@ -85,16 +101,10 @@ export const peerCommand = (
   ip: string | undefined,
   port: number,
   protocol: ProtocolName,
-  interfaces: NodeJS.Dict<ReadonlyArray<{ readonly address: string; readonly family: string; readonly internal: boolean }>> = os.networkInterfaces()
+  interfaces: Interfaces = os.networkInterfaces()
 ): string | undefined => {
   if (port === 0) return undefined
-  const all = Object.values(interfaces).flatMap((list) => list ?? []).filter((a) => !a.internal && !isLinkLocal(a.address))
-  // 0.0.0.0 takes IPv4 connections only; :: (or no -i) both
-  const families = ip === "0.0.0.0" ? ["IPv4"] : ["IPv4", "IPv6"]
-  const hosts =
-    ip !== undefined && !isWildcard(ip)
-      ? [ip]
-      : families.flatMap((family) => all.filter((a) => a.family === family)).map((a) => a.address).slice(0, MAX_HINTED)
+  const hosts = hintedHosts(ip, interfaces)
   if (hosts.length === 0) return undefined
   // the peer's -r defaults to 8000: a bare address says it all then (a bare IPv6 address is a target too)
   const target = (host: string) => `-t ${port === DEFAULT_PORT ? host : formatEndpoint({ host, port })}`
@@ -174,7 +184,8 @@ const MIN_HEARTBEAT_SECONDS = MIN_HEARTBEAT_MS / 1000
 export const resolveConfig = (
   flags: RawFlags,
   askTarget: Option.Option<(problem: string | undefined, peerCommand: string | undefined) => Effect.Effect<string, UsageError>>,
-  hasInterface: (name: string) => boolean = interfaceOnThisMachine
+  hasInterface: (name: string) => boolean = interfaceOnThisMachine,
+  interfaces: Interfaces = os.networkInterfaces()
 ): Effect.Effect<Config, UsageError> =>
   Effect.gen(function* () {
     const port = yield* checkPort("-p/--port", flags.port, true)
@@ -196,8 +207,8 @@ export const resolveConfig = (
       Option.isSome(given)
         ? Effect.succeed(given.value)
         : target === undefined
-          ? Effect.sync(() => defaultIp())
-          : Effect.map(routeAddress(target), (address) => address ?? defaultIp())
+          ? Effect.sync(() => defaultIp(interfaces))
+          : Effect.map(routeAddress(target), (address) => address ?? defaultIp(interfaces))
     if (Option.isSome(flags.key) !== Option.isSome(flags.cert))
       return yield* usage("-k/--key and -c/--cert go together: give both PEM files, or neither for a generated certificate.")
     const seconds = (flag: string, text: string, min: number) => {
@@ -239,6 +250,7 @@ export const resolveConfig = (
           )
       })
     let chosen: { target: Endpoint; ip: string } | undefined
+    let listenNotAsSaid = false
     if (mode !== "server") {
       if (Option.isSome(flags.target)) {
         const parsed = yield* checkTarget(flags.target.value)
@@ -247,12 +259,15 @@ export const resolveConfig = (
       } else if (Option.isSome(askTarget)) {
         let problem: string | undefined
         // a client is reached by nobody: no command to suggest
-        const command = mode === "client" ? undefined : peerCommand(Option.getOrUndefined(given), port, flags.protocol)
+        const command = mode === "client" ? undefined : peerCommand(Option.getOrUndefined(given), port, flags.protocol, interfaces)
         while (chosen === undefined) {
           const parsed = yield* checkTarget(yield* askTarget.value(problem, command))
           if (Either.isLeft(parsed)) problem = parsed.left
           else chosen = parsed.right
         }
+        // without -i this side listens where it reaches the answer from, not always where the command said: at
+        // 127.0.0.1 for a peer on this machine, whose person ran the command, and the two tried for good
+        listenNotAsSaid = command !== undefined && Option.isNone(given) && !hintedHosts(undefined, interfaces).includes(chosen.ip)
       } else return yield* usage("No target given: pass -t/--target ip[:port] (or use -m 2 to only listen).")
     }
     const target = chosen?.target
@@ -270,7 +285,8 @@ export const resolveConfig = (
       stay: flags.stay,
       unusedInMode: unusedIn(mode, flags, port, remote, wait),
       unusedRemote: target !== undefined && remote !== DEFAULT_PORT && target.port !== remote ? remote : undefined,
-      unusedHeartbeat: flags.protocol === "seed" && heartbeat !== DEFAULT_HEARTBEAT_SECONDS ? showValue(flags.heartbeat) : undefined
+      unusedHeartbeat: flags.protocol === "seed" && heartbeat !== DEFAULT_HEARTBEAT_SECONDS ? showValue(flags.heartbeat) : undefined,
+      listenNotAsSaid
     }
   })
 
@@ -321,9 +337,22 @@ export const unusedHint = (config: Config): string | undefined => {
   return sentences.length === 0 ? undefined : sentences.join(" ")
 }
 
+/**
+ * Where this side listens, when the question for the target had named other addresses in the peer's command:
+ * the command again, for where it does listen. Last among the hints: it ends in a command, with no full stop to
+ * copy with it.
+ */
+export const listenHint = (config: Config): string | undefined => {
+  if (config.listenNotAsSaid !== true || config.target === undefined) return undefined
+  const command = peerCommand(config.listen.host, config.listen.port, config.protocol)
+  return command === undefined
+    ? undefined
+    : `This side listens on ${config.listen.host}, where it reaches ${formatEndpoint(config.target)} from, not at the address said above. ${command}`
+}
+
 /** What the banner says under where this run listens and connects, if anything: every hint that applies. */
 export const bannerHint = (config: Config): string | undefined =>
-  [sameMachineHint(config), unusedHint(config)].filter((hint) => hint !== undefined).join(" ") || undefined
+  [sameMachineHint(config), unusedHint(config), listenHint(config)].filter((hint) => hint !== undefined).join(" ") || undefined
 
 /**
  * In auto mode, a target on this machine's loopback while we listen on another address: two p2pchats on one
