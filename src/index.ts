@@ -52,7 +52,7 @@ export {
 export { ChatEvent, fromJsonLine, toJsonLine } from "./domain/events.js"
 export { Payload } from "./domain/payload.js"
 export type { HandshakeInfo, ProtocolName, Role } from "./domain/session.js"
-export { escapeForTerminal, MAX_TEXT_BYTES } from "./domain/text.js"
+export { escapeForTerminal, MAX_TEXT_BYTES, messageForTerminal } from "./domain/text.js"
 
 // services
 export { Certificate, type TlsIdentity } from "./services/Certificate.js"

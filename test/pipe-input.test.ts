@@ -356,7 +356,7 @@ describe("pipe mode's input", () => {
 
   it("the plain view writes sent and received texts as renderEvent's lines, byte for byte, escapes and all", async () => {
     // long texts (the fast path) and short ones, with what the terminal must not obey (controls, DEL, C1, bidi
-    // overrides), what it may (tabs escaped, accents, emoji) and lone surrogates, at random places
+    // overrides), what it may (tabs, made spaces; accents, emoji) and lone surrogates, at random places
     const special = fc.constantFrom("\u0000", "\t", "\n", "\u001b[2J", "\u007f", "\u0085", "\u202e", "\u2066", "é", "😀", "\ud800", '"', "\\")
     const text = fc
       .tuple(fc.constantFrom(5, 1023, 1024, 3000), fc.array(fc.tuple(fc.nat(), special), { maxLength: 2 }))

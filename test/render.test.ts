@@ -375,6 +375,20 @@ describe("the human views", () => {
     expect(renderEvent(event({ _tag: "message", id: "1", text: "x" }), plain)[0]).toMatch(/^Received \d\d:\d\d {2}x$/)
   })
 
+  it("a text's tabs are spaces to the next stop, in a terminal's folded rows and in one line for a file", () => {
+    const text = "def f():\n\treturn 1\t# one"
+    const shown = `def f():\\n${" ".repeat(6)}return 1${" ".repeat(8)}# one`
+    expect(renderEvent(event({ _tag: "message", id: "1", text }), plain)[0]).toMatch(/^Received \d\d:\d\d {2}\S/)
+    expect(renderEvent(event({ _tag: "message", id: "1", text }), plain)[0]!.endsWith(`  ${shown}`)).toBe(true)
+    expect(renderEvent(event({ _tag: "sent", id: "7", text }), plain)[0]).toMatch(/^Sent \d\d:\d\d #7 {3}\S/)
+    expect(renderEvent(event({ _tag: "sent", id: "7", text }), plain)[0]!.endsWith(`   ${shown}`)).toBe(true)
+    expect(renderEvent(event({ _tag: "sent", id: "7", text }), plain, 80, { width: stringWidth })[0]!.endsWith(`      ${shown}`)).toBe(true)
+    const rows = renderEvent(event({ _tag: "message", id: "1", text: `${"word ".repeat(8)}\tend` }), plain, 40, { width: stringWidth })
+    expect(rows.join("\n")).not.toContain("\t")
+    expect(rows.join("\n")).not.toContain("\\t")
+    for (const row of rows) expect(row.length).toBeLessThanOrEqual(40)
+  })
+
   it("every sentence that may carry a peer's or a stranger's bytes shows its control characters, not obeys them", () => {
     const hostile = "x\x1b[2J\u202e\x07"
     const shown = "x\\x1b[2J\\u202e\\x07"

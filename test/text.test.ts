@@ -1,6 +1,6 @@
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { escapeForTerminal, seconds } from "../src/domain/text.js"
+import { escapeForTerminal, messageForTerminal, seconds } from "../src/domain/text.js"
 
 describe("times in sentences", () => {
   it("tenths below ten seconds, without a trailing .0; whole seconds from ten on", () => {
@@ -45,6 +45,44 @@ describe("a peer's text made safe for a terminal", () => {
     fc.assert(
       fc.property(fc.array(fc.oneof(fc.constantFrom(...unsafe), fc.string({ unit: "binary", maxLength: 4 })), { maxLength: 20 }), (parts) => {
         for (const c of escapeForTerminal(parts.join(""))) expect(set.has(c)).toBe(false)
+      })
+    )
+  })
+})
+
+// Pasted code kept its tabs, and both sides read "\tif x:" where the line was indented.
+describe("a message's text for a terminal: each tab spaces to the next stop", () => {
+  it("pads to the next multiple of 8 characters from the text's start, counting escapes as shown", () => {
+    expect(messageForTerminal("a\tb")).toBe(`a${" ".repeat(7)}b`)
+    expect(messageForTerminal("\t\tx")).toBe(`${" ".repeat(16)}x`)
+    expect(messageForTerminal("12345678\tx")).toBe(`12345678${" ".repeat(8)}x`)
+    expect(messageForTerminal("1234567\tx\t")).toBe(`1234567 x${" ".repeat(7)}`)
+    // a control character is shown escaped, four columns wide, and the stop follows what is shown
+    expect(messageForTerminal("\u001b\tx")).toBe(`\\x1b${" ".repeat(4)}x`)
+    // an emoji (a surrogate pair) is one character
+    expect(messageForTerminal("😀\tx")).toBe(`😀${" ".repeat(7)}x`)
+  })
+
+  it("is escapeForTerminal where there is no tab", () => {
+    const hostile = "x\u001b[2J\u202e\u0007\n😀"
+    expect(messageForTerminal(hostile)).toBe(escapeForTerminal(hostile))
+  })
+
+  it("writes no tab and nothing escapeForTerminal would not, and in printable ASCII puts each tab's next character on a stop", () => {
+    const ascii = fc.array(fc.oneof(fc.constant("\t"), fc.string({ unit: fc.constantFrom("a", " ", "~"), maxLength: 10 })), { maxLength: 12 })
+    fc.assert(
+      fc.property(ascii, fc.constantFrom("", "\u001b", "\u202e", "é"), (parts, extra) => {
+        const text = parts.join("") + extra
+        const shown = messageForTerminal(text)
+        expect(shown).not.toContain("\t")
+        expect(shown.replace(/ /g, "")).toBe(escapeForTerminal(text.replace(/\t/g, "")).replace(/ /g, ""))
+        // what follows each tab starts on a stop
+        for (const [i, part] of parts.entries()) {
+          if (part !== "\t") continue
+          const upToIt = messageForTerminal(parts.slice(0, i + 1).join(""))
+          expect(upToIt.length % 8).toBe(0)
+          expect(shown.startsWith(upToIt)).toBe(true)
+        }
       })
     )
   })

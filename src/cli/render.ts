@@ -1,5 +1,5 @@
 import type { ChatEvent } from "../domain/events.js"
-import { escapeForTerminal, quoteInput } from "../domain/text.js"
+import { escapeForTerminal, messageForTerminal, quoteInput } from "../domain/text.js"
 import type { OutputLine } from "../domain/utf8Lines.js"
 
 export interface Style {
@@ -399,7 +399,7 @@ export const pipedTextLine = (e: Extract<ChatEvent, { _tag: "sent" | "message" }
 
 /** A line of pipedTextLine as renderEvent gives it, its text escaped for the terminal. */
 export const escapedLine = (line: OutputLine): string =>
-  typeof line === "string" ? line : line[0] + escapeForTerminal(line[1]) + line[2]
+  typeof line === "string" ? line : line[0] + messageForTerminal(line[1]) + line[2]
 
 /**
  * The terminal lines for one event (none for events the human view does not show), for a terminal `columns`
@@ -431,12 +431,12 @@ export const renderEvent = (e: ChatEvent, s: Style, columns: number = COLUMNS, t
       // where no mark can be set on the line later (a file, a pipe, a dumb terminal), the id that the
       // "Delivered" line and the list of unconfirmed messages name
       return terminal === undefined
-        ? [oneLine(s.dim(`Sent ${hhmm(e.at)} #${e.id}`.padEnd("Received hh:mm".length)) + "  ", [[escapeForTerminal(e.text), s.bold]])]
-        : line(`${s.dim(`Sent ${hhmm(e.at)}`)}      `, [escapeForTerminal(e.text), s.bold])
+        ? [oneLine(s.dim(`Sent ${hhmm(e.at)} #${e.id}`.padEnd("Received hh:mm".length)) + "  ", [[messageForTerminal(e.text), s.bold]])]
+        : line(`${s.dim(`Sent ${hhmm(e.at)}`)}      `, [messageForTerminal(e.text), s.bold])
     case "delivered":
       return []
     case "message":
-      return line(`${s.green(`Received ${hhmm(e.at)}`)}  `, [escapeForTerminal(e.text), s.bold])
+      return line(`${s.green(`Received ${hhmm(e.at)}`)}  `, [messageForTerminal(e.text), s.bold])
     case "unsupported":
       return line(`${stamp} `, ["The peer sent a kind of message this version does not know", s.yellow], [` (${escapeForTerminal(e.kind)}); skipped.`, unstyled])
     case "peer-left":

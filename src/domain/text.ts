@@ -24,7 +24,8 @@ export const textRefusal = (text: string): string | undefined => {
  * Text from the peer made safe for a terminal: C0/C1 control characters, DEL, and the Unicode bidi controls
  * that can disguise text (marks, embeddings, overrides, isolates: CVE-2021-42574's list) are shown as visible
  * escapes (\x1b, \u202e), so a peer cannot move the cursor, recolour, rewrite earlier lines, set the window
- * title or reorder what a line shows. Tabs are shown as \t too: they can shift columns.
+ * title or reorder what a line shows. Tabs are shown as \t too: they can shift columns (in a message's text,
+ * messageForTerminal makes them spaces instead).
  */
 export const escapeForTerminal = (text: string): string =>
   text.replace(
@@ -38,6 +39,36 @@ export const escapeForTerminal = (text: string): string =>
       return code < 0x100 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`
     }
   )
+
+/** Columns from one tab stop to the next in a message's text as shown: a terminal's own default. */
+const TAB_STOP = 8
+
+/**
+ * A message's text for a terminal: as escapeForTerminal, but a tab is spaces to the next tab stop from the
+ * text's start, so pasted code keeps its indentation (it showed as \t). A raw tab is never written: it moves
+ * the cursor past where the view counts its columns. Columns are counted a character each: after a wide
+ * character the later stops come a column early, which shifts alignment within the text, never the line.
+ */
+export const messageForTerminal = (text: string): string => {
+  if (!text.includes("\t")) return escapeForTerminal(text)
+  const [first, ...rest] = text.split("\t")
+  let shown = escapeForTerminal(first!)
+  let column = characters(shown)
+  for (const piece of rest) {
+    const spaces = TAB_STOP - (column % TAB_STOP)
+    const escaped = escapeForTerminal(piece)
+    shown += " ".repeat(spaces) + escaped
+    column += spaces + characters(escaped)
+  }
+  return shown
+}
+
+/** Characters (code points) of a text: a surrogate pair is one. */
+const characters = (text: string): number => {
+  let n = 0
+  for (const _ of text) n++
+  return n
+}
 
 /**
  * Whether escapeForTerminal would leave the text of these UTF-8 bytes as it is: for ASCII, no control
