@@ -391,7 +391,7 @@ describe("the command for the peer, said before the question for its address", (
     it("nothing more where it listens where the command said, or where no command was said", async () => {
       // 127.0.0.1 among the addresses said (as no real host lists it)
       const saidLoopback = { eth0: [a("127.0.0.1", "IPv4"), a("192.0.2.5", "IPv4")] }
-      expect((await answering("127.0.0.1:9401", {}, saidLoopback)).config.listenNotAsSaid).toBe(false)
+      expect(listenHint((await answering("127.0.0.1:9401", {}, saidLoopback)).config)).toBeUndefined()
       // -i: where it listens, and the command said so
       expect(listenHint((await answering("127.0.0.1:9401", { ip: Option.some("127.0.0.1") })).config)).toBeUndefined()
       expect(listenHint((await answering("127.0.0.1:9401", { ip: Option.some("0.0.0.0") })).config)).toBeUndefined()

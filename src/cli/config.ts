@@ -55,10 +55,11 @@ export interface Config {
   /** A --heartbeat given with the seed protocol, whose wire has none, as typed (`unusedHint`). */
   readonly unusedHeartbeat?: string | undefined
   /**
-   * The question for the target told the person what their peer runs, naming addresses other than the one
-   * this side then listens on, where it reaches the target from (`listenHint`): a target on loopback.
+   * What the peer runs to reach this side, where the question for the target had said a command naming other
+   * addresses than the one this side then listens on, where it reaches the target from (`listenHint`): a
+   * target on loopback.
    */
-  readonly listenNotAsSaid?: boolean | undefined
+  readonly peerCommandAgain?: string | undefined
 }
 
 /**
@@ -250,7 +251,7 @@ export const resolveConfig = (
           )
       })
     let chosen: { target: Endpoint; ip: string } | undefined
-    let listenNotAsSaid = false
+    let peerCommandAgain: string | undefined
     if (mode !== "server") {
       if (Option.isSome(flags.target)) {
         const parsed = yield* checkTarget(flags.target.value)
@@ -267,7 +268,8 @@ export const resolveConfig = (
         }
         // without -i this side listens where it reaches the answer from, not always where the command said: at
         // 127.0.0.1 for a peer on this machine, whose person ran the command, and the two tried for good
-        listenNotAsSaid = command !== undefined && Option.isNone(given) && !hintedHosts(undefined, interfaces).includes(chosen.ip)
+        if (command !== undefined && Option.isNone(given) && !hintedHosts(undefined, interfaces).includes(chosen.ip))
+          peerCommandAgain = peerCommand(chosen.ip, port, flags.protocol, interfaces)
       } else return yield* usage("No target given: pass -t/--target ip[:port] (or use -m 2 to only listen).")
     }
     const target = chosen?.target
@@ -286,7 +288,7 @@ export const resolveConfig = (
       unusedInMode: unusedIn(mode, flags, port, remote, wait),
       unusedRemote: target !== undefined && remote !== DEFAULT_PORT && target.port !== remote ? remote : undefined,
       unusedHeartbeat: flags.protocol === "seed" && heartbeat !== DEFAULT_HEARTBEAT_SECONDS ? showValue(flags.heartbeat) : undefined,
-      listenNotAsSaid
+      peerCommandAgain
     }
   })
 
@@ -342,13 +344,10 @@ export const unusedHint = (config: Config): string | undefined => {
  * the command again, for where it does listen. Last among the hints: it ends in a command, with no full stop to
  * copy with it.
  */
-export const listenHint = (config: Config): string | undefined => {
-  if (config.listenNotAsSaid !== true || config.target === undefined) return undefined
-  const command = peerCommand(config.listen.host, config.listen.port, config.protocol)
-  return command === undefined
+export const listenHint = (config: Config): string | undefined =>
+  config.peerCommandAgain === undefined || config.target === undefined
     ? undefined
-    : `This side listens on ${config.listen.host}, where it reaches ${formatEndpoint(config.target)} from, not at the address said above. ${command}`
-}
+    : `This side listens on ${config.listen.host}, where it reaches ${formatEndpoint(config.target)} from, not at the address said above. ${config.peerCommandAgain}`
 
 /** What the banner says under where this run listens and connects, if anything: every hint that applies. */
 export const bannerHint = (config: Config): string | undefined =>
