@@ -871,6 +871,46 @@ describe("a whole chat over the in-memory transport", () => {
     })
   )
 
+  // A round that took a finished write and the connection's end together ended the chat (the end), then used
+  // the room the write made to encrypt texts that waited: they were neither in the list of undelivered ones,
+  // made at the end, nor waiting any more. 51 of 260 accepted texts went unreported once, in a slow run.
+  it.scopedLive("v2: texts that wait for room when a write finishes as the connection ends are reported, none encrypted after the end", () =>
+    Effect.gen(function* () {
+      const [c, l] = yield* MemoryTransport.makePair({ host: "c", port: 1 }, { host: "l", port: 2 })
+      // once the chat runs, the listener's writes wait for the gate, as on a link whose peer reads nothing
+      const gate = yield* Deferred.make<void>()
+      let gating = false
+      const gated: Conn = {
+        ...l,
+        write: (data) => (gating ? Effect.zipRight(Deferred.await(gate), l.write(data).pipe(Effect.ignore)) : l.write(data)),
+        writev: undefined
+      }
+      const fc = frame(c)
+      const fl = frame(gated)
+      const [, sl] = yield* Effect.all([V2Protocol.handshake(node, fc, "connector"), V2Protocol.handshake(node, fl, "listener")], { concurrency: 2 })
+      gating = true
+      const events: Array<ChatEvent> = []
+      const chat = yield* startChat(fl, sl, { emit: (es) => Effect.sync(() => void events.push(...es)), heartbeatMs: 0 })
+      const sends = yield* Effect.fork(
+        Effect.forEach(Array.from({ length: 300 }, (_, i) => `${i} ${"x".repeat(10_000)}`), (t) => Effect.either(chat.send(t)))
+      )
+      // the first write waits; behind it the send limit's megabyte, and texts waiting to be encrypted
+      yield* until(() => events.filter((e) => e._tag === "sent").length >= 150)
+      yield* Effect.sleep(50)
+      // in one step: the writes finish (room to encrypt) and the peer's side closes (the chat's end)
+      yield* Deferred.succeed(gate, undefined)
+      yield* c.close
+      const outcome = yield* chat.outcome
+      const results = yield* Fiber.join(sends).pipe(Effect.timeout("5 seconds"))
+      const accepted = results.filter((r) => r._tag === "Right").map((r) => r.right)
+      expect(accepted.length).toBeGreaterThan(150)
+      expect(outcome._tag).toBe("Failed")
+      // every accepted id is reported (the peer acknowledged none), each announced before
+      expect(outcome.undelivered).toEqual(accepted)
+      expect(events.flatMap((e) => (e._tag === "sent" ? [e.id] : []))).toEqual(accepted)
+    })
+  )
+
   it.scopedLive("a sender waiting for room when the chat's scope closes is refused, not left hanging", () =>
     Effect.gen(function* () {
       const scope = yield* Scope.make()

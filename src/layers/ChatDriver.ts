@@ -544,7 +544,9 @@ export const startChat = (
         if (result !== undefined) unhandled = batch.slice(handled)
         // each send of the batch is now sent, deferred or unhandled: not kept while the loop waits for input
         inHand = []
-        while (deferred.length > 0 && roomToSend() && st.leaving !== "goodbye") transmit(deferred.shift()!)
+        // not once the chat has ended: its list of undelivered ones is made then, and a text encrypted after it
+        // (a round that took a finished write, making room, and the connection's end) was in neither list
+        while (result === undefined && deferred.length > 0 && roomToSend() && st.leaving !== "goodbye") transmit(deferred.shift()!)
         sendOutgoing()
         // the peer's heartbeat answered, whatever our own interval (heartbeats off included), unless the round
         // sends something anyway: any frame tells it we are there. The peer's interval is its own: without
