@@ -26,6 +26,13 @@ const cli = path.join(here, "../dist/p2pchat.mjs")
 // key is made (start-up below measures both moments): a client started at once would wait up to most of a
 // second for it. The listeners of the CLI runs timed from a client's start (a first handshake, a pipe) are given
 // a certificate made here instead (-k/-c), as a listener started a while before has one.
+/** A CLI that only listens, on 127.0.0.1 at a free port, its events as JSON lines (their arguments). */
+const LISTENER_ARGS = ["--json", "-m", "2", "-i", "127.0.0.1", "-p", "0"]
+/** The port a listening CLI's JSON output says, once it has said it. */
+const listeningPort = (text) => {
+  const m = /"listening".*?"port":(\d+)/.exec(text)
+  return m === null ? undefined : Number(m[1])
+}
 const listenerTls = await (async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "p2pchat-bench-tls-"))
   process.once("exit", () => fs.rmSync(dir, { recursive: true, force: true }))
@@ -163,18 +170,18 @@ const nodeE0Startup = async (env = process.env) => {
 const cliStartup = (env = process.env) =>
   new Promise((resolve, reject) => {
     const t0 = performance.now()
-    const child = spawn(process.execPath, [cli, "-i", "127.0.0.1", "-p", "0", "-m", "2", "--json"], { stdio: ["pipe", "pipe", "ignore"], env })
+    const child = spawn(process.execPath, [cli, ...LISTENER_ARGS], { stdio: ["pipe", "pipe", "ignore"], env })
     child.stdin.on("error", () => {})
     let out = ""
     let listening
     const fail = (e) => (child.kill(), reject(e))
     child.stdout.on("data", (d) => {
       out += d
-      const m = /"listening".*?"port":(\d+)/.exec(out)
-      if (m === null || listening !== undefined) return
+      const port = listeningPort(out)
+      if (port === undefined || listening !== undefined) return
       listening = performance.now() - t0
       // a peer's connection, as soon as the port is known; the chain is not checked (nor is it by p2pchat)
-      const probe = tls.connect({ host: "127.0.0.1", port: Number(m[1]), rejectUnauthorized: false }, () => {
+      const probe = tls.connect({ host: "127.0.0.1", port, rejectUnauthorized: false }, () => {
         const ready = performance.now() - t0
         probe.destroy()
         child.kill()
@@ -192,15 +199,15 @@ const cliStartup = (env = process.env) =>
  * Both processes are new, so nothing is warm: the handshakes above run one after another in one process.
  */
 const cliFirstHandshake = async (env = process.env) => {
-  const listener = spawn(process.execPath, [cli, "--json", "-m", "2", "-i", "127.0.0.1", "-p", "0", ...listenerTls], { stdio: ["pipe", "pipe", "ignore"], env })
+  const listener = spawn(process.execPath, [cli, ...LISTENER_ARGS, ...listenerTls], { stdio: ["pipe", "pipe", "ignore"], env })
   listener.stdin.on("error", () => {})
   try {
     const port = await new Promise((resolve, reject) => {
       let out = ""
       listener.stdout.on("data", (d) => {
         out += d
-        const m = /"listening".*?"port":(\d+)/.exec(out)
-        if (m) resolve(Number(m[1]))
+        const port = listeningPort(out)
+        if (port !== undefined) resolve(port)
       })
       listener.on("exit", () => reject(new Error("CLI first handshake: the listener exited before listening")))
     })
@@ -283,7 +290,7 @@ const cliPipe = async (lines, lineBytes, plain = false) => {
     const line = Buffer.from("x".repeat(lineBytes) + "\n")
     for (let i = 0; i < lines; i++) fs.writeSync(fd, line)
     fs.closeSync(fd)
-    receiver = spawn(process.execPath, [cli, "--json", "-m", "2", "-i", "127.0.0.1", "-p", "0", ...listenerTls], { stdio: ["pipe", "pipe", "ignore"] })
+    receiver = spawn(process.execPath, [cli, ...LISTENER_ARGS, ...listenerTls], { stdio: ["pipe", "pipe", "ignore"] })
     receiver.stdin.on("error", () => {})
     const marker = Buffer.from('{"event":"message"')
     let tail = Buffer.alloc(0)
@@ -291,7 +298,7 @@ const cliPipe = async (lines, lineBytes, plain = false) => {
     let port
     receiver.stdout.on("data", (chunk) => {
       const b = Buffer.concat([tail, chunk])
-      if (port === undefined) port = /"listening".*?"port":(\d+)/.exec(b.toString("latin1", 0, Math.min(b.length, 4096)))?.[1]
+      if (port === undefined) port = listeningPort(b.toString("latin1", 0, Math.min(b.length, 4096)))
       for (let i = b.indexOf(marker); i >= 0; i = b.indexOf(marker, i + marker.length)) messages++
       // a marker cut by the chunk boundary is found in the next round, and none is counted twice
       tail = b.subarray(Math.max(0, b.length - marker.length + 1))
