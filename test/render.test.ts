@@ -389,6 +389,19 @@ describe("the human views", () => {
     for (const row of rows) expect(row.length).toBeLessThanOrEqual(40)
   })
 
+  it("in a terminal a tab's stop counts a wide character's two columns; in a file, a character each", () => {
+    const text = "名前\t値\tx"
+    // the terminal: 名前 takes four columns, so four spaces to 8; 値 two more, so six to 16
+    const [row] = renderEvent(event({ _tag: "message", id: "1", text }), plain, 80, { width: stringWidth })
+    expect(row!.endsWith(`  名前${" ".repeat(4)}値${" ".repeat(6)}x`)).toBe(true)
+    expect(stringWidth(row!.slice(row!.indexOf("名前")))).toBe(17)
+    const [sent] = renderEvent(event({ _tag: "sent", id: "7", text }), plain, 80, { width: stringWidth })
+    expect(sent!.endsWith(`  名前${" ".repeat(4)}値${" ".repeat(6)}x`)).toBe(true)
+    // a file has no terminal to measure for: two characters, six spaces; one, seven
+    const [line] = renderEvent(event({ _tag: "message", id: "1", text }), plain)
+    expect(line!.endsWith(`  名前${" ".repeat(6)}値${" ".repeat(7)}x`)).toBe(true)
+  })
+
   it("every sentence that may carry a peer's or a stranger's bytes shows its control characters, not obeys them", () => {
     const hostile = "x\x1b[2J\u202e\x07"
     const shown = "x\\x1b[2J\\u202e\\x07"

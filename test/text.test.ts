@@ -63,6 +63,16 @@ describe("a message's text for a terminal: each tab spaces to the next stop", ()
     expect(messageForTerminal("😀\tx")).toBe(`😀${" ".repeat(7)}x`)
   })
 
+  it("counts columns with the measure it is given: a wide character's two, before and between tabs", () => {
+    // a stand-in measure: each 漢 two columns, anything else one a character
+    const width = (shown: string) => Array.from(shown).reduce((n, c) => n + (c === "漢" ? 2 : 1), 0)
+    expect(messageForTerminal("漢\tx", width)).toBe(`漢${" ".repeat(6)}x`)
+    expect(messageForTerminal("a\t漢漢漢\tb", width)).toBe(`a${" ".repeat(7)}漢漢漢${" ".repeat(2)}b`)
+    expect(messageForTerminal("漢漢漢漢\tb", width)).toBe(`漢漢漢漢${" ".repeat(8)}b`)
+    // the measure is given what is shown: an escape's four columns, not the control character
+    expect(messageForTerminal("\u001b\tx", width)).toBe(`\\x1b${" ".repeat(4)}x`)
+  })
+
   it("is escapeForTerminal where there is no tab", () => {
     const hostile = "x\u001b[2J\u202e\u0007\n😀"
     expect(messageForTerminal(hostile)).toBe(escapeForTerminal(hostile))

@@ -432,11 +432,11 @@ export const renderEvent = (e: ChatEvent, s: Style, columns: number = COLUMNS, t
       // "Delivered" line and the list of unconfirmed messages name
       return terminal === undefined
         ? [oneLine(s.dim(`Sent ${hhmm(e.at)} #${e.id}`.padEnd("Received hh:mm".length)) + "  ", [[messageForTerminal(e.text), s.bold]])]
-        : line(`${s.dim(`Sent ${hhmm(e.at)}`)}      `, [messageForTerminal(e.text), s.bold])
+        : line(`${s.dim(`Sent ${hhmm(e.at)}`)}      `, [messageForTerminal(e.text, terminal.width), s.bold])
     case "delivered":
       return []
     case "message":
-      return line(`${s.green(`Received ${hhmm(e.at)}`)}  `, [messageForTerminal(e.text), s.bold])
+      return line(`${s.green(`Received ${hhmm(e.at)}`)}  `, [messageForTerminal(e.text, terminal?.width), s.bold])
     case "unsupported":
       return line(`${stamp} `, ["The peer sent a kind of message this version does not know", s.yellow], [` (${escapeForTerminal(e.kind)}); skipped.`, unstyled])
     case "peer-left":

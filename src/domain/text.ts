@@ -46,19 +46,20 @@ const TAB_STOP = 8
 /**
  * A message's text for a terminal: as escapeForTerminal, but a tab is spaces to the next tab stop from the
  * text's start, so pasted code keeps its indentation (it showed as \t). A raw tab is never written: it moves
- * the cursor past where the view counts its columns. Columns are counted a character each: after a wide
- * character the later stops come a column early, which shifts alignment within the text, never the line.
+ * the cursor past where the view counts its columns. `width` counts the columns of what is shown: the
+ * interactive view gives the terminal's (a wide character takes two); without it a character counts one, as
+ * for a file or a pipe, where no terminal decides.
  */
-export const messageForTerminal = (text: string): string => {
+export const messageForTerminal = (text: string, width: (shown: string) => number = characters): string => {
   if (!text.includes("\t")) return escapeForTerminal(text)
   const [first, ...rest] = text.split("\t")
   let shown = escapeForTerminal(first!)
-  let column = characters(shown)
+  let column = width(shown)
   for (const piece of rest) {
     const spaces = TAB_STOP - (column % TAB_STOP)
     const escaped = escapeForTerminal(piece)
     shown += " ".repeat(spaces) + escaped
-    column += spaces + characters(escaped)
+    column += spaces + width(escaped)
   }
   return shown
 }
