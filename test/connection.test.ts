@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { isIP } from "node:net"
-import { Cause, Clock, Duration, Effect, Fiber, Option, TestClock } from "effect"
+import { Cause, Clock, Duration, Effect, Fiber, Option, Random, TestClock } from "effect"
 import { type Endpoint, isWildcard } from "../src/domain/address.js"
 import { ConnectError } from "../src/domain/errors.js"
 import type { ChatEvent } from "../src/domain/events.js"
@@ -140,7 +140,7 @@ describe("auto mode, a target that cannot be reached", () => {
     ["Timeout", true],
     ["Refused", false]
   ] as const) {
-    it.live(`${reason}: ${said ? "said once, after three attempts in a row" : "waited on in silence"}, the retries going on`, () =>
+    it.live(`${reason}: ${said ? "said once, after three attempts in a row" : "waited on in silence at first"}, the retries going on`, () =>
       Effect.gen(function* () {
         const network = yield* MemoryTransport.make
         let attempts = 0
@@ -171,6 +171,78 @@ describe("auto mode, a target that cannot be reached", () => {
       })
     )
   }
+})
+
+// A refusal is "not started yet" at first, but a peer started at another port, or on ::1 where the name given
+// stands for 127.0.0.1 here, is refused for good: a person saw "Connecting to ..." every 30 s and never why.
+describe("auto mode, connections refused for 20 s", () => {
+  const refusing = (network: Transport["Type"], failure: { reason: ConnectError["reason"] }) => ({
+    ...machine(network, "10.0.0.1"),
+    connect: (to: Endpoint) => Effect.suspend(() => Effect.fail(new ConnectError({ ...to, reason: failure.reason, detail: "as the test says" })))
+  })
+  const run = (transport: Transport["Type"], events: Array<ChatEvent>) =>
+    establish({
+      mode: "auto",
+      local: { host: "10.0.0.1", port: 8000 },
+      // a name, which stands for 10.0.0.2
+      target: { host: "bob.local", port: 8000 },
+      connectFor: "1 second",
+      handshakeTimeout: "1 second",
+      handshake,
+      emit: (e) => Effect.sync(() => void events.push(e)),
+      describe: () => "turned away"
+    }).pipe(
+      Effect.scoped,
+      Effect.provideService(Transport, transport),
+      // the retries' jitter at its middle: a wait of a fraction of a millisecond puts TestClock at a time it
+      // cannot give in nanoseconds (BigInt of a fraction: a defect)
+      Effect.withRandom(Random.fixed([0.5]))
+    )
+  const rejected = (events: Array<ChatEvent>) => events.filter((e) => e._tag === "rejected")
+  const connecting = (events: Array<ChatEvent>) => events.filter((e) => e._tag === "connecting").length
+  const passSeconds = (n: number) => Effect.repeatN(TestClock.adjust("250 millis"), 4 * n - 1)
+
+  it.effect("are said once, with the address the name stands for, and the retries go on", () =>
+    Effect.gen(function* () {
+      const events: Array<ChatEvent> = []
+      const fiber = yield* Effect.fork(run(refusing(yield* MemoryTransport.make, { reason: "Refused" }), events))
+      yield* passSeconds(19)
+      expect(rejected(events)).toEqual([])
+      expect(connecting(events)).toBeGreaterThan(30)
+      yield* passSeconds(2)
+      expect(rejected(events)).toEqual([
+        expect.objectContaining({
+          role: "connector",
+          peer: "bob.local:8000",
+          reason: expect.stringMatching(
+            /^Nothing has listened at bob\.local:8000 \(10\.0\.0\.2\) in 20 s of trying \(connection refused\): is your peer's p2pchat started, at that address and port\?$/
+          )
+        })
+      ])
+      const attempts = connecting(events)
+      yield* passSeconds(60)
+      expect(rejected(events)).toHaveLength(1)
+      expect(connecting(events)).toBeGreaterThan(attempts + 100)
+      yield* Fiber.interrupt(fiber)
+    }))
+
+  it.effect("are counted again from a failure of another kind in between", () =>
+    Effect.gen(function* () {
+      const events: Array<ChatEvent> = []
+      const failure: { reason: ConnectError["reason"] } = { reason: "Refused" }
+      const fiber = yield* Effect.fork(run(refusing(yield* MemoryTransport.make, failure), events))
+      yield* passSeconds(10)
+      failure.reason = "Unreachable"
+      yield* passSeconds(1)
+      failure.reason = "Refused"
+      const refusedSaid = () => rejected(events).filter((e) => e.reason.includes("(connection refused)"))
+      // 21 s after the first refusal, 10 after the last unreachable: nothing said of the refusals
+      yield* passSeconds(10)
+      expect(refusedSaid()).toEqual([])
+      yield* passSeconds(11)
+      expect(refusedSaid()).toEqual([expect.objectContaining({ reason: expect.stringMatching(/ in 20 s of trying \(connection refused\)/) })])
+      yield* Fiber.interrupt(fiber)
+    }))
 })
 
 describe("auto mode, a target that takes our connection", () => {

@@ -94,6 +94,11 @@ const retriesUntil = (deadline: number) =>
 const SPARE_GRACE = Duration.seconds(2)
 /** Attempts in a row that fail the same way (other than "nobody there yet") before auto mode says so. */
 const LASTING_FAILURES = 3
+/**
+ * How long auto mode's connections are refused, with nothing else in between, before it says so: long enough for
+ * a person to start the peer's side after ours, short enough that a wrong port or address is noticed.
+ */
+const LASTING_REFUSAL_MS = 20_000
 /** Handshakes the listener runs at once; more connections wait in the accept queue (and beyond it are dropped). */
 const MAX_PENDING_HANDSHAKES = 8
 /** Connections that spoke no TLS said in one run; more are passed over in silence (a flood must not fill the screen). */
@@ -321,9 +326,22 @@ export const establish = <A, E>(
         // A target that takes the connection and then says nothing (an HTTPS server, any TLS service that waits
         // for its client) is said at once: silence for the whole handshake time is no accident of a start.
         let last: { reason: string; times: number } | undefined
+        // Refused: the machine is there and p2pchat not yet, or at another port or address than the one we were
+        // given (a typo; a peer listening on ::1 where "localhost" is 127.0.0.1 here). Said once it has lasted,
+        // with the address a name stands for: a person saw "Connecting to ..." every 30 s and never why.
+        let refused: { since: number; said: boolean } | undefined
+        const sayRefused = Effect.flatMap(elapsedMillis, (now) => {
+          refused ??= { since: now, said: false }
+          if (refused.said || now - refused.since < LASTING_REFUSAL_MS) return Effect.void
+          refused.said = true
+          const at = formatEndpoint(target) + (them.host === target.host ? "" : ` (${them.host})`)
+          const reason = `Nothing has listened at ${at} in ${seconds(now - refused.since)} of trying (connection refused): is your peer's p2pchat started, at that address and port?`
+          return options.emit(event({ _tag: "rejected", peer: formatEndpoint(target), reason, role: "connector" }))
+        })
         const sayLasting = (e: ConnectError) =>
           Effect.suspend(() => {
-            if (e.reason === "Refused") return Effect.void
+            if (e.reason === "Refused") return sayRefused
+            refused = undefined
             const reason = describeError(e)
             last = last?.reason === reason ? { reason, times: last.times + 1 } : { reason, times: 1 }
             return last.times === (e.reason === "Silent" ? 1 : LASTING_FAILURES)
