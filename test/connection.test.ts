@@ -195,7 +195,7 @@ describe("auto mode, connections refused for 20 s", () => {
       Effect.scoped,
       Effect.provideService(Transport, transport),
       // the retries' jitter at its middle: a wait of a fraction of a millisecond puts TestClock at a time it
-      // cannot give in nanoseconds (BigInt of a fraction: a defect)
+      // cannot give in nanoseconds (BigInt of a fraction: a defect in effect 3.22.4; Effect-TS/effect#6194)
       Effect.withRandom(Random.fixed([0.5]))
     )
   const rejected = (events: Array<ChatEvent>) => events.filter((e) => e._tag === "rejected")
