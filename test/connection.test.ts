@@ -176,9 +176,9 @@ describe("auto mode, a target that cannot be reached", () => {
 // A refusal is "not started yet" at first, but a peer started at another port, or on ::1 where the name given
 // stands for 127.0.0.1 here, is refused for good: a person saw "Connecting to ..." every 30 s and never why.
 describe("auto mode, connections refused for 20 s", () => {
-  const refusing = (network: Transport["Type"], failure: { reason: ConnectError["reason"] }) => ({
+  const refusing = (network: Transport["Type"], failure: { reason: ConnectError["reason"]; addresses?: ReadonlyArray<string> }) => ({
     ...machine(network, "10.0.0.1"),
-    connect: (to: Endpoint) => Effect.suspend(() => Effect.fail(new ConnectError({ ...to, reason: failure.reason, detail: "as the test says" })))
+    connect: (to: Endpoint) => Effect.suspend(() => Effect.fail(new ConnectError({ ...to, ...failure, detail: "as the test says" })))
   })
   const run = (transport: Transport["Type"], events: Array<ChatEvent>) =>
     establish({
@@ -223,6 +223,15 @@ describe("auto mode, connections refused for 20 s", () => {
       yield* passSeconds(60)
       expect(rejected(events)).toHaveLength(1)
       expect(connecting(events)).toBeGreaterThan(attempts + 100)
+      yield* Fiber.interrupt(fiber)
+    }))
+
+  it.effect("name the addresses the transport says it tried, where it says them (a name with two)", () =>
+    Effect.gen(function* () {
+      const events: Array<ChatEvent> = []
+      const fiber = yield* Effect.fork(run(refusing(yield* MemoryTransport.make, { reason: "Refused", addresses: ["fd00::2", "10.0.0.2"] }), events))
+      yield* passSeconds(21)
+      expect(rejected(events)).toEqual([expect.objectContaining({ reason: expect.stringMatching(/^Nothing has listened at bob\.local:8000 \(fd00::2, 10\.0\.0\.2\) in 20 s /) })])
       yield* Fiber.interrupt(fiber)
     }))
 
@@ -448,7 +457,7 @@ describe("client mode: which failures are retried, and how the last one is said"
         ...network,
         connect: (to, options) =>
           ++attempts <= failing
-            ? Effect.zipRight(Effect.sleep(takesMs), Effect.fail(new ConnectError({ ...to, reason, detail: "as told" })))
+            ? Effect.zipRight(Effect.sleep(takesMs), Effect.fail(new ConnectError({ ...to, reason, detail: "as told", addresses: ["fd00::9", "10.0.0.9"] })))
             : network.connect(to, options)
       }
       const options = { connectFor, handshakeTimeout: "1 second", handshake, emit: () => Effect.void, describe: () => "turned away" } as const
@@ -487,7 +496,13 @@ describe("client mode: which failures are retried, and how the last one is said"
     Effect.gen(function* () {
       const tried = yield* clientAgainst("Refused", 100, "900 millis")
       expect(tried.attempts).toBeGreaterThanOrEqual(3)
-      expect(tried.error).toMatchObject({ _tag: "ConnectError", reason: "Refused", triedFor: expect.stringMatching(/^0\.9 s$|^1 s$/) })
+      // with the addresses the transport said it tried
+      expect(tried.error).toMatchObject({
+        _tag: "ConnectError",
+        reason: "Refused",
+        triedFor: expect.stringMatching(/^0\.9 s$|^1 s$/),
+        addresses: ["fd00::9", "10.0.0.9"]
+      })
       // one attempt that took 200 ms to time out
       const once = yield* clientAgainst("Timeout", 100, 0, 200)
       expect(once.attempts).toBe(1)

@@ -16,6 +16,13 @@ describe("the sentence for an error (errors.ts)", () => {
     expect(describeError(new ConnectError({ ...refused, reason: "Other", detail: "connect EPERM 127.0.0.1:9", triedFor: "2 s" }))).toBe(
       "Could not reach 127.0.0.1:9 in 2 s of trying (--wait): connect EPERM 127.0.0.1:9."
     )
+    // a name says the addresses it was tried at, before for how long; none known, nothing added
+    expect(describeError(new ConnectError({ ...refused, host: "localhost", addresses: ["::1", "127.0.0.1"], triedFor: "10 s" }))).toBe(
+      "Could not reach localhost:9 (::1, 127.0.0.1) in 10 s of trying (--wait): nobody is listening there (connection refused)."
+    )
+    expect(describeError(new ConnectError({ ...refused, host: "localhost", addresses: [] }))).toBe(
+      "Could not reach localhost:9: nobody is listening there (connection refused)."
+    )
   })
 
   it("an accept on a closed listener says so; an end of the connection still reads as the other side's", () => {

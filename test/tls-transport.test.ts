@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Exit, Fiber, Layer, Option, Schedule, Scope } from "effect"
 import { spawn } from "node:child_process"
+import dnsModule from "node:dns"
 import * as dns from "node:dns/promises"
 import * as net from "node:net"
 import * as tls from "node:tls"
@@ -88,6 +89,15 @@ const silentTarget = Effect.gen(function* () {
   })
   yield* Effect.addFinalizer(() => Effect.sync(() => sockets.forEach((s) => s.destroy())))
   return { port: yield* listening(server), closed }
+})
+
+/** A port on 127.0.0.1 and ::1 where nothing listens: one the system gave a server of ours on both, then closed. */
+const closedPort = Effect.async<number>((resume) => {
+  const server = net.createServer()
+  server.listen(0, "::", () => {
+    const { port } = server.address() as { port: number }
+    server.close(() => resume(Effect.succeed(port)))
+  })
 })
 
 const total = (chunks: ReadonlyArray<Uint8Array>) => chunks.reduce((n, c) => n + c.length, 0)
@@ -390,6 +400,48 @@ describe("the node:tls transport", () => {
       expect(yield* resolve("127.0.0.1")).toBe("127.0.0.1")
       expect(yield* resolve("::1")).toBe("::1")
       expect(yield* resolve("fe80::1%lo")).toBe("fe80::1%lo")
+    }).pipe(Effect.provide(tlsLayer))
+  )
+
+  // "localhost" is 127.0.0.1 on one machine, ::1 and 127.0.0.1 on another: a peer listening on ::1 was "nobody is
+  // listening there" with no word of where the connection had gone
+  it.scopedLive("a refused connection to a name says the addresses it was tried at; to an address, nothing more", () =>
+    Effect.gen(function* () {
+      const transport = yield* Transport
+      const port = yield* closedPort
+      const byName = yield* Effect.flip(transport.connect({ host: "localhost", port }, { connectTimeoutMs: 5_000 }))
+      const looked = yield* Effect.promise(() => dns.lookup("localhost", { all: true }))
+      expect(byName).toMatchObject({ _tag: "ConnectError", reason: "Refused", addresses: expect.arrayContaining([looked[0]!.address]) })
+      expect(describeError(byName)).toBe(
+        `Could not reach localhost:${port} (${(byName as { addresses?: ReadonlyArray<string> }).addresses?.join(", ")}): nobody is listening there (connection refused).`
+      )
+      const byAddress = yield* Effect.flip(transport.connect({ host: "127.0.0.1", port }, { connectTimeoutMs: 5_000 }))
+      expect(byAddress).toMatchObject({ _tag: "ConnectError", reason: "Refused" })
+      expect(byAddress).not.toHaveProperty("addresses")
+      expect(describeError(byAddress)).toBe(`Could not reach 127.0.0.1:${port}: nobody is listening there (connection refused).`)
+    }).pipe(Effect.provide(tlsLayer))
+  )
+
+  it.scopedLive("a name with two addresses, both refused, says both, and node's error without a message of its own still gives a detail", () =>
+    Effect.gen(function* () {
+      const transport = yield* Transport
+      const port = yield* closedPort
+      // node looks names up through dns.lookup as it is when it connects: this name has two addresses
+      const lookup = dnsModule.lookup
+      yield* Effect.acquireRelease(
+        Effect.sync(() => {
+          const twoAddresses = (host: string, options: dnsModule.LookupOptions, callback: (...args: Array<unknown>) => void) =>
+            host === "two.test"
+              ? callback(null, [{ address: "::1", family: 6 }, { address: "127.0.0.1", family: 4 }])
+              : (lookup as (...args: Array<unknown>) => void)(host, options, callback)
+          ;(dnsModule as { lookup: unknown }).lookup = twoAddresses
+        }),
+        () => Effect.sync(() => void ((dnsModule as { lookup: unknown }).lookup = lookup))
+      )
+      const error = yield* Effect.flip(transport.connect({ host: "two.test", port }, { connectTimeoutMs: 5_000 }))
+      expect(error).toMatchObject({ _tag: "ConnectError", reason: "Refused", addresses: ["::1", "127.0.0.1"] })
+      expect(error.detail).toMatch(/ECONNREFUSED ::1.*; .*ECONNREFUSED 127\.0\.0\.1/)
+      expect(describeError(error)).toBe(`Could not reach two.test:${port} (::1, 127.0.0.1): nobody is listening there (connection refused).`)
     }).pipe(Effect.provide(tlsLayer))
   )
 

@@ -29,6 +29,11 @@ export class ConnectError extends Data.TaggedError("ConnectError")<{
   readonly detail: string
   /** How long attempts went on before this, the last one ("10 s"), when there were several (client mode). */
   readonly triedFor?: string
+  /**
+   * The addresses a name in `host` led to, as tried: "localhost" may be 127.0.0.1 on one machine and ::1 on
+   * another, and a peer listening on the other one is "nobody there" until a person sees which was tried.
+   */
+  readonly addresses?: ReadonlyArray<string>
 }> {}
 
 /** The byte stream failed or ended under us. `Eof` is an orderly close by the peer's side of TCP. */
@@ -132,7 +137,8 @@ export const describeError = (error: ChatError): string => {
       }
     case "ConnectError": {
       // a person who waited for the peer to start learns for how long, and what sets it
-      const at = `${formatEndpoint(error)}${error.triedFor === undefined ? "" : ` in ${error.triedFor} of trying (--wait)`}`
+      const via = error.addresses === undefined || error.addresses.length === 0 ? "" : ` (${error.addresses.join(", ")})`
+      const at = `${formatEndpoint(error)}${via}${error.triedFor === undefined ? "" : ` in ${error.triedFor} of trying (--wait)`}`
       switch (error.reason) {
         case "Refused":
           return `Could not reach ${at}: nobody is listening there (connection refused).`

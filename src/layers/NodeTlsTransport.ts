@@ -195,6 +195,20 @@ export const fromSocket = (socket: tls.TLSSocket | net.Socket): Conn => {
   }
 }
 
+/**
+ * Where a connection to a name went: node names the address in its error (ECONNREFUSED 127.0.0.1:9201), or,
+ * where the name had several and it tried each (autoSelectFamily), in each of an AggregateError's errors.
+ */
+const addressesTried = (e: Error): Array<string> => {
+  const each = e instanceof AggregateError ? (e.errors as Array<unknown>) : [e]
+  const addresses = each.map((one) => (one as { address?: unknown })?.address).filter((a): a is string => typeof a === "string")
+  return [...new Set(addresses)]
+}
+
+/** An error's message; an AggregateError has none of its own (node's, for a name with several addresses). */
+const messageOf = (e: Error): string =>
+  e.message !== "" || !(e instanceof AggregateError) ? e.message : (e.errors as Array<unknown>).map((one) => (one as Error)?.message).join("; ")
+
 const connectReason = (e: unknown): ConnectError["reason"] => {
   const code = errnoOf(e)
   switch (code) {
@@ -295,8 +309,9 @@ const connect = (to: Endpoint, options?: { readonly connectTimeoutMs?: number })
         clearImmediate(ready)
         socket.destroy()
         const reason = connectReason(e)
-        const detail = reason === "Tls" ? tlsDetail(e) : reason === "Closed" ? CLOSED_BEFORE_TLS : e.message
-        resume(Effect.fail(new ConnectError({ ...to, reason, detail })))
+        const detail = reason === "Tls" ? tlsDetail(e) : reason === "Closed" ? CLOSED_BEFORE_TLS : messageOf(e)
+        const addresses = net.isIP(to.host.replace(/%.*$/, "")) === 0 ? addressesTried(e) : []
+        resume(Effect.fail(new ConnectError({ ...to, reason, detail, ...(addresses.length > 0 ? { addresses } : {}) })))
       }
       socket.once("error", onError)
       socket.once("secureConnect", () => {

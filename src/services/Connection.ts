@@ -300,7 +300,8 @@ export const establish = <A, E>(
             Effect.flatMap(elapsedMillis, (now) => {
               const ms = now - started
               if (!notThereYet(e) || attempts === 1 || ms < 50) return Effect.fail(e)
-              return Effect.fail(new ConnectError({ host: e.host, port: e.port, reason: e.reason, detail: e.detail, triedFor: seconds(ms) }))
+              const { addresses, detail, host, port, reason } = e
+              return Effect.fail(new ConnectError({ host, port, reason, detail, ...(addresses === undefined ? {} : { addresses }), triedFor: seconds(ms) }))
             })
           )
         )
@@ -330,17 +331,20 @@ export const establish = <A, E>(
         // given (a typo; a peer listening on ::1 where "localhost" is 127.0.0.1 here). Said once it has lasted,
         // with the address a name stands for: a person saw "Connecting to ..." every 30 s and never why.
         let refused: { since: number; said: boolean } | undefined
-        const sayRefused = Effect.flatMap(elapsedMillis, (now) => {
-          refused ??= { since: now, said: false }
-          if (refused.said || now - refused.since < LASTING_REFUSAL_MS) return Effect.void
-          refused.said = true
-          const at = formatEndpoint(target) + (them.host === target.host ? "" : ` (${them.host})`)
-          const reason = `Nothing has listened at ${at} in ${seconds(now - refused.since)} of trying (connection refused): is your peer's p2pchat started, at that address and port?`
-          return options.emit(event({ _tag: "rejected", peer: formatEndpoint(target), reason, role: "connector" }))
-        })
+        const sayRefused = (e: ConnectError) =>
+          Effect.flatMap(elapsedMillis, (now) => {
+            refused ??= { since: now, said: false }
+            if (refused.said || now - refused.since < LASTING_REFUSAL_MS) return Effect.void
+            refused.said = true
+            // where the connections went, as the transport says (a name may have several), else as resolved here
+            const addresses = e.addresses ?? (them.host === target.host ? [] : [them.host])
+            const at = formatEndpoint(target) + (addresses.length === 0 ? "" : ` (${addresses.join(", ")})`)
+            const reason = `Nothing has listened at ${at} in ${seconds(now - refused.since)} of trying (connection refused): is your peer's p2pchat started, at that address and port?`
+            return options.emit(event({ _tag: "rejected", peer: formatEndpoint(target), reason, role: "connector" }))
+          })
         const sayLasting = (e: ConnectError) =>
           Effect.suspend(() => {
-            if (e.reason === "Refused") return sayRefused
+            if (e.reason === "Refused") return sayRefused(e)
             refused = undefined
             const reason = describeError(e)
             last = last?.reason === reason ? { reason, times: last.times + 1 } : { reason, times: 1 }
