@@ -33,9 +33,21 @@ const listeningPort = (text) => {
   const m = /"listening".*?"port":(\d+)/.exec(text)
   return m === null ? undefined : Number(m[1])
 }
+/** Temporary directories of this run: removed as it exits, also when stopped by Ctrl-C or a kill. */
+const tempDirs = new Set()
+const tempDir = (prefix) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+  tempDirs.add(dir)
+  return dir
+}
+const removeTempDir = (dir) => (fs.rmSync(dir, { recursive: true, force: true }), tempDirs.delete(dir))
+process.once("exit", () => tempDirs.forEach(removeTempDir))
+// a signal ends node without its "exit" event: exit instead, as the signal would, so that the above runs
+process.once("SIGINT", () => process.exit(130))
+process.once("SIGTERM", () => process.exit(143))
+
 const listenerTls = await (async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "p2pchat-bench-tls-"))
-  process.once("exit", () => fs.rmSync(dir, { recursive: true, force: true }))
+  const dir = tempDir("p2pchat-bench-tls-")
   const id = await Effect.runPromise(P2pchat.ForgeCertificate.generateIdentity("bench"))
   fs.writeFileSync(path.join(dir, "key.pem"), id.keyPem, { mode: 0o600 })
   fs.writeFileSync(path.join(dir, "cert.pem"), id.certPem)
@@ -282,7 +294,7 @@ const cliProcess = (args) => {
  * sender without `--json`, its output the plain view's lines (to /dev/null, as a file would take them).
  */
 const cliPipe = async (lines, lineBytes, plain = false) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "p2pchat-bench-"))
+  const dir = tempDir("p2pchat-bench-")
   let receiver
   try {
     const input = path.join(dir, "lines.txt")
@@ -326,7 +338,7 @@ const cliPipe = async (lines, lineBytes, plain = false) => {
   } finally {
     // a receiver left behind by a failed run must not hold its port or the machine
     if (receiver !== undefined && receiver.exitCode === null) receiver.kill()
-    fs.rmSync(dir, { recursive: true, force: true })
+    removeTempDir(dir)
   }
 }
 
