@@ -22,6 +22,10 @@ export const unmappedAddress = (host: string): string => /^::ffff:(\d{1,3}(?:\.\
 
 export const formatEndpoint = ({ host, port }: Endpoint): string => (host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`)
 
+/** An endpoint and the addresses its name led to, where known: "localhost:9201 (::1, 127.0.0.1)". */
+export const formatEndpointVia = (endpoint: Endpoint, addresses: ReadonlyArray<string> = []): string =>
+  formatEndpoint(endpoint) + (addresses.length === 0 ? "" : ` (${addresses.join(", ")})`)
+
 // RFC 1123 host names; anything else is refused before it reaches the resolver
 const HOSTNAME = /^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*\.?$/
 

@@ -1,6 +1,6 @@
 import { Data } from "effect"
 import { isIP } from "node:net"
-import { formatEndpoint } from "./address.js"
+import { formatEndpoint, formatEndpointVia } from "./address.js"
 
 /**
  * Every failure a user can meet, as tagged data with a closed `reason`.
@@ -137,8 +137,7 @@ export const describeError = (error: ChatError): string => {
       }
     case "ConnectError": {
       // a person who waited for the peer to start learns for how long, and what sets it
-      const via = error.addresses === undefined || error.addresses.length === 0 ? "" : ` (${error.addresses.join(", ")})`
-      const at = `${formatEndpoint(error)}${via}${error.triedFor === undefined ? "" : ` in ${error.triedFor} of trying (--wait)`}`
+      const at = `${formatEndpointVia(error, error.addresses)}${error.triedFor === undefined ? "" : ` in ${error.triedFor} of trying (--wait)`}`
       switch (error.reason) {
         case "Refused":
           return `Could not reach ${at}: nobody is listening there (connection refused).`

@@ -1,6 +1,6 @@
 import { Cause, Clock, Data, Deferred, Duration, Effect, Either, ExecutionStrategy, Exit, Fiber, FiberSet, Random, Schedule, Scope } from "effect"
 import { concatBytes } from "../domain/bytes.js"
-import { compareEndpoints, type Endpoint, endpointProblem, formatEndpoint, isWildcard } from "../domain/address.js"
+import { compareEndpoints, type Endpoint, endpointProblem, formatEndpoint, formatEndpointVia, isWildcard } from "../domain/address.js"
 import { durationProblem } from "../domain/duration.js"
 import { ConnectError, describeError, internalError, type ListenError, TransportError } from "../domain/errors.js"
 import { type ChatEvent, event } from "../domain/events.js"
@@ -337,8 +337,7 @@ export const establish = <A, E>(
             if (refused.said || now - refused.since < LASTING_REFUSAL_MS) return Effect.void
             refused.said = true
             // where the connections went, as the transport says (a name may have several), else as resolved here
-            const addresses = e.addresses ?? (them.host === target.host ? [] : [them.host])
-            const at = formatEndpoint(target) + (addresses.length === 0 ? "" : ` (${addresses.join(", ")})`)
+            const at = formatEndpointVia(target, e.addresses ?? (them.host === target.host ? [] : [them.host]))
             const reason = `Nothing has listened at ${at} in ${seconds(now - refused.since)} of trying (connection refused): is your peer's p2pchat started, at that address and port?`
             return options.emit(event({ _tag: "rejected", peer: formatEndpoint(target), reason, role: "connector" }))
           })
