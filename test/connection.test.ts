@@ -55,6 +55,24 @@ const side = (network: Transport["Type"], local: Endpoint, target: Endpoint, eve
     Effect.provideService(Transport, network)
   )
 
+/** Auto mode from 10.0.0.1:8000 to `target` over `transport`, its events to `emit`: what most tests below share. */
+const autoFromA = (
+  transport: Transport["Type"],
+  target: Endpoint,
+  emit: (e: ChatEvent) => Effect.Effect<void>,
+  { handshakeTimeout = "1 second", handshakeWith = handshake }: { handshakeTimeout?: Duration.DurationInput; handshakeWith?: typeof handshake } = {}
+) =>
+  establish({
+    mode: "auto",
+    local: { host: "10.0.0.1", port: 8000 },
+    target,
+    connectFor: "1 second",
+    handshakeTimeout,
+    handshake: handshakeWith,
+    emit,
+    describe: () => "turned away"
+  }).pipe(Effect.scoped, Effect.provideService(Transport, transport))
+
 describe("auto mode, both ports the same: the two sides meet on one connection", () => {
   for (const [order, delayA, delayB] of [
     ["together", 0, 0],
@@ -150,16 +168,9 @@ describe("auto mode, a target that cannot be reached", () => {
         }
         const events: Array<ChatEvent> = []
         let attemptsWhenSaid: number | undefined
-        const run = establish({
-          mode: "auto",
-          local: { host: "10.0.0.1", port: 8000 },
-          target: { host: "10.0.0.9", port: 8000 },
-          connectFor: "1 second",
-          handshakeTimeout: "1 second",
-          handshake,
-          emit: (e) => Effect.sync(() => void (events.push(e), e._tag === "rejected" && (attemptsWhenSaid ??= attempts))),
-          describe: () => "turned away"
-        }).pipe(Effect.scoped, Effect.provideService(Transport, failing))
+        const run = autoFromA(failing, { host: "10.0.0.9", port: 8000 }, (e) =>
+          Effect.sync(() => void (events.push(e), e._tag === "rejected" && (attemptsWhenSaid ??= attempts)))
+        )
         const sixAttempts = Effect.repeat(Effect.sleep("50 millis"), { until: () => attempts >= 6 })
         yield* Effect.raceFirst(run, sixAttempts).pipe(Effect.timeout("20 seconds"))
         const rejected = events.filter((e) => e._tag === "rejected")
@@ -181,19 +192,8 @@ describe("auto mode, connections refused for 20 s", () => {
     connect: (to: Endpoint) => Effect.suspend(() => Effect.fail(new ConnectError({ ...to, ...failure, detail: "as the test says" })))
   })
   const run = (transport: Transport["Type"], events: Array<ChatEvent>) =>
-    establish({
-      mode: "auto",
-      local: { host: "10.0.0.1", port: 8000 },
-      // a name, which stands for 10.0.0.2
-      target: { host: "bob.local", port: 8000 },
-      connectFor: "1 second",
-      handshakeTimeout: "1 second",
-      handshake,
-      emit: (e) => Effect.sync(() => void events.push(e)),
-      describe: () => "turned away"
-    }).pipe(
-      Effect.scoped,
-      Effect.provideService(Transport, transport),
+    // a name, which stands for 10.0.0.2
+    autoFromA(transport, { host: "bob.local", port: 8000 }, (e) => Effect.sync(() => void events.push(e))).pipe(
       // the retries' jitter at its middle: a wait of a fraction of a millisecond puts TestClock at a time it
       // cannot give in nanoseconds (BigInt of a fraction: a defect in effect 3.22.4; Effect-TS/effect#6194)
       Effect.withRandom(Random.fixed([0.5]))
@@ -256,16 +256,7 @@ describe("auto mode, connections refused for 20 s", () => {
 
 describe("auto mode, a target that takes our connection", () => {
   const run = (network: Transport["Type"], target: Endpoint, events: Array<ChatEvent>, handshakeWith = handshake) =>
-    establish({
-      mode: "auto",
-      local: { host: "10.0.0.1", port: 8000 },
-      target,
-      connectFor: "1 second",
-      handshakeTimeout: "300 millis",
-      handshake: handshakeWith,
-      emit: (e) => Effect.sync(() => void events.push(e)),
-      describe: () => "turned away"
-    }).pipe(Effect.scoped, Effect.provideService(Transport, network))
+    autoFromA(network, target, (e) => Effect.sync(() => void events.push(e)), { handshakeTimeout: "300 millis", handshakeWith })
 
   // what waits for its client to speak first (an HTTPS server, most TLS services) is no p2pchat, which speaks at
   // once: said at the first time-out, not after three of them
@@ -326,16 +317,10 @@ describe("auto mode, a bug on one side of the race", () => {
       Effect.gen(function* () {
         const network = yield* MemoryTransport.make
         const buggy: Transport["Type"] = { ...machine(network, "10.0.0.1"), connect: () => Effect.die(new RangeError("a bug in connect")) }
-        const exit = yield* establish({
-          mode: "auto",
-          local: { host: "10.0.0.1", port: 8000 },
-          target,
-          connectFor: "1 second",
-          handshakeTimeout: "1 second",
-          handshake,
-          emit: () => Effect.void,
-          describe: () => "turned away"
-        }).pipe(Effect.scoped, Effect.provideService(Transport, buggy), Effect.timeoutFail({ duration: "2 seconds", onTimeout: () => "still waiting" }), Effect.exit)
+        const exit = yield* autoFromA(buggy, target, () => Effect.void).pipe(
+          Effect.timeoutFail({ duration: "2 seconds", onTimeout: () => "still waiting" }),
+          Effect.exit
+        )
         expect(exit._tag).toBe("Failure")
         if (exit._tag === "Failure") expect(Cause.squash(exit.cause)).toEqual(new RangeError("a bug in connect"))
       })
