@@ -39,6 +39,14 @@ describe("the npm package", () => {
     for (const unused of ["index", "tls", "pkcs7", "pkcs12", "ssh", "ed25519", "pbe"]) expect(modules).not.toContain(`node_modules/node-forge/lib/${unused}.js`)
   })
 
+  it("has a CLI bundle of ASCII alone, which V8 keeps as one byte a character", () => {
+    // the process keeps the bundle's source as a string: one character beyond ASCII (two folding rules'
+    // CJK punctuation, until round fifty-two) made all 2 MB of it two bytes a character, read at every start
+    const bytes = fs.readFileSync(path.join(dist, "p2pchat.cjs"))
+    const first = bytes.findIndex((b) => b > 0x7f)
+    expect(first === -1 ? "" : bytes.subarray(Math.max(0, first - 60), first + 20).toString("utf8")).toBe("")
+  })
+
   it("installs only what the library imports: the CLI is its bundle that runs with no node_modules at all", () => {
     // @effect/cli, @effect/platform-node and the rest were installed with the package (109 MB in all) though
     // only the CLI's bundle uses them, and it carries them inside
