@@ -11,7 +11,7 @@ import { Effect } from "effect"
 import * as P2pchat from "../dist/lib/index.js"
 import { frame } from "../dist/lib/layers/LengthPrefixFraming.js"
 import { bundle } from "./bundle.mjs"
-import { duel as duelOf, spawnPeer as spawnPeerOf, stats } from "./peers.mjs"
+import { duel as duelOf, spawnPeer as spawnPeerOf, stats, stopPeers, track } from "./peers.mjs"
 
 const args = new Set(process.argv.slice(2))
 const quick = args.has("--quick")
@@ -41,7 +41,8 @@ const tempDir = (prefix) => {
   return dir
 }
 const removeTempDir = (dir) => (fs.rmSync(dir, { recursive: true, force: true }), tempDirs.delete(dir))
-process.once("exit", () => tempDirs.forEach(removeTempDir))
+// the peers and CLIs it started go with it: a listening one would otherwise wait for its counterpart for good
+process.once("exit", () => (stopPeers(), tempDirs.forEach(removeTempDir)))
 // a signal ends node without its "exit" event: exit instead, as the signal would, so that the above runs
 process.once("SIGINT", () => process.exit(130))
 process.once("SIGTERM", () => process.exit(143))
@@ -167,7 +168,7 @@ const cryptoCeiling = (count, size, batch = 1) =>
 const nodeE0Startup = async (env = process.env) => {
   const t0 = performance.now()
   await new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["-e", "0"], { stdio: ["pipe", "pipe", "ignore"], env })
+    const child = track(spawn(process.execPath, ["-e", "0"], { stdio: ["pipe", "pipe", "ignore"], env }))
     child.on("exit", () => resolve())
     child.on("error", reject)
   })
@@ -182,7 +183,7 @@ const nodeE0Startup = async (env = process.env) => {
 const cliStartup = (env = process.env) =>
   new Promise((resolve, reject) => {
     const t0 = performance.now()
-    const child = spawn(process.execPath, [cli, ...LISTENER_ARGS], { stdio: ["pipe", "pipe", "ignore"], env })
+    const child = track(spawn(process.execPath, [cli, ...LISTENER_ARGS], { stdio: ["pipe", "pipe", "ignore"], env }))
     child.stdin.on("error", () => {})
     let out = ""
     let listening
@@ -211,7 +212,7 @@ const cliStartup = (env = process.env) =>
  * Both processes are new, so nothing is warm: the handshakes above run one after another in one process.
  */
 const cliFirstHandshake = async (env = process.env) => {
-  const listener = spawn(process.execPath, [cli, ...LISTENER_ARGS, ...listenerTls], { stdio: ["pipe", "pipe", "ignore"], env })
+  const listener = track(spawn(process.execPath, [cli, ...LISTENER_ARGS, ...listenerTls], { stdio: ["pipe", "pipe", "ignore"], env }))
   listener.stdin.on("error", () => {})
   try {
     const port = await new Promise((resolve, reject) => {
@@ -225,7 +226,7 @@ const cliFirstHandshake = async (env = process.env) => {
     })
     await sleep(500)
     const out = await new Promise((resolve, reject) => {
-      const client = spawn(process.execPath, [cli, "--json", "-m", "1", "-t", `127.0.0.1:${port}`], { stdio: ["pipe", "pipe", "ignore"], env })
+      const client = track(spawn(process.execPath, [cli, "--json", "-m", "1", "-t", `127.0.0.1:${port}`], { stdio: ["pipe", "pipe", "ignore"], env }))
       let text = ""
       client.stdout.on("data", (d) => (text += d))
       client.on("error", reject)
@@ -259,7 +260,7 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** A CLI in --json mode whose events are counted; its stdin stays open until `done`. */
 const cliProcess = (args) => {
-  const child = spawn(process.execPath, [cli, "--json", ...args], { stdio: ["pipe", "pipe", "ignore"] })
+  const child = track(spawn(process.execPath, [cli, "--json", ...args], { stdio: ["pipe", "pipe", "ignore"] }))
   const seen = { handshake: 0, message: 0, delivered: 0, port: undefined }
   const waiters = new Set()
   let buffer = ""
@@ -302,7 +303,7 @@ const cliPipe = async (lines, lineBytes, plain = false) => {
     const line = Buffer.from("x".repeat(lineBytes) + "\n")
     for (let i = 0; i < lines; i++) fs.writeSync(fd, line)
     fs.closeSync(fd)
-    receiver = spawn(process.execPath, [cli, ...LISTENER_ARGS, ...listenerTls], { stdio: ["pipe", "pipe", "ignore"] })
+    receiver = track(spawn(process.execPath, [cli, ...LISTENER_ARGS, ...listenerTls], { stdio: ["pipe", "pipe", "ignore"] }))
     receiver.stdin.on("error", () => {})
     const marker = Buffer.from('{"event":"message"')
     let tail = Buffer.alloc(0)
@@ -320,9 +321,9 @@ const cliPipe = async (lines, lineBytes, plain = false) => {
     if (port === undefined) throw new Error("CLI pipe: the receiver did not listen")
     const t0 = performance.now()
     const stdin = fs.openSync(input, "r")
-    const sender = spawn(process.execPath, [cli, ...(plain ? [] : ["--json"]), "-m", "1", "-t", `127.0.0.1:${port}`], {
+    const sender = track(spawn(process.execPath, [cli, ...(plain ? [] : ["--json"]), "-m", "1", "-t", `127.0.0.1:${port}`], {
       stdio: [stdin, "ignore", "ignore"]
-    })
+    }))
     // the sender has its own copy of the descriptor
     fs.closeSync(stdin)
     // each CLI's peak resident memory, as the kernel counts it (VmHWM only grows): the last reading before it exits
@@ -513,7 +514,7 @@ const nodeE0Probe = () => {
   console.log(JSON.stringify({ maxRssMb: mb("VmHWM") ?? process.resourceUsage().maxRSS / 1024, fileMb: mb("RssFile") }))
 }
 const nodeE0 = await new Promise((resolve) => {
-  const c = spawn(process.execPath, ["-e", `(${nodeE0Probe})()`])
+  const c = track(spawn(process.execPath, ["-e", `(${nodeE0Probe})()`]))
   let o = ""
   c.stdout.on("data", (d) => (o += d))
   c.on("exit", () => resolve(JSON.parse(o)))

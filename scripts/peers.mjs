@@ -8,6 +8,13 @@ const PEER_TIMEOUT_MS = 600_000
 /** Peers still running: a listening one would wait for its counterpart for ever once its parent is gone. */
 const live = new Set()
 
+/** Keeps a child process on the list that `stopPeers` kills, until it exits; returns it. */
+export const track = (child) => {
+  live.add(child)
+  child.on("exit", () => live.delete(child))
+  return child
+}
+
 /** Kills every peer still running (the caller is stopping, as on SIGINT or SIGTERM). */
 export const stopPeers = () => {
   for (const child of live) child.kill()
@@ -20,11 +27,11 @@ export const stopPeers = () => {
  */
 export const spawnPeer = (peerScript, role, port, count, size, protocol = "v2", window = 0) =>
   new Promise((resolveStart, rejectStart) => {
-    const child = spawn(process.execPath, [peerScript, role, String(port), String(count), String(size), protocol, String(window)], {
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    live.add(child)
-    child.on("exit", () => live.delete(child))
+    const child = track(
+      spawn(process.execPath, [peerScript, role, String(port), String(count), String(size), protocol, String(window)], {
+        stdio: ["ignore", "pipe", "pipe"]
+      })
+    )
     let out = ""
     let err = ""
     let started = false
