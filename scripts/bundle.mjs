@@ -3,12 +3,34 @@
 import { build } from "esbuild"
 
 /**
+ * Packages imported but never run, each with the names imported from it: the bundle gets, in place of each, a
+ * module whose every name throws if called (and esbuild warns of a name not listed here).
+ */
+const leftOut = (packages) => ({
+  name: "left-out",
+  setup(build) {
+    const names = Object.keys(packages)
+    if (names.length === 0) return
+    const filter = new RegExp(`^(${names.map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|")})$`)
+    build.onResolve({ filter }, (args) => ({ path: args.path, namespace: "left-out" }))
+    build.onLoad({ filter: /.*/, namespace: "left-out" }, (args) => ({
+      contents: [
+        `const leftOut = () => { throw new Error(${JSON.stringify(`${args.path} is not in this bundle`)}) }`,
+        ...packages[args.path].map((name) => `export const ${name} = leftOut`)
+      ].join("\n"),
+      loader: "js"
+    }))
+  }
+})
+
+/**
  * Bundles `entry` into `outfile`, an ES module, or CommonJS with `format: "cjs"` (the CLI's, for V8's code
  * cache: src/cli/codeCache.ts). node-forge is CommonJS and requires node built-ins at run time: an ES module
- * bundle gets a `require` for it.
+ * bundle gets a `require` for it. `leaveOut` names packages imported but never run (see `leftOut`).
  */
-export const bundle = (entry, outfile, { shebang = false, sourcemap = false, format = "esm" } = {}) =>
+export const bundle = (entry, outfile, { shebang = false, sourcemap = false, format = "esm", leaveOut = {} } = {}) =>
   build({
+    plugins: [leftOut(leaveOut)],
     entryPoints: [entry],
     outfile,
     bundle: true,
