@@ -214,10 +214,12 @@ export type Piece = readonly [text: string, style: (s: string) => string]
  */
 const IDEOGRAPHIC = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\u3000-\u303f\uff01-\uff60\uffe0-\uffe6]/u
 /**
- * What may not start a row (closing punctuation, small kana, the prolonged sound mark: 、。，．・：；？！）」』】〕〉》〙〗｝］ー々〻ゝゞヽヾぁぃぅぇぉっゃゅょゎゕゖァィゥェォッャュョヮヵヶ〜～…‥’”) or end one
- * (opening punctuation: （「『【〔〈《〘〖｛［‘“). Written as escapes: a character beyond ASCII left in the CLI's bundle makes V8
- * keep all of its source as a two-byte string, 4 MB where ASCII takes 2 (esbuild escapes the others, not those in a
- * `u` regular expression); test/package.test.ts checks the bundle.
+ * What may not start a row (closing punctuation, small kana, the prolonged sound mark) or end one (opening
+ * punctuation):
+ *   not first: 、。，．・：；？！）」』】〕〉》〙〗｝］ー々〻ゝゞヽヾぁぃぅぇぉっゃゅょゎゕゖァィゥェォッャュョヮヵヶ〜～…‥’”
+ *   not last:  （「『【〔〈《〘〖｛［‘“
+ * Written as escapes: one character beyond ASCII left in the CLI's bundle makes V8 keep all of its source two
+ * bytes a character (esbuild escapes the others, not those in a `u` regular expression); package.test checks it.
  */
 const NO_BREAK_BEFORE = /^[\u3001\u3002\uff0c\uff0e\u30fb\uff1a\uff1b\uff1f\uff01\uff09\u300d\u300f\u3011\u3015\u3009\u300b\u3019\u3017\uff5d\uff3d\u30fc\u3005\u303b\u309d\u309e\u30fd\u30fe\u3041\u3043\u3045\u3047\u3049\u3063\u3083\u3085\u3087\u308e\u3095\u3096\u30a1\u30a3\u30a5\u30a7\u30a9\u30c3\u30e3\u30e5\u30e7\u30ee\u30f5\u30f6\u301c\uff5e\u2026\u2025,.:;!?)\]}\u2019\u201d]/u
 const NO_BREAK_AFTER = /[\uff08\u300c\u300e\u3010\u3014\u3008\u300a\u3018\u3016\uff5b\uff3b(\[{\u2018\u201c]$/u
