@@ -3,26 +3,32 @@ import { ConnectError, describeError, describeForCli, ListenError, listenerClose
 
 // The sentences a person reads at the end of a failed run, for what the CLI's process tests take long to reach.
 describe("the sentence for an error (errors.ts)", () => {
-  it("a target tried for a while says for how long, and what sets it; one attempt says no time", () => {
+  it("a target tried for a while says for how long, and the CLI what sets it; one attempt says no time", () => {
     const refused = { host: "127.0.0.1", port: 9, reason: "Refused", detail: "ECONNREFUSED" } as const
-    expect(describeError(new ConnectError(refused))).toBe("Could not reach 127.0.0.1:9: nobody is listening there (connection refused).")
-    expect(describeError(new ConnectError({ ...refused, triedFor: "10 s" }))).toBe(
+    expect(describeForCli(new ConnectError(refused))).toBe("Could not reach 127.0.0.1:9: nobody is listening there (connection refused).")
+    expect(describeForCli(new ConnectError({ ...refused, triedFor: "10 s" }))).toBe(
       "Could not reach 127.0.0.1:9 in 10 s of trying (--wait): nobody is listening there (connection refused)."
     )
-    expect(describeError(new ConnectError({ ...refused, host: "::1", reason: "Timeout", detail: "5 s", triedFor: "1.5 s" }))).toBe(
+    expect(describeForCli(new ConnectError({ ...refused, host: "::1", reason: "Timeout", detail: "5 s", triedFor: "1.5 s" }))).toBe(
       "Could not reach [::1]:9 in 1.5 s of trying (--wait): no answer within 5 s."
     )
     // a failure no sentence was written for says node's own words, after where and for how long
-    expect(describeError(new ConnectError({ ...refused, reason: "Other", detail: "connect EPERM 127.0.0.1:9", triedFor: "2 s" }))).toBe(
+    expect(describeForCli(new ConnectError({ ...refused, reason: "Other", detail: "connect EPERM 127.0.0.1:9", triedFor: "2 s" }))).toBe(
       "Could not reach 127.0.0.1:9 in 2 s of trying (--wait): connect EPERM 127.0.0.1:9."
     )
     // a name says the addresses it was tried at, before for how long; none known, nothing added
-    expect(describeError(new ConnectError({ ...refused, host: "localhost", addresses: ["::1", "127.0.0.1"], triedFor: "10 s" }))).toBe(
+    expect(describeForCli(new ConnectError({ ...refused, host: "localhost", addresses: ["::1", "127.0.0.1"], triedFor: "10 s" }))).toBe(
       "Could not reach localhost:9 (::1, 127.0.0.1) in 10 s of trying (--wait): nobody is listening there (connection refused)."
     )
-    expect(describeError(new ConnectError({ ...refused, host: "localhost", addresses: [] }))).toBe(
+    expect(describeForCli(new ConnectError({ ...refused, host: "localhost", addresses: [] }))).toBe(
       "Could not reach localhost:9: nobody is listening there (connection refused)."
     )
+    // a library's caller set `connectFor`, not a flag: its sentence, and the error's message, name none
+    const library = "Could not reach localhost:9 (::1, 127.0.0.1) in 10 s of trying: nobody is listening there (connection refused)."
+    const tried = new ConnectError({ ...refused, host: "localhost", addresses: ["::1", "127.0.0.1"], triedFor: "10 s" })
+    expect(describeError(tried)).toBe(library)
+    expect(tried.message).toBe(library)
+    expect(describeError(new ConnectError(refused))).toBe(describeForCli(new ConnectError(refused)))
   })
 
   it("an accept on a closed listener says so; an end of the connection still reads as the other side's", () => {

@@ -116,6 +116,31 @@ export type ChatError =
   | InputError
   | InternalError
 
+/**
+ * A failed connection's sentence. A person who waited for the peer to start learns for how long, and, through
+ * `waitSetting`, what sets it: the CLI's flag (describeForCli); a library's caller knows its own `connectFor`.
+ */
+const describeConnect = (error: ConnectError, waitSetting: string): string => {
+  const at = `${formatEndpointVia(error, error.addresses)}${error.triedFor === undefined ? "" : ` in ${error.triedFor} of trying${waitSetting}`}`
+  switch (error.reason) {
+    case "Refused":
+      return `Could not reach ${at}: nobody is listening there (connection refused).`
+    case "Unreachable":
+      return `Could not reach ${at}: the network or host is unreachable.`
+    case "NameNotFound":
+      return `Could not reach ${at}: the name does not resolve to an address.`
+    case "Timeout":
+      return `Could not reach ${at}: no answer within ${error.detail}.`
+    case "Tls":
+      return `Could not set up TLS with ${at}: ${error.detail}.`
+    case "Silent":
+    case "Closed":
+      return `No p2pchat answered at ${at}: ${error.detail}.`
+    default:
+      return `Could not reach ${at}: ${error.detail}.`
+  }
+}
+
 /** The single sentence shown to the user for an error: no stack trace, enough to act on. */
 export const describeError = (error: ChatError): string => {
   switch (error._tag) {
@@ -135,27 +160,8 @@ export const describeError = (error: ChatError): string => {
         default:
           return `Cannot listen on ${formatEndpoint(error)}: ${error.detail}.`
       }
-    case "ConnectError": {
-      // a person who waited for the peer to start learns for how long, and what sets it
-      const at = `${formatEndpointVia(error, error.addresses)}${error.triedFor === undefined ? "" : ` in ${error.triedFor} of trying (--wait)`}`
-      switch (error.reason) {
-        case "Refused":
-          return `Could not reach ${at}: nobody is listening there (connection refused).`
-        case "Unreachable":
-          return `Could not reach ${at}: the network or host is unreachable.`
-        case "NameNotFound":
-          return `Could not reach ${at}: the name does not resolve to an address.`
-        case "Timeout":
-          return `Could not reach ${at}: no answer within ${error.detail}.`
-        case "Tls":
-          return `Could not set up TLS with ${at}: ${error.detail}.`
-        case "Silent":
-        case "Closed":
-          return `No p2pchat answered at ${at}: ${error.detail}.`
-        default:
-          return `Could not reach ${at}: ${error.detail}.`
-      }
-    }
+    case "ConnectError":
+      return describeConnect(error, "")
     case "TransportError":
       switch (error.reason) {
         case "Eof":
@@ -215,6 +221,7 @@ for (const ErrorClass of [
 
 /** describeError, with what to change on the command line where a flag decides it (the CLI's wording). */
 export const describeForCli = (error: ChatError): string => {
+  if (error._tag === "ConnectError") return describeConnect(error, " (--wait)")
   const sentence = describeError(error)
   if (error._tag !== "ListenError") return sentence
   const hint = error.reason === "AddressInUse" ? "pick another with -p" : error.reason === "AddressNotAvailable" ? "pick one with -i" : undefined
