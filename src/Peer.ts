@@ -46,6 +46,12 @@ export interface PeerOptions {
    * the peer back); a `send` made from it is taken at once, never waiting for room the chat would make.
    */
   readonly onEvents?: (events: ReadonlyArray<ChatEvent>) => Effect.Effect<void>
+  /**
+   * How a connection turned away is said in its `rejected` event. Default `describeError`, whose sentences name
+   * no setting; the CLI gives its own wording, which names the flag to change ("allow more with
+   * --handshake-timeout").
+   */
+  readonly describe?: (error: ChatError) => string
 }
 
 /** An open end-to-end encrypted chat with one peer. */
@@ -162,7 +168,7 @@ export const open = (
         return Effect.map(handshake.run(framed, role), (session) => ({ framed, session }))
       },
       emit: (e) => emit([e]),
-      describe: (e) => describeError(e as ChatError),
+      describe: (e) => (options.describe ?? describeError)(e as ChatError),
       spare: (e) => e._tag === "HandshakeError" && e.reason === "Closed",
       // a frame within the limit (or too few bytes to tell): text such as "HTTP/1.1 400" reads as a length of a billion
       mayBegin: (first) => first.length < HEADER_BYTES || readU32be(first, 0) <= framing.maxFrame

@@ -104,6 +104,7 @@ const chat = (config: Config, view: View) =>
       connectFor: config.waitSeconds * 1000,
       handshakeTimeout: config.handshakeTimeoutSeconds * 1000,
       heartbeatMs: config.heartbeatSeconds * 1000,
+      describe: describeForCli,
       onEvents: (events) =>
         Effect.suspend(() => {
           quiet.touch()

@@ -31,6 +31,21 @@ describe("the sentence for an error (errors.ts)", () => {
     expect(describeError(new ConnectError(refused))).toBe(describeForCli(new ConnectError(refused)))
   })
 
+  it("a handshake out of time says how long it had and how to give more: the CLI by its flag, the library by none", () => {
+    const slow = new TransportError({ reason: "Timeout", detail: "the peer did not complete the handshake in time", handshakeLimit: "1 s" })
+    expect(describeForCli(slow)).toBe(
+      "The connection went silent: the peer did not complete the handshake in time (1 s; over a slow link, allow more with --handshake-timeout)."
+    )
+    expect(describeError(slow)).toBe(
+      "The connection went silent: the peer did not complete the handshake in time (1 s; over a slow link, allow the handshake more time)."
+    )
+    expect(slow.message).toBe(describeError(slow))
+    // any other silence has no limit to raise
+    const gone = new TransportError({ reason: "Timeout", detail: "TCP keep-alive found the peer gone" })
+    expect(describeForCli(gone)).toBe("The connection went silent: TCP keep-alive found the peer gone.")
+    expect(describeError(gone)).toBe(describeForCli(gone))
+  })
+
   it("an accept on a closed listener says so; an end of the connection still reads as the other side's", () => {
     expect(describeError(listenerClosed())).toBe("The listener is closed: it takes no more connections.")
     expect(describeError(new TransportError({ reason: "Eof", detail: "end of stream" }))).toBe("The connection was closed by the other side.")

@@ -284,6 +284,34 @@ describe("p2pchat as a library", () => {
     }).pipe(Effect.scoped)
   )
 
+  it.live.each<{ readonly how: string; readonly describe?: (e: P2pchat.ChatError) => string; readonly said: RegExp }>([
+    { how: "by default in words that name no setting of the CLI", said: /^The connection went silent: .* \(0\.3 s; over a slow link, allow the handshake more time\)\.$/ },
+    { how: "by the describe option where given (the CLI's names its flag)", describe: (e) => `turned away: ${e._tag}`, said: /^turned away: TransportError$/ }
+  ])("a peer silent past handshakeTimeout is turned away, said $how", ({ describe, said }) =>
+    Effect.gen(function* () {
+      const port = yield* Effect.promise(freePort)
+      const events: Array<P2pchat.ChatEvent> = []
+      const server = yield* Effect.fork(
+        P2pchat.open({
+          mode: "server",
+          listen: { host: "127.0.0.1", port },
+          heartbeatMs: 0,
+          handshakeTimeout: 300,
+          ...(describe === undefined ? {} : { describe }),
+          onEvents: (e) => Effect.sync(() => void events.push(...e))
+        }).pipe(Effect.scoped, Effect.provide(P2pchat.layer()))
+      )
+      yield* until(() => events.some((e) => e._tag === "listening"))
+      // TLS, then not a word
+      const socket = tls.connect({ host: "127.0.0.1", port, rejectUnauthorized: false }).on("error", () => {})
+      yield* Effect.addFinalizer(() => Effect.sync(() => socket.destroy()))
+      yield* until(() => events.some((e) => e._tag === "rejected"))
+      yield* Fiber.interrupt(server)
+      const rejected = events.filter((e) => e._tag === "rejected")
+      expect(rejected).toEqual([expect.objectContaining({ role: "listener", reason: expect.stringMatching(said) })])
+    }).pipe(Effect.scoped)
+  )
+
   it.effect("a failure reads as its sentence where a library user meets it: its message, Cause.pretty, a rejected promise", () =>
     Effect.gen(function* () {
       const network = yield* P2pchat.MemoryTransport.make

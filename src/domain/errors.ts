@@ -40,6 +40,8 @@ export class ConnectError extends Data.TaggedError("ConnectError")<{
 export class TransportError extends Data.TaggedError("TransportError")<{
   readonly reason: "Eof" | "Reset" | "Read" | "Write" | "Timeout"
   readonly detail: string
+  /** A handshake that ran out of time: how long it had ("5 s"), which the sentence says with how to give more. */
+  readonly handshakeLimit?: string
 }> {}
 
 const LISTENER_CLOSED = "the listener is closed"
@@ -141,6 +143,12 @@ const describeConnect = (error: ConnectError, waitSetting: string): string => {
   }
 }
 
+/** A connection gone silent; one that ran out of time for its handshake says how long it had, and `moreTime`. */
+const describeTimeout = (error: TransportError, moreTime: string): string =>
+  error.handshakeLimit === undefined
+    ? `The connection went silent: ${error.detail}.`
+    : `The connection went silent: ${error.detail} (${error.handshakeLimit}; over a slow link, ${moreTime}).`
+
 /** The single sentence shown to the user for an error: no stack trace, enough to act on. */
 export const describeError = (error: ChatError): string => {
   switch (error._tag) {
@@ -171,7 +179,7 @@ export const describeError = (error: ChatError): string => {
         case "Reset":
           return "The connection was reset."
         case "Timeout":
-          return `The connection went silent: ${error.detail}.`
+          return describeTimeout(error, "allow the handshake more time")
         default:
           return `The connection failed: ${error.detail}.`
       }
@@ -222,6 +230,7 @@ for (const ErrorClass of [
 /** describeError, with what to change on the command line where a flag decides it (the CLI's wording). */
 export const describeForCli = (error: ChatError): string => {
   if (error._tag === "ConnectError") return describeConnect(error, " (--wait)")
+  if (error._tag === "TransportError" && error.reason === "Timeout") return describeTimeout(error, "allow more with --handshake-timeout")
   const sentence = describeError(error)
   if (error._tag !== "ListenError") return sentence
   const hint = error.reason === "AddressInUse" ? "pick another with -p" : error.reason === "AddressNotAvailable" ? "pick one with -i" : undefined

@@ -189,8 +189,10 @@ export const establish = <A, E>(
               onTimeout: () =>
                 new TransportError({
                   reason: "Timeout",
-                  // over a link of a second or two a round trip the peer may be there and slow: TLS and the handshake take three
-                  detail: `the peer did not complete the handshake in time (${seconds(Duration.toMillis(options.handshakeTimeout))}; over a slow link, allow more with --handshake-timeout)`
+                  // over a link of a second or two a round trip the peer may be there and slow: TLS and the handshake
+                  // take three, so the sentence says how to give it more time
+                  detail: "the peer did not complete the handshake in time",
+                  handshakeLimit: seconds(Duration.toMillis(options.handshakeTimeout))
                 })
             })
           )
