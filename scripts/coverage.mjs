@@ -13,7 +13,7 @@
 // stdout; --keep: the raw coverage is kept (its directory is said on stderr).
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
-import Module, { createRequire } from "node:module"
+import { createRequire } from "node:module"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
@@ -71,12 +71,11 @@ try {
   for (const file of ofLibrary.files()) if (fs.existsSync(file + ".map")) store.registerURL(file, file + ".map")
   const library = await store.transformCoverage(ofLibrary)
 
-  // 2. the CLI's processes: the bundle runs as a vm.Script of Module.wrap(source) (for its code cache, see
-  // src/cli/codeCache.ts), so V8's offsets count the wrapper's prefix too
+  // 2. the CLI's processes: the bundle runs as a vm.Script of the file as it is (for its code cache, see
+  // src/cli/codeCache.ts), its module wrapper written into it, so V8's offsets are the file's
   const bundle = path.join(root, "dist/p2pchat.cjs")
   const bundleUrl = pathToFileURL(bundle).href
   const source = fs.readFileSync(bundle, "utf8")
-  const wrapperLength = Module.wrap(source).indexOf(source)
   const sourcemap = JSON.parse(fs.readFileSync(bundle + ".map", "utf8"))
   const cli = libCoverage.createCoverageMap({})
   let cliRuns = 0
@@ -96,7 +95,7 @@ try {
     for (const script of written.result ?? []) {
       if (script.url !== bundle && script.url !== bundleUrl) continue
       cliRuns++
-      const converter = v8ToIstanbul(bundle, wrapperLength, { source, sourceMap: { sourcemap } })
+      const converter = v8ToIstanbul(bundle, 0, { source, sourceMap: { sourcemap } })
       await converter.load()
       converter.applyCoverage(script.functions)
       cli.merge(converter.toIstanbul())

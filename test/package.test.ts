@@ -100,6 +100,13 @@ describe("the npm package", () => {
         { encoding: "utf8" }
       )
 
+    it("the bundle, which carries its own module wrapper for the launcher, runs by itself as node runs a CommonJS file", () => {
+      const direct = spawnSync(process.execPath, [path.join(dist, "p2pchat.cjs"), "--help"], { encoding: "utf8" })
+      expect([direct.status, direct.stderr]).toEqual([0, ""])
+      expect(direct.stdout).toBe(execFileSync(process.execPath, [CLI, "--help"], { encoding: "utf8" }))
+      expect(direct.stdout).toMatch(/^p2pchat \d+\.\d+\.\d+: /)
+    })
+
     it("the build's is taken by V8 for the bundle beside it", () => {
       // a cache from another build (or none) costs the start-up about 100 ms: compiled from source instead
       expect(cacheUsed(path.join(dist, "p2pchat.cache"))).toBe("true")
