@@ -12,7 +12,7 @@ const cache = "dist/p2pchat.cache"
 // arguments, which no flag of ours is, and effect's Schema makes fast-check arbitraries, for property tests.
 // Bundled, they were 350 KB of the CLI's 2 MB (315 of its 820 modules), loaded at every start.
 const NEVER_RUN = { yaml: ["parse"], toml: ["parse"], ini: ["parse"], "fast-check": ["array"] }
-await bundle("src/bootstrap.ts", "dist/p2pchat.cjs", { sourcemap: true, format: "cjs", leaveOut: NEVER_RUN })
+await bundle("src/bootstrap.ts", "dist/p2pchat.cjs", { sourcemap: true, format: "cjs", leaveOut: NEVER_RUN, shortNames: true })
 await bundle("src/launch.ts", cli, { shebang: true })
 chmodSync(cli, 0o755)
 

@@ -38,8 +38,9 @@ const CJS_WRAPPER = {
  * Bundles `entry` into `outfile`, an ES module, or CommonJS with `format: "cjs"` (the CLI's, for V8's code
  * cache, in CJS_WRAPPER). node-forge is CommonJS and requires node built-ins at run time: an ES module
  * bundle gets a `require` for it. `leaveOut` names packages imported but never run (see `leftOut`).
+ * `shortNames` shortens local names: a stack trace then needs the source map, which keeps the names.
  */
-export const bundle = (entry, outfile, { shebang = false, sourcemap = false, format = "esm", leaveOut = {} } = {}) =>
+export const bundle = (entry, outfile, { shebang = false, sourcemap = false, format = "esm", leaveOut = {}, shortNames = false } = {}) =>
   build({
     plugins: [leftOut(leaveOut)],
     entryPoints: [entry],
@@ -52,6 +53,8 @@ export const bundle = (entry, outfile, { shebang = false, sourcemap = false, for
     // no comments or indentation: the source stays in the heap as a string for the life of the process, and
     // the comments' few non-ASCII characters made all of it two bytes a character (4 MB, now 1.5)
     minifyWhitespace: true,
+    // the CLI's: its local names shortened, the bundle is 1.0 MB instead of 1.7, read and kept at every start
+    minifyIdentifiers: shortNames,
     treeShaking: true,
     ...(sourcemap ? { sourcemap: "linked", legalComments: "linked" } : {}),
     banner: {
