@@ -560,19 +560,25 @@ describe("the interactive terminal", () => {
     ])
   })
 
-  it("a typed message over the length limit is refused in a sentence folded at words; nothing is sent", async () => {
+  it("a typed message over the length limit is refused in a sentence folded at words; nothing is sent; Up brings it back", async () => {
     const size = { columns: 60, rows: 20 }
     const { peer, term } = await chatAtPrompt(size)
     // a paste: the whole of it at once
     term.type(`${"x".repeat(70_000)}\r`)
     await term.waitFor("Nothing was sent.", 30_000)
-    term.type("after it\r")
-    await peer.waitFor("message", (m) => m.text === "after it")
-    expect(peer.events.filter((e) => e._tag === "message")).toHaveLength(1)
     await term.settled()
     const rows = await term.rendered(size)
     const from = rows.findIndex((r) => r.startsWith("That message"))
     expect(rows.slice(from, from + 2)).toEqual(["That message is 70000 bytes; the limit is 65536 bytes of", "UTF-8. Nothing was sent."])
+    // the refused text is not lost: Up puts it back at the prompt, to shorten (here Ctrl-U clears it instead)
+    const refusedAt = term.screen().length
+    term.type("\x1b[A")
+    for (let i = 0; i < 300 && !term.screen().slice(refusedAt).includes("x".repeat(70_000)); i++) await new Promise((r) => setTimeout(r, 50))
+    expect(term.screen().slice(refusedAt)).toContain("x".repeat(70_000))
+    term.type("\x15")
+    term.type("after it\r")
+    await peer.waitFor("message", (m) => m.text === "after it")
+    expect(peer.events.filter((e) => e._tag === "message")).toHaveLength(1)
   })
 
   it("long lines from a script reach the terminal and are all receipted (each took the view 1.5 s; the script gave up)", async () => {
