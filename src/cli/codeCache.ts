@@ -11,7 +11,7 @@ import * as vm from "node:vm"
  * modules get no cache before Node 22), hence a CommonJS bundle started from here.
  *
  * The bundle's file is already the function node's loader would wrap a CommonJS file in (scripts/bundle.mjs):
- * compiled as it is read, rather than wrapped here, V8 holds one copy of its 1.7 MB of source, not two.
+ * compiled as it is read, rather than wrapped here, V8 holds one copy of its source, not two.
  *
  * The cache holds bytecode and the source's constants only, nothing a run computed (no key, no address).
  * V8 checks it against its own version, its flags and the source's length, and compiles as usual when it does
