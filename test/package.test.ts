@@ -1,7 +1,8 @@
-import { execFileSync, spawnSync } from "node:child_process"
+import { execFileSync, spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as tls from "node:tls"
 import { describe, expect, it } from "vitest"
 import { CLI } from "./support/cli.js"
 
@@ -118,6 +119,52 @@ describe("the npm package", () => {
       expect([direct.status, direct.stderr]).toEqual([0, ""])
       expect(direct.stdout).toBe(execFileSync(process.execPath, [CLI, "--help"], { encoding: "utf8" }))
       expect(direct.stdout).toMatch(/^p2pchat \d+\.\d+\.\d+: /)
+    })
+
+    it("run by itself, the bundle starts its certificate's key before any of the CLI's modules load, and listens", async () => {
+      // a preload that tells, as the key is asked for, whether effect (which the CLI proper loads) is there yet:
+      // once loaded, it keeps its global values under globalThis["effect/GlobalValue"]
+      const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "p2pchat-key-first-"))
+      const preload = path.join(scratch, "watch-keygen.cjs")
+      fs.writeFileSync(
+        preload,
+        `const crypto = require("node:crypto"); const generate = crypto.generateKeyPair;
+         crypto.generateKeyPair = function (...args) {
+           const effect = Reflect.ownKeys(globalThis).some((k) => String(k).startsWith("effect/"));
+           process.stderr.write("key asked for, effect loaded: " + effect + "\\n");
+           return generate.apply(this, args);
+         };`
+      )
+      const child = spawn(process.execPath, ["--require", preload, path.join(dist, "p2pchat.cjs"), "--json", "-m", "2", "-i", "127.0.0.1", "-p", "0"], {
+        stdio: ["pipe", "pipe", "pipe"]
+      })
+      let stderr = ""
+      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
+      try {
+        const port = await new Promise<number>((resolve, reject) => {
+          let out = ""
+          const timer = setTimeout(() => reject(new Error(`no listening line: ${out} ${stderr}`)), 10_000)
+          child.stdout.on("data", (d: Buffer) => {
+            out += d.toString()
+            const listening = /"listening".*?"port":(\d+)/.exec(out)
+            if (listening === null) return
+            clearTimeout(timer)
+            resolve(Number(listening[1]))
+          })
+        })
+        const certificate = await new Promise<tls.PeerCertificate>((resolve, reject) => {
+          const probe = tls.connect({ host: "127.0.0.1", port, rejectUnauthorized: false }, () => {
+            resolve(probe.getPeerCertificate())
+            probe.destroy()
+          })
+          probe.once("error", reject)
+        })
+        expect(certificate.bits).toBe(2048)
+        expect(stderr).toBe("key asked for, effect loaded: false\n")
+      } finally {
+        child.kill()
+        fs.rmSync(scratch, { recursive: true, force: true })
+      }
     })
 
     it("the build's is taken by V8 for the bundle beside it", () => {

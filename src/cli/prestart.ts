@@ -8,7 +8,7 @@ import { generateRsaKeyPair, type RsaPemPair } from "../layers/RsaKeyPair.js"
  * The `p2pchat` command's launcher (launch.ts) starts it before it reads and compiles the CLI's bundle, which
  * then takes it: two bundles, each with its own copy of this module, so the pending key is kept in a global
  * slot rather than in a variable of this one. `node dist/p2pchat.cjs`, with no launcher, starts it from
- * bootstrap.ts.
+ * startKey.ts, which bootstrap.ts imports first.
  */
 const SLOT = Symbol.for("p2pchat/prestartedKey")
 const slots = globalThis as { [SLOT]?: Promise<RsaPemPair> | undefined }
