@@ -11,6 +11,8 @@ const dist = path.dirname(CLI)
 /** The command, the bundle it starts and the bundle's code cache. */
 const CLI_FILES = ["p2pchat.mjs", "p2pchat.cjs", "p2pchat.cache"]
 const pkg = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")) as { dependencies: Record<string, string> }
+/** The source map of the CLI's bundle: the modules in it, and the names its shortened ones stand for. */
+const bundleMap = () => JSON.parse(fs.readFileSync(path.join(dist, "p2pchat.cjs.map"), "utf8")) as { sources: Array<string>; names: Array<string> }
 const packed = () => {
   const [result] = JSON.parse(execFileSync("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"], { cwd: root, encoding: "utf8" })) as Array<{
     files: Array<{ path: string }>
@@ -36,7 +38,7 @@ describe("the npm package", () => {
     // importing "node-forge" put its TLS, PKCS#7 and #12, SSH, ed25519 ... into the bundles: 150 KB of the CLI's
     // 2.2 MB, loaded and run at every start (about 3 MB of RSS)
     // the bundle's map names what is in it (the bundle itself no longer names its modules)
-    const map = JSON.parse(fs.readFileSync(path.join(dist, "p2pchat.cjs.map"), "utf8")) as { sources: Array<string> }
+    const map = bundleMap()
     const modules = new Set(map.sources.flatMap((s) => /node_modules\/node-forge\/lib\/\w+\.js$/.exec(s) ?? []))
     expect(modules).toContain("node_modules/node-forge/lib/x509.js")
     for (const unused of ["index", "tls", "pkcs7", "pkcs12", "ssh", "ed25519", "pbe"]) expect(modules).not.toContain(`node_modules/node-forge/lib/${unused}.js`)
@@ -44,7 +46,7 @@ describe("the npm package", () => {
 
   it("leaves out of the CLI's bundle the file parsers and fast-check, which it imports and never runs", () => {
     // 315 of its 820 modules, 350 KB of its 2 MB, loaded at every start; the bundle's map names what is in it
-    const map = JSON.parse(fs.readFileSync(path.join(dist, "p2pchat.cjs.map"), "utf8")) as { sources: Array<string> }
+    const map = bundleMap()
     const inBundle = (pkg: string) => map.sources.filter((s) => s.includes(`node_modules/${pkg}/`))
     expect(inBundle("effect").length).toBeGreaterThan(100)
     for (const pkg of ["yaml", "toml", "ini", "fast-check", "pure-rand"]) expect(inBundle(pkg)).toEqual([])
@@ -63,7 +65,7 @@ describe("the npm package", () => {
     const bundle = fs.readFileSync(path.join(dist, "p2pchat.cjs"), "utf8")
     expect(bundle.length).toBeLessThan(1.3 * 1024 * 1024)
     // the map keeps the names a stack trace needs, which the bundle no longer holds
-    const map = JSON.parse(fs.readFileSync(path.join(dist, "p2pchat.cjs.map"), "utf8")) as { names: Array<string> }
+    const map = bundleMap()
     for (const name of ["prestartKeygen", "makeTerminalView"]) {
       expect(map.names).toContain(name)
       expect(bundle).not.toContain(name)
