@@ -19,6 +19,13 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
 
 /** Most inputs handled per round: bounds latency while letting bursts share one socket write. */
 const BATCH = 512
+/**
+ * Events after which a round hands the view what it has, leaving the rest of its inputs to the next round. A
+ * receiver behind its peer took every batch read ahead in one round, up to 20,000 short texts whose events
+ * were all alive at once: V8 then doubled its young generation, and a rate run's receiver peaked at 116 MB
+ * (97 with this bound, and 7 % more messages a second; 8 of 8 alternating pairs).
+ */
+const ROUND_EVENTS = 2048
 /** Messages accepted by `send` and not yet encrypted above which `send` waits for room. */
 const SEND_SLOTS = 1024
 /**
@@ -435,6 +442,7 @@ export const startChat = (
         let handled = 0
         for (const input of batch) {
           if (result !== undefined) break
+          if (handled > 0 && round.events.length >= ROUND_EVENTS) break
           handled++
           switch (input._tag) {
             case "Send":
@@ -542,6 +550,8 @@ export const startChat = (
         roundBytes = 0
         const handled = handle(batch)
         if (result !== undefined) unhandled = batch.slice(handled)
+        // cut short at ROUND_EVENTS: the rest comes first in the next round
+        else if (handled < batch.length) held = [...batch.slice(handled), ...held]
         // each send of the batch is now sent, deferred or unhandled: not kept while the loop waits for input
         inHand = []
         // not once the chat has ended: its list of undelivered ones is made then, and a text encrypted after it
